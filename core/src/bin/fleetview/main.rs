@@ -1,0 +1,28 @@
+//! The `fleetview` command: decode packets now; serve, simulate, relay and send as the project
+//! grows. Every protocol byte is handled by the library; this binary only moves bytes and text.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod decode;
+
+#[derive(Parser)]
+#[command(name = "fleetview", version, about = "Teltonika tracker toolkit: decode, serve, simulate")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Decode packets given as hex (arguments, or one per line on stdin) and print the JSON model.
+    Decode(decode::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Decode(args) => decode::run(args),
+    }
+}

@@ -1,0 +1,67 @@
+//! Fleetview: the Teltonika tracker protocols, decoded and encoded.
+//!
+//! This crate is a fully deterministic implementation of the protocol logic: it contains no
+//! networking code, no threads and does not read the clock. Bytes go in, packets, events and the
+//! bytes to answer come out; the npm package, the playground, the edge relay and the native
+//! listener are thin shells around it.
+//!
+//! - One-shot decoding with auto-detection: [`decode`] (IMEI login, TCP frames, UDP datagram,
+//!   bare AVL data array, keep-alive), [`decode_frame`] for one TCP unit, [`udp::decode_datagram`].
+//! - Streaming: [`Session`] runs the TCP handshake and hands out records and command responses;
+//!   the application decides what to accept and when to ack.
+//! - Codecs 7 (GH3000), 8, 8 Extended, 16 (AVL data) and 12, 13, 14, 15 (commands), decode and
+//!   encode ([`encode`]).
+//! - Strict by default; [`DecodeOptions::lenient`] decodes the inconsistent frames that real
+//!   devices and published examples contain and reports each problem as a [`Warning`].
+//! - Errors say what, where (byte offset) and why: [`DecodeError`].
+//! - The IO catalogue ([`io_catalog`]) names and scales IO values per device model; the
+//!   [`json`] module (feature `serde`) renders the project's JSON model.
+//!
+//! ```
+//! use fleetview::{decode, DecodeOptions};
+//! let hex = "000000000000003608010000016B40D8EA30010000000000000000000000000000000105021503010101425E0F01F10000601A014E0000000000000000010000C7CF";
+//! let packets = decode(&fleetview::hex::decode(hex).unwrap(), &DecodeOptions::default()).unwrap();
+//! let record = &packets[0].records()[0];
+//! assert_eq!(record.timestamp_ms, 1_560_161_086_000);
+//! assert_eq!(record.io(66).and_then(|v| v.raw()), Some(0x5E0F));
+//! assert_eq!(packets[0].ack().unwrap(), [0, 0, 0, 1]);
+//! ```
+#![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod avl;
+pub mod codec;
+pub mod codec7;
+mod codec8;
+pub mod command;
+pub mod crc;
+pub mod encode;
+pub mod error;
+pub mod frame;
+pub mod hex;
+pub mod imei;
+pub mod io_catalog;
+#[cfg(feature = "serde")]
+pub mod json;
+pub mod packet;
+mod reader;
+pub mod session;
+pub mod time;
+pub mod udp;
+
+pub use avl::{
+    AvlData, AvlRecord, DecodeOptions, GenerationType, GpsElement, IoElement, IoValue, Priority,
+};
+pub use codec::Codec;
+pub use command::{CommandMessage, CommandPacket};
+pub use crc::crc16;
+pub use error::{DecodeError, EncodeError, ErrorKind, Warning};
+pub use frame::{decode_frame, Status};
+pub use imei::Imei;
+pub use packet::{annotate, decode, decode_bare, decode_each, tcp_ack, Content, CrcCheck, Packet, Transport};
+pub use reader::Span;
+pub use session::{Event, Session};
+pub use udp::UdpHeader;

@@ -1,0 +1,358 @@
+//! One decoded unit of any kind, and one-shot decoding of complete input with auto-detection.
+
+use alloc::vec::Vec;
+
+use crate::avl::{read_avl_data, tolerate, AvlData, AvlRecord, DecodeOptions};
+use crate::codec::Codec;
+use crate::command::CommandPacket;
+use crate::error::{DecodeError, EncodeError, ErrorKind, Warning};
+use crate::frame::{decode_data_frame, decode_login, keep_alive, Status, FRAME_OVERHEAD, KEEP_ALIVE};
+use crate::reader::{Reader, Span};
+use crate::udp::{decode_datagram_traced, looks_like_datagram, UdpHeader};
+use crate::Imei;
+
+/// How the packet travelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// TCP: login, keep-alive or a CRC-protected frame.
+    Tcp,
+    /// A UDP channel datagram.
+    Udp,
+    /// An AVL data array alone (codec id … Number of Data 2), as published in some documents.
+    Bare,
+}
+
+impl Transport {
+    /// `"tcp"`, `"udp"` or `"bare"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+            Self::Bare => "bare",
+        }
+    }
+}
+
+/// What a packet carries.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Content {
+    /// The IMEI login that opens a TCP session.
+    Imei(Imei),
+    /// The `0xFF` keep-alive byte.
+    KeepAlive,
+    /// AVL records (Codec 7, 8, 8E, 16).
+    Avl(AvlData),
+    /// Command messages (Codec 12, 13, 14, 15).
+    Command(CommandPacket),
+}
+
+/// The CRC of a TCP frame: received and computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrcCheck {
+    /// The 4-byte trailer as received.
+    pub received: u32,
+    /// CRC-16/IBM computed over the data field.
+    pub computed: u16,
+}
+
+impl CrcCheck {
+    /// Whether they agree.
+    pub fn ok(&self) -> bool {
+        self.received == u32::from(self.computed)
+    }
+}
+
+/// A decoded packet: what it carries, how it travelled, where it was in the input, and the
+/// problems lenient decoding tolerated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Packet {
+    /// Offset of the first byte in the input.
+    pub offset: usize,
+    /// Bytes it took.
+    pub len: usize,
+    /// TCP, UDP or a bare data array.
+    pub transport: Transport,
+    /// The content.
+    pub content: Content,
+    /// TCP data frames only.
+    pub crc: Option<CrcCheck>,
+    /// UDP only.
+    pub udp: Option<UdpHeader>,
+    /// Tolerated problems (lenient mode) and remarks.
+    pub warnings: Vec<Warning>,
+}
+
+impl Packet {
+    /// `"avl"`, `"imei"`, `"command"` or `"keepalive"`, as in the JSON model.
+    pub fn kind(&self) -> &'static str {
+        match self.content {
+            Content::Imei(_) => "imei",
+            Content::KeepAlive => "keepalive",
+            Content::Avl(_) => "avl",
+            Content::Command(_) => "command",
+        }
+    }
+
+    /// The codec of a data or command packet.
+    pub fn codec(&self) -> Option<Codec> {
+        match &self.content {
+            Content::Avl(d) => Some(d.codec),
+            Content::Command(c) => Some(c.codec),
+            _ => None,
+        }
+    }
+
+    /// The AVL records (empty for other content).
+    pub fn records(&self) -> &[AvlRecord] {
+        match &self.content {
+            Content::Avl(d) => &d.records,
+            _ => &[],
+        }
+    }
+
+    /// The IMEI, for a login or a UDP datagram.
+    pub fn imei(&self) -> Option<&Imei> {
+        match (&self.content, &self.udp) {
+            (Content::Imei(i), _) => Some(i),
+            (_, Some(u)) => Some(&u.imei),
+            _ => None,
+        }
+    }
+
+    /// Exactly what a server answers when it accepts everything: `01` to a login, the 4-byte
+    /// record count to a TCP data frame, the 7-byte ack to a UDP datagram. `None` for
+    /// keep-alives, bare arrays and command codecs, which are never acknowledged.
+    pub fn ack(&self) -> Option<Vec<u8>> {
+        match (&self.content, self.transport) {
+            (Content::Imei(_), _) => Some(alloc::vec![1]),
+            (Content::Avl(d), Transport::Tcp) => Some(tcp_ack(d.records.len() as u32).to_vec()),
+            (Content::Avl(d), Transport::Udp) => {
+                let n = d.records.len().min(255) as u8;
+                self.udp.as_ref().map(|u| u.ack(n).to_vec())
+            }
+            _ => None,
+        }
+    }
+
+    /// Encode again in the same transport (the CRC is recomputed).
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        match (self.transport, &self.udp) {
+            (Transport::Udp, Some(h)) => crate::encode::encode_datagram(h, &self.content),
+            (Transport::Bare, _) => match &self.content {
+                Content::Avl(d) => d.encode(),
+                _ => Err(EncodeError::NotSupported {
+                    what: "a bare packet without AVL data",
+                    codec: "",
+                }),
+            },
+            _ => crate::encode::encode_tcp(&self.content),
+        }
+    }
+
+    pub(crate) fn shift(&mut self, by: usize) {
+        self.offset += by;
+        for w in &mut self.warnings {
+            w.offset += by;
+        }
+    }
+}
+
+/// The 4-byte TCP ack: the number of accepted records, big-endian. Zero asks the device to send
+/// the records again.
+pub fn tcp_ack(accepted: u32) -> [u8; 4] {
+    accepted.to_be_bytes()
+}
+
+/// Decode complete input, auto-detecting what it is: an IMEI login, TCP frames (several, with
+/// keep-alives between them, as captured from a stream), a UDP datagram, a bare AVL data array or
+/// a keep-alive. Stops at the first error.
+///
+/// ```
+/// let bytes = fleetview::hex::decode("000000000000002808010000016B40D9AD80010000000000000000000000000000000103021503010101425E100000010000F22A").unwrap();
+/// let packets = fleetview::decode(&bytes, &fleetview::DecodeOptions::default()).unwrap();
+/// assert_eq!(packets[0].records()[0].timestamp_ms, 1_560_161_136_000);
+/// assert_eq!(packets[0].ack().unwrap(), [0, 0, 0, 1]);
+/// ```
+pub fn decode(input: &[u8], opts: &DecodeOptions) -> Result<Vec<Packet>, DecodeError> {
+    decode_each(input, opts).collect()
+}
+
+/// Like [`decode`], one packet at a time: the packets before an error stay available.
+pub fn decode_each<'a>(input: &'a [u8], opts: &'a DecodeOptions) -> Packets<'a> {
+    Packets {
+        input,
+        pos: 0,
+        opts,
+        done: false,
+        trace: None,
+    }
+}
+
+/// Decode complete input like [`decode_each`] and label every byte: the spans of all packets
+/// decoded, then the packets and the error, if any. The playground's annotated hex view.
+pub fn annotate(input: &[u8], opts: &DecodeOptions) -> (Vec<Span>, Vec<Result<Packet, DecodeError>>) {
+    let mut spans = Vec::new();
+    let mut results = Vec::new();
+    {
+        let mut it = decode_each(input, opts);
+        it.trace = Some(&mut spans);
+        for r in it.by_ref() {
+            results.push(r);
+        }
+    }
+    (spans, results)
+}
+
+/// Decode a bare AVL data array that fills `input`.
+pub fn decode_bare(input: &[u8], opts: &DecodeOptions) -> Result<Packet, DecodeError> {
+    decode_bare_traced(input, opts, None)
+}
+
+fn decode_bare_traced(
+    input: &[u8],
+    opts: &DecodeOptions,
+    trace: Option<&mut Vec<Span>>,
+) -> Result<Packet, DecodeError> {
+    let mut warnings = Vec::new();
+    let mut r = Reader::traced(input, 0, trace);
+    let data = read_avl_data(&mut r, opts, &mut warnings)?;
+    if !r.is_empty() {
+        tolerate(
+            opts.lenient,
+            &mut warnings,
+            r.error("data", ErrorKind::TrailingBytes { count: r.left() }),
+        )?;
+    }
+    Ok(Packet {
+        offset: 0,
+        len: input.len(),
+        transport: Transport::Bare,
+        content: Content::Avl(data),
+        crc: None,
+        udp: None,
+        warnings,
+    })
+}
+
+/// Iterator over the packets of complete input; see [`decode_each`].
+pub struct Packets<'a> {
+    input: &'a [u8],
+    pos: usize,
+    opts: &'a DecodeOptions,
+    done: bool,
+    trace: Option<&'a mut Vec<Span>>,
+}
+
+impl Packets<'_> {
+    fn next_packet(&mut self) -> Result<Packet, DecodeError> {
+        let input = self.input;
+        let rest = &input[self.pos..];
+        let mark = self.trace.as_ref().map_or(0, |t| t.len());
+        let trace = self.trace.as_deref_mut();
+        if self.pos == 0 {
+            if input.is_empty() {
+                return Err(DecodeError::new(0, "", ErrorKind::EmptyInput));
+            }
+            let login = input.len() >= 2 && input[..2] != [0, 0] && input[2..].iter().all(u8::is_ascii_digit);
+            if !login && looks_like_datagram(input) {
+                return decode_datagram_traced(input, self.opts, trace);
+            }
+            if matches!(input[0], 0x07 | 0x08 | 0x8E | 0x10) {
+                return decode_bare_traced(input, self.opts, trace);
+            }
+        }
+        let status = match rest {
+            [KEEP_ALIVE, ..] => {
+                if let Some(t) = trace {
+                    t.push(Span {
+                        offset: 0,
+                        len: 1,
+                        field: "keep-alive",
+                        record: None,
+                        io_id: None,
+                    });
+                }
+                Status::Complete(keep_alive(0), 1)
+            }
+            [0, 0, ..] => complete_data_frame(rest, self.opts, trace)?,
+            [_, _, ..] => decode_login(rest, trace)?,
+            _ => Status::Partial { needed: 1 },
+        };
+        match status {
+            Status::Complete(mut p, _) => {
+                if let Some(t) = self.trace.as_deref_mut() {
+                    for s in &mut t[mark..] {
+                        s.offset += self.pos;
+                    }
+                }
+                p.shift(self.pos);
+                Ok(p)
+            }
+            Status::Partial { needed } => Err(DecodeError::new(
+                input.len(),
+                "",
+                ErrorKind::UnexpectedEnd {
+                    needed: rest.len() + needed,
+                    available: rest.len(),
+                },
+            )),
+        }
+    }
+
+}
+
+/// A data frame in complete input: when the declared length runs past the end of the input,
+/// strict mode names the mismatch and lenient mode takes the frame to end where the input does.
+fn complete_data_frame(
+    rest: &[u8],
+    opts: &DecodeOptions,
+    trace: Option<&mut Vec<Span>>,
+) -> Result<Status<Packet>, DecodeError> {
+    let mut scratch = Vec::new();
+    let probe = decode_data_frame(rest, opts, None, trace.is_some().then_some(&mut scratch));
+    match probe {
+        Ok(Status::Partial { .. }) if rest.len() > FRAME_OVERHEAD => {
+            let declared = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+            let actual = rest.len() - FRAME_OVERHEAD;
+            if opts.lenient {
+                decode_data_frame(rest, opts, Some(actual), trace)
+            } else {
+                Err(DecodeError::new(
+                    4,
+                    "data field length",
+                    ErrorKind::LengthMismatch { declared, actual },
+                ))
+            }
+        }
+        other => {
+            if let Some(t) = trace {
+                t.append(&mut scratch);
+            }
+            other
+        }
+    }
+}
+
+impl Iterator for Packets<'_> {
+    type Item = Result<Packet, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || (self.pos > 0 && self.pos >= self.input.len()) {
+            return None;
+        }
+        let result = self.next_packet().map_err(|e| {
+            if e.code() == "empty_input" || self.pos == 0 {
+                e
+            } else {
+                e.shifted(self.pos)
+            }
+        });
+        match &result {
+            Ok(p) => {
+                self.pos = p.offset + p.len;
+            }
+            Err(_) => self.done = true,
+        }
+        Some(result)
+    }
+}

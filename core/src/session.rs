@@ -1,0 +1,300 @@
+//! The TCP session state machine: bytes in, events and bytes to send out.
+//!
+//! A [`Session`] has no socket and no clock. Its methods fall into four families, called in this
+//! order by whatever moves the bytes (a tokio task, a Node socket, a test):
+//!
+//! 1. [`Session::handle_input`]: give it the bytes just read, in pieces of any size. It returns
+//!    how many more bytes it needs at least before the next event; incomplete input is not an
+//!    error.
+//! 2. [`Session::poll_event`]: take the events it produced: the login, records, command
+//!    responses, keep-alives, and frames that were invalid but could be skipped.
+//! 3. The application's decisions: [`Session::accept_imei`], [`Session::ack`] (after the records
+//!    are stored, with the number accepted), [`Session::send_command`].
+//! 4. [`Session::poll_transmit`]: take the bytes to write to the socket.
+//!
+//! The session never acks by itself and never acks a command codec. After a fatal error (a
+//! framing error it cannot resynchronise from, an invalid login, data after a reject) it is
+//! closed and the connection should be dropped.
+//!
+//! ```
+//! use fleetview::{Event, Session, DecodeOptions};
+//! let mut s = Session::new(DecodeOptions::default());
+//! let login = fleetview::hex::decode("000F333536333037303432343431303133").unwrap();
+//! s.handle_input(&login[..5]).unwrap();
+//! assert!(s.poll_event().is_none()); // not complete yet
+//! s.handle_input(&login[5..]).unwrap();
+//! let Some(Event::Login(imei)) = s.poll_event() else { panic!() };
+//! assert_eq!(imei.as_str(), "356307042441013");
+//! s.accept_imei(true);
+//! assert_eq!(s.poll_transmit().unwrap(), [0x01]);
+//! ```
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use crate::avl::DecodeOptions;
+use crate::command::CommandPacket;
+use crate::error::{DecodeError, EncodeError, ErrorKind};
+use crate::frame::{decode_data_frame, decode_login, Status, FRAME_OVERHEAD, KEEP_ALIVE};
+use crate::packet::{tcp_ack, Content, Packet};
+use crate::Imei;
+
+/// What the session hands out.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// The device logged in; answer with [`Session::accept_imei`].
+    Login(Imei),
+    /// A data frame with AVL records; store them, then [`Session::ack`] the number accepted.
+    Records(Packet),
+    /// A command codec frame (a response to a command, a Codec 13/15 message). Never acked.
+    Message(Packet),
+    /// A `0xFF` keep-alive at this stream offset.
+    KeepAlive {
+        /// Stream offset of the byte.
+        offset: usize,
+    },
+    /// A complete frame that could not be decoded (bad CRC, malformed records) and was skipped.
+    /// Not acking it makes the device send it again.
+    Invalid(DecodeError),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    AwaitingLogin,
+    AwaitingDecision,
+    Accepted,
+    Rejected,
+    Failed,
+}
+
+impl State {
+    fn name(self) -> &'static str {
+        match self {
+            Self::AwaitingLogin => "awaiting login",
+            Self::AwaitingDecision => "awaiting the login decision",
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+            Self::Failed => "closed after an error",
+        }
+    }
+}
+
+/// A sans-IO Teltonika TCP session (server side). See the [module documentation](self).
+#[derive(Debug)]
+pub struct Session {
+    opts: DecodeOptions,
+    state: State,
+    buf: Vec<u8>,
+    /// First byte of `buf` not consumed yet.
+    start: usize,
+    /// Stream offset of `buf[0]`.
+    base: usize,
+    events: VecDeque<Event>,
+    transmit: VecDeque<Vec<u8>>,
+    imei: Option<Imei>,
+    needed: usize,
+}
+
+impl Session {
+    /// A session waiting for the device's IMEI login.
+    pub fn new(opts: DecodeOptions) -> Self {
+        Self {
+            opts,
+            state: State::AwaitingLogin,
+            buf: Vec::new(),
+            start: 0,
+            base: 0,
+            events: VecDeque::new(),
+            transmit: VecDeque::new(),
+            imei: None,
+            needed: 2,
+        }
+    }
+
+    /// Most bytes the session buffers: one frame of the largest size allowed.
+    pub fn max_buffered(&self) -> usize {
+        self.opts.max_frame_len + FRAME_OVERHEAD
+    }
+
+    /// Feed bytes read from the socket. Returns the minimum number of further bytes needed
+    /// before the next event can be produced. An error closes the session.
+    pub fn handle_input(&mut self, data: &[u8]) -> Result<usize, DecodeError> {
+        match self.state {
+            State::Rejected | State::Failed => {
+                return Err(DecodeError::new(
+                    self.base + self.buf.len(),
+                    "",
+                    ErrorKind::UnexpectedData {
+                        state: self.state.name(),
+                    },
+                ));
+            }
+            _ => {}
+        }
+        let buffered = self.buf.len() - self.start;
+        if buffered + data.len() > self.max_buffered() + FRAME_OVERHEAD && self.state == State::AwaitingDecision {
+            return Err(self.fail(DecodeError::new(
+                self.base + self.buf.len(),
+                "",
+                ErrorKind::BufferFull {
+                    max: self.max_buffered(),
+                },
+            )));
+        }
+        self.buf.extend_from_slice(data);
+        self.process()
+    }
+
+    fn fail(&mut self, e: DecodeError) -> DecodeError {
+        self.state = State::Failed;
+        self.buf = Vec::new();
+        self.start = 0;
+        e
+    }
+
+    fn process(&mut self) -> Result<usize, DecodeError> {
+        loop {
+            let rest = &self.buf[self.start..];
+            let at = self.base + self.start;
+            let step = match self.state {
+                State::AwaitingDecision => {
+                    self.needed = 1;
+                    break;
+                }
+                _ if rest.is_empty() => {
+                    self.needed = if self.state == State::AwaitingLogin { 2 } else { 1 };
+                    break;
+                }
+                _ if rest[0] == KEEP_ALIVE => {
+                    self.events.push_back(Event::KeepAlive { offset: at });
+                    Ok(Status::Complete(None, 1))
+                }
+                State::AwaitingLogin => decode_login(rest, None).map(|s| map_status(s, Some)),
+                _ => match decode_data_frame(rest, &self.opts, None, None) {
+                    Ok(s) => Ok(map_status(s, Some)),
+                    // A body error in a frame whose extent is known: skip the frame.
+                    Err(e) if e.offset >= 8 => {
+                        let len = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+                        self.events.push_back(Event::Invalid(e.shifted(at)));
+                        Ok(Status::Complete(None, len + FRAME_OVERHEAD))
+                    }
+                    Err(e) => Err(e),
+                },
+            };
+            match step {
+                Ok(Status::Complete(packet, used)) => {
+                    self.start += used;
+                    if let Some(mut p) = packet {
+                        p.shift(at);
+                        self.dispatch(p);
+                    }
+                }
+                Ok(Status::Partial { needed }) => {
+                    self.needed = needed;
+                    break;
+                }
+                Err(e) => return Err(self.fail(e.shifted(at))),
+            }
+        }
+        self.compact();
+        Ok(self.needed)
+    }
+
+    fn dispatch(&mut self, p: Packet) {
+        let event = match p.content {
+            Content::Imei(ref imei) => {
+                self.imei = Some(imei.clone());
+                self.state = State::AwaitingDecision;
+                Event::Login(imei.clone())
+            }
+            Content::Avl(_) => Event::Records(p),
+            Content::Command(_) => Event::Message(p),
+            Content::KeepAlive => Event::KeepAlive { offset: p.offset },
+        };
+        self.events.push_back(event);
+    }
+
+    fn compact(&mut self) {
+        if self.start == self.buf.len() {
+            self.base += self.start;
+            self.buf.clear();
+            self.start = 0;
+        } else if self.start > 4096 && self.start * 2 > self.buf.len() {
+            self.buf.drain(..self.start);
+            self.base += self.start;
+            self.start = 0;
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Answer the login: `01` accepts and data frames follow; `00` rejects and the session
+    /// closes. Ignored unless a login is awaiting its answer.
+    pub fn accept_imei(&mut self, accept: bool) {
+        if self.state != State::AwaitingDecision {
+            return;
+        }
+        self.transmit.push_back(alloc::vec![u8::from(accept)]);
+        if accept {
+            self.state = State::Accepted;
+            // Frames that arrived with the login are decoded now. An error here closes the
+            // session; the next handle_input reports it.
+            let _ = self.process();
+        } else {
+            self.state = State::Rejected;
+        }
+    }
+
+    /// Acknowledge a data frame: the number of records accepted, as 4 bytes. Zero, or fewer than
+    /// were sent, makes the device send the records again.
+    pub fn ack(&mut self, accepted: u32) {
+        self.transmit.push_back(tcp_ack(accepted).to_vec());
+    }
+
+    /// Queue a command frame (Codec 12 or 14) for the device. Teltonika devices take commands
+    /// only once all their records are acknowledged: queue it after the last ack.
+    pub fn send_command(&mut self, packet: &CommandPacket) -> Result<(), EncodeError> {
+        self.transmit.push_back(crate::encode::command_frame(packet)?);
+        Ok(())
+    }
+
+    /// The next bytes to write to the socket, if any.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.transmit.pop_front()
+    }
+
+    /// The IMEI the device logged in with.
+    pub fn imei(&self) -> Option<&Imei> {
+        self.imei.as_ref()
+    }
+
+    /// Minimum number of bytes needed before the next event.
+    pub fn needed(&self) -> usize {
+        self.needed
+    }
+
+    /// Bytes received and not consumed yet.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// Stream offset of the next byte to decode.
+    pub fn offset(&self) -> usize {
+        self.base + self.start
+    }
+
+    /// Whether the session accepts no more input (rejected login or fatal error).
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Rejected | State::Failed)
+    }
+}
+
+fn map_status<T, U>(s: Status<T>, f: impl FnOnce(T) -> U) -> Status<U> {
+    match s {
+        Status::Complete(v, n) => Status::Complete(f(v), n),
+        Status::Partial { needed } => Status::Partial { needed },
+    }
+}

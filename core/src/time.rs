@@ -1,0 +1,51 @@
+//! UTC timestamps as ISO 8601 text, without a date library (the crate is no_std).
+
+use alloc::string::String;
+
+/// `2019-06-10T11:36:32.000Z` for milliseconds since 1970.
+///
+/// ```
+/// assert_eq!(fleetview::time::iso8601(1_560_166_592_000), "2019-06-10T11:36:32.000Z");
+/// ```
+pub fn iso8601(timestamp_ms: u64) -> String {
+    let secs = timestamp_ms / 1000;
+    let ms = timestamp_ms % 1000;
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    alloc::format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_dates() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(1_447_804_801_000), "2015-11-18T00:00:01.000Z");
+        assert_eq!(iso8601(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(iso8601(4_102_444_800_000), "2100-01-01T00:00:00.000Z");
+        // The largest u64 still formats (year far beyond 9999).
+        assert!(iso8601(u64::MAX).ends_with('Z'));
+    }
+}

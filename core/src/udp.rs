@@ -1,0 +1,178 @@
+//! The UDP channel: every datagram carries its own IMEI and one AVL data array, without CRC.
+//!
+//! ```text
+//! length (2) | packet id (2) | packet type (1) | AVL packet id (1) | IMEI length (2) | IMEI | data array
+//! ```
+//!
+//! The server answers each datagram with `0005 | packet id | 01 | AVL packet id | accepted (1)`.
+//! Both ids must be echoed: a device that gets a wrong AVL packet id sends the data again.
+
+use alloc::vec::Vec;
+
+use crate::avl::{tolerate, DecodeOptions};
+use crate::error::{DecodeError, ErrorKind};
+use crate::frame::read_data_field;
+use crate::imei::read_imei;
+use crate::packet::{Packet, Transport};
+use crate::reader::{Reader, Span};
+use crate::Imei;
+
+/// The UDP channel and AVL packet headers of a datagram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UdpHeader {
+    /// Bytes after the length field, as declared.
+    pub length: u16,
+    /// Channel packet id (devices commonly use 0xCAFE); echoed in the ack.
+    pub packet_id: u16,
+    /// 0x01 on every device seen; 0x00 asks for a separate channel ack as well.
+    pub packet_type: u8,
+    /// AVL packet id; echoed in the ack.
+    pub avl_packet_id: u8,
+    /// The sending device.
+    pub imei: Imei,
+}
+
+impl UdpHeader {
+    /// The 7-byte answer to this datagram for `accepted` records.
+    pub fn ack(&self, accepted: u8) -> [u8; 7] {
+        ack(self.packet_id, self.avl_packet_id, accepted)
+    }
+}
+
+/// The 7-byte AVL ack: `0005 | packet id | 01 | AVL packet id | accepted`.
+///
+/// ```
+/// assert_eq!(fleetview::udp::ack(0xCAFE, 0x05, 1), [0x00, 0x05, 0xCA, 0xFE, 0x01, 0x05, 0x01]);
+/// ```
+pub fn ack(packet_id: u16, avl_packet_id: u8, accepted: u8) -> [u8; 7] {
+    let id = packet_id.to_be_bytes();
+    [0x00, 0x05, id[0], id[1], 0x01, avl_packet_id, accepted]
+}
+
+/// The separate 5-byte channel ack (`0003 | packet id | 02`) that packet type 0x00 asks for in
+/// the 2018 protocol text. Devices in the field send type 0x01 and need only [`ack`].
+pub fn channel_ack(packet_id: u16) -> [u8; 5] {
+    let id = packet_id.to_be_bytes();
+    [0x00, 0x03, id[0], id[1], 0x02]
+}
+
+/// Smallest datagram: header (8) + IMEI (1 digit) + codec, count, count.
+const MIN_DATAGRAM: usize = 8 + 1 + 3;
+
+/// Decode one whole datagram.
+///
+/// ```
+/// use fleetview::{udp, DecodeOptions};
+/// let bytes = fleetview::hex::decode("003DCAFE0105000F33353230393330383634303336353508010000016B4F815B30010000000000000000000000000000000103021503010101425DBC000001").unwrap();
+/// let packet = udp::decode_datagram(&bytes, &DecodeOptions::default()).unwrap();
+/// assert_eq!(packet.records().len(), 1);
+/// assert_eq!(packet.ack().unwrap(), [0x00, 0x05, 0xCA, 0xFE, 0x01, 0x05, 0x01]);
+/// ```
+pub fn decode_datagram(input: &[u8], opts: &DecodeOptions) -> Result<Packet, DecodeError> {
+    decode_datagram_traced(input, opts, None)
+}
+
+pub(crate) fn decode_datagram_traced(
+    input: &[u8],
+    opts: &DecodeOptions,
+    trace: Option<&mut Vec<Span>>,
+) -> Result<Packet, DecodeError> {
+    if input.is_empty() {
+        return Err(DecodeError::new(0, "", ErrorKind::EmptyInput));
+    }
+    if input.len() > opts.max_frame_len {
+        return Err(DecodeError::new(
+            0,
+            "length",
+            ErrorKind::FrameTooLarge {
+                length: input.len(),
+                max: opts.max_frame_len,
+            },
+        ));
+    }
+    let mut warnings = Vec::new();
+    let mut r = Reader::traced(input, 0, trace);
+    let length = r.u16("length")?;
+    let actual = input.len() - 2;
+    let mut body_len = usize::from(length);
+    if body_len != actual {
+        tolerate(
+            opts.lenient,
+            &mut warnings,
+            DecodeError::new(
+                0,
+                "length",
+                ErrorKind::LengthMismatch {
+                    declared: body_len,
+                    actual,
+                },
+            ),
+        )?;
+        body_len = actual;
+    }
+    if body_len + 2 < MIN_DATAGRAM {
+        return Err(DecodeError::new(
+            0,
+            "length",
+            ErrorKind::LengthTooSmall {
+                length: body_len,
+                min: MIN_DATAGRAM - 2,
+            },
+        ));
+    }
+    let packet_id = r.u16("packet id")?;
+    let at = r.offset();
+    let packet_type = r.u8("packet type")?;
+    if packet_type > 1 {
+        tolerate(
+            opts.lenient,
+            &mut warnings,
+            DecodeError::new(
+                at,
+                "packet type",
+                ErrorKind::InvalidPacketType { value: packet_type },
+            ),
+        )?;
+    }
+    let avl_packet_id = r.u8("avl packet id")?;
+    let imei = read_imei(&mut r)?;
+    let content = read_data_field(&mut r, opts, &mut warnings)?;
+    if !r.is_empty() {
+        tolerate(
+            opts.lenient,
+            &mut warnings,
+            r.error("data", ErrorKind::TrailingBytes { count: r.left() }),
+        )?;
+        let (at, n) = (r.offset(), r.left());
+        r.mark(at, n, "trailing bytes");
+    }
+    Ok(Packet {
+        offset: 0,
+        len: input.len(),
+        transport: Transport::Udp,
+        content,
+        crc: None,
+        udp: Some(UdpHeader {
+            length,
+            packet_id,
+            packet_type,
+            avl_packet_id,
+            imei,
+        }),
+        warnings,
+    })
+}
+
+/// Whether `input` is shaped like a datagram: its length field counts the rest and an IMEI
+/// length follows the headers. Used by auto-detection.
+pub(crate) fn looks_like_datagram(input: &[u8]) -> bool {
+    if input.len() < MIN_DATAGRAM {
+        return false;
+    }
+    let length = usize::from(u16::from_be_bytes([input[0], input[1]]));
+    let imei_len = usize::from(u16::from_be_bytes([input[6], input[7]]));
+    length == input.len() - 2
+        && (1..=crate::imei::MAX_IMEI_LEN).contains(&imei_len)
+        && input.len() > 8 + imei_len
+        && input[8..8 + imei_len].iter().all(u8::is_ascii_digit)
+}
