@@ -1,0 +1,43 @@
+# Fleetview: the two commands of the README are `make run` (the main job) and `make test`
+# (every test). Both install what a fresh machine lacks first (.ci/setup skips what is present).
+
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: run test setup setup-run lint test-core fuzz-smoke test-www test-worker test-web
+
+## The main job.
+run: setup-run
+	$(CARGO) run --release --features server --bin fleetview -- decode \
+		000000000000003608010000016B40D8EA30010000000000000000000000000000000105021503010101425E0F01F10000601A014E0000000000000000010000C7CF
+
+## Every test: lint, core (unit, vectors, property, truncation, CLI), fuzz smoke, npm package,
+## Worker in workerd, playground in headless Chromium.
+test: setup lint test-core fuzz-smoke test-www test-worker test-web
+
+setup-run:
+	.ci/setup core
+
+setup:
+	.ci/setup all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy -p fleetview --all-targets --all-features -- -D warnings
+	$(CARGO) clippy -p fleetview --no-default-features --lib -- -D warnings
+	$(CARGO) build -p fleetview --no-default-features --lib --target wasm32-unknown-unknown --release
+
+test-core:
+	$(CARGO) test -p fleetview --all-features
+
+fuzz-smoke:
+	.ci/fuzz-smoke
+
+test-www:
+	npm --prefix www run ci-test
+
+test-worker:
+	npm --prefix worker run ci-test
+
+test-web:
+	npm --prefix web run ci-test

@@ -1,0 +1,1 @@
+//! Fleetview edge relay.
