@@ -22,6 +22,7 @@ pub fn crc16(data: &[u8]) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec::Vec;
 
     #[test]
     fn check_value() {
@@ -37,12 +38,16 @@ mod tests {
             for &b in data {
                 crc ^= u16::from(b);
                 for _ in 0..8 {
-                    crc = if crc & 1 != 0 { (crc >> 1) ^ 0xA001 } else { crc >> 1 };
+                    crc = if crc & 1 != 0 {
+                        (crc >> 1) ^ 0xA001
+                    } else {
+                        crc >> 1
+                    };
                 }
             }
             crc
         }
-        let data: alloc::vec::Vec<u8> = (0..1000u32).map(|i| (i * 7 + i / 3) as u8).collect();
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 + i / 3) as u8).collect();
         for len in [0, 1, 15, 16, 17, 255, 1000] {
             assert_eq!(crc16(&data[..len]), bitwise(&data[..len]), "len {len}");
         }
