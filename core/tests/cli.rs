@@ -1,0 +1,112 @@
+//! `fleetview decode` as a user runs it: arguments or stdin, formats, lenient mode, the error
+//! JSON and the exit status.
+#![cfg(feature = "server")]
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+const T1: &str = "000000000000003608010000016B40D8EA30010000000000000000000000000000000105021503010101425E0F01F10000601A014E0000000000000000010000C7CF";
+const T11: &str = "00000000000000100E011100000008035209308145246801000032AC";
+const T14: &str = "003DCAFE0105000F33353230393330383634303336353508010000016B4F815B30010000000000000000000000000000000103021503010101425DBC000001";
+
+fn run(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetview"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn decodes_one_packet_to_one_object() {
+    let (code, out, _) = run(&["decode", T1], None);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["kind"], "avl");
+    assert_eq!(v["codec"], "8");
+    assert_eq!(v["ack"], "00000001");
+    assert_eq!(v["records"][0]["io"][2]["value"], 24.079);
+    assert_eq!(v["records"][0]["io"][2]["unit"], "V");
+}
+
+#[test]
+fn strict_failure_prints_the_error_json_and_exits_non_zero() {
+    let (code, out, _) = run(&["decode", T11], None);
+    assert_ne!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["error"]["kind"], "crc_mismatch");
+    assert_eq!(v["error"]["offset"], 24);
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("CRC mismatch at byte 24: computed 0x635e, received 0x32ac"));
+}
+
+#[test]
+fn lenient_decodes_with_a_warning() {
+    let (code, out, _) = run(&["decode", "--lenient", T11], None);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["messages"][0]["type"], 17);
+    assert_eq!(v["warnings"][0]["kind"], "crc_mismatch");
+}
+
+#[test]
+fn stdin_lines_ndjson_and_mixed_results() {
+    let input = format!("{T1}\n\n# a comment\n{T14}\nzz\n");
+    let (code, out, _) = run(&["decode", "--format", "ndjson", "-"], Some(&input));
+    assert_eq!(code, 1, "one line fails");
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["transport"], "tcp");
+    assert_eq!(lines[1]["transport"], "udp");
+    assert_eq!(lines[1]["ack"], "0005cafe010501");
+    assert_eq!(lines[2]["error"]["kind"], "invalid_hex");
+}
+
+#[test]
+fn several_packets_make_an_array() {
+    let (code, out, _) = run(&["decode", T1, "000F333536333037303432343431303133"], None);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert_eq!(v[1]["kind"], "imei");
+    assert_eq!(v[1]["ack"], "01");
+}
+
+#[test]
+fn hex_with_spaces_and_prefixes() {
+    let (code, out, _) = run(
+        &[
+            "decode",
+            "0x00 0x0F 33 35 36 33 30 37 30 34 32 34 34 31 30 31 33",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["imei"], "356307042441013");
+}
+
+#[test]
+fn no_input_is_a_usage_error() {
+    let (code, _, err) = run(&["decode"], Some(""));
+    assert_eq!(code, 2);
+    assert!(err.contains("nothing to decode"));
+}
