@@ -93,6 +93,8 @@ pub struct Session {
     transmit: VecDeque<Vec<u8>>,
     imei: Option<Imei>,
     needed: usize,
+    /// The error that closed the session, returned again by later calls.
+    error: Option<DecodeError>,
 }
 
 impl Session {
@@ -108,6 +110,7 @@ impl Session {
             transmit: VecDeque::new(),
             imei: None,
             needed: 2,
+            error: None,
         }
     }
 
@@ -119,20 +122,22 @@ impl Session {
     /// Feed bytes read from the socket. Returns the minimum number of further bytes needed
     /// before the next event can be produced. An error closes the session.
     pub fn handle_input(&mut self, data: &[u8]) -> Result<usize, DecodeError> {
-        match self.state {
-            State::Rejected | State::Failed => {
-                return Err(DecodeError::new(
-                    self.base + self.buf.len(),
-                    "",
-                    ErrorKind::UnexpectedData {
-                        state: self.state.name(),
-                    },
-                ));
-            }
-            _ => {}
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if self.state == State::Rejected {
+            return Err(DecodeError::new(
+                self.base + self.buf.len(),
+                "",
+                ErrorKind::UnexpectedData {
+                    state: self.state.name(),
+                },
+            ));
         }
         let buffered = self.buf.len() - self.start;
-        if buffered + data.len() > self.max_buffered() + FRAME_OVERHEAD && self.state == State::AwaitingDecision {
+        if buffered + data.len() > self.max_buffered() + FRAME_OVERHEAD
+            && self.state == State::AwaitingDecision
+        {
             return Err(self.fail(DecodeError::new(
                 self.base + self.buf.len(),
                 "",
@@ -149,6 +154,7 @@ impl Session {
         self.state = State::Failed;
         self.buf = Vec::new();
         self.start = 0;
+        self.error = Some(e.clone());
         e
     }
 
@@ -162,7 +168,11 @@ impl Session {
                     break;
                 }
                 _ if rest.is_empty() => {
-                    self.needed = if self.state == State::AwaitingLogin { 2 } else { 1 };
+                    self.needed = if self.state == State::AwaitingLogin {
+                        2
+                    } else {
+                        1
+                    };
                     break;
                 }
                 _ if rest[0] == KEEP_ALIVE => {
@@ -241,7 +251,7 @@ impl Session {
         if accept {
             self.state = State::Accepted;
             // Frames that arrived with the login are decoded now. An error here closes the
-            // session; the next handle_input reports it.
+            // session; handle_input and error() report it.
             let _ = self.process();
         } else {
             self.state = State::Rejected;
@@ -257,7 +267,8 @@ impl Session {
     /// Queue a command frame (Codec 12 or 14) for the device. Teltonika devices take commands
     /// only once all their records are acknowledged: queue it after the last ack.
     pub fn send_command(&mut self, packet: &CommandPacket) -> Result<(), EncodeError> {
-        self.transmit.push_back(crate::encode::command_frame(packet)?);
+        self.transmit
+            .push_back(crate::encode::command_frame(packet)?);
         Ok(())
     }
 
@@ -284,6 +295,11 @@ impl Session {
     /// Stream offset of the next byte to decode.
     pub fn offset(&self) -> usize {
         self.base + self.start
+    }
+
+    /// The fatal error that closed the session, if any.
+    pub fn error(&self) -> Option<&DecodeError> {
+        self.error.as_ref()
     }
 
     /// Whether the session accepts no more input (rejected login or fatal error).
