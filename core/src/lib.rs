@@ -40,6 +40,7 @@ pub mod command;
 pub mod crc;
 pub mod encode;
 pub mod error;
+pub mod export;
 pub mod frame;
 pub mod hex;
 pub mod imei;
@@ -51,6 +52,8 @@ mod reader;
 pub mod session;
 pub mod time;
 pub mod udp;
+#[cfg(feature = "wasm")]
+pub mod wasm;
 
 pub use avl::{
     AvlData, AvlRecord, DecodeOptions, GenerationType, GpsElement, IoElement, IoValue, Priority,
@@ -61,7 +64,9 @@ pub use crc::crc16;
 pub use error::{DecodeError, EncodeError, ErrorKind, Warning};
 pub use frame::{decode_frame, Status};
 pub use imei::Imei;
-pub use packet::{annotate, decode, decode_bare, decode_each, tcp_ack, Content, CrcCheck, Packet, Transport};
+pub use packet::{
+    annotate, decode, decode_bare, decode_each, tcp_ack, Content, CrcCheck, Packet, Transport,
+};
 pub use reader::Span;
 pub use session::{Event, Session};
 pub use udp::UdpHeader;

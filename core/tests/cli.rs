@@ -110,3 +110,79 @@ fn no_input_is_a_usage_error() {
     assert_eq!(code, 2);
     assert!(err.contains("nothing to decode"));
 }
+
+/// A Codec 8 frame with IO 4 (Pulse Counter Din1 on FMB920, Digital Input 4 on FMB640) and a
+/// position, built with the library's encoder.
+fn frame_with_io4() -> String {
+    use fleetview::{AvlData, AvlRecord, Codec, GpsElement, IoElement, IoValue};
+    let record = AvlRecord {
+        timestamp_ms: 1_700_000_000_000,
+        gps: GpsElement {
+            longitude: 252_797_000,
+            latitude: 546_872_000,
+            satellites: 8,
+            ..GpsElement::default()
+        },
+        io: vec![IoElement {
+            id: 4,
+            value: IoValue::U8(1),
+        }],
+        ..AvlRecord::default()
+    };
+    let data = AvlData {
+        codec: Codec::Codec8,
+        records: vec![record],
+    };
+    fleetview::hex::encode(&fleetview::encode::avl_frame(&data).unwrap())
+}
+
+#[test]
+fn model_changes_io_names() {
+    let hex = frame_with_io4();
+    let name = |model: &str| {
+        let (code, out, _) = run(&["decode", "--model", model, &hex], None);
+        assert_eq!(code, 0);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v["records"][0]["io"][0]["name"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(name("FMB920"), "Pulse Counter Din1");
+    assert_eq!(name("FMB640"), "Digital Input 4");
+    let (_, _, err) = run(&["decode", "--model", "NOPE1", &hex], None);
+    assert!(err.contains("unknown model"));
+}
+
+#[test]
+fn geojson_and_csv_formats() {
+    let hex = frame_with_io4();
+    let (code, out, _) = run(&["decode", "--format", "geojson", &hex], None);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["type"], "FeatureCollection");
+    assert_eq!(
+        v["features"][0]["geometry"]["coordinates"],
+        serde_json::json!([25.2797, 54.6872])
+    );
+    let (code, out, _) = run(
+        &["decode", "--format", "csv", "--model", "FMB640", &hex],
+        None,
+    );
+    assert_eq!(code, 0);
+    let mut lines = out.lines();
+    assert!(lines.next().unwrap().ends_with(",valid,Digital Input 4"));
+    assert!(lines.next().unwrap().ends_with(",true,1"));
+    // Errors go to stderr in table formats, and the exit status says so.
+    let (code, _, err) = run(
+        &[
+            "decode",
+            "--format",
+            "csv",
+            "00000000000000100E011100000008035209308145246801000032AC",
+        ],
+        None,
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("CRC mismatch"));
+}

@@ -13,6 +13,10 @@ pub(crate) enum Format {
     Json,
     /// One JSON object per line.
     Ndjson,
+    /// An RFC 7946 FeatureCollection: a Point per record with a fix, a LineString per device.
+    Geojson,
+    /// One row per record, one column per IO name present.
+    Csv,
 }
 
 #[derive(clap::Args)]
@@ -36,7 +40,9 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> ExitCode {
     if let Some(m) = &args.model {
         if !fleetview::io_catalog::is_known_model(m) {
-            eprintln!("fleetview: unknown model {m:?}: IO names fall back to the common FMB definitions");
+            eprintln!(
+                "fleetview: unknown model {m:?}: IO names fall back to the common FMB definitions"
+            );
         }
     }
     let inputs: Vec<String> = if args.hex.is_empty() || args.hex == ["-"] {
@@ -58,6 +64,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
         model: args.model.clone(),
     };
     let mut items = Vec::new();
+    let mut packets = Vec::new();
     let mut failed = false;
     for text in &inputs {
         let bytes = match fleetview::hex::decode(text) {
@@ -71,6 +78,9 @@ pub(crate) fn run(args: Args) -> ExitCode {
         for result in fleetview::decode_each(&bytes, &opts) {
             failed |= result.is_err();
             items.push(ItemJson::new(&result, &json_opts));
+            if let Ok(p) = result {
+                packets.push(p);
+            }
         }
     }
     if inputs.is_empty() {
@@ -81,9 +91,19 @@ pub(crate) fn run(args: Args) -> ExitCode {
     let written = match args.format {
         Format::Json if items.len() == 1 => writeln!(out, "{}", pretty(&items[0])),
         Format::Json => writeln!(out, "{}", pretty(&items)),
-        Format::Ndjson => items.iter().try_for_each(|v| {
-            writeln!(out, "{}", serde_json::to_string(v).expect("serializable"))
-        }),
+        Format::Ndjson => items
+            .iter()
+            .try_for_each(|v| writeln!(out, "{}", serde_json::to_string(v).expect("serializable"))),
+        // Map and table formats carry no error objects: errors go to stderr.
+        Format::Geojson | Format::Csv => {
+            report_errors(&items);
+            if args.format == Format::Csv {
+                write!(out, "{}", fleetview::export::csv(&packets, args.model.as_deref()))
+            } else {
+                let fc = fleetview::export::feature_collection(&packets, args.model.as_deref());
+                writeln!(out, "{}", pretty(&fc))
+            }
+        }
     };
     if written.is_err() {
         return ExitCode::from(2);
@@ -92,6 +112,14 @@ pub(crate) fn run(args: Args) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+fn report_errors(items: &[ItemJson]) {
+    for item in items {
+        if let ItemJson::Error(e) = item {
+            eprintln!("fleetview: {}", e.error.message);
+        }
     }
 }
 
