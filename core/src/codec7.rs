@@ -253,7 +253,11 @@ pub(crate) fn write_record(record: &AvlRecord, out: &mut Vec<u8>) -> Result<(), 
         if global_mask & bit == 0 {
             continue;
         }
-        let items: Vec<&IoElement> = record.io.iter().filter(|e| e.value.group() == group).collect();
+        let items: Vec<&IoElement> = record
+            .io
+            .iter()
+            .filter(|e| e.value.group() == group)
+            .collect();
         let n = u8::try_from(items.len()).map_err(|_| EncodeError::OutOfRange {
             field: "io group count",
             value: items.len() as u64,

@@ -186,8 +186,17 @@ pub(crate) fn read_record(
     })
 }
 
-fn write_var(out: &mut Vec<u8>, wide: bool, value: u64, field: &'static str) -> Result<(), EncodeError> {
-    let max = if wide { u16::MAX as u64 } else { u8::MAX as u64 };
+fn write_var(
+    out: &mut Vec<u8>,
+    wide: bool,
+    value: u64,
+    field: &'static str,
+) -> Result<(), EncodeError> {
+    let max = if wide {
+        u16::MAX as u64
+    } else {
+        u8::MAX as u64
+    };
     if value > max {
         return Err(EncodeError::OutOfRange { field, value, max });
     }

@@ -180,7 +180,8 @@ fn codec13_millisecond_hint(m: &CommandMessage, at: usize) -> Option<Warning> {
     if secs >= 946_684_800 || m.payload.len() < 4 {
         return None;
     }
-    let ms = (u64::from(secs) << 32) | u64::from(u32::from_be_bytes(m.payload[..4].try_into().ok()?));
+    let ms =
+        (u64::from(secs) << 32) | u64::from(u32::from_be_bytes(m.payload[..4].try_into().ok()?));
     // 2000-01-01 .. 2100-01-01 in milliseconds.
     (946_684_800_000..4_102_444_800_000).contains(&ms).then(|| Warning {
         offset: at,

@@ -40,7 +40,14 @@ pub fn avl_frame(data: &AvlData) -> Result<Vec<u8>, EncodeError> {
 /// assert_eq!(fleetview::hex::encode(&frame), "000000000000000f0c010500000007676574696e666f0100004312");
 /// ```
 pub fn command_frame(packet: &CommandPacket) -> Result<Vec<u8>, EncodeError> {
-    let mut body = Vec::with_capacity(packet.messages.iter().map(|m| m.payload.len() + 17).sum::<usize>() + 3);
+    let mut body = Vec::with_capacity(
+        packet
+            .messages
+            .iter()
+            .map(|m| m.payload.len() + 17)
+            .sum::<usize>()
+            + 3,
+    );
     packet.encode_body(&mut body)?;
     Ok(wrap_frame(&body))
 }

@@ -271,7 +271,10 @@ impl ErrorKind {
                 write!(f, "count before the data is {header}, after it {trailer}")
             }
             Self::IoCountMismatch { declared, actual } => {
-                write!(f, "total says {declared} IO elements, the groups hold {actual}")
+                write!(
+                    f,
+                    "total says {declared} IO elements, the groups hold {actual}"
+                )
             }
             Self::TrailingBytes { count } => write!(f, "{count} bytes left after the last field"),
             Self::InvalidImeiLength { length } => {

@@ -155,7 +155,10 @@ pub(crate) fn decode_data_frame(
         return Err(DecodeError::new(
             4,
             "data field length",
-            ErrorKind::LengthTooSmall { length: len, min: 3 },
+            ErrorKind::LengthTooSmall {
+                length: len,
+                min: 3,
+            },
         ));
     }
     let total = len + FRAME_OVERHEAD;

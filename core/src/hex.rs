@@ -50,7 +50,11 @@ pub fn decode(text: &str) -> Result<Vec<u8>, DecodeError> {
             }
             _ => {
                 let character = text[i..].chars().next().unwrap_or('\u{fffd}');
-                return Err(DecodeError::new(i, "hex", ErrorKind::InvalidHex { character }));
+                return Err(DecodeError::new(
+                    i,
+                    "hex",
+                    ErrorKind::InvalidHex { character },
+                ));
             }
         };
         digits += 1;

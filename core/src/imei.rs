@@ -132,7 +132,10 @@ mod tests {
     fn rejects_non_digits() {
         assert!(Imei::new("35209308145225a").is_none());
         assert!(Imei::new("").is_none());
-        assert_eq!(Imei::new("12345678901234567").unwrap().to_bcd(), Err(EncodeError::InvalidImei));
+        assert_eq!(
+            Imei::new("12345678901234567").unwrap().to_bcd(),
+            Err(EncodeError::InvalidImei)
+        );
     }
 
     #[test]

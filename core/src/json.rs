@@ -246,10 +246,18 @@ impl PacketJson {
         let model = opts.model.as_deref();
         let (records, messages) = match &p.content {
             Content::Avl(d) => (
-                Some(d.records.iter().map(|r| RecordJson::new(r, model)).collect()),
+                Some(
+                    d.records
+                        .iter()
+                        .map(|r| RecordJson::new(r, model))
+                        .collect(),
+                ),
                 None,
             ),
-            Content::Command(c) => (None, Some(c.messages.iter().map(MessageJson::new).collect())),
+            Content::Command(c) => (
+                None,
+                Some(c.messages.iter().map(MessageJson::new).collect()),
+            ),
             _ => (None, None),
         };
         Self {
@@ -312,7 +320,11 @@ impl IoJson {
             ),
             v => {
                 let raw = v.raw().unwrap_or_default();
-                (Some(raw), None, info.as_ref().map(|i| i.value(v.size(), raw)))
+                (
+                    Some(raw),
+                    None,
+                    info.as_ref().map(|i| i.value(v.size(), raw)),
+                )
             }
         };
         Self {

@@ -6,7 +6,9 @@ use crate::avl::{read_avl_data, tolerate, AvlData, AvlRecord, DecodeOptions};
 use crate::codec::Codec;
 use crate::command::CommandPacket;
 use crate::error::{DecodeError, EncodeError, ErrorKind, Warning};
-use crate::frame::{decode_data_frame, decode_login, keep_alive, Status, FRAME_OVERHEAD, KEEP_ALIVE};
+use crate::frame::{
+    decode_data_frame, decode_login, keep_alive, Status, FRAME_OVERHEAD, KEEP_ALIVE,
+};
 use crate::reader::{Reader, Span};
 use crate::udp::{decode_datagram_traced, looks_like_datagram, UdpHeader};
 use crate::Imei;
@@ -190,7 +192,10 @@ pub fn decode_each<'a>(input: &'a [u8], opts: &'a DecodeOptions) -> Packets<'a> 
 
 /// Decode complete input like [`decode_each`] and label every byte: the spans of all packets
 /// decoded, then the packets and the error, if any. The playground's annotated hex view.
-pub fn annotate(input: &[u8], opts: &DecodeOptions) -> (Vec<Span>, Vec<Result<Packet, DecodeError>>) {
+pub fn annotate(
+    input: &[u8],
+    opts: &DecodeOptions,
+) -> (Vec<Span>, Vec<Result<Packet, DecodeError>>) {
     let mut spans = Vec::new();
     let mut results = Vec::new();
     {
@@ -253,7 +258,9 @@ impl Packets<'_> {
             if input.is_empty() {
                 return Err(DecodeError::new(0, "", ErrorKind::EmptyInput));
             }
-            let login = input.len() >= 2 && input[..2] != [0, 0] && input[2..].iter().all(u8::is_ascii_digit);
+            let login = input.len() >= 2
+                && input[..2] != [0, 0]
+                && input[2..].iter().all(u8::is_ascii_digit);
             if !login && looks_like_datagram(input) {
                 return decode_datagram_traced(input, self.opts, trace);
             }
@@ -298,7 +305,6 @@ impl Packets<'_> {
             )),
         }
     }
-
 }
 
 /// A data frame in complete input: when the declared length runs past the end of the input,

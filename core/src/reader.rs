@@ -87,7 +87,11 @@ impl<'a, 't> Reader<'a, 't> {
         }
     }
 
-    pub(crate) fn take(&mut self, len: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn take(
+        &mut self,
+        len: usize,
+        field: &'static str,
+    ) -> Result<&'a [u8], DecodeError> {
         let left = self.left();
         if len > left {
             return Err(self.error(
