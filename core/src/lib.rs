@@ -70,3 +70,8 @@ pub use packet::{
 pub use reader::Span;
 pub use session::{Event, Session};
 pub use udp::UdpHeader;
+
+/// The README's Rust examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
