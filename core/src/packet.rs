@@ -282,6 +282,10 @@ impl Packets<'_> {
                 Status::Complete(keep_alive(0), 1)
             }
             [0, 0, ..] => complete_data_frame(rest, self.opts, trace)?,
+            // A length no login has: this is not Teltonika data at all.
+            [a, b, ..] if usize::from(u16::from_be_bytes([*a, *b])) > crate::imei::MAX_IMEI_LEN => {
+                return Err(DecodeError::new(0, "", ErrorKind::UnrecognizedInput));
+            }
             [_, _, ..] => decode_login(rest, trace)?,
             _ => Status::Partial { needed: 1 },
         };

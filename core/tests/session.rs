@@ -170,3 +170,15 @@ fn codec14_command_encoding_matches_the_official_example() {
         "00000000000000160e01050000000e0352093081452251676574766572010000d2c1"
     );
 }
+
+#[test]
+fn one_shot_garbage_is_unrecognized() {
+    let e = fleetview::decode(b"GET / HTTP/1.1\r\n", &DecodeOptions::default()).unwrap_err();
+    assert_eq!((e.code(), e.offset), ("unrecognized_input", 0));
+    let mut stream = b(T2);
+    stream.extend(b"garbage");
+    let results: Vec<_> = fleetview::decode_each(&stream, &DecodeOptions::default()).collect();
+    assert!(results[0].is_ok());
+    let e = results[1].as_ref().unwrap_err();
+    assert_eq!((e.code(), e.offset), ("unrecognized_input", 52));
+}
