@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod decode;
+mod simulate;
 
 #[derive(Parser)]
 #[command(name = "fleetview", version, about = "Teltonika tracker toolkit: decode, serve, simulate")]
@@ -18,11 +19,14 @@ struct Cli {
 enum Command {
     /// Decode packets given as hex (arguments, or one per line on stdin) and print the JSON model.
     Decode(decode::Args),
+    /// Virtual trackers driving plausible routes against a server, with resends and statistics.
+    Simulate(simulate::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Decode(args) => decode::run(args),
+        Command::Simulate(args) => simulate::run(args),
     }
 }
