@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+// Build the playground into web/dist without trunk:
+//   cargo build (wasm32, release, opt-level z) → wasm-bindgen --target web → wasm-opt -Oz (npm
+//   binaryen) → index.html, style.css and the vendored Leaflet / topojson-client / world-atlas.
+// Then print the size budget (wasm + JS + CSS gzipped; the base-layer data excluded).
+//
+// Flags: --lean   skip wasm-opt (quicker first build, bigger wasm)
+//        --ci     fail when the size budget is exceeded
+// Honours CARGO_TARGET_DIR (else asks cargo metadata). Installs npm deps when missing or stale.
+
+import { execFileSync, spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+
+const WEB = dirname(fileURLToPath(import.meta.url));
+const DIST = join(WEB, "dist");
+const WASM_BINDGEN_VERSION = "0.2.130"; // must equal the wasm-bindgen crate pinned in Cargo.toml
+const BUDGET_KB = 350;
+const args = new Set(process.argv.slice(2));
+
+function run(cmd, argv, opts = {}) {
+  const r = spawnSync(cmd, argv, { stdio: "inherit", ...opts });
+  if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(" ")} exited with ${r.status}`);
+}
+
+function log(msg) {
+  console.log(`[web build] ${msg}`);
+}
+
+// 1. npm dependencies (Leaflet, world-atlas, topojson-client; binaryen and playwright-core for dev).
+const lock = join(WEB, "package-lock.json");
+const installed = join(WEB, "node_modules", ".package-lock.json");
+if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtimeMs) {
+  log("installing npm dependencies (npm ci)");
+  run("npm", ["ci", "--no-audit", "--no-fund"], { cwd: WEB });
+}
+
+// 2. wasm-bindgen-cli at the pinned version.
+function wasmBindgenVersion() {
+  try {
+    return execFileSync("wasm-bindgen", ["--version"], { encoding: "utf8" }).trim().split(" ")[1];
+  } catch {
+    return null;
+  }
+}
+if (wasmBindgenVersion() !== WASM_BINDGEN_VERSION) {
+  log(`installing wasm-bindgen-cli ${WASM_BINDGEN_VERSION} (found ${wasmBindgenVersion() ?? "none"}; a few minutes, once)`);
+  run("cargo", ["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION]);
+}
+
+// 3. cargo build.
+const targetDir =
+  process.env.CARGO_TARGET_DIR ||
+  JSON.parse(execFileSync("cargo", ["metadata", "--format-version", "1", "--no-deps"], { cwd: WEB, encoding: "utf8" }))
+    .target_directory;
+log(`cargo build (target dir ${targetDir})`);
+run("cargo", ["build", "-p", "fleetview-web", "--target", "wasm32-unknown-unknown", "--release"], {
+  cwd: WEB,
+  // Size over speed for the browser; only this build, the workspace profile stays as it is.
+  env: { ...process.env, CARGO_TARGET_DIR: targetDir, CARGO_PROFILE_RELEASE_OPT_LEVEL: "z" },
+});
+const wasmIn = join(targetDir, "wasm32-unknown-unknown", "release", "fleetview-web.wasm");
+
+// 4. wasm-bindgen into a fresh dist.
+rmSync(DIST, { recursive: true, force: true });
+mkdirSync(DIST, { recursive: true });
+run("wasm-bindgen", ["--target", "web", "--no-typescript", "--out-dir", DIST, "--out-name", "fleetview_web", wasmIn]);
+
+// 5. wasm-opt from npm binaryen (Debian's is too old for current wasm-bindgen output).
+const wasmOut = join(DIST, "fleetview_web_bg.wasm");
+if (!args.has("--lean")) {
+  const wasmOpt = join(WEB, "node_modules", ".bin", "wasm-opt");
+  if (existsSync(wasmOpt)) {
+    log("wasm-opt -Oz");
+    run(wasmOpt, [
+      "-Oz",
+      "--enable-bulk-memory",
+      "--enable-nontrapping-float-to-int",
+      "--enable-sign-ext",
+      "--enable-mutable-globals",
+      "--enable-reference-types",
+      "--enable-multivalue",
+      wasmOut,
+      "-o",
+      wasmOut,
+    ]);
+  } else {
+    log("wasm-opt not installed (npm dev dependency binaryen): skipped");
+  }
+}
+
+// 6. Static files and vendored libraries (served locally, never from a CDN).
+cpSync(join(WEB, "static"), DIST, { recursive: true });
+const nm = join(WEB, "node_modules");
+const vendor = join(DIST, "vendor");
+mkdirSync(join(vendor, "leaflet"), { recursive: true });
+for (const f of ["leaflet.js", "leaflet.css"]) cpSync(join(nm, "leaflet", "dist", f), join(vendor, "leaflet", f));
+cpSync(join(nm, "leaflet", "dist", "images"), join(vendor, "leaflet", "images"), { recursive: true });
+cpSync(join(nm, "leaflet", "LICENSE"), join(vendor, "leaflet", "LICENSE"));
+cpSync(join(nm, "topojson-client", "dist", "topojson-client.min.js"), join(vendor, "topojson-client.min.js"));
+cpSync(join(nm, "world-atlas", "countries-110m.json"), join(vendor, "countries-110m.json"));
+
+// 7. Size budget: everything the browser runs or styles with, gzipped; the base-layer data excluded.
+function files(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)],
+  );
+}
+const counted = files(DIST).filter((f) => /\.(wasm|js|css)$/.test(f));
+const sizes = counted.map((f) => {
+  const raw = readFileSync(f);
+  return { file: relative(DIST, f), bytes: raw.length, gzip: gzipSync(raw, { level: 9 }).length };
+});
+const total = sizes.reduce((s, f) => s + f.gzip, 0);
+for (const s of sizes) log(`  ${s.file.padEnd(48)} ${String(s.bytes).padStart(8)} B  ${String(s.gzip).padStart(7)} B gzip`);
+const kb = (total / 1024).toFixed(1);
+log(`size budget: wasm + JS + CSS gzipped = ${kb} KB (budget ${BUDGET_KB} KB; base-layer data excluded)`);
+writeFileSync(join(DIST, "sizes.json"), JSON.stringify({ total_gzip: total, budget_kb: BUDGET_KB, files: sizes }, null, 2));
+if (args.has("--ci") && total > BUDGET_KB * 1024) {
+  console.error(`[web build] over budget: ${kb} KB > ${BUDGET_KB} KB`);
+  process.exit(1);
+}
+log(`done: ${relative(process.cwd(), DIST) || DIST}`);

@@ -1,0 +1,601 @@
+//! What the page shows for one input: the bytes, every byte's label, the packets and the error.
+//! Pure: no DOM, so it is unit-tested natively. All protocol work is core's (`fleetview::annotate`);
+//! this module only arranges core's answers for the views.
+
+use fleetview::io_catalog::{self, IoValueView};
+use fleetview::json::{ItemJson, JsonOptions, PacketJson};
+use fleetview::{Content, DecodeError, DecodeOptions, Packet, Span};
+
+/// Bytes rendered in the hex view at most; the rest is summarised. Keeps the DOM small when a
+/// large binary capture is dropped (the table and map still show every packet).
+pub const HEX_VIEW_LIMIT: usize = 16 * 1024;
+
+/// The decoded view of one input.
+#[derive(Clone, Debug, Default)]
+pub struct Analysis {
+    /// The device model the IO names are for.
+    pub model: Option<String>,
+    /// Lenient decoding.
+    pub lenient: bool,
+    /// The input bytes.
+    pub bytes: Vec<u8>,
+    /// Labelled byte ranges, in input order, as core traced them.
+    pub spans: Vec<Span>,
+    /// Packets decoded, in input order.
+    pub packets: Vec<Packet>,
+    /// The JSON model of each packet, IO named for the chosen model.
+    pub json: Vec<PacketJson>,
+    /// The error that stopped decoding, if any.
+    pub error: Option<ErrorView>,
+    /// The hex text could not be read (bad character, odd length): no bytes to show.
+    pub input_error: Option<ErrorView>,
+}
+
+/// `PacketJson` is derived from the packets and the model, so these decide equality (Yew
+/// compares props to skip re-rendering).
+impl PartialEq for Analysis {
+    fn eq(&self, other: &Self) -> bool {
+        self.model == other.model
+            && self.lenient == other.lenient
+            && self.bytes == other.bytes
+            && self.input_error == other.input_error
+            && self.spans == other.spans
+            && self.packets == other.packets
+            && self.error == other.error
+    }
+}
+
+/// An error, ready to show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorView {
+    /// Stable snake_case kind (`crc_mismatch`).
+    pub kind: &'static str,
+    /// Byte offset (for hex text errors: character offset in the text).
+    pub offset: usize,
+    /// The protocol field being read.
+    pub field: &'static str,
+    /// What, where and why (core's `Display`).
+    pub message: String,
+}
+
+impl From<&DecodeError> for ErrorView {
+    fn from(e: &DecodeError) -> Self {
+        Self {
+            kind: e.code(),
+            offset: e.offset,
+            field: e.field,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// One contiguous run of bytes in the hex view: a traced span, a gap inside a packet that core
+/// did not label field by field (a keep-alive byte), or bytes after an error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// Offset in the input.
+    pub offset: usize,
+    /// Number of bytes.
+    pub len: usize,
+    /// Index into [`Analysis::spans`], if the bytes were traced.
+    pub span: Option<usize>,
+    /// Index of the packet the bytes belong to.
+    pub packet: Option<usize>,
+    /// The byte where decoding failed lies here.
+    pub error: bool,
+}
+
+/// What the detail panel shows about a segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldView {
+    /// "Record 2 · IO 66 External Voltage · value".
+    pub label: String,
+    /// Offsets, e.g. "bytes 10–13".
+    pub range: String,
+    /// Raw bytes as spaced hex.
+    pub raw: String,
+    /// The decoded value in words.
+    pub value: String,
+}
+
+impl Analysis {
+    /// Decode hex text as people paste it.
+    pub fn from_text(text: &str, lenient: bool, model: Option<&str>) -> Self {
+        if text.trim().is_empty() {
+            return Self::default();
+        }
+        match fleetview::hex::decode(text) {
+            Ok(bytes) => Self::from_bytes(bytes, lenient, model),
+            Err(e) => Self {
+                input_error: Some(ErrorView {
+                    message: e.to_string().replace("at byte", "at character"),
+                    ..ErrorView::from(&e)
+                }),
+                ..Self::default()
+            },
+        }
+    }
+
+    /// Decode bytes (a binary capture, or the hex text once read).
+    pub fn from_bytes(bytes: Vec<u8>, lenient: bool, model: Option<&str>) -> Self {
+        if bytes.is_empty() {
+            return Self::default();
+        }
+        let opts = DecodeOptions {
+            lenient,
+            ..DecodeOptions::default()
+        };
+        let (spans, results) = fleetview::annotate(&bytes, &opts);
+        let json_opts = json_options(model);
+        let mut packets = Vec::new();
+        let mut error = None;
+        for r in results {
+            match r {
+                Ok(p) => packets.push(p),
+                Err(e) => error = Some(ErrorView::from(&e)),
+            }
+        }
+        let json = packets.iter().map(|p| PacketJson::new(p, &json_opts)).collect();
+        Self {
+            model: model.map(str::to_string),
+            lenient,
+            bytes,
+            spans,
+            packets,
+            json,
+            error,
+            input_error: None,
+        }
+    }
+
+    /// Nothing to show.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty() && self.input_error.is_none()
+    }
+
+    /// The packet that contains `offset`.
+    pub fn packet_at(&self, offset: usize) -> Option<usize> {
+        self.packets
+            .iter()
+            .position(|p| offset >= p.offset && offset < p.offset + p.len)
+    }
+
+    /// The hex view's runs: every byte up to [`HEX_VIEW_LIMIT`] belongs to exactly one segment.
+    pub fn segments(&self) -> Vec<Segment> {
+        let end = self.bytes.len().min(HEX_VIEW_LIMIT);
+        let mut out = Vec::new();
+        let mut pos = 0;
+        let mut spans: Vec<(usize, &Span)> = self.spans.iter().enumerate().collect();
+        spans.sort_by_key(|(_, s)| s.offset);
+        let push_gap = |out: &mut Vec<Segment>, from: usize, to: usize| {
+            // Split gaps at packet boundaries so each run is labelled by its packet.
+            let mut at = from;
+            while at < to {
+                let packet = self.packet_at(at);
+                let stop = match packet {
+                    Some(i) => (self.packets[i].offset + self.packets[i].len).min(to),
+                    None => self
+                        .packets
+                        .iter()
+                        .map(|p| p.offset)
+                        .filter(|&o| o > at)
+                        .min()
+                        .unwrap_or(to)
+                        .min(to),
+                };
+                out.push(Segment {
+                    offset: at,
+                    len: stop - at,
+                    span: None,
+                    packet,
+                    error: false,
+                });
+                at = stop;
+            }
+        };
+        for (i, s) in spans {
+            if s.offset >= end {
+                break;
+            }
+            if s.offset < pos || s.len == 0 {
+                continue; // nested or empty trace entries: the outer span already labels them
+            }
+            if s.offset > pos {
+                push_gap(&mut out, pos, s.offset);
+            }
+            let len = s.len.min(end - s.offset);
+            out.push(Segment {
+                offset: s.offset,
+                len,
+                span: Some(i),
+                packet: self.packet_at(s.offset),
+                error: false,
+            });
+            pos = s.offset + len;
+        }
+        if pos < end {
+            push_gap(&mut out, pos, end);
+        }
+        if let Some(err) = &self.error {
+            mark_error(&mut out, err.offset.min(self.bytes.len().saturating_sub(1)));
+        }
+        out
+    }
+
+    /// Segments of one record (for highlighting the bytes of a selected table row).
+    pub fn record_spans(&self, packet: usize, record: u32) -> Vec<usize> {
+        let Some(p) = self.packets.get(packet) else {
+            return Vec::new();
+        };
+        self.spans
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                s.record == Some(record) && s.offset >= p.offset && s.offset < p.offset + p.len
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Name, raw bytes and decoded value of a segment.
+    pub fn describe(&self, seg: &Segment, model: Option<&str>) -> FieldView {
+        let raw = &self.bytes[seg.offset..seg.offset + seg.len];
+        let range = if seg.len == 1 {
+            format!("byte {}", seg.offset)
+        } else {
+            format!("bytes {}–{} ({} bytes)", seg.offset, seg.offset + seg.len - 1, seg.len)
+        };
+        let raw_hex = spaced_hex(&raw[..raw.len().min(64)]) + if raw.len() > 64 { " …" } else { "" };
+        let packet = seg.packet.and_then(|i| self.packets.get(i));
+        let Some(span) = seg.span.and_then(|i| self.spans.get(i)) else {
+            let (label, value) = match packet.map(|p| &p.content) {
+                Some(Content::KeepAlive) => ("Keep-alive".to_string(), "0xFF: the device keeps the TCP connection open; no answer".to_string()),
+                Some(_) => ("Packet bytes".to_string(), String::new()),
+                None => ("Not decoded".to_string(), match &self.error {
+                    Some(e) if seg.offset >= e.offset => "after the error: decoding stopped".to_string(),
+                    _ => "not part of a packet".to_string(),
+                }),
+            };
+            return FieldView { label, range, raw: raw_hex, value };
+        };
+        let label = label(span, packet, model);
+        let value = value(span, raw, packet, model);
+        FieldView { label, range, raw: raw_hex, value }
+    }
+
+    /// Every result as the JSON model (what the CLI prints), pretty.
+    pub fn to_json(&self, model: Option<&str>) -> String {
+        let opts = json_options(model);
+        let mut items: Vec<ItemJson> = self
+            .packets
+            .iter()
+            .map(|p| ItemJson::Packet(PacketJson::new(p, &opts)))
+            .collect();
+        if let Some(e) = &self.error {
+            items.push(ItemJson::Error(fleetview::json::ErrorJson {
+                error: fleetview::json::ErrorBody {
+                    kind: e.kind,
+                    offset: e.offset,
+                    field: e.field,
+                    message: e.message.clone(),
+                },
+            }));
+        }
+        serde_json::to_string_pretty(&items).unwrap_or_default()
+    }
+
+    /// The records with a fix, as a GeoJSON FeatureCollection: one Point per record (properties:
+    /// the record's JSON model without coordinates) and the track as a LineString.
+    pub fn to_geojson(&self) -> String {
+        let mut features = Vec::new();
+        let mut track = Vec::new();
+        for p in &self.json {
+            for r in p.records.iter().flatten().filter(|r| r.valid) {
+                let mut props = serde_json::to_value(r).unwrap_or_default();
+                if let Some(m) = props.as_object_mut() {
+                    m.remove("longitude");
+                    m.remove("latitude");
+                    if let Some(imei) = &p.imei {
+                        m.insert("imei".into(), imei.clone().into());
+                    }
+                }
+                track.push((r.timestamp_ms, [r.longitude, r.latitude]));
+                features.push(serde_json::json!({
+                    "type": "Feature",
+                    "geometry": {"type": "Point", "coordinates": [r.longitude, r.latitude]},
+                    "properties": props,
+                }));
+            }
+        }
+        track.sort_by_key(|(t, _)| *t);
+        if track.len() > 1 {
+            features.push(serde_json::json!({
+                "type": "Feature",
+                "geometry": {"type": "LineString",
+                             "coordinates": track.iter().map(|(_, c)| c.to_vec()).collect::<Vec<_>>()},
+                "properties": {"kind": "track"},
+            }));
+        }
+        serde_json::to_string_pretty(&serde_json::json!({"type": "FeatureCollection", "features": features}))
+            .unwrap_or_default()
+    }
+}
+
+fn json_options(model: Option<&str>) -> JsonOptions {
+    JsonOptions {
+        model: model.map(str::to_string),
+    }
+}
+
+fn mark_error(segs: &mut Vec<Segment>, at: usize) {
+    let Some(i) = segs.iter().position(|s| at >= s.offset && at < s.offset + s.len) else {
+        return;
+    };
+    let s = segs[i].clone();
+    let mut parts = Vec::new();
+    if at > s.offset {
+        parts.push(Segment { len: at - s.offset, ..s.clone() });
+    }
+    parts.push(Segment { offset: at, len: 1, error: true, ..s.clone() });
+    if at + 1 < s.offset + s.len {
+        parts.push(Segment { offset: at + 1, len: s.offset + s.len - at - 1, ..s });
+    }
+    segs.splice(i..=i, parts);
+}
+
+/// `"00 0f 33"`.
+pub fn spaced_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+fn be_uint(raw: &[u8]) -> Option<u64> {
+    (raw.len() <= 8).then(|| raw.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+}
+
+/// Broad class of a field, for colouring the hex view.
+pub fn category(field: &str) -> &'static str {
+    match field {
+        "preamble" | "data field length" | "codec id" | "number of data 1" | "number of data 2"
+        | "quantity 1" | "quantity 2" | "data field" => "frame",
+        "crc" => "crc",
+        "timestamp" | "timestamp and priority" | "priority" | "event io id" | "generation type"
+        | "global mask" => "record",
+        "longitude" | "latitude" | "altitude" | "angle" | "satellites" | "speed" | "gps mask" => "gps",
+        "io id" => "io-id",
+        "io value" | "io length" => "io-value",
+        f if f.starts_with("io count") || f.starts_with("io group") => "io-count",
+        "imei length" | "imei" | "message imei" => "imei",
+        "length" | "packet id" | "packet type" | "avl packet id" => "udp",
+        f if f.starts_with("message") => "message",
+        "trailing bytes" => "bad",
+        _ => "other",
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+fn io_name(id: u16, model: Option<&str>) -> String {
+    io_catalog::lookup(id, model)
+        .map(|i| i.name.to_string())
+        .unwrap_or_else(|| "not in the catalogue".to_string())
+}
+
+fn label(span: &Span, packet: Option<&Packet>, model: Option<&str>) -> String {
+    let mut parts = Vec::new();
+    if let (Some(r), Some(p)) = (span.record, packet) {
+        let what = match p.content {
+            Content::Command(_) => "Message",
+            _ => "Record",
+        };
+        parts.push(format!("{what} {}", r + 1));
+    }
+    if let Some(id) = span.io_id {
+        parts.push(format!("IO {id} {}", io_name(id, model)));
+    }
+    parts.push(capitalise(span.field));
+    parts.join(" · ")
+}
+
+fn value(span: &Span, raw: &[u8], packet: Option<&Packet>, model: Option<&str>) -> String {
+    let n = be_uint(raw).unwrap_or(0);
+    let record = match (span.record, packet) {
+        (Some(i), Some(p)) => p.records().get(i as usize),
+        _ => None,
+    };
+    let message = match (span.record, packet.map(|p| &p.content)) {
+        (Some(i), Some(Content::Command(c))) => c.messages.get(i as usize),
+        _ => None,
+    };
+    match span.field {
+        "preamble" => format!("0x{n:08x}: four zero bytes open every TCP data frame"),
+        "data field length" => format!("{n} bytes from the codec id to the second count"),
+        "codec id" => match packet.and_then(Packet::codec) {
+            Some(c) => format!("0x{n:02x}: Codec {}", c.name()),
+            None => format!("0x{n:02x}"),
+        },
+        "number of data 1" | "number of data 2" => format!("{n} records"),
+        "quantity 1" | "quantity 2" => format!("{n} messages"),
+        "timestamp" | "timestamp and priority" => match record {
+            Some(r) => format!("{} (UTC), {} ms since 1970", fleetview::time::iso8601(r.timestamp_ms), r.timestamp_ms),
+            None => n.to_string(),
+        },
+        "priority" => {
+            let name = fleetview::Priority(n as u8).name().unwrap_or("out of range");
+            format!("{n} ({name})")
+        }
+        "longitude" | "latitude" => match record {
+            Some(r) => {
+                let deg = if span.field == "longitude" { r.gps.longitude_deg() } else { r.gps.latitude_deg() };
+                let hemi = match (span.field, deg < 0.0) {
+                    ("longitude", false) => "E",
+                    ("longitude", true) => "W",
+                    (_, false) => "N",
+                    (_, true) => "S",
+                };
+                format!("{:.7}° {hemi}{}", deg.abs(), if r.gps.has_fix() { "" } else { " (no fix)" })
+            }
+            None => n.to_string(),
+        },
+        "altitude" => format!("{} m", n as u16 as i16),
+        "angle" => format!("{n}° from north"),
+        "satellites" => format!("{n} visible{}", if n == 0 { " (no fix)" } else { "" }),
+        "speed" => format!("{n} km/h"),
+        "event io id" => match n {
+            0 => "0: not event-triggered (periodic record)".to_string(),
+            id => format!("{id}: {}", io_name(id as u16, model)),
+        },
+        "generation type" => {
+            let name = fleetview::GenerationType(n as u8).name().unwrap_or("out of range");
+            format!("{n} ({name})")
+        }
+        "io id" => format!("{n}: {}", io_name(n as u16, model)),
+        "io length" => format!("{n} bytes follow"),
+        "io value" => {
+            let info = span.io_id.and_then(|id| io_catalog::lookup(id, model));
+            let view = match (&info, raw.len()) {
+                (Some(i), 1 | 2 | 4 | 8) => Some(i.value(raw.len(), n)),
+                (Some(i), _) => Some(i.value_bytes(raw)),
+                (None, _) => None,
+            };
+            match (view, info) {
+                (Some(v), Some(i)) => {
+                    let shown = match &v {
+                        IoValueView::Text(t) => format!("\"{t}\""),
+                        other => other.to_string(),
+                    };
+                    let unit = i.unit.map(|u| format!(" {u}")).unwrap_or_default();
+                    if raw.len() <= 8 {
+                        format!("{shown}{unit} (raw {n})")
+                    } else {
+                        format!("{shown}{unit}")
+                    }
+                }
+                _ if raw.len() <= 8 => format!("raw {n} (id not in the catalogue)"),
+                _ => "variable-length value (id not in the catalogue)".to_string(),
+            }
+        }
+        f if f.starts_with("io count") || f.starts_with("io group") => format!("{n} IO elements"),
+        "crc" => match packet.and_then(|p| p.crc) {
+            Some(c) if c.ok() => format!("0x{:04x}: matches the CRC-16/IBM computed over the data field", c.received),
+            Some(c) => format!("received 0x{:04x}, computed 0x{:04x}: MISMATCH (accepted in lenient mode)", c.received, c.computed),
+            None => format!("0x{n:08x}"),
+        },
+        "imei length" => format!("{n} digits follow"),
+        "imei" => format!("IMEI {}", String::from_utf8_lossy(raw)),
+        "message imei" => match message.and_then(|m| m.imei_digits()) {
+            Some(d) => format!("IMEI {d} (BCD)"),
+            None => spaced_hex(raw),
+        },
+        "length" => format!("{n} bytes follow"),
+        "packet id" => format!("0x{n:04x}: echoed in the ack"),
+        "packet type" => format!("0x{n:02x}{}", if n == 1 { " (no separate channel ack)" } else { " (asks for a channel ack)" }),
+        "avl packet id" => format!("0x{n:02x}: echoed in the ack"),
+        "message type" => {
+            let name = match n {
+                5 => "command (server → device)",
+                6 => "response (device → server)",
+                0x0b => "RS232 message (Codec 15)",
+                0x11 => "nACK: the IMEI did not match",
+                _ => "other",
+            };
+            format!("0x{n:02x}: {name}")
+        }
+        "message size" => format!("{n} bytes follow"),
+        "message timestamp" => format!("{} (UTC)", fleetview::time::iso8601(n * 1000)),
+        "message payload" => match std::str::from_utf8(raw) {
+            Ok(t) if !t.chars().any(|c| c.is_control() && c != '\n' && c != '\r') => format!("\"{t}\""),
+            _ => "binary payload".to_string(),
+        },
+        "trailing bytes" => format!("{} bytes after the last field (tolerated in lenient mode)", raw.len()),
+        _ => match be_uint(raw) {
+            Some(v) => v.to_string(),
+            None => format!("{} bytes", raw.len()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T1: &str = "000000000000003608010000016B40D8EA30010000000000000000000000000000000105021503010101425E0F01F10000601A014E0000000000000000010000C7CF";
+
+    #[test]
+    fn every_byte_is_in_exactly_one_segment() {
+        for e in crate::examples::all() {
+            let a = Analysis::from_text(&e.hex, e.lenient, None);
+            let segs = a.segments();
+            let mut pos = 0;
+            for s in &segs {
+                assert_eq!(s.offset, pos, "{}: gap or overlap at {pos}", e.id);
+                assert!(s.len > 0);
+                pos += s.len;
+            }
+            assert_eq!(pos, a.bytes.len(), "{}", e.id);
+        }
+    }
+
+    #[test]
+    fn describes_io_values_with_names_and_units() {
+        let a = Analysis::from_text(T1, false, None);
+        let segs = a.segments();
+        let volt = segs
+            .iter()
+            .find(|s| s.span.map(|i| (a.spans[i].field, a.spans[i].io_id)) == Some(("io value", Some(66))))
+            .unwrap();
+        let v = a.describe(volt, None);
+        assert_eq!(v.raw, "5e 0f");
+        assert!(v.value.starts_with("24.079 V"), "{}", v.value);
+        assert!(v.label.contains("Record 1") && v.label.contains("IO 66"), "{}", v.label);
+    }
+
+    #[test]
+    fn a_corrupted_crc_marks_one_byte_and_says_why() {
+        let bad = format!("{}00", &T1[..T1.len() - 2]);
+        let a = Analysis::from_text(&bad, false, None);
+        let err = a.error.clone().unwrap();
+        assert_eq!(err.kind, "crc_mismatch");
+        assert!(err.message.contains("at byte"), "{}", err.message);
+        let marked: Vec<_> = a.segments().into_iter().filter(|s| s.error).collect();
+        assert_eq!(marked.len(), 1);
+        assert_eq!(marked[0].offset, err.offset);
+    }
+
+    #[test]
+    fn bad_hex_reports_the_character() {
+        let a = Analysis::from_text("00 0g", false, None);
+        let e = a.input_error.unwrap();
+        assert_eq!(e.kind, "invalid_hex");
+        assert!(e.message.contains("character"), "{}", e.message);
+    }
+
+    #[test]
+    fn selecting_a_record_finds_its_bytes() {
+        let a = Analysis::from_text(&crate::examples::by_id("tcp-8-two").unwrap().hex, false, None);
+        let spans = a.record_spans(0, 1);
+        assert!(!spans.is_empty());
+        assert!(spans.iter().all(|&i| a.spans[i].record == Some(1)));
+    }
+
+    #[test]
+    fn geojson_has_a_point_per_fix_and_the_track() {
+        let a = Analysis::from_bytes(crate::examples::route_frame(), false, None);
+        let g: serde_json::Value = serde_json::from_str(&a.to_geojson()).unwrap();
+        let features = g["features"].as_array().unwrap();
+        assert_eq!(features.len(), 8); // 7 points + 1 line
+        assert_eq!(features[7]["geometry"]["type"], "LineString");
+    }
+}

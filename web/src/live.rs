@@ -1,0 +1,5 @@
+//! The live view's client side of the `fleetview serve` HTTP API (shapes pinned in web/API.md):
+//! [`api`] reads and writes the API, [`state`] is the live view's reducer.
+
+pub mod api;
+pub mod state;

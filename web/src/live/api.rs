@@ -1,0 +1,282 @@
+//! Types and calls of the HTTP API (web/API.md). Deserialisation is tolerant: unknown fields are
+//! ignored and optional ones default, so a server that adds fields never breaks the view.
+
+use serde::Deserialize;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Request, RequestInit, Response};
+
+/// A position: the fields of core's `RecordJson` the live view uses.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Position {
+    pub timestamp_ms: u64,
+    pub time: Option<String>,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub altitude: f64,
+    pub angle: f64,
+    pub satellites: u32,
+    pub speed: f64,
+    pub valid: Option<bool>,
+}
+
+impl Position {
+    /// Worth plotting: `valid`, or (when absent) satellites and non-zero coordinates.
+    pub fn has_fix(&self) -> bool {
+        self.valid
+            .unwrap_or(self.satellites > 0 && (self.latitude != 0.0 || self.longitude != 0.0))
+    }
+}
+
+/// An item of `GET /api/devices` (and of the SSE `device` event).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Device {
+    pub imei: String,
+    pub connected: Option<bool>,
+    pub last_seen_ms: Option<u64>,
+    pub records: Option<u64>,
+    pub last_position: Option<Position>,
+}
+
+/// `GET /api/devices/{imei}/fuel`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Fuel {
+    pub io_id: Option<u16>,
+    pub name: Option<String>,
+    pub unit: Option<String>,
+    pub levels: Vec<FuelLevel>,
+    pub events: Vec<FuelEvent>,
+}
+
+/// One fuel level sample.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct FuelLevel {
+    pub timestamp_ms: u64,
+    pub value: f64,
+}
+
+/// A refuel or a drain.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct FuelEvent {
+    pub kind: String,
+    pub timestamp_ms: u64,
+    pub before: Option<f64>,
+    pub after: Option<f64>,
+    pub change: Option<f64>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+}
+
+/// A command's response message (core's `MessageJson`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct CommandResponse {
+    #[serde(rename = "type")]
+    pub kind: Option<u8>,
+    pub text: Option<String>,
+    pub payload_hex: Option<String>,
+}
+
+/// `GET /api/commands/{id}`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Command {
+    pub id: serde_json::Value,
+    pub imei: String,
+    pub codec: Option<String>,
+    pub text: Option<String>,
+    pub hex: Option<String>,
+    pub status: String,
+    pub created_ms: Option<u64>,
+    pub answered_ms: Option<u64>,
+    pub response: Option<CommandResponse>,
+    pub error: Option<String>,
+}
+
+impl Command {
+    /// The id as text (the API may send a number or a string).
+    pub fn id_text(&self) -> String {
+        match &self.id {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Still waiting for the device.
+    pub fn pending(&self) -> bool {
+        matches!(self.status.as_str(), "queued" | "sent")
+    }
+}
+
+/// Why a call failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApiError {
+    /// No Fleetview API at this address (network error, HTML 404 page, …).
+    NoServer(String),
+    /// 401: a token is needed.
+    Unauthorized,
+    /// The API answered with an error.
+    Http(u16, String),
+}
+
+impl core::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NoServer(why) => write!(f, "no Fleetview server: {why}"),
+            Self::Unauthorized => f.write_str("the server needs a token"),
+            Self::Http(status, message) => write!(f, "HTTP {status}: {message}"),
+        }
+    }
+}
+
+/// Accept `[...]` or `{"devices": [...]}`.
+pub fn parse_devices(v: serde_json::Value) -> Result<Vec<Device>, ApiError> {
+    let list = match v {
+        serde_json::Value::Object(mut m) if m.contains_key("devices") => m.remove("devices").unwrap_or_default(),
+        other => other,
+    };
+    serde_json::from_value(list).map_err(|e| ApiError::NoServer(format!("unexpected /api/devices body: {e}")))
+}
+
+/// Accept `{"positions": [...]}` or `[...]`.
+pub fn parse_positions(v: serde_json::Value) -> Vec<Position> {
+    let list = match v {
+        serde_json::Value::Object(mut m) => m.remove("positions").unwrap_or_default(),
+        other => other,
+    };
+    serde_json::from_value(list).unwrap_or_default()
+}
+
+const TOKEN_KEY: &str = "fleetview-token";
+
+/// The bearer token the user gave, kept for the browser session.
+pub fn token() -> Option<String> {
+    web_sys::window()?
+        .session_storage()
+        .ok()??
+        .get_item(TOKEN_KEY)
+        .ok()?
+        .filter(|t| !t.is_empty())
+}
+
+/// Remember the token.
+pub fn set_token(token: &str) {
+    if let Some(s) = web_sys::window().and_then(|w| w.session_storage().ok().flatten()) {
+        let _ = s.set_item(TOKEN_KEY, token);
+    }
+}
+
+/// The SSE URL (EventSource cannot send headers, so the token goes in the query).
+pub fn live_url() -> String {
+    match token() {
+        Some(t) => format!("api/live?access_token={}", js_sys::encode_uri_component(&t)),
+        None => "api/live".into(),
+    }
+}
+
+fn js_err(e: JsValue) -> ApiError {
+    ApiError::NoServer(
+        e.dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .unwrap_or_else(|| "network error".into()),
+    )
+}
+
+/// A request to the API; the JSON body of a 2xx answer.
+pub async fn call(method: &str, path: &str, body: Option<&serde_json::Value>) -> Result<serde_json::Value, ApiError> {
+    let init = RequestInit::new();
+    init.set_method(method);
+    if let Some(b) = body {
+        init.set_body(&JsValue::from_str(&b.to_string()));
+    }
+    let request = Request::new_with_str_and_init(path, &init).map_err(js_err)?;
+    let headers = request.headers();
+    let _ = headers.set("Accept", "application/json");
+    if body.is_some() {
+        let _ = headers.set("Content-Type", "application/json");
+    }
+    if let Some(t) = token() {
+        let _ = headers.set("Authorization", &format!("Bearer {t}"));
+    }
+    let window = web_sys::window().ok_or_else(|| ApiError::NoServer("no window".into()))?;
+    let response: Response = JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .map_err(js_err)?
+        .unchecked_into();
+    let status = response.status();
+    let text = JsFuture::from(response.text().map_err(js_err)?)
+        .await
+        .map_err(js_err)?
+        .as_string()
+        .unwrap_or_default();
+    let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+    match (status, json) {
+        (401, _) => Err(ApiError::Unauthorized),
+        (200..=299, Some(v)) => Ok(v),
+        (200..=299, None) => Err(ApiError::NoServer(format!("{path} did not answer JSON"))),
+        (_, Some(v)) => Err(ApiError::Http(
+            status,
+            v["error"]["message"].as_str().map(String::from).unwrap_or_else(|| v.to_string()),
+        )),
+        (_, None) => Err(ApiError::NoServer(format!("{path} answered HTTP {status} without JSON"))),
+    }
+}
+
+/// `GET /api/devices`.
+pub async fn devices() -> Result<Vec<Device>, ApiError> {
+    parse_devices(call("GET", "api/devices", None).await?)
+}
+
+/// `GET /api/devices/{imei}/positions?limit=500`.
+pub async fn positions(imei: &str) -> Result<Vec<Position>, ApiError> {
+    let path = format!("api/devices/{}/positions?limit=500", js_sys::encode_uri_component(imei));
+    Ok(parse_positions(call("GET", &path, None).await?))
+}
+
+/// `GET /api/devices/{imei}/fuel`.
+pub async fn fuel(imei: &str) -> Result<Fuel, ApiError> {
+    let path = format!("api/devices/{}/fuel", js_sys::encode_uri_component(imei));
+    serde_json::from_value(call("GET", &path, None).await?)
+        .map_err(|e| ApiError::Http(200, format!("unexpected fuel body: {e}")))
+}
+
+/// `POST /api/devices/{imei}/commands`.
+pub async fn send_command(imei: &str, text: &str, codec: &str) -> Result<Command, ApiError> {
+    let path = format!("api/devices/{}/commands", js_sys::encode_uri_component(imei));
+    let body = serde_json::json!({"text": text, "codec": codec});
+    serde_json::from_value(call("POST", &path, Some(&body)).await?)
+        .map_err(|e| ApiError::Http(200, format!("unexpected command body: {e}")))
+}
+
+/// `GET /api/commands/{id}`.
+pub async fn command(id: &str) -> Result<Command, ApiError> {
+    let path = format!("api/commands/{}", js_sys::encode_uri_component(id));
+    serde_json::from_value(call("GET", &path, None).await?)
+        .map_err(|e| ApiError::Http(200, format!("unexpected command body: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_in_either_shape() {
+        let body = serde_json::json!([{"imei": "1", "last_position": {"timestamp_ms": 5, "latitude": 1.0,
+            "longitude": 2.0, "satellites": 7, "valid": true, "io": [], "extra": 1}}]);
+        let d = parse_devices(body.clone()).unwrap();
+        assert_eq!(d[0].last_position.as_ref().unwrap().latitude, 1.0);
+        assert_eq!(parse_devices(serde_json::json!({"devices": body})).unwrap(), d);
+        assert!(parse_devices(serde_json::json!("html")).is_err());
+    }
+
+    #[test]
+    fn fix_without_valid_falls_back_to_satellites() {
+        let p: Position = serde_json::from_value(serde_json::json!({"latitude": 1.0, "longitude": 1.0, "satellites": 0})).unwrap();
+        assert!(!p.has_fix());
+    }
+}
