@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod decode;
+mod relay;
 mod simulate;
 
 #[derive(Parser)]
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Decode packets given as hex (arguments, or one per line on stdin) and print the JSON model.
     Decode(decode::Args),
+    /// Forward UDP datagrams from devices to the edge Worker (POST /udp) and send its acks back.
+    Relay(relay::Args),
     /// Virtual trackers driving plausible routes against a server, with resends and statistics.
     Simulate(simulate::Args),
 }
@@ -27,6 +30,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Decode(args) => decode::run(args),
+        Command::Relay(args) => relay::run(args),
         Command::Simulate(args) => simulate::run(args),
     }
 }
