@@ -23,6 +23,9 @@ pub struct Analysis {
     pub spans: Vec<Span>,
     /// Packets decoded, in input order.
     pub packets: Vec<Packet>,
+    /// The packets the labels come from: `packets`, or after a strict error the packets of a
+    /// lenient pass (the same up to the error, plus the one that failed strictly).
+    pub label_packets: Vec<Packet>,
     /// The JSON model of each packet, IO named for the chosen model.
     pub json: Vec<PacketJson>,
     /// The error that stopped decoding, if any.
@@ -41,6 +44,7 @@ impl PartialEq for Analysis {
             && self.input_error == other.input_error
             && self.spans == other.spans
             && self.packets == other.packets
+            && self.label_packets == other.label_packets
             && self.error == other.error
     }
 }
@@ -125,7 +129,7 @@ impl Analysis {
             lenient,
             ..DecodeOptions::default()
         };
-        let (spans, results) = fleetview::annotate(&bytes, &opts);
+        let (mut spans, results) = fleetview::annotate(&bytes, &opts);
         let json_opts = json_options(model);
         let mut packets = Vec::new();
         let mut error = None;
@@ -135,13 +139,35 @@ impl Analysis {
                 Err(e) => error = Some(ErrorView::from(&e)),
             }
         }
-        let json = packets.iter().map(|p| PacketJson::new(p, &json_opts)).collect();
+        let json = packets
+            .iter()
+            .map(|p| PacketJson::new(p, &json_opts))
+            .collect();
+        // A strict failure (a CRC check, say) stops core before it labels the packet's fields.
+        // Label the bytes from a lenient pass instead, so every byte still has a name and the
+        // offending byte sits in its field; the table and the error stay strict.
+        let mut label_packets = packets.clone();
+        if error.is_some() && !lenient {
+            let (lenient_spans, lenient_results) = fleetview::annotate(
+                &bytes,
+                &DecodeOptions {
+                    lenient: true,
+                    ..opts
+                },
+            );
+            let reach = |sp: &[Span]| sp.iter().map(|s| s.offset + s.len).max().unwrap_or(0);
+            if reach(&lenient_spans) > reach(&spans) {
+                spans = lenient_spans;
+                label_packets = lenient_results.into_iter().filter_map(Result::ok).collect();
+            }
+        }
         Self {
             model: model.map(str::to_string),
             lenient,
             bytes,
             spans,
             packets,
+            label_packets,
             json,
             error,
             input_error: None,
@@ -155,7 +181,7 @@ impl Analysis {
 
     /// The packet that contains `offset`.
     pub fn packet_at(&self, offset: usize) -> Option<usize> {
-        self.packets
+        self.label_packets
             .iter()
             .position(|p| offset >= p.offset && offset < p.offset + p.len)
     }
@@ -173,9 +199,9 @@ impl Analysis {
             while at < to {
                 let packet = self.packet_at(at);
                 let stop = match packet {
-                    Some(i) => (self.packets[i].offset + self.packets[i].len).min(to),
+                    Some(i) => (self.label_packets[i].offset + self.label_packets[i].len).min(to),
                     None => self
-                        .packets
+                        .label_packets
                         .iter()
                         .map(|p| p.offset)
                         .filter(|&o| o > at)
@@ -224,7 +250,7 @@ impl Analysis {
 
     /// Segments of one record (for highlighting the bytes of a selected table row).
     pub fn record_spans(&self, packet: usize, record: u32) -> Vec<usize> {
-        let Some(p) = self.packets.get(packet) else {
+        let Some(p) = self.label_packets.get(packet) else {
             return Vec::new();
         };
         self.spans
@@ -239,28 +265,62 @@ impl Analysis {
 
     /// Name, raw bytes and decoded value of a segment.
     pub fn describe(&self, seg: &Segment, model: Option<&str>) -> FieldView {
+        // A run split around the error byte still describes its whole field.
+        let (offset, len) = match seg.span.and_then(|i| self.spans.get(i)) {
+            Some(s) if s.offset + s.len <= self.bytes.len() => (s.offset, s.len),
+            _ => (seg.offset, seg.len),
+        };
+        let seg = &Segment {
+            offset,
+            len,
+            ..seg.clone()
+        };
         let raw = &self.bytes[seg.offset..seg.offset + seg.len];
         let range = if seg.len == 1 {
             format!("byte {}", seg.offset)
         } else {
-            format!("bytes {}–{} ({} bytes)", seg.offset, seg.offset + seg.len - 1, seg.len)
+            format!(
+                "bytes {}–{} ({} bytes)",
+                seg.offset,
+                seg.offset + seg.len - 1,
+                seg.len
+            )
         };
-        let raw_hex = spaced_hex(&raw[..raw.len().min(64)]) + if raw.len() > 64 { " …" } else { "" };
-        let packet = seg.packet.and_then(|i| self.packets.get(i));
+        let raw_hex =
+            spaced_hex(&raw[..raw.len().min(64)]) + if raw.len() > 64 { " …" } else { "" };
+        let packet = seg.packet.and_then(|i| self.label_packets.get(i));
         let Some(span) = seg.span.and_then(|i| self.spans.get(i)) else {
             let (label, value) = match packet.map(|p| &p.content) {
-                Some(Content::KeepAlive) => ("Keep-alive".to_string(), "0xFF: the device keeps the TCP connection open; no answer".to_string()),
+                Some(Content::KeepAlive) => (
+                    "Keep-alive".to_string(),
+                    "0xFF: the device keeps the TCP connection open; no answer".to_string(),
+                ),
                 Some(_) => ("Packet bytes".to_string(), String::new()),
-                None => ("Not decoded".to_string(), match &self.error {
-                    Some(e) if seg.offset >= e.offset => "after the error: decoding stopped".to_string(),
-                    _ => "not part of a packet".to_string(),
-                }),
+                None => (
+                    "Not decoded".to_string(),
+                    match &self.error {
+                        Some(e) if seg.offset >= e.offset => {
+                            "after the error: decoding stopped".to_string()
+                        }
+                        _ => "not part of a packet".to_string(),
+                    },
+                ),
             };
-            return FieldView { label, range, raw: raw_hex, value };
+            return FieldView {
+                label,
+                range,
+                raw: raw_hex,
+                value,
+            };
         };
         let label = label(span, packet, model);
         let value = value(span, raw, packet, model);
-        FieldView { label, range, raw: raw_hex, value }
+        FieldView {
+            label,
+            range,
+            raw: raw_hex,
+            value,
+        }
     }
 
     /// Every result as the JSON model (what the CLI prints), pretty.
@@ -316,8 +376,10 @@ impl Analysis {
                 "properties": {"kind": "track"},
             }));
         }
-        serde_json::to_string_pretty(&serde_json::json!({"type": "FeatureCollection", "features": features}))
-            .unwrap_or_default()
+        serde_json::to_string_pretty(
+            &serde_json::json!({"type": "FeatureCollection", "features": features}),
+        )
+        .unwrap_or_default()
     }
 }
 
@@ -328,17 +390,32 @@ fn json_options(model: Option<&str>) -> JsonOptions {
 }
 
 fn mark_error(segs: &mut Vec<Segment>, at: usize) {
-    let Some(i) = segs.iter().position(|s| at >= s.offset && at < s.offset + s.len) else {
+    let Some(i) = segs
+        .iter()
+        .position(|s| at >= s.offset && at < s.offset + s.len)
+    else {
         return;
     };
     let s = segs[i].clone();
     let mut parts = Vec::new();
     if at > s.offset {
-        parts.push(Segment { len: at - s.offset, ..s.clone() });
+        parts.push(Segment {
+            len: at - s.offset,
+            ..s.clone()
+        });
     }
-    parts.push(Segment { offset: at, len: 1, error: true, ..s.clone() });
+    parts.push(Segment {
+        offset: at,
+        len: 1,
+        error: true,
+        ..s.clone()
+    });
     if at + 1 < s.offset + s.len {
-        parts.push(Segment { offset: at + 1, len: s.offset + s.len - at - 1, ..s });
+        parts.push(Segment {
+            offset: at + 1,
+            len: s.offset + s.len - at - 1,
+            ..s
+        });
     }
     segs.splice(i..=i, parts);
 }
@@ -365,9 +442,15 @@ pub fn category(field: &str) -> &'static str {
         "preamble" | "data field length" | "codec id" | "number of data 1" | "number of data 2"
         | "quantity 1" | "quantity 2" | "data field" => "frame",
         "crc" => "crc",
-        "timestamp" | "timestamp and priority" | "priority" | "event io id" | "generation type"
+        "timestamp"
+        | "timestamp and priority"
+        | "priority"
+        | "event io id"
+        | "generation type"
         | "global mask" => "record",
-        "longitude" | "latitude" | "altitude" | "angle" | "satellites" | "speed" | "gps mask" => "gps",
+        "longitude" | "latitude" | "altitude" | "angle" | "satellites" | "speed" | "gps mask" => {
+            "gps"
+        }
         "io id" => "io-id",
         "io value" | "io length" => "io-value",
         f if f.starts_with("io count") || f.starts_with("io group") => "io-count",
@@ -385,6 +468,22 @@ fn capitalise(s: &str) -> String {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
         None => String::new(),
     }
+}
+
+/// Field names as core traces them (`"io value"`, `"crc"`), with acronyms written as such.
+fn pretty_field(field: &str) -> String {
+    field
+        .split(' ')
+        .map(|w| match w {
+            "io" => "IO",
+            "crc" => "CRC",
+            "imei" => "IMEI",
+            "avl" => "AVL",
+            "id" => "ID",
+            other => other,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn io_name(id: u16, model: Option<&str>) -> String {
@@ -405,7 +504,7 @@ fn label(span: &Span, packet: Option<&Packet>, model: Option<&str>) -> String {
     if let Some(id) = span.io_id {
         parts.push(format!("IO {id} {}", io_name(id, model)));
     }
-    parts.push(capitalise(span.field));
+    parts.push(capitalise(&pretty_field(span.field)));
     parts.join(" · ")
 }
 
@@ -429,23 +528,37 @@ fn value(span: &Span, raw: &[u8], packet: Option<&Packet>, model: Option<&str>) 
         "number of data 1" | "number of data 2" => format!("{n} records"),
         "quantity 1" | "quantity 2" => format!("{n} messages"),
         "timestamp" | "timestamp and priority" => match record {
-            Some(r) => format!("{} (UTC), {} ms since 1970", fleetview::time::iso8601(r.timestamp_ms), r.timestamp_ms),
+            Some(r) => format!(
+                "{} (UTC), {} ms since 1970",
+                fleetview::time::iso8601(r.timestamp_ms),
+                r.timestamp_ms
+            ),
             None => n.to_string(),
         },
         "priority" => {
-            let name = fleetview::Priority(n as u8).name().unwrap_or("out of range");
+            let name = fleetview::Priority(n as u8)
+                .name()
+                .unwrap_or("out of range");
             format!("{n} ({name})")
         }
         "longitude" | "latitude" => match record {
             Some(r) => {
-                let deg = if span.field == "longitude" { r.gps.longitude_deg() } else { r.gps.latitude_deg() };
+                let deg = if span.field == "longitude" {
+                    r.gps.longitude_deg()
+                } else {
+                    r.gps.latitude_deg()
+                };
                 let hemi = match (span.field, deg < 0.0) {
                     ("longitude", false) => "E",
                     ("longitude", true) => "W",
                     (_, false) => "N",
                     (_, true) => "S",
                 };
-                format!("{:.7}° {hemi}{}", deg.abs(), if r.gps.has_fix() { "" } else { " (no fix)" })
+                format!(
+                    "{:.7}° {hemi}{}",
+                    deg.abs(),
+                    if r.gps.has_fix() { "" } else { " (no fix)" }
+                )
             }
             None => n.to_string(),
         },
@@ -458,7 +571,9 @@ fn value(span: &Span, raw: &[u8], packet: Option<&Packet>, model: Option<&str>) 
             id => format!("{id}: {}", io_name(id as u16, model)),
         },
         "generation type" => {
-            let name = fleetview::GenerationType(n as u8).name().unwrap_or("out of range");
+            let name = fleetview::GenerationType(n as u8)
+                .name()
+                .unwrap_or("out of range");
             format!("{n} ({name})")
         }
         "io id" => format!("{n}: {}", io_name(n as u16, model)),
@@ -489,8 +604,14 @@ fn value(span: &Span, raw: &[u8], packet: Option<&Packet>, model: Option<&str>) 
         }
         f if f.starts_with("io count") || f.starts_with("io group") => format!("{n} IO elements"),
         "crc" => match packet.and_then(|p| p.crc) {
-            Some(c) if c.ok() => format!("0x{:04x}: matches the CRC-16/IBM computed over the data field", c.received),
-            Some(c) => format!("received 0x{:04x}, computed 0x{:04x}: MISMATCH (accepted in lenient mode)", c.received, c.computed),
+            Some(c) if c.ok() => format!(
+                "0x{:04x}: matches the CRC-16/IBM computed over the data field",
+                c.received
+            ),
+            Some(c) => format!(
+                "received 0x{:04x}, computed 0x{:04x}: MISMATCH",
+                c.received, c.computed
+            ),
             None => format!("0x{n:08x}"),
         },
         "imei length" => format!("{n} digits follow"),
@@ -501,7 +622,14 @@ fn value(span: &Span, raw: &[u8], packet: Option<&Packet>, model: Option<&str>) 
         },
         "length" => format!("{n} bytes follow"),
         "packet id" => format!("0x{n:04x}: echoed in the ack"),
-        "packet type" => format!("0x{n:02x}{}", if n == 1 { " (no separate channel ack)" } else { " (asks for a channel ack)" }),
+        "packet type" => format!(
+            "0x{n:02x}{}",
+            if n == 1 {
+                " (no separate channel ack)"
+            } else {
+                " (asks for a channel ack)"
+            }
+        ),
         "avl packet id" => format!("0x{n:02x}: echoed in the ack"),
         "message type" => {
             let name = match n {
@@ -516,10 +644,15 @@ fn value(span: &Span, raw: &[u8], packet: Option<&Packet>, model: Option<&str>) 
         "message size" => format!("{n} bytes follow"),
         "message timestamp" => format!("{} (UTC)", fleetview::time::iso8601(n * 1000)),
         "message payload" => match std::str::from_utf8(raw) {
-            Ok(t) if !t.chars().any(|c| c.is_control() && c != '\n' && c != '\r') => format!("\"{t}\""),
+            Ok(t) if !t.chars().any(|c| c.is_control() && c != '\n' && c != '\r') => {
+                format!("\"{t}\"")
+            }
             _ => "binary payload".to_string(),
         },
-        "trailing bytes" => format!("{} bytes after the last field (tolerated in lenient mode)", raw.len()),
+        "trailing bytes" => format!(
+            "{} bytes after the last field (tolerated in lenient mode)",
+            raw.len()
+        ),
         _ => match be_uint(raw) {
             Some(v) => v.to_string(),
             None => format!("{} bytes", raw.len()),
@@ -554,12 +687,14 @@ mod tests {
         let segs = a.segments();
         let volt = segs
             .iter()
-            .find(|s| s.span.map(|i| (a.spans[i].field, a.spans[i].io_id)) == Some(("io value", Some(66))))
+            .find(|s| {
+                s.span.map(|i| (a.spans[i].field, a.spans[i].io_id)) == Some(("io value", Some(66)))
+            })
             .unwrap();
         let v = a.describe(volt, None);
         assert_eq!(v.raw, "5e 0f");
         assert!(v.value.starts_with("24.079 V"), "{}", v.value);
-        assert!(v.label.contains("Record 1") && v.label.contains("IO 66"), "{}", v.label);
+        assert_eq!(v.label, "Record 1 · IO 66 External Voltage · IO value");
     }
 
     #[test]
@@ -572,6 +707,12 @@ mod tests {
         let marked: Vec<_> = a.segments().into_iter().filter(|s| s.error).collect();
         assert_eq!(marked.len(), 1);
         assert_eq!(marked[0].offset, err.offset);
+        // The bytes keep their labels: the marked byte is the CRC's first byte, the body is traced.
+        let v = a.describe(&marked[0], None);
+        assert_eq!(v.label, "CRC");
+        assert!(v.value.contains("MISMATCH"), "{}", v.value);
+        assert!(a.segments().iter().filter(|s| s.span.is_none()).count() == 0);
+        assert!(a.packets.is_empty() && a.json.is_empty());
     }
 
     #[test]
@@ -584,7 +725,11 @@ mod tests {
 
     #[test]
     fn selecting_a_record_finds_its_bytes() {
-        let a = Analysis::from_text(&crate::examples::by_id("tcp-8-two").unwrap().hex, false, None);
+        let a = Analysis::from_text(
+            &crate::examples::by_id("tcp-8-two").unwrap().hex,
+            false,
+            None,
+        );
         let spans = a.record_spans(0, 1);
         assert!(!spans.is_empty());
         assert!(spans.iter().all(|&i| a.spans[i].record == Some(1)));

@@ -29,11 +29,20 @@ pub fn app() -> Html {
 
     // Keep the URL shareable: the packet and options in the fragment.
     use_effect_with(
-        (state.text.clone(), state.lenient, state.model.clone(), state.tab, state.source.clone()),
+        (
+            state.text.clone(),
+            state.lenient,
+            state.model.clone(),
+            state.tab,
+            state.source.clone(),
+        ),
         |(text, lenient, model, tab, source)| {
-            let hex = (!text.trim().is_empty() && text.len() <= URL_HEX_LIMIT && *source == Source::Text
-                || matches!(source, Source::File(_)) && text.len() <= URL_HEX_LIMIT && !text.is_empty())
-            .then(|| text.clone());
+            let hex =
+                (!text.trim().is_empty() && text.len() <= URL_HEX_LIMIT && *source == Source::Text
+                    || matches!(source, Source::File(_))
+                        && text.len() <= URL_HEX_LIMIT
+                        && !text.is_empty())
+                .then(|| text.clone());
             url::replace(&url::Fragment {
                 hex,
                 lenient: *lenient,
@@ -46,10 +55,15 @@ pub fn app() -> Html {
     // Time to first decode on screen, for the e2e test's figure (and the curious: see the console).
     use_effect_with((), |_| {
         let ms = js::now_ms();
-        if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
+        if let Some(body) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.body())
+        {
             let _ = body.set_attribute("data-first-render-ms", &format!("{ms:.0}"));
         }
-        web_sys::console::log_1(&format!("fleetview: first decode on screen {ms:.0} ms after navigation start").into());
+        web_sys::console::log_1(
+            &format!("fleetview: first decode on screen {ms:.0} ms after navigation start").into(),
+        );
     });
 
     // Served by `fleetview serve`? Then open on the live view unless the URL carries a packet.

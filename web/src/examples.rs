@@ -179,13 +179,34 @@ pub fn route_frame() -> Vec<u8> {
                 event_id: if i == 0 { 239 } else { 0 },
                 generation_type: None,
                 io: vec![
-                    IoElement { id: 239, value: IoValue::U8(1) },
-                    IoElement { id: 240, value: IoValue::U8(u8::from(moving)) },
-                    IoElement { id: 21, value: IoValue::U8(if satellites > 0 { 5 } else { 1 }) },
-                    IoElement { id: 24, value: IoValue::U16(speed) },
-                    IoElement { id: 66, value: IoValue::U16(12_650 + 10 * i16_) },
-                    IoElement { id: 89, value: IoValue::U8(63 - i as u8) },
-                    IoElement { id: 16, value: IoValue::U32(15_230_000 + 250 * u32::from(i16_)) },
+                    IoElement {
+                        id: 239,
+                        value: IoValue::U8(1),
+                    },
+                    IoElement {
+                        id: 240,
+                        value: IoValue::U8(u8::from(moving)),
+                    },
+                    IoElement {
+                        id: 21,
+                        value: IoValue::U8(if satellites > 0 { 5 } else { 1 }),
+                    },
+                    IoElement {
+                        id: 24,
+                        value: IoValue::U16(speed),
+                    },
+                    IoElement {
+                        id: 66,
+                        value: IoValue::U16(12_650 + 10 * i16_),
+                    },
+                    IoElement {
+                        id: 89,
+                        value: IoValue::U8(63 - i as u8),
+                    },
+                    IoElement {
+                        id: 16,
+                        value: IoValue::U32(15_230_000 + 250 * u32::from(i16_)),
+                    },
                 ],
                 codec7: None,
             }

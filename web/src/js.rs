@@ -35,7 +35,9 @@ pub fn now_ms() -> f64 {
 
 /// Copy text to the clipboard; resolves to whether it worked.
 pub async fn copy_text(text: &str) -> bool {
-    let Some(window) = web_sys::window() else { return false };
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
     let promise = window.navigator().clipboard().write_text(text);
     wasm_bindgen_futures::JsFuture::from(promise).await.is_ok()
 }

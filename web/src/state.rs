@@ -117,7 +117,11 @@ impl State {
         let mut s = Self {
             lenient: fragment.lenient,
             model: fragment.model.clone(),
-            tab: if fragment.live { Tab::Live } else { Tab::Playground },
+            tab: if fragment.live {
+                Tab::Live
+            } else {
+                Tab::Playground
+            },
             ..Self::default()
         };
         match &fragment.hex {
@@ -275,7 +279,9 @@ mod tests {
     fn selecting_a_record_highlights_only_its_segments() {
         let s = reduce(State::default(), Action::LoadExample("tcp-8-two".into()));
         let s = reduce(s, Action::SelectRecord(0, 1));
-        let lit: Vec<_> = (0..s.segments.len()).filter(|&i| s.is_highlighted(i)).collect();
+        let lit: Vec<_> = (0..s.segments.len())
+            .filter(|&i| s.is_highlighted(i))
+            .collect();
         assert!(!lit.is_empty());
         let first = s.analysis.spans[s.segments[lit[0]].span.unwrap()].offset;
         assert!(first > 20, "record 2 starts after record 1");

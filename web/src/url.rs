@@ -73,11 +73,17 @@ pub fn current() -> Fragment {
 
 /// Replace the fragment without adding a history entry (typing must not flood the back button).
 pub fn replace(fragment: &Fragment) {
-    let Some(window) = web_sys::window() else { return };
+    let Some(window) = web_sys::window() else {
+        return;
+    };
     let text = fragment.format();
     let url = if text.is_empty() {
         let loc = window.location();
-        format!("{}{}", loc.pathname().unwrap_or_default(), loc.search().unwrap_or_default())
+        format!(
+            "{}{}",
+            loc.pathname().unwrap_or_default(),
+            loc.search().unwrap_or_default()
+        )
     } else {
         format!("#{text}")
     };

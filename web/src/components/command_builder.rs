@@ -18,8 +18,7 @@ pub fn build(text: &str, codec: &str, imei: &str) -> Result<String, String> {
         return Err("Type a command, e.g. getinfo".into());
     }
     let packet = match codec {
-        "14" => CommandPacket::codec14(text, imei.trim())
-            .map_err(|e| format!("IMEI: {e}"))?,
+        "14" => CommandPacket::codec14(text, imei.trim()).map_err(|e| format!("IMEI: {e}"))?,
         _ => CommandPacket::codec12(text),
     };
     fleetview::encode::command_frame(&packet)
@@ -35,15 +34,21 @@ pub fn command_builder(props: &CommandBuilderProps) -> Html {
     let result = build(&text, &codec, &imei);
     let on_text = {
         let text = text.clone();
-        Callback::from(move |e: InputEvent| text.set(e.target_unchecked_into::<HtmlInputElement>().value()))
+        Callback::from(move |e: InputEvent| {
+            text.set(e.target_unchecked_into::<HtmlInputElement>().value())
+        })
     };
     let on_imei = {
         let imei = imei.clone();
-        Callback::from(move |e: InputEvent| imei.set(e.target_unchecked_into::<HtmlInputElement>().value()))
+        Callback::from(move |e: InputEvent| {
+            imei.set(e.target_unchecked_into::<HtmlInputElement>().value())
+        })
     };
     let on_codec = {
         let codec = codec.clone();
-        Callback::from(move |e: Event| codec.set(e.target_unchecked_into::<HtmlSelectElement>().value()))
+        Callback::from(move |e: Event| {
+            codec.set(e.target_unchecked_into::<HtmlSelectElement>().value())
+        })
     };
     let decode = {
         let d = props.dispatch.clone();
@@ -86,7 +91,10 @@ mod tests {
 
     #[test]
     fn builds_the_official_frames() {
-        assert_eq!(build("getinfo", "12", "").unwrap(), "000000000000000f0c010500000007676574696e666f0100004312");
+        assert_eq!(
+            build("getinfo", "12", "").unwrap(),
+            "000000000000000f0c010500000007676574696e666f0100004312"
+        );
         assert_eq!(
             build("getver", "14", "352093081452251").unwrap(),
             "00000000000000160e01050000000e0352093081452251676574766572010000d2c1"

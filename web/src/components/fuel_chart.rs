@@ -31,12 +31,35 @@ pub fn fuel_chart(props: &FuelChartProps) -> Html {
     if fuel.levels.is_empty() && fuel.events.is_empty() {
         return html! { <div class="fuel" id="fuel"><h3>{ title }</h3><p class="note">{ "No fuel data from this device." }</p></div> };
     }
-    let t0 = fuel.levels.iter().map(|l| l.timestamp_ms).chain(fuel.events.iter().map(|e| e.timestamp_ms)).min().unwrap_or(0);
-    let t1 = fuel.levels.iter().map(|l| l.timestamp_ms).chain(fuel.events.iter().map(|e| e.timestamp_ms)).max().unwrap_or(1).max(t0 + 1);
-    let vmax = fuel.levels.iter().map(|l| l.value).fold(0.0_f64, f64::max).max(1.0);
+    let t0 = fuel
+        .levels
+        .iter()
+        .map(|l| l.timestamp_ms)
+        .chain(fuel.events.iter().map(|e| e.timestamp_ms))
+        .min()
+        .unwrap_or(0);
+    let t1 = fuel
+        .levels
+        .iter()
+        .map(|l| l.timestamp_ms)
+        .chain(fuel.events.iter().map(|e| e.timestamp_ms))
+        .max()
+        .unwrap_or(1)
+        .max(t0 + 1);
+    let vmax = fuel
+        .levels
+        .iter()
+        .map(|l| l.value)
+        .fold(0.0_f64, f64::max)
+        .max(1.0);
     let x = |t: u64| PAD + (t - t0) as f64 / (t1 - t0) as f64 * (W - 2.0 * PAD);
     let y = |v: f64| H - PAD - v / vmax * (H - 2.0 * PAD);
-    let line: String = fuel.levels.iter().map(|l| format!("{:.1},{:.1}", x(l.timestamp_ms), y(l.value))).collect::<Vec<_>>().join(" ");
+    let line: String = fuel
+        .levels
+        .iter()
+        .map(|l| format!("{:.1},{:.1}", x(l.timestamp_ms), y(l.value)))
+        .collect::<Vec<_>>()
+        .join(" ");
     let span = |ms: u64| fleetview::time::iso8601(ms)[11..16].to_string();
     html! {
         <div class="fuel" id="fuel">

@@ -21,7 +21,11 @@ pub struct HexViewProps {
 
 fn segment_of(e: &Event) -> Option<usize> {
     let el: Element = e.target_dyn_into()?;
-    el.closest("[data-seg]").ok()??.get_attribute("data-seg")?.parse().ok()
+    el.closest("[data-seg]")
+        .ok()??
+        .get_attribute("data-seg")?
+        .parse()
+        .ok()
 }
 
 /// Whether a run starts a new line: a new packet, or a new record/message.
@@ -32,8 +36,10 @@ fn starts_line(a: &Analysis, prev: Option<&Segment>, seg: &Segment) -> bool {
     }
     let field = |s: &Segment| s.span.map(|i| a.spans[i].field);
     let rec = |s: &Segment| s.span.and_then(|i| a.spans[i].record);
-    matches!(field(seg), Some("timestamp" | "timestamp and priority" | "message type"))
-        || (rec(prev).is_some() && rec(seg).is_none() && field(seg).is_some())
+    matches!(
+        field(seg),
+        Some("timestamp" | "timestamp and priority" | "message type")
+    ) || (rec(prev).is_some() && rec(seg).is_none() && field(seg).is_some())
 }
 
 #[function_component(HexView)]
@@ -60,7 +66,10 @@ pub fn hex_view(props: &HexViewProps) -> Html {
         match props.selected {
             Selection::Segment(j) => i == j,
             Selection::Record(p, r) => {
-                s.packet == Some(p) && s.span.map(|k| a.spans[k].record == Some(r)).unwrap_or(false)
+                s.packet == Some(p)
+                    && s.span
+                        .map(|k| a.spans[k].record == Some(r))
+                        .unwrap_or(false)
             }
             Selection::None => false,
         }

@@ -15,25 +15,37 @@ use crate::live::api::{self, Command, Device, FuelEvent, Position};
 use crate::live::state::{LiveAction, LiveState, Status};
 
 fn fmt_time(ms: u64) -> String {
-    fleetview::time::iso8601(ms).replace('T', " ").trim_end_matches(".000Z").to_string() + " UTC"
+    fleetview::time::iso8601(ms)
+        .replace('T', " ")
+        .trim_end_matches(".000Z")
+        .to_string()
+        + " UTC"
 }
 
 /// Turn one SSE message into an action (unknown events and bad JSON are ignored).
 fn sse_action(name: &str, data: &str) -> Option<LiveAction> {
     let v: serde_json::Value = serde_json::from_str(data).ok()?;
-    let name = if name == "message" { v["type"].as_str()?.to_string() } else { name.to_string() };
+    let name = if name == "message" {
+        v["type"].as_str()?.to_string()
+    } else {
+        name.to_string()
+    };
     let imei = v["imei"].as_str().unwrap_or_default().to_string();
     match name.as_str() {
         "records" => Some(LiveAction::Records {
             imei,
             records: serde_json::from_value::<Vec<Position>>(v["records"].clone()).ok()?,
         }),
-        "device" => Some(LiveAction::DeviceUpdate(serde_json::from_value::<Device>(v).ok()?)),
+        "device" => Some(LiveAction::DeviceUpdate(
+            serde_json::from_value::<Device>(v).ok()?,
+        )),
         "fuel" => Some(LiveAction::FuelEvent {
             imei,
             event: serde_json::from_value::<FuelEvent>(v["event"].clone()).ok()?,
         }),
-        "command" => Some(LiveAction::CommandUpdate(serde_json::from_value::<Command>(v).ok()?)),
+        "command" => Some(LiveAction::CommandUpdate(
+            serde_json::from_value::<Command>(v).ok()?,
+        )),
         _ => None,
     }
 }
@@ -56,7 +68,10 @@ fn open_stream(dispatch: UseReducerDispatcher<LiveState>, reprobe: Callback<()>)
     for name in ["records", "device", "fuel", "command", "message"] {
         let d = dispatch.clone();
         let cb = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
-            let data = e.dyn_ref::<MessageEvent>().and_then(|m| m.data().as_string()).unwrap_or_default();
+            let data = e
+                .dyn_ref::<MessageEvent>()
+                .and_then(|m| m.data().as_string())
+                .unwrap_or_default();
             if let Some(a) = sse_action(name, &data) {
                 d.dispatch(a);
             }
@@ -71,10 +86,14 @@ fn open_stream(dispatch: UseReducerDispatcher<LiveState>, reprobe: Callback<()>)
     });
     let _ = source.add_event_listener_with_callback("open", onopen.as_ref().unchecked_ref());
     listeners.push(onopen);
-    let onerror = Closure::<dyn FnMut(Event)>::new(move |_| dispatch.dispatch(LiveAction::StreamError));
+    let onerror =
+        Closure::<dyn FnMut(Event)>::new(move |_| dispatch.dispatch(LiveAction::StreamError));
     let _ = source.add_event_listener_with_callback("error", onerror.as_ref().unchecked_ref());
     listeners.push(onerror);
-    Some(Stream { source, _listeners: listeners })
+    Some(Stream {
+        source,
+        _listeners: listeners,
+    })
 }
 
 fn probe(dispatch: UseReducerDispatcher<LiveState>) {
@@ -151,7 +170,9 @@ pub fn live_view() -> Html {
                 wasm_bindgen_futures::spawn_local(async move {
                     match api::positions(&imei).await {
                         Ok(p) => d.dispatch(LiveAction::Track(imei.clone(), p)),
-                        Err(e) => d.dispatch(LiveAction::Error(format!("positions of {imei}: {e}"))),
+                        Err(e) => {
+                            d.dispatch(LiveAction::Error(format!("positions of {imei}: {e}")))
+                        }
                     }
                     match api::fuel(&imei).await {
                         Ok(f) => d.dispatch(LiveAction::FuelLoaded(imei.clone(), f)),
@@ -162,7 +183,9 @@ pub fn live_view() -> Html {
         });
     }
     let banner = match &state.status {
-        Status::Probing => html! { <p class="live-status">{ "Looking for a Fleetview server…" }</p> },
+        Status::Probing => {
+            html! { <p class="live-status">{ "Looking for a Fleetview server…" }</p> }
+        }
         Status::NoServer(why) => html! {
             <div class="live-status no-server" id="no-server" role="status">
                 <h2>{ "No Fleetview server at this address" }</h2>
@@ -172,8 +195,12 @@ pub fn live_view() -> Html {
             </div>
         },
         Status::NeedToken => html! { <TokenForm on_token={reprobe.clone()} /> },
-        Status::Live => html! { <p class="live-status ok">{ format!("● Live · {} devices", state.devices.len()) }</p> },
-        Status::Reconnecting => html! { <p class="live-status warn">{ "Connection lost, reconnecting…" }</p> },
+        Status::Live => {
+            html! { <p class="live-status ok">{ format!("● Live · {} devices", state.devices.len()) }</p> }
+        }
+        Status::Reconnecting => {
+            html! { <p class="live-status warn">{ "Connection lost, reconnecting…" }</p> }
+        }
     };
     if !streaming {
         return html! { <section class="live" id="live">{ banner }</section> };
@@ -182,7 +209,10 @@ pub fn live_view() -> Html {
         let d = state.dispatcher();
         Callback::from(move |_: MouseEvent| d.dispatch(LiveAction::Select(imei.clone())))
     };
-    let selected = state.selected.clone().and_then(|i| state.devices.get(&i).cloned());
+    let selected = state
+        .selected
+        .clone()
+        .and_then(|i| state.devices.get(&i).cloned());
     html! {
         <section class="live" id="live">
             { banner }
@@ -263,14 +293,23 @@ fn command_panel(props: &CommandPanelProps) -> Html {
     let codec = use_state(|| "12".to_string());
     let on_text = {
         let text = text.clone();
-        Callback::from(move |e: InputEvent| text.set(e.target_unchecked_into::<HtmlInputElement>().value()))
+        Callback::from(move |e: InputEvent| {
+            text.set(e.target_unchecked_into::<HtmlInputElement>().value())
+        })
     };
     let on_codec = {
         let codec = codec.clone();
-        Callback::from(move |e: Event| codec.set(e.target_unchecked_into::<HtmlSelectElement>().value()))
+        Callback::from(move |e: Event| {
+            codec.set(e.target_unchecked_into::<HtmlSelectElement>().value())
+        })
     };
     let onsubmit = {
-        let (text, codec, imei, d) = (text.clone(), codec.clone(), props.imei.clone(), props.dispatch.clone());
+        let (text, codec, imei, d) = (
+            text.clone(),
+            codec.clone(),
+            props.imei.clone(),
+            props.dispatch.clone(),
+        );
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let (t, c, imei, d) = ((*text).clone(), (*codec).clone(), imei.clone(), d.clone());
@@ -324,9 +363,15 @@ mod tests {
 
     #[test]
     fn sse_messages_become_actions() {
-        let a = sse_action("records", r#"{"imei":"1","records":[{"timestamp_ms":1,"latitude":1,"longitude":2,"satellites":3,"valid":true}]}"#);
+        let a = sse_action(
+            "records",
+            r#"{"imei":"1","records":[{"timestamp_ms":1,"latitude":1,"longitude":2,"satellites":3,"valid":true}]}"#,
+        );
         assert!(matches!(a, Some(LiveAction::Records { ref records, .. }) if records.len() == 1));
-        let a = sse_action("message", r#"{"type":"device","imei":"1","connected":true}"#);
+        let a = sse_action(
+            "message",
+            r#"{"type":"device","imei":"1","connected":true}"#,
+        );
         assert!(matches!(a, Some(LiveAction::DeviceUpdate(ref d)) if d.connected == Some(true)));
         assert!(sse_action("records", "not json").is_none());
         assert!(sse_action("other", "{}").is_none());

@@ -39,15 +39,32 @@ pub struct MapProps {
 pub fn points_json(a: &Analysis) -> String {
     let mut points = Vec::new();
     for (pi, p) in a.json.iter().enumerate() {
-        for (ri, r) in p.records.iter().flatten().enumerate().filter(|(_, r)| r.valid) {
+        for (ri, r) in p
+            .records
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter(|(_, r)| r.valid)
+        {
             let mut lines = vec![
                 format!("{} UTC", r.time),
                 format!("{:.6}, {:.6} · {} m", r.latitude, r.longitude, r.altitude),
-                format!("{} km/h · {}° · {} satellites", r.speed, r.angle, r.satellites),
+                format!(
+                    "{} km/h · {}° · {} satellites",
+                    r.speed, r.angle, r.satellites
+                ),
             ];
             for io in r.io.iter().filter(|io| io.name.is_some()).take(6) {
-                let v = io.value.as_ref().map(ToString::to_string).unwrap_or_default();
-                lines.push(format!("{}: {v}{}", io.name.unwrap_or(""), io.unit.map(|u| format!(" {u}")).unwrap_or_default()));
+                let v = io
+                    .value
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                lines.push(format!(
+                    "{}: {v}{}",
+                    io.name.unwrap_or(""),
+                    io.unit.map(|u| format!(" {u}")).unwrap_or_default()
+                ));
             }
             points.push((
                 r.timestamp_ms,
@@ -81,13 +98,16 @@ pub fn map_view(props: &MapProps) -> Html {
     }
     {
         let handle = handle.clone();
-        use_effect_with((props.json.clone(), props.mode, props.fit), move |(json, mode, fit)| {
-            let h = handle.borrow();
-            match mode {
-                MapMode::Points => js::map_show_points(&h, json),
-                MapMode::Devices => js::map_show_devices(&h, json, *fit),
-            }
-        });
+        use_effect_with(
+            (props.json.clone(), props.mode, props.fit),
+            move |(json, mode, fit)| {
+                let h = handle.borrow();
+                match mode {
+                    MapMode::Points => js::map_show_points(&h, json),
+                    MapMode::Devices => js::map_show_devices(&h, json, *fit),
+                }
+            },
+        );
     }
     {
         let handle = handle.clone();

@@ -34,12 +34,20 @@ fn io_text(io: &IoJson) -> String {
 
 fn ack_line(p: &PacketJson) -> Html {
     match (&p.ack, p.kind) {
-        (Some(ack), "imei") => html! { <p class="ack">{ "Server answers " }<code class="ack-hex">{ ack }</code>{ " to accept this device (00 rejects it)." }</p> },
-        (Some(ack), _) => html! { <p class="ack">{ "Server must answer " }<code class="ack-hex">{ ack }</code>
-            { if p.transport == "udp" { " (length 5, packet id, 01, AVL packet id, records accepted)" } else { " (number of records accepted, 4 bytes)" } }</p> },
-        (None, "command") => html! { <p class="ack">{ "No ack: command codecs are never acknowledged." }</p> },
+        (Some(ack), "imei") => {
+            html! { <p class="ack">{ "Server answers " }<code class="ack-hex">{ ack }</code>{ " to accept this device (00 rejects it)." }</p> }
+        }
+        (Some(ack), _) => {
+            html! { <p class="ack">{ "Server must answer " }<code class="ack-hex">{ ack }</code>
+            { if p.transport == "udp" { " (length 5, packet id, 01, AVL packet id, records accepted)" } else { " (number of records accepted, 4 bytes)" } }</p> }
+        }
+        (None, "command") => {
+            html! { <p class="ack">{ "No ack: command codecs are never acknowledged." }</p> }
+        }
         (None, "keepalive") => html! { <p class="ack">{ "No answer: keep-alive." }</p> },
-        (None, _) => html! { <p class="ack">{ "No ack: a bare AVL data array has no transport to answer on." }</p> },
+        (None, _) => {
+            html! { <p class="ack">{ "No ack: a bare AVL data array has no transport to answer on." }</p> }
+        }
     }
 }
 
@@ -60,17 +68,27 @@ fn summary(p: &PacketJson, i: usize) -> String {
         parts.push(format!("IMEI {imei}"));
     }
     if let Some(r) = &p.records {
-        parts.push(format!("{} record{}", r.len(), if r.len() == 1 { "" } else { "s" }));
+        parts.push(format!(
+            "{} record{}",
+            r.len(),
+            if r.len() == 1 { "" } else { "s" }
+        ));
     }
     if let Some(c) = &p.crc {
         parts.push(if c.ok {
             format!("CRC 0x{:04x} ok", c.computed)
         } else {
-            format!("CRC received 0x{:04x}, computed 0x{:04x}", c.received, c.computed)
+            format!(
+                "CRC received 0x{:04x}, computed 0x{:04x}",
+                c.received, c.computed
+            )
         });
     }
     if let Some(u) = &p.udp {
-        parts.push(format!("packet id 0x{:04x}, AVL packet id 0x{:02x}", u.packet_id, u.avl_packet_id));
+        parts.push(format!(
+            "packet id 0x{:04x}, AVL packet id 0x{:02x}",
+            u.packet_id, u.avl_packet_id
+        ));
     }
     parts.push(format!("bytes {}–{}", p.offset, p.offset + p.length - 1));
     parts.join(" · ")

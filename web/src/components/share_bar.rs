@@ -31,9 +31,14 @@ pub fn share_bar(props: &ShareBarProps) -> Html {
             });
         })
     };
-    let link = copy("link", Rc::new(|| {
-        web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default()
-    }));
+    let link = copy(
+        "link",
+        Rc::new(|| {
+            web_sys::window()
+                .and_then(|w| w.location().href().ok())
+                .unwrap_or_default()
+        }),
+    );
     let json = {
         let a = props.analysis.clone();
         let model = props.model.clone();
@@ -44,10 +49,12 @@ pub fn share_bar(props: &ShareBarProps) -> Html {
         let status = status.clone();
         Callback::from(move |_: MouseEvent| {
             let text = a.to_geojson();
-            status.set(match js::download("fleetview.geojson", "application/geo+json", &text) {
-                Ok(()) => "GeoJSON downloaded".into(),
-                Err(_) => "Could not start the download".into(),
-            });
+            status.set(
+                match js::download("fleetview.geojson", "application/geo+json", &text) {
+                    Ok(()) => "GeoJSON downloaded".into(),
+                    Err(_) => "Could not start the download".into(),
+                },
+            );
         })
     };
     let empty = props.analysis.packets.is_empty();

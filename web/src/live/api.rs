@@ -137,10 +137,13 @@ impl core::fmt::Display for ApiError {
 /// Accept `[...]` or `{"devices": [...]}`.
 pub fn parse_devices(v: serde_json::Value) -> Result<Vec<Device>, ApiError> {
     let list = match v {
-        serde_json::Value::Object(mut m) if m.contains_key("devices") => m.remove("devices").unwrap_or_default(),
+        serde_json::Value::Object(mut m) if m.contains_key("devices") => {
+            m.remove("devices").unwrap_or_default()
+        }
         other => other,
     };
-    serde_json::from_value(list).map_err(|e| ApiError::NoServer(format!("unexpected /api/devices body: {e}")))
+    serde_json::from_value(list)
+        .map_err(|e| ApiError::NoServer(format!("unexpected /api/devices body: {e}")))
 }
 
 /// Accept `{"positions": [...]}` or `[...]`.
@@ -188,7 +191,11 @@ fn js_err(e: JsValue) -> ApiError {
 }
 
 /// A request to the API; the JSON body of a 2xx answer.
-pub async fn call(method: &str, path: &str, body: Option<&serde_json::Value>) -> Result<serde_json::Value, ApiError> {
+pub async fn call(
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<serde_json::Value, ApiError> {
     let init = RequestInit::new();
     init.set_method(method);
     if let Some(b) = body {
@@ -221,9 +228,14 @@ pub async fn call(method: &str, path: &str, body: Option<&serde_json::Value>) ->
         (200..=299, None) => Err(ApiError::NoServer(format!("{path} did not answer JSON"))),
         (_, Some(v)) => Err(ApiError::Http(
             status,
-            v["error"]["message"].as_str().map(String::from).unwrap_or_else(|| v.to_string()),
+            v["error"]["message"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| v.to_string()),
         )),
-        (_, None) => Err(ApiError::NoServer(format!("{path} answered HTTP {status} without JSON"))),
+        (_, None) => Err(ApiError::NoServer(format!(
+            "{path} answered HTTP {status} without JSON"
+        ))),
     }
 }
 
@@ -234,7 +246,10 @@ pub async fn devices() -> Result<Vec<Device>, ApiError> {
 
 /// `GET /api/devices/{imei}/positions?limit=500`.
 pub async fn positions(imei: &str) -> Result<Vec<Position>, ApiError> {
-    let path = format!("api/devices/{}/positions?limit=500", js_sys::encode_uri_component(imei));
+    let path = format!(
+        "api/devices/{}/positions?limit=500",
+        js_sys::encode_uri_component(imei)
+    );
     Ok(parse_positions(call("GET", &path, None).await?))
 }
 
@@ -247,7 +262,10 @@ pub async fn fuel(imei: &str) -> Result<Fuel, ApiError> {
 
 /// `POST /api/devices/{imei}/commands`.
 pub async fn send_command(imei: &str, text: &str, codec: &str) -> Result<Command, ApiError> {
-    let path = format!("api/devices/{}/commands", js_sys::encode_uri_component(imei));
+    let path = format!(
+        "api/devices/{}/commands",
+        js_sys::encode_uri_component(imei)
+    );
     let body = serde_json::json!({"text": text, "codec": codec});
     serde_json::from_value(call("POST", &path, Some(&body)).await?)
         .map_err(|e| ApiError::Http(200, format!("unexpected command body: {e}")))
@@ -270,13 +288,19 @@ mod tests {
             "longitude": 2.0, "satellites": 7, "valid": true, "io": [], "extra": 1}}]);
         let d = parse_devices(body.clone()).unwrap();
         assert_eq!(d[0].last_position.as_ref().unwrap().latitude, 1.0);
-        assert_eq!(parse_devices(serde_json::json!({"devices": body})).unwrap(), d);
+        assert_eq!(
+            parse_devices(serde_json::json!({"devices": body})).unwrap(),
+            d
+        );
         assert!(parse_devices(serde_json::json!("html")).is_err());
     }
 
     #[test]
     fn fix_without_valid_falls_back_to_satellites() {
-        let p: Position = serde_json::from_value(serde_json::json!({"latitude": 1.0, "longitude": 1.0, "satellites": 0})).unwrap();
+        let p: Position = serde_json::from_value(
+            serde_json::json!({"latitude": 1.0, "longitude": 1.0, "satellites": 0}),
+        )
+        .unwrap();
         assert!(!p.has_fix());
     }
 }

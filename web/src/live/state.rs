@@ -37,7 +37,9 @@ pub struct DeviceView {
 impl DeviceView {
     /// The newest position with a fix.
     pub fn position(&self) -> Option<&Position> {
-        self.track.last().or(self.info.last_position.as_ref().filter(|p| p.has_fix()))
+        self.track
+            .last()
+            .or(self.info.last_position.as_ref().filter(|p| p.has_fix()))
     }
 }
 
@@ -76,11 +78,17 @@ pub enum LiveAction {
     StreamOpen,
     StreamError,
     /// SSE `records`.
-    Records { imei: String, records: Vec<Position> },
+    Records {
+        imei: String,
+        records: Vec<Position>,
+    },
     /// SSE `device`.
     DeviceUpdate(Device),
     /// SSE `fuel`.
-    FuelEvent { imei: String, event: FuelEvent },
+    FuelEvent {
+        imei: String,
+        event: FuelEvent,
+    },
     /// SSE `command` or a poll answer or a POST answer.
     CommandUpdate(Command),
     Select(String),
@@ -93,7 +101,11 @@ pub enum LiveAction {
 
 fn merge_track(track: &mut Vec<Position>, new: impl IntoIterator<Item = Position>) {
     for p in new.into_iter().filter(Position::has_fix) {
-        if track.last().map(|l| p.timestamp_ms >= l.timestamp_ms).unwrap_or(true) {
+        if track
+            .last()
+            .map(|l| p.timestamp_ms >= l.timestamp_ms)
+            .unwrap_or(true)
+        {
             if track.last().map(|l| l.timestamp_ms) != Some(p.timestamp_ms) {
                 track.push(p);
             }
@@ -149,11 +161,15 @@ impl Reducible for LiveState {
             }
             LiveAction::Records { imei, records } => {
                 let entry = s.devices.entry(imei.clone()).or_insert_with(|| DeviceView {
-                    info: Device { imei, ..Device::default() },
+                    info: Device {
+                        imei,
+                        ..Device::default()
+                    },
                     track: Vec::new(),
                 });
                 if let Some(last) = records.iter().max_by_key(|p| p.timestamp_ms) {
-                    entry.info.last_seen_ms = Some(entry.info.last_seen_ms.unwrap_or(0).max(last.timestamp_ms));
+                    entry.info.last_seen_ms =
+                        Some(entry.info.last_seen_ms.unwrap_or(0).max(last.timestamp_ms));
                     entry.info.last_position = Some(last.clone());
                     entry.info.records = entry.info.records.map(|n| n + records.len() as u64);
                 }
@@ -212,7 +228,14 @@ mod tests {
     use super::*;
 
     fn pos(t: u64, lat: f64) -> Position {
-        Position { timestamp_ms: t, latitude: lat, longitude: 1.0, satellites: 5, valid: Some(true), ..Default::default() }
+        Position {
+            timestamp_ms: t,
+            latitude: lat,
+            longitude: 1.0,
+            satellites: 5,
+            valid: Some(true),
+            ..Default::default()
+        }
     }
 
     fn reduce(s: LiveState, a: LiveAction) -> LiveState {
@@ -221,21 +244,48 @@ mod tests {
 
     #[test]
     fn records_move_the_device_and_extend_its_track_in_time_order() {
-        let s = reduce(LiveState::default(), LiveAction::Devices(Ok(vec![Device { imei: "1".into(), ..Default::default() }])));
+        let s = reduce(
+            LiveState::default(),
+            LiveAction::Devices(Ok(vec![Device {
+                imei: "1".into(),
+                ..Default::default()
+            }])),
+        );
         assert_eq!(s.status, Status::Live);
         assert_eq!(s.selected.as_deref(), Some("1"));
-        let s = reduce(s, LiveAction::Records { imei: "1".into(), records: vec![pos(30, 3.0), pos(10, 1.0)] });
-        let s = reduce(s, LiveAction::Records { imei: "1".into(), records: vec![pos(20, 2.0), pos(20, 2.0)] });
+        let s = reduce(
+            s,
+            LiveAction::Records {
+                imei: "1".into(),
+                records: vec![pos(30, 3.0), pos(10, 1.0)],
+            },
+        );
+        let s = reduce(
+            s,
+            LiveAction::Records {
+                imei: "1".into(),
+                records: vec![pos(20, 2.0), pos(20, 2.0)],
+            },
+        );
         let d = &s.devices["1"];
-        assert_eq!(d.track.iter().map(|p| p.timestamp_ms).collect::<Vec<_>>(), [10, 20, 30]);
+        assert_eq!(
+            d.track.iter().map(|p| p.timestamp_ms).collect::<Vec<_>>(),
+            [10, 20, 30]
+        );
         assert_eq!(d.position().unwrap().latitude, 3.0);
     }
 
     #[test]
     fn no_server_and_token_states() {
-        let s = reduce(LiveState::default(), LiveAction::Devices(Err(ApiError::NoServer("404".into()))));
+        let s = reduce(
+            LiveState::default(),
+            LiveAction::Devices(Err(ApiError::NoServer("404".into()))),
+        );
         assert_eq!(s.status, Status::NoServer("404".into()));
-        let s = reduce(LiveState::default(), LiveAction::Devices(Err(ApiError::Unauthorized)));
+        let s = reduce(
+            LiveState::default(),
+            LiveAction::Devices(Err(ApiError::Unauthorized)),
+        );
         assert_eq!(s.status, Status::NeedToken);
     }
 
@@ -243,7 +293,13 @@ mod tests {
     fn positions_without_fix_are_not_tracked() {
         let mut p = pos(5, 0.0);
         p.valid = Some(false);
-        let s = reduce(LiveState::default(), LiveAction::Records { imei: "2".into(), records: vec![p] });
+        let s = reduce(
+            LiveState::default(),
+            LiveAction::Records {
+                imei: "2".into(),
+                records: vec![p],
+            },
+        );
         assert!(s.devices["2"].track.is_empty());
         assert!(s.devices["2"].position().is_none());
     }
