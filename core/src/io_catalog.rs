@@ -89,6 +89,26 @@ impl Scale {
     /// multiplier: integer results stay integers (`Int`/`Uint`), fractional
     /// ones are one correctly rounded division by an exact power of ten.
     fn apply(self, v: i128, signed: bool) -> IoValueView {
+        // Fast paths with the same results, without 128-bit arithmetic (a call into compiler
+        // builtins on wasm32, where it dominated decoding): most elements are unscaled, and
+        // the scaled ones hold small values.
+        if self.is_one() {
+            return if signed {
+                IoValueView::Int(v as i64)
+            } else {
+                IoValueView::Uint(v as u64)
+            };
+        }
+        if self.exp10 < 0 {
+            if let Some(num) = i64::try_from(v)
+                .ok()
+                .and_then(|v| v.checked_mul(i64::from(self.mantissa)))
+            {
+                return IoValueView::Decimal(
+                    num as f64 / pow10_f64(self.exp10.unsigned_abs() as u32),
+                );
+            }
+        }
         let mantissa = self.mantissa as i128;
         if self.exp10 >= 0 {
             let product = 10i128
@@ -403,6 +423,46 @@ pub fn is_known_model(model: &str) -> bool {
 mod tests {
     use super::*;
     use alloc::string::ToString;
+
+    /// `Scale::apply`'s fast paths give what the 128-bit path gives.
+    #[test]
+    fn apply_fast_paths_match_i128() {
+        fn slow(s: Scale, v: i128, signed: bool) -> IoValueView {
+            let m = s.mantissa as i128;
+            if s.exp10 >= 0 {
+                let p = 10i128.pow(s.exp10 as u32) * m * v;
+                match (signed, i64::try_from(p), u64::try_from(p)) {
+                    (true, Ok(x), _) => IoValueView::Int(x),
+                    (false, _, Ok(x)) => IoValueView::Uint(x),
+                    _ => IoValueView::Decimal(v as f64 * s.as_f64()),
+                }
+            } else {
+                IoValueView::Decimal((v * m) as f64 / pow10_f64(s.exp10.unsigned_abs() as u32))
+            }
+        }
+        let values: [i128; 9] = [
+            0,
+            1,
+            -1,
+            24_079,
+            -32_768,
+            (1 << 53) + 1,
+            i64::MAX as i128,
+            i64::MIN as i128,
+            u64::MAX as i128,
+        ];
+        for &(mantissa, exp10) in SCALES.iter().chain(&[(1, 0), (7, -3), (3, 2)]) {
+            let s = Scale { mantissa, exp10 };
+            for &v in &values {
+                for signed in [false, true] {
+                    if signed && i64::try_from(v).is_err() || !signed && v < 0 {
+                        continue;
+                    }
+                    assert_eq!(s.apply(v, signed), slow(s, v, signed), "{s:?} {v} {signed}");
+                }
+            }
+        }
+    }
 
     fn get(id: u16, model: &str) -> IoInfo {
         lookup(id, Some(model)).unwrap_or_else(|| panic!("id {id} on {model} missing"))

@@ -311,7 +311,12 @@ impl RecordJson {
 impl IoJson {
     /// The JSON view of an IO element, named for `model`.
     pub fn new(e: &IoElement, model: Option<&str>) -> Self {
-        let info = io_catalog::lookup(e.id, model);
+        Self::with_info(e, io_catalog::lookup(e.id, model))
+    }
+
+    /// The JSON view of an IO element with its catalogue entry already looked up (`None`: not
+    /// in the catalogue), for callers that cache lookups (the npm package).
+    pub fn with_info(e: &IoElement, info: Option<io_catalog::IoInfo>) -> Self {
         let (raw, hex, value) = match &e.value {
             IoValue::Bytes(b) => (
                 None,

@@ -1,0 +1,316 @@
+// The public API of the `fleetview` npm package, on top of the wasm-bindgen glue of core's
+// `wasm` feature (core/src/wasm.rs). The same code serves every entry point (Node `require` and
+// `import`, bundlers, browsers): scripts/build.mjs wraps it for each. It holds no protocol
+// logic: decoding, encoding and the JSON model are core's; this file turns the flat "tape" that
+// core writes (layout documented on `Tape` in core/src/wasm.rs) into plain objects, which is
+// several times faster than building them across the wasm boundary property by property.
+
+/** @param {any} glue the wasm-bindgen module, instantiated */
+export function createApi(glue) {
+  // Item tags and flags: keep in step with core/src/wasm.rs.
+  const ITEM_PACKET = 0;
+  const ITEM_INVALID = 1;
+  const IO_RAW = 1, IO_RAW_BIG = 2, IO_HEX = 4, IO_NAME = 8, IO_UNIT = 128;
+  const P_CODEC = 1, P_IMEI = 2, P_CRC = 4, P_UDP = 8, P_RECORDS = 16, P_MESSAGES = 32, P_ACK = 64;
+
+  // Static strings (IO names, units, kinds), by the slot core assigns them: core sends a text
+  // only when the slot does not hold it already, and every packet shares the same string.
+  const statics = [];
+  const core = new glue.Api();
+  const memory = core.memory();
+  const utf8 = new TextDecoder();
+
+  // Reader state over one tape. Module-level variables keep the hot loop free of allocations.
+  let t, i, s, sp, x, xp;
+
+  function stat() {
+    const slot = t[i], len = t[i + 1];
+    i += 2;
+    if (len === -1) return statics[slot];
+    // A flat copy: a slice would keep this call's whole string alive in the cache.
+    const v = s.slice(sp, sp + len).split('').join('');
+    sp += len;
+    statics[slot] = v;
+    return v;
+  }
+
+  /** The UTF-8 text at `ptr`, `len` bytes, in the wasm memory. */
+  function str(ptr, len, ascii) {
+    if (len === 0) return '';
+    const bytes = new Uint8Array(memory.buffer, ptr, len);
+    // Short ASCII text (the common case: times, acks) is built faster than by TextDecoder.
+    return ascii && len <= 4096 ? String.fromCharCode.apply(null, bytes) : utf8.decode(bytes);
+  }
+
+  function text() {
+    const len = t[i++];
+    const v = x.slice(xp, xp + len);
+    xp += len;
+    return v;
+  }
+
+  function nullableText() {
+    if (t[i] === -1) {
+      i++;
+      return null;
+    }
+    return text();
+  }
+
+  function big() {
+    const hi = t[i], lo = t[i + 1];
+    i += 2;
+    return (BigInt(hi) << 32n) | BigInt(lo);
+  }
+
+  const IO_NUMBER = 1 << 4;
+  const IO_PLAIN = IO_RAW;
+  const IO_NAMED = IO_RAW | IO_NAME | IO_NUMBER;
+  const IO_NAMED_UNIT = IO_NAMED | IO_UNIT;
+
+  function ioElement() {
+    const id = t[i], size = t[i + 1], f = t[i + 2];
+    i += 3;
+    // The common shapes as literals (one hidden class each, no property additions).
+    if (f === IO_NAMED) {
+      const raw = t[i];
+      i++;
+      return { id, size, raw, name: stat(), value: t[i++] };
+    }
+    if (f === IO_NAMED_UNIT) {
+      const raw = t[i];
+      i++;
+      const name = stat();
+      const value = t[i++];
+      return { id, size, raw, name, value, unit: stat() };
+    }
+    if (f === IO_PLAIN) return { id, size, raw: t[i++] };
+    const o = { id, size };
+    if (f & IO_RAW) o.raw = f & IO_RAW_BIG ? big() : t[i++];
+    if (f & IO_HEX) o.hex = text();
+    if (f & IO_NAME) o.name = stat();
+    switch ((f >> 4) & 7) {
+      case 1: o.value = t[i++]; break;
+      case 2: o.value = big(); break;
+      case 3: o.value = BigInt.asIntN(64, big()); break;
+      case 4: o.value = text(); break;
+    }
+    if (f & IO_UNIT) o.unit = stat();
+    return o;
+  }
+
+  function record() {
+    const timestamp_ms = t[i++];
+    let time;
+    if (t[i] === -1) {
+      i++;
+      time = new Date(timestamp_ms).toISOString();
+    } else {
+      time = text();
+    }
+    const r = {
+      timestamp_ms,
+      time,
+      priority: t[i],
+      longitude: t[i + 1],
+      latitude: t[i + 2],
+      altitude: t[i + 3],
+      angle: t[i + 4],
+      satellites: t[i + 5],
+      speed: t[i + 6],
+      valid: t[i + 7] === 1,
+      event_id: t[i + 8],
+      generation_type: t[i + 9] === -1 ? null : t[i + 9],
+      io: null,
+    };
+    const n = t[i + 10];
+    i += 11;
+    const io = new Array(n);
+    for (let k = 0; k < n; k++) io[k] = ioElement();
+    r.io = io;
+    return r;
+  }
+
+  function message() {
+    const type = t[i++];
+    const msg = { type, text: nullableText(), payload_hex: text(), timestamp_s: null, imei: null };
+    msg.timestamp_s = t[i] === -1 ? null : t[i];
+    i++;
+    msg.imei = nullableText();
+    return msg;
+  }
+
+  // Keys in the order of the JSON model (core's PacketJson), optional ones only when present.
+  function packet() {
+    const p = { kind: stat(), transport: stat() };
+    const f = t[i++];
+    if (f & P_CODEC) {
+      p.codec = stat();
+      p.codec_id = t[i++];
+    }
+    if (f & P_IMEI) p.imei = text();
+    if (f & P_CRC) {
+      p.crc = { received: t[i], computed: t[i + 1], ok: t[i + 2] === 1 };
+      i += 3;
+    }
+    if (f & P_UDP) {
+      p.udp = { length: t[i], packet_id: t[i + 1], packet_type: t[i + 2], avl_packet_id: t[i + 3] };
+      i += 4;
+    }
+    if (f & P_RECORDS) {
+      const n = t[i++];
+      const records = new Array(n);
+      for (let k = 0; k < n; k++) records[k] = record();
+      p.records = records;
+    }
+    if (f & P_MESSAGES) {
+      const n = t[i++];
+      const messages = new Array(n);
+      for (let k = 0; k < n; k++) messages[k] = message();
+      p.messages = messages;
+    }
+    p.ack = f & P_ACK ? text() : null;
+    const nw = t[i++];
+    const warnings = new Array(nw);
+    for (let k = 0; k < nw; k++) warnings[k] = { kind: stat(), offset: t[i++], message: text() };
+    p.warnings = warnings;
+    p.offset = t[i++];
+    p.length = t[i++];
+    return p;
+  }
+
+  function errorInfo() {
+    return { kind: stat(), offset: t[i++], field: stat(), message: text() };
+  }
+
+  /** Read the tape core wrote at `where` (address + length × 2^32): the packets, and the error that ended it (thrown, carrying them). */
+  function read(where) {
+    const len = Math.floor(where / 4294967296);
+    t = new Float64Array(memory.buffer, where - len * 4294967296, len);
+    s = str(t[0], t[1], t[4] === 1);
+    x = str(t[2], t[3], t[4] === 1);
+    i = 5;
+    sp = xp = 0;
+    const out = [];
+    while (i < t.length) {
+      const tag = t[i++];
+      if (tag === ITEM_PACKET) {
+        out.push(packet());
+        continue;
+      }
+      const frameOffset = t[i++];
+      const error = errorInfo();
+      if (tag === ITEM_INVALID) {
+        out.push({ kind: 'invalid', transport: 'tcp', offset: frameOffset, ack: null, warnings: [], error });
+        continue;
+      }
+      t = s = x = undefined;
+      throw fleetviewError(error, out);
+    }
+    t = s = x = undefined;
+    return out;
+  }
+
+  function fleetviewError(info, packets) {
+    const e = new Error(info.message);
+    e.kind = info.kind;
+    e.offset = info.offset;
+    e.field = info.field;
+    e.packets = packets;
+    return e;
+  }
+
+  function usageError(kind, field, message) {
+    const e = new Error(message);
+    e.kind = kind;
+    e.field = field;
+    return e;
+  }
+
+  function stringArg(v, name) {
+    if (typeof v !== 'string') throw usageError('invalid_input', name, `Invalid ${name}: expected a string`);
+    return v;
+  }
+
+  function bytesOf(input, hexOk) {
+    if (input instanceof Uint8Array) return input;
+    if (input instanceof ArrayBuffer) return new Uint8Array(input);
+    if (ArrayBuffer.isView(input)) return new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+    if (hexOk && typeof input === 'string') return glue.hexBytes(input);
+    const expected = hexOk ? 'a Uint8Array, an ArrayBuffer or a hex string' : 'a Uint8Array or an ArrayBuffer';
+    throw usageError('invalid_input', 'input', `Invalid input: expected ${expected}`);
+  }
+
+  function decode(input, options) {
+    return read(core.decode(bytesOf(input, true), false, options))[0];
+  }
+
+  function decodeAll(input, options) {
+    return read(core.decode(bytesOf(input, true), true, options));
+  }
+
+  function decodeJson(input, options) {
+    return glue.decodeJson(bytesOf(input, true), false, options);
+  }
+
+  class Decoder {
+    #core;
+
+    constructor(options) {
+      this.#core = new glue.DecoderCore(options);
+    }
+
+    push(chunk) {
+      return read(this.#core.push(core, bytesOf(chunk, false)));
+    }
+
+    take() {
+      return read(this.#core.take(core));
+    }
+
+    accept(accept = true) {
+      return this.#core.accept(Boolean(accept));
+    }
+
+    ack(n) {
+      return this.#core.ack(n);
+    }
+
+    command(command, options) {
+      return this.#core.command(command, options);
+    }
+
+    get imei() {
+      return this.#core.imei ?? null;
+    }
+
+    get closed() {
+      return this.#core.closed;
+    }
+
+    get buffered() {
+      return this.#core.buffered;
+    }
+
+    get offset() {
+      return this.#core.offset;
+    }
+
+    free() {
+      this.#core.free();
+    }
+  }
+
+  return {
+    decode,
+    decodeAll,
+    decodeJson,
+    Decoder,
+    encodeCommand: (command, options) => glue.encodeCommand(command, options),
+    loginFrame: (imei) => glue.loginFrame(stringArg(imei, 'imei')),
+    tcpAck: (n) => glue.tcpAck(n),
+    udpAck: (packetId, avlPacketId, n) => glue.udpAck(packetId, avlPacketId, n),
+    ioInfo: (id, model) => glue.ioInfo(id, model == null ? undefined : stringArg(model, 'model')),
+    models: () => glue.models(),
+  };
+}
