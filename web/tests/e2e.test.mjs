@@ -146,6 +146,7 @@ describe("playground", () => {
       );
       assert.equal(covered, text.replace(/\s/g, "").length / 2);
       if (["route-8e", "udp-16", "tcp-14"].includes(k.id)) {
+        await page.waitForFunction(() => document.querySelector("#map")?.dataset.base === "ready");
         await page.screenshot({ path: join(ARTIFACTS, `02-${k.id}.png`), fullPage: true });
       }
       assert.deepEqual(errors, []);

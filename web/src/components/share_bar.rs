@@ -58,11 +58,17 @@ pub fn share_bar(props: &ShareBarProps) -> Html {
         })
     };
     let empty = props.analysis.packets.is_empty();
+    let no_points = !props
+        .analysis
+        .json
+        .iter()
+        .any(|p| p.records.iter().flatten().any(|r| r.valid));
     html! {
         <div class="share">
             <button id="copy-link" onclick={link}>{ "Copy link" }</button>
             <button id="copy-json" onclick={json} disabled={empty && props.analysis.error.is_none()}>{ "Copy JSON" }</button>
-            <button id="download-geojson" onclick={geojson} disabled={empty}>{ "Download GeoJSON" }</button>
+            <button id="download-geojson" onclick={geojson} disabled={no_points}
+                title={if no_points { "No record with a position fix" } else { "Records with a fix as Points, and the track" }}>{ "Download GeoJSON" }</button>
             <span class="status" role="status">{ (*status).clone() }</span>
         </div>
     }
