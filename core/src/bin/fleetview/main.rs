@@ -7,10 +7,16 @@ use clap::{Parser, Subcommand};
 
 mod decode;
 mod relay;
+mod send;
+mod serve;
 mod simulate;
 
 #[derive(Parser)]
-#[command(name = "fleetview", version, about = "Teltonika tracker toolkit: decode, serve, simulate")]
+#[command(
+    name = "fleetview",
+    version,
+    about = "Teltonika tracker toolkit: decode, serve, simulate"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,6 +28,10 @@ enum Command {
     Decode(decode::Args),
     /// Forward UDP datagrams from devices to the edge Worker (POST /udp) and send its acks back.
     Relay(relay::Args),
+    /// Run the server: TCP/UDP listeners, SQLite storage, HTTP API and web UI.
+    Serve(serve::Args),
+    /// Queue a command for a device through a running server and print its answer.
+    Send(send::Args),
     /// Virtual trackers driving plausible routes against a server, with resends and statistics.
     Simulate(simulate::Args),
 }
@@ -31,6 +41,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Decode(args) => decode::run(args),
         Command::Relay(args) => relay::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Send(args) => send::run(args),
         Command::Simulate(args) => simulate::run(args),
     }
 }

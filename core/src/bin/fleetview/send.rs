@@ -1,0 +1,281 @@
+//! `fleetview send`: queue a command through a running `fleetview serve` and print the
+//! device's answer. It posts to `POST /api/devices/{imei}/commands` and polls
+//! `GET /api/commands/{id}` until the command is answered, fails, or the timeout passes.
+//!
+//! The client is a few lines of HTTP/1.1 over a std socket: one request per connection, to the
+//! project's own server, so no HTTP client library is needed.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// Command codecs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum CommandCodec {
+    /// Codec 12: the command alone.
+    #[value(name = "12")]
+    C12,
+    /// Codec 14: the command addressed to the device's IMEI (it answers nACK if not its own).
+    #[value(name = "14")]
+    C14,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The device's IMEI.
+    imei: String,
+    /// The command, e.g. `getinfo` or `setdigout 1`. With --hex: the payload as hex.
+    command: String,
+    /// Codec of the command frame.
+    #[arg(long, value_enum, default_value_t = CommandCodec::C12)]
+    codec: CommandCodec,
+    /// The command is hex bytes rather than text.
+    #[arg(long)]
+    hex: bool,
+    /// The server's HTTP address.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// Bearer token, when the server runs with --token.
+    #[arg(long)]
+    token: Option<String>,
+    /// Seconds to wait for the answer (the device may be offline; the command stays queued).
+    #[arg(long, default_value_t = 120.0)]
+    timeout: f64,
+    /// Print the whole command object as JSON instead of the answer's text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(args: Args) -> ExitCode {
+    match send(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("fleetview send: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn send(args: &Args) -> Result<ExitCode, String> {
+    let server = Server::parse(&args.server, args.token.clone())?;
+    let codec = match args.codec {
+        CommandCodec::C12 => "12",
+        CommandCodec::C14 => "14",
+    };
+    let body = if args.hex {
+        json!({"hex": args.command, "codec": codec})
+    } else {
+        json!({"text": args.command, "codec": codec})
+    };
+    let created = server.request(
+        "POST",
+        &format!("/api/devices/{}/commands", args.imei),
+        Some(&body),
+    )?;
+    let id = created["id"]
+        .as_i64()
+        .ok_or_else(|| format!("the server answered without a command id: {created}"))?;
+    let wait = Duration::try_from_secs_f64(args.timeout)
+        .map_err(|_| format!("--timeout {}: not a duration", args.timeout))?;
+    eprintln!(
+        "fleetview send: command {id} queued for {}; waiting up to {} s for the answer",
+        args.imei,
+        wait.as_secs_f64()
+    );
+    let deadline = Instant::now() + wait;
+    let mut said_sent = false;
+    loop {
+        let cmd = server.request("GET", &format!("/api/commands/{id}"), None)?;
+        let status = cmd["status"].as_str().unwrap_or("");
+        if status == "sent" && !said_sent {
+            eprintln!("fleetview send: sent to the device");
+            said_sent = true;
+        }
+        match status {
+            "answered" | "failed" => {
+                if args.json {
+                    println!("{}", serde_json::to_string_pretty(&cmd).unwrap_or_default());
+                } else if let Some(text) = cmd["response"]["text"].as_str() {
+                    println!("{text}");
+                } else if let Some(hex) = cmd["response"]["payload_hex"].as_str() {
+                    println!("{hex}");
+                }
+                if status == "failed" {
+                    let why = cmd["error"].as_str().unwrap_or("no reason given");
+                    eprintln!("fleetview send: command {id} failed: {why}");
+                    return Ok(ExitCode::FAILURE);
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            _ if Instant::now() >= deadline => {
+                return Err(format!(
+                    "no answer within {} s (command {id} is {status}; it stays queued and goes out when the device connects)",
+                    wait.as_secs_f64()
+                ));
+            }
+            _ => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
+}
+
+/// A `http://host:port` server.
+struct Server {
+    host: String,
+    authority: String,
+    token: Option<String>,
+}
+
+impl Server {
+    fn parse(url: &str, token: Option<String>) -> Result<Self, String> {
+        let rest = url.strip_prefix("http://").ok_or_else(|| {
+            format!("--server {url:?}: expected http://HOST:PORT (the server speaks plain HTTP; put TLS in front of it)")
+        })?;
+        let authority = rest.trim_end_matches('/').to_string();
+        if authority.is_empty() || authority.contains('/') {
+            return Err(format!(
+                "--server {url:?}: expected http://HOST:PORT without a path"
+            ));
+        }
+        let host = if authority.contains(':') && !authority.ends_with(']') {
+            authority.clone()
+        } else {
+            format!("{authority}:80")
+        };
+        Ok(Self {
+            host,
+            authority,
+            token,
+        })
+    }
+
+    /// One request; the JSON body of a 2xx answer, or the server's error message.
+    fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+        let addr = self
+            .host
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {}: {e}", self.host))?
+            .next()
+            .ok_or_else(|| format!("cannot resolve {}", self.host))?;
+        let mut stream =
+            TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| {
+                format!(
+                    "cannot connect to http://{} ({e}): is fleetview serve running?",
+                    self.authority
+                )
+            })?;
+        stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n",
+            self.authority
+        );
+        if let Some(t) = &self.token {
+            req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        if method != "GET" {
+            req.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        req.push_str("\r\n");
+        req.push_str(&body);
+        stream
+            .write_all(req.as_bytes())
+            .map_err(|e| format!("cannot send the request: {e}"))?;
+        let mut raw = Vec::new();
+        stream
+            .read_to_end(&mut raw)
+            .map_err(|e| format!("cannot read the answer: {e}"))?;
+        let (status, json) = parse_response(&raw)?;
+        if (200..300).contains(&status) {
+            return Ok(json);
+        }
+        let msg = json["error"]["message"]
+            .as_str()
+            .map_or_else(|| json.to_string(), str::to_string);
+        Err(match status {
+            401 => format!("the server needs a token (--token): {msg}"),
+            _ => format!("{method} {path}: HTTP {status}: {msg}"),
+        })
+    }
+}
+
+/// Status and JSON body of an HTTP/1.1 response read to the end (fixed length or chunked).
+fn parse_response(raw: &[u8]) -> Result<(u16, Value), String> {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("the server's answer has no HTTP header")?;
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "not an HTTP status line: {:?}",
+                head.lines().next().unwrap_or("")
+            )
+        })?;
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase().starts_with("transfer-encoding:")
+            && l.to_ascii_lowercase().contains("chunked")
+    });
+    let mut body = raw[split + 4..].to_vec();
+    if chunked {
+        body = dechunk(&body).ok_or("malformed chunked body")?;
+    }
+    if body.is_empty() {
+        return Ok((status, Value::Null));
+    }
+    let json = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    Ok((status, json))
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&data[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_fixed_and_chunked() {
+        let r = b"HTTP/1.1 201 Created\r\ncontent-length: 9\r\n\r\n{\"id\":17}";
+        assert_eq!(parse_response(r).unwrap(), (201, json!({"id": 17})));
+        let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n";
+        assert_eq!(parse_response(r).unwrap(), (200, json!({"a": 1})));
+        assert!(parse_response(b"garbage").is_err());
+    }
+
+    #[test]
+    fn server_urls() {
+        assert_eq!(
+            Server::parse("http://127.0.0.1:8080/", None).unwrap().host,
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            Server::parse("http://fleet.example", None).unwrap().host,
+            "fleet.example:80"
+        );
+        assert!(Server::parse("https://x", None).is_err());
+        assert!(Server::parse("http://x/prefix", None).is_err());
+    }
+}

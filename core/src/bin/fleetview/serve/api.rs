@@ -1,0 +1,531 @@
+//! The HTTP side: the JSON API of design.md (shapes pinned in web/API.md), live updates as
+//! Server-Sent Events, and the web UI as static files.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fleetview::{io_catalog, Imei};
+use serde_json::{json, Value};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::storage::{self, now_ms, MAX_LIMIT};
+use super::{fuel, Ctx};
+
+/// Records returned by `positions` when no `limit` is given.
+const DEFAULT_LIMIT: i64 = 10_000;
+/// Largest command payload accepted (devices take a few hundred bytes).
+const MAX_COMMAND: usize = 4096;
+
+/// The router: `/api/...` (behind the bearer token when one is set) and the UI at `/`.
+pub(crate) fn router(ctx: Arc<Ctx>) -> Router {
+    let api = Router::new()
+        .route("/api/devices", get(devices))
+        .route("/api/devices/{imei}/positions", get(positions))
+        .route("/api/devices/{imei}/fuel", get(fuel_report))
+        .route("/api/devices/{imei}/commands", post(queue_command))
+        .route("/api/commands/{id}", get(command))
+        .route("/api/live", get(live))
+        .route_layer(middleware::from_fn_with_state(ctx.clone(), auth));
+    Router::new()
+        .merge(api)
+        .fallback(static_file)
+        .with_state(ctx)
+}
+
+/// An API error: the status and `{"error":{"kind","message"}}`.
+pub(crate) struct ApiError(StatusCode, &'static str, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"kind": self.1, "message": self.2}});
+        (self.0, Json(body)).into_response()
+    }
+}
+
+fn bad_request(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, "bad_request", msg.into())
+}
+
+fn internal(msg: String) -> ApiError {
+    tracing::error!("API: {msg}");
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", msg)
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// With `--token`, every API request needs `Authorization: Bearer T` (or `?access_token=T`,
+/// for EventSource, which cannot set headers).
+async fn auth(State(ctx): State<Arc<Ctx>>, req: Request, next: Next) -> Response {
+    let Some(token) = &ctx.token else {
+        return next.run(req).await;
+    };
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let query = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("access_token=")));
+    let given = header.or(query).unwrap_or("");
+    if constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        next.run(req).await
+    } else {
+        let mut r = ApiError(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this server needs a bearer token: send `Authorization: Bearer <token>` (the --token of fleetview serve)".into(),
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        r
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn devices(State(ctx): State<Arc<Ctx>>) -> ApiResult {
+    let list = ctx.reader.with(storage::devices).await.map_err(internal)?;
+    let now = now_ms();
+    let fresh = ctx.limits.idle.as_millis() as i64;
+    let out: Vec<Value> = list
+        .into_iter()
+        .map(|(imei, mut v)| {
+            v["connected"] = json!(ctx.hub.connected(&imei, now, fresh));
+            v
+        })
+        .collect();
+    Ok(Json(out).into_response())
+}
+
+/// A known IMEI from the URL, or 400/404.
+async fn known_device(ctx: &Ctx, imei: &str) -> Result<String, ApiError> {
+    if Imei::new(imei).is_none() {
+        return Err(bad_request(format!(
+            "{imei:?} is not an IMEI: expected up to 32 digits"
+        )));
+    }
+    let who = imei.to_string();
+    let exists = ctx
+        .reader
+        .with(move |c| storage::device_exists(c, &who))
+        .await
+        .map_err(internal)?;
+    if exists {
+        Ok(imei.to_string())
+    } else {
+        Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "unknown_device",
+            format!("no device {imei}: it has never connected to this server"),
+        ))
+    }
+}
+
+/// `from`/`to`: milliseconds since 1970, or ISO 8601 UTC (`2024-05-01T12:00:00Z`, a date
+/// alone is midnight).
+fn time_param(q: &HashMap<String, String>, name: &str, default: i64) -> Result<i64, ApiError> {
+    match q.get(name).map(|s| s.trim()) {
+        None | Some("") => Ok(default),
+        Some(s) => parse_time(s).ok_or_else(|| {
+            bad_request(format!(
+                "{name}={s:?} is not a time: give milliseconds since 1970 or ISO 8601 like 2024-05-01T12:00:00Z"
+            ))
+        }),
+    }
+}
+
+/// Milliseconds since 1970 from digits or `YYYY-MM-DD[THH:MM[:SS[.fff]]][Z]`.
+pub(crate) fn parse_time(s: &str) -> Option<i64> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Some(ms);
+    }
+    let s = s.strip_suffix('Z').unwrap_or(s);
+    let (date, time) = s.split_once(['T', ' ']).unwrap_or((s, ""));
+    let mut d = date.split('-');
+    let y: i64 = d.next()?.parse().ok()?;
+    let m: i64 = d.next()?.parse().ok()?;
+    let day: i64 = d.next()?.parse().ok()?;
+    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut ms = 0i64;
+    if !time.is_empty() {
+        let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+        let mut t = hms.split(':');
+        let h: i64 = t.next()?.parse().ok()?;
+        let min: i64 = t.next()?.parse().ok()?;
+        let sec: i64 = t.next().map_or(Some(0), |x| x.parse().ok())?;
+        if t.next().is_some() || h > 23 || min > 59 || sec > 60 {
+            return None;
+        }
+        let frac_ms = if frac.is_empty() {
+            0
+        } else {
+            if !frac.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            format!("{frac:0<3}")[..3].parse::<i64>().ok()?
+        };
+        ms = ((h * 60 + min) * 60 + sec) * 1000 + frac_ms;
+    }
+    Some(days_from_civil(y, m, day) * 86_400_000 + ms)
+}
+
+/// Howard Hinnant's days-from-civil (proleptic Gregorian).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+async fn positions(
+    State(ctx): State<Arc<Ctx>>,
+    UrlPath(imei): UrlPath<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let imei = known_device(&ctx, &imei).await?;
+    let from = time_param(&q, "from", i64::MIN)?;
+    let to = time_param(&q, "to", i64::MAX)?;
+    let limit = match q.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                bad_request(format!(
+                    "limit={s:?}: expected a number from 1 to {MAX_LIMIT}"
+                ))
+            })?,
+    };
+    let geojson = match q.get("format").map(String::as_str) {
+        None | Some("json") => false,
+        Some("geojson") => true,
+        Some(f) => {
+            return Err(bad_request(format!(
+                "format={f:?}: expected json or geojson"
+            )))
+        }
+    };
+    let who = imei.clone();
+    let rows = ctx
+        .reader
+        .with(move |c| storage::positions(c, &who, from, to, limit))
+        .await
+        .map_err(internal)?;
+    if !geojson {
+        return Ok(Json(json!({"imei": imei, "positions": rows})).into_response());
+    }
+    let features: Vec<Value> = rows
+        .into_iter()
+        .filter(|r| r["valid"] == json!(true))
+        .map(|mut r| {
+            let coordinates = json!([r["longitude"], r["latitude"]]);
+            if let Value::Object(m) = &mut r {
+                m.remove("longitude");
+                m.remove("latitude");
+                m.insert("imei".into(), json!(imei));
+            }
+            json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": coordinates}, "properties": r})
+        })
+        .collect();
+    let mut resp = Json(json!({"type": "FeatureCollection", "features": features})).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/geo+json"),
+    );
+    Ok(resp)
+}
+
+async fn fuel_report(
+    State(ctx): State<Arc<Ctx>>,
+    UrlPath(imei): UrlPath<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let imei = known_device(&ctx, &imei).await?;
+    let from = time_param(&q, "from", i64::MIN)?;
+    let to = time_param(&q, "to", i64::MAX)?;
+    let threshold = match q.get("threshold") {
+        None => ctx.fuel_threshold,
+        Some(s) => s
+            .parse::<f64>()
+            .ok()
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .ok_or_else(|| {
+                bad_request(format!(
+                    "threshold={s:?}: expected a positive number, in the level's unit"
+                ))
+            })?,
+    };
+    let who = imei.clone();
+    let readings = ctx
+        .reader
+        .with(move |c| storage::fuel_points(c, &who, from, to))
+        .await
+        .map_err(internal)?;
+    let (io_id, unit, points) = fuel::series(readings);
+    let events = fuel::detect(&points, threshold);
+    let name = io_id
+        .and_then(|id| io_catalog::lookup(id, ctx.model.as_deref()))
+        .map(|i| i.name);
+    let levels: Vec<Value> = points
+        .iter()
+        .map(|p| json!({"timestamp_ms": p.timestamp_ms, "value": p.level, "stationary": p.stationary}))
+        .collect();
+    Ok(Json(json!({
+        "imei": imei, "io_id": io_id, "name": name, "unit": unit, "threshold": threshold,
+        "levels": levels, "events": events,
+    }))
+    .into_response())
+}
+
+async fn queue_command(
+    State(ctx): State<Arc<Ctx>>,
+    UrlPath(imei): UrlPath<String>,
+    body: Bytes,
+) -> ApiResult {
+    let req: Value = serde_json::from_slice(&body).map_err(|e| {
+        bad_request(format!(
+            "the body is not JSON ({e}): send {{\"text\":\"getinfo\"}} or {{\"hex\":\"0102\"}}, with \"codec\":\"12\" or \"14\""
+        ))
+    })?;
+    let codec = match &req["codec"] {
+        Value::Null => "12",
+        Value::String(s) if s == "12" => "12",
+        Value::String(s) if s == "14" => "14",
+        Value::Number(n) if n.as_u64() == Some(12) => "12",
+        Value::Number(n) if n.as_u64() == Some(14) => "14",
+        other => {
+            return Err(bad_request(format!(
+                "codec {other}: commands go out in Codec \"12\" or \"14\""
+            )))
+        }
+    };
+    let (text, payload) = match (&req["text"], &req["hex"]) {
+        (Value::String(t), Value::Null) if !t.is_empty() => {
+            (Some(t.clone()), t.as_bytes().to_vec())
+        }
+        (Value::Null, Value::String(h)) => {
+            let bytes = fleetview::hex::decode(h).map_err(|e| bad_request(format!("hex: {e}")))?;
+            if bytes.is_empty() {
+                return Err(bad_request("hex: the payload is empty"));
+            }
+            (None, bytes)
+        }
+        _ => {
+            return Err(bad_request(
+                "give exactly one of \"text\" (non-empty) and \"hex\"",
+            ))
+        }
+    };
+    if payload.len() > MAX_COMMAND {
+        return Err(bad_request(format!(
+            "the command is {} bytes; at most {MAX_COMMAND} are sent",
+            payload.len()
+        )));
+    }
+    let imei = known_device(&ctx, &imei).await?;
+    if codec == "14" && Imei::new(&imei).and_then(|i| i.to_bcd().ok()).is_none() {
+        return Err(bad_request(format!(
+            "Codec 14 addresses a 15-digit IMEI; {imei} has {} digits",
+            imei.len()
+        )));
+    }
+    let id = ctx
+        .store
+        .queue(&imei, codec, text, payload)
+        .await
+        .map_err(internal)?;
+    tracing::info!(imei = %imei, command = id, codec, "command queued");
+    ctx.hub.wake(&imei);
+    let v = ctx
+        .reader
+        .with(move |c| storage::command(c, id))
+        .await
+        .map_err(internal)?
+        .unwrap_or_else(|| json!({"id": id, "status": "queued"}));
+    ctx.hub.publish("command", &v);
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+async fn command(State(ctx): State<Arc<Ctx>>, UrlPath(id): UrlPath<String>) -> ApiResult {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| bad_request(format!("command id {id:?}: expected a number")))?;
+    match ctx
+        .reader
+        .with(move |c| storage::command(c, id))
+        .await
+        .map_err(internal)?
+    {
+        Some(v) => Ok(Json(v).into_response()),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "unknown_command",
+            format!("no command {id}"),
+        )),
+    }
+}
+
+/// Live events until the client leaves or the server stops.
+async fn live(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
+    let rx = ctx.hub.subscribe();
+    let shutdown = ctx.shutdown.clone();
+    let stream = futures_util::stream::unfold(
+        (rx, shutdown),
+        |(mut rx, mut shutdown)| async move {
+            let event = tokio::select! {
+                r = rx.recv() => match r {
+                    Ok(live) => SseEvent::default().event(live.event).data(&live.data),
+                    // A subscriber too slow for the flow: say so (the UI re-fetches on reconnect).
+                    Err(RecvError::Lagged(n)) => SseEvent::default().comment(format!("lagged: {n} events dropped")),
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = shutdown.wait_for(|&s| s) => return None,
+            };
+            Some((Ok::<_, Infallible>(event), (rx, shutdown)))
+        },
+    );
+    Sse::new(stream).keep_alive(
+        KeepAlive::new()
+            .interval(Duration::from_secs(15))
+            .text("ping"),
+    )
+}
+
+/// The web UI: files of `--web DIR`, `index.html` for `/` and for paths without an extension
+/// (the app's own routes). Without a built UI, a page saying how to build it.
+async fn static_file(State(ctx): State<Arc<Ctx>>, method: Method, uri: Uri) -> Response {
+    let path = uri.path().trim_start_matches('/');
+    if path.starts_with("api/") || path == "api" {
+        return ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no API route {method} /{path}"),
+        )
+        .into_response();
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    let Some(dir) = &ctx.web else {
+        return if path.is_empty() || path == "index.html" {
+            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], NO_UI).into_response()
+        } else {
+            StatusCode::NOT_FOUND.into_response()
+        };
+    };
+    let rel = if path.is_empty() { "index.html" } else { path };
+    if !Path::new(rel)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)))
+    {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let mut file = dir.join(rel);
+    if file.is_dir() {
+        file = file.join("index.html");
+    }
+    let bytes = match tokio::fs::read(&file).await {
+        Ok(b) => b,
+        Err(_) if Path::new(rel).extension().is_none() => {
+            match tokio::fs::read(dir.join("index.html")).await {
+                Ok(b) => {
+                    file = PathBuf::from("index.html");
+                    b
+                }
+                Err(_) => return StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+        Err(_) => return StatusCode::NOT_FOUND.into_response(),
+    };
+    let mut resp = Response::new(Body::from(bytes));
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(&file)),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+fn content_type(file: &Path) -> &'static str {
+    match file.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "wasm" => "application/wasm",
+        "css" => "text/css; charset=utf-8",
+        "json" | "map" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+const NO_UI: &str = "<!doctype html><meta charset=utf-8><title>Fleetview</title>
+<h1>Fleetview server</h1>
+<p>The web UI is not built. Build it with <code>npm --prefix web run build</code> (or start with <code>make run</code>),
+or point <code>--web DIR</code> at a built copy.</p>
+<p>The API works: <a href=\"api/devices\">api/devices</a>, <code>api/devices/{imei}/positions</code>,
+<code>api/devices/{imei}/fuel</code>, <a href=\"api/live\">api/live</a> (Server-Sent Events).</p>";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_as_milliseconds_or_iso_8601() {
+        assert_eq!(parse_time("1560166592000"), Some(1_560_166_592_000));
+        assert_eq!(
+            parse_time("2019-06-10T11:36:32.000Z"),
+            Some(1_560_166_592_000)
+        );
+        assert_eq!(parse_time("2019-06-10T11:36:32Z"), Some(1_560_166_592_000));
+        assert_eq!(
+            parse_time("2019-06-10T11:36:32.5Z"),
+            Some(1_560_166_592_500)
+        );
+        assert_eq!(parse_time("2019-06-10"), Some(1_560_124_800_000));
+        assert_eq!(parse_time("1970-01-01T00:00"), Some(0));
+        assert_eq!(parse_time("2000-02-29T00:00:00Z"), Some(951_782_400_000));
+        for bad in [
+            "",
+            "yesterday",
+            "2019-13-01",
+            "2019-06-10T25:00",
+            "2019-06-10T11:36:32.x",
+            "2019-06",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn iso_round_trip_with_core() {
+        for ms in [0u64, 951_782_400_123, 1_560_166_592_000, 4_102_444_799_999] {
+            assert_eq!(parse_time(&fleetview::time::iso8601(ms)), Some(ms as i64));
+        }
+    }
+}

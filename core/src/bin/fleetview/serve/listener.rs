@@ -1,0 +1,570 @@
+//! The device side: a TCP task per connection driving core's [`Session`], and the UDP loop.
+//!
+//! A connection only moves bytes between its socket and its session, and asks the writer to
+//! store what the session decoded. The order of one step is fixed: read, feed the session, store
+//! each data frame and wait for the commit, ack it, write the acks, then (with nothing unacked
+//! and no partial frame buffered) send the next queued command. Each connection is its own task
+//! with its own limits, so a garbage, slow or silent client only ever costs its own task.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleetview::command::CommandMessage;
+use fleetview::json::MessageJson;
+use fleetview::{udp, CommandPacket, Content, DecodeOptions, Event, Imei, Packet, Session};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::{sleep_until, timeout, Instant};
+use tracing::{debug, error, info, warn};
+
+use super::storage::{self, now_ms, Batch, CommandEnd, RecordRow};
+use super::{fuel, Ctx};
+
+/// Per-connection and global limits, each a command-line flag.
+#[derive(Clone, Debug)]
+pub(crate) struct Limits {
+    /// Bytes a connection may hold undecoded (at least one frame of the largest size).
+    pub(crate) max_buffered: usize,
+    /// A connection silent this long (and a write blocked this long) is closed.
+    pub(crate) idle: Duration,
+    /// TCP connections held at once; more are closed on accept.
+    pub(crate) max_connections: usize,
+    /// Datagrams being stored at once; beyond it the UDP loop waits (the kernel queues or drops).
+    pub(crate) udp_in_flight: usize,
+}
+
+/// Accept TCP connections until shutdown. `alive` is cloned into every connection task; the
+/// caller waits for all clones to drop.
+pub(crate) async fn tcp(listener: TcpListener, ctx: Arc<Ctx>, alive: mpsc::Sender<()>) {
+    let permits = Arc::new(Semaphore::new(ctx.limits.max_connections));
+    let mut shutdown = ctx.shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.wait_for(|&s| s) => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            warn!(%peer, limit = ctx.limits.max_connections, "connection limit reached: closing the new connection");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = Connection {
+            ctx: ctx.clone(),
+            stream,
+            peer,
+            session: Session::new(ctx.decode.clone()),
+            imei: None,
+            reg: None,
+            in_flight: None,
+            commands_ready: false,
+            logged_in_at: None,
+        };
+        tokio::spawn(conn.run(permit, alive.clone()));
+    }
+    debug!("TCP listener stopped");
+}
+
+/// One device connection.
+struct Connection {
+    ctx: Arc<Ctx>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    session: Session,
+    imei: Option<String>,
+    reg: Option<super::hub::Registration>,
+    /// The command sent and awaiting its answer, with its deadline.
+    in_flight: Option<(i64, Instant)>,
+    /// Commands may go out: the device's first data is acked, it sent a keep-alive, or
+    /// [`COMMAND_GRACE`] passed since the login with nothing from it.
+    commands_ready: bool,
+    logged_in_at: Option<Instant>,
+}
+
+/// How long after the login commands wait for the device's first data. A device connects to
+/// send records and only takes commands once they are acked; one that sends nothing gets its
+/// commands after this.
+const COMMAND_GRACE: Duration = Duration::from_secs(3);
+
+/// What woke the connection up.
+enum Step {
+    Read(Result<std::io::Result<usize>, tokio::time::error::Elapsed>),
+    Wake,
+    Kicked,
+    CommandTimeout,
+    Grace,
+    Shutdown,
+}
+
+/// Why the connection ends; logged once.
+type Close = String;
+
+impl Connection {
+    fn imei(&self) -> &str {
+        self.imei.as_deref().unwrap_or("-")
+    }
+
+    async fn run(mut self, _permit: OwnedSemaphorePermit, _alive: mpsc::Sender<()>) {
+        debug!(peer = %self.peer, "connection opened");
+        let reason = self.serve().await;
+        // Whatever is still queued (acks of what was stored, the reject byte) goes out if it can.
+        let _ = self.flush().await;
+        let _ = self.stream.shutdown().await;
+        if let Some((id, _)) = self.in_flight.take() {
+            // Unanswered: the next connection of the device sends it again.
+            let _ = self.ctx.store.end(id, CommandEnd::Requeue).await;
+        }
+        if let (Some(imei), Some(reg)) = (self.imei.clone(), self.reg.take()) {
+            if self.ctx.hub.unregister(&imei, reg.id) {
+                self.ctx
+                    .hub
+                    .publish("device", &json!({"imei": imei, "connected": false}));
+            }
+        }
+        info!(imei = %self.imei(), peer = %self.peer, offset = self.session.offset(), "connection closed: {reason}");
+    }
+
+    async fn serve(&mut self) -> Close {
+        let mut buf = vec![0u8; 16 * 1024];
+        let idle = self.ctx.limits.idle;
+        let mut shutdown = self.ctx.shutdown.clone();
+        loop {
+            let (wake, kick) = match &self.reg {
+                Some(r) => (r.wake.clone(), r.kick.clone()),
+                None => (Arc::new(Notify::new()), Arc::new(Notify::new())),
+            };
+            let deadline = self.in_flight.map(|(_, d)| d);
+            let grace = self
+                .logged_in_at
+                .filter(|_| !self.commands_ready)
+                .map(|t| t + COMMAND_GRACE);
+            let step = tokio::select! {
+                r = timeout(idle, self.stream.read(&mut buf)) => Step::Read(r),
+                _ = wake.notified(), if self.reg.is_some() => Step::Wake,
+                _ = kick.notified(), if self.reg.is_some() => Step::Kicked,
+                _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => Step::CommandTimeout,
+                _ = sleep_until(grace.unwrap_or_else(Instant::now)), if grace.is_some() => Step::Grace,
+                _ = shutdown.wait_for(|&s| s) => Step::Shutdown,
+            };
+            match step {
+                Step::Read(Err(_)) => return format!("idle for {} s", idle.as_secs_f64()),
+                Step::Read(Ok(Err(e))) => return format!("read error: {e}"),
+                Step::Read(Ok(Ok(0))) => return "closed by the device".into(),
+                Step::Read(Ok(Ok(n))) => {
+                    if let Err(reason) = self.input(&buf[..n]).await {
+                        return reason;
+                    }
+                }
+                Step::Wake => {}
+                Step::Grace => self.commands_ready = true,
+                Step::Kicked => return "the device logged in on a newer connection".into(),
+                Step::CommandTimeout => {
+                    if let Some((id, _)) = self.in_flight.take() {
+                        let secs = self.ctx.command_timeout.as_secs_f64();
+                        warn!(imei = %self.imei(), command = id, "no answer to the command within {secs} s");
+                        let end = CommandEnd::Failed(format!(
+                            "no answer from the device within {secs} s"
+                        ));
+                        self.end_command(id, end).await;
+                    }
+                }
+                Step::Shutdown => return "server shutting down".into(),
+            }
+            if let Err(e) = self.flush().await {
+                return format!("write failed: {e}");
+            }
+            if let Err(reason) = self.next_command().await {
+                return reason;
+            }
+        }
+    }
+
+    /// Bytes from the socket: feed the session and act on its events.
+    async fn input(&mut self, data: &[u8]) -> Result<(), Close> {
+        let buffered = self.session.buffered() + data.len();
+        if buffered > self.ctx.limits.max_buffered {
+            let offset = self.session.offset();
+            let max = self.ctx.limits.max_buffered;
+            warn!(imei = %self.imei(), peer = %self.peer, offset, buffered, max, "too many bytes buffered without a complete frame");
+            return Err(format!(
+                "buffer limit: {buffered} bytes undecoded at byte {offset}, limit {max}"
+            ));
+        }
+        let fed = self.session.handle_input(data);
+        // Frames decoded before an error are still stored and acked.
+        self.events().await?;
+        if let Err(e) = fed {
+            warn!(imei = %self.imei(), peer = %self.peer, offset = e.offset, kind = e.code(), "rejected input: {e}");
+            return Err(format!("cannot resynchronise after: {e}"));
+        }
+        if self.session.is_closed() {
+            return Err("login rejected".into());
+        }
+        Ok(())
+    }
+
+    async fn events(&mut self) -> Result<(), Close> {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                Event::Login(imei) => self.login(imei).await?,
+                Event::Records(packet) => self.records(packet).await?,
+                Event::Message(packet) => self.message(packet).await,
+                Event::KeepAlive { offset } => {
+                    debug!(imei = %self.imei(), offset, "keep-alive");
+                    self.commands_ready = self.reg.is_some();
+                }
+                Event::Invalid(e) => {
+                    warn!(imei = %self.imei(), peer = %self.peer, offset = e.offset, kind = e.code(), "frame skipped, not acked: {e}");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn login(&mut self, imei: Imei) -> Result<(), Close> {
+        let digits = imei.as_str().to_string();
+        let allowed = self.ctx.allowed(&digits);
+        self.session.accept_imei(allowed);
+        if !allowed {
+            warn!(imei = %digits, peer = %self.peer, offset = 0, "login rejected: IMEI not in the allowlist");
+            self.imei = Some(digits);
+            return Ok(());
+        }
+        if let Err(e) = self
+            .ctx
+            .store
+            .seen(&digits, "tcp", self.peer.to_string())
+            .await
+        {
+            error!(imei = %digits, "cannot record the login: {e}");
+            return Err(format!("database: {e}"));
+        }
+        info!(imei = %digits, peer = %self.peer, "device logged in");
+        self.reg = Some(self.ctx.hub.register(&digits));
+        self.logged_in_at = Some(Instant::now());
+        self.ctx.hub.publish(
+            "device",
+            &json!({"imei": digits, "connected": true, "transport": "tcp", "address": self.peer.to_string(), "last_seen_ms": now_ms()}),
+        );
+        self.imei = Some(digits);
+        Ok(())
+    }
+
+    async fn records(&mut self, packet: Packet) -> Result<(), Close> {
+        let Content::Avl(data) = packet.content else {
+            return Ok(());
+        };
+        let imei = self.imei.clone().unwrap_or_default();
+        let model = self.ctx.model.as_deref();
+        let batch = Batch {
+            imei: imei.clone(),
+            transport: "tcp",
+            codec: data.codec.name(),
+            address: self.peer.to_string(),
+            received_ms: now_ms(),
+            rows: data
+                .records
+                .iter()
+                .map(|r| RecordRow::new(r, data.codec, model))
+                .collect(),
+        };
+        let n = batch.rows.len();
+        match self.ctx.store.records(batch).await {
+            Ok((batch, ids)) => {
+                self.session.ack(n as u32);
+                self.commands_ready = true;
+                let new = ids.iter().flatten().count();
+                debug!(imei = %imei, offset = packet.offset, records = n, new, "stored, acked");
+                after_commit(&self.ctx, &batch, &ids);
+                Ok(())
+            }
+            Err(e) => {
+                error!(imei = %imei, offset = packet.offset, records = n, "not stored, not acked: {e}");
+                Err(format!("database: {e}"))
+            }
+        }
+    }
+
+    async fn message(&mut self, packet: Packet) {
+        let Content::Command(cmd) = &packet.content else {
+            return;
+        };
+        let Some(first) = cmd.messages.first() else {
+            return;
+        };
+        let Some((id, _)) = self.in_flight.take() else {
+            info!(imei = %self.imei(), offset = packet.offset, codec = cmd.codec.name(), text = first.text().unwrap_or(""),
+                "message from the device with no command awaiting an answer: logged only");
+            return;
+        };
+        let response = serde_json::to_string(&MessageJson::new(first)).unwrap_or_default();
+        let error = (first.kind == CommandMessage::NACK).then(|| {
+            "nACK: the device answered that the command's IMEI is not its own (Codec 14)"
+                .to_string()
+        });
+        info!(imei = %self.imei(), command = id, text = first.text().unwrap_or(""), "command answered");
+        self.end_command(id, CommandEnd::Answered { response, error })
+            .await;
+    }
+
+    async fn end_command(&mut self, id: i64, end: CommandEnd) {
+        if let Err(e) = self.ctx.store.end(id, end).await {
+            error!(imei = %self.imei(), command = id, "cannot store the command's outcome: {e}");
+        }
+        publish_command(&self.ctx, id).await;
+    }
+
+    /// Send the next queued command when the device is logged in and ready for it, nothing
+    /// awaits an answer, and no frame is half received (everything it sent is acked).
+    async fn next_command(&mut self) -> Result<(), Close> {
+        if !self.commands_ready
+            || self.in_flight.is_some()
+            || self.reg.is_none()
+            || self.session.buffered() > 0
+            || self.session.is_closed()
+        {
+            return Ok(());
+        }
+        let imei = self.imei.clone().unwrap_or_default();
+        let queued = match self.ctx.store.take(&imei).await {
+            Ok(Some(q)) => q,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(format!("database: {e}")),
+        };
+        let packet = command_packet(&queued.codec, &imei, queued.payload);
+        let sent = packet
+            .map_err(|e| e.to_string())
+            .and_then(|p| self.session.send_command(&p).map_err(|e| e.to_string()));
+        match sent {
+            Ok(()) => {
+                info!(imei = %imei, command = queued.id, codec = %queued.codec, "command sent");
+                self.in_flight = Some((queued.id, Instant::now() + self.ctx.command_timeout));
+                publish_command(&self.ctx, queued.id).await;
+                self.flush().await.map_err(|e| format!("write failed: {e}"))
+            }
+            Err(e) => {
+                warn!(imei = %imei, command = queued.id, "cannot encode the command: {e}");
+                self.end_command(queued.id, CommandEnd::Failed(format!("cannot encode: {e}")))
+                    .await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Write what the session has to send, within the idle timeout (a client that does not read
+    /// is dropped rather than holding its task forever).
+    async fn flush(&mut self) -> std::io::Result<()> {
+        let mut out = Vec::new();
+        while let Some(bytes) = self.session.poll_transmit() {
+            out.extend_from_slice(&bytes);
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        match timeout(self.ctx.limits.idle, self.stream.write_all(&out)).await {
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the device does not read",
+            )),
+        }
+    }
+}
+
+/// The command frame for a queued command: Codec 12 as is, Codec 14 addressed to the device.
+fn command_packet(
+    codec: &str,
+    imei: &str,
+    payload: Vec<u8>,
+) -> Result<CommandPacket, fleetview::EncodeError> {
+    let mut message = CommandMessage {
+        kind: CommandMessage::COMMAND,
+        timestamp_s: None,
+        imei: None,
+        payload,
+    };
+    let codec = if codec == "14" {
+        message.imei = Some(
+            Imei::new(imei)
+                .ok_or(fleetview::EncodeError::InvalidImei)?
+                .to_bcd()?,
+        );
+        fleetview::Codec::Codec14
+    } else {
+        fleetview::Codec::Codec12
+    };
+    Ok(CommandPacket {
+        codec,
+        messages: vec![message],
+    })
+}
+
+/// Announce a command's current state to live subscribers.
+async fn publish_command(ctx: &Arc<Ctx>, id: i64) {
+    if let Ok(Some(v)) = ctx.reader.with(move |c| storage::command(c, id)).await {
+        ctx.hub.publish("command", &v);
+    }
+}
+
+/// After a commit: announce the new records, and look for fresh fuel events when they carry
+/// fuel levels (in the background: the ack does not wait for it).
+fn after_commit(ctx: &Arc<Ctx>, batch: &Batch, ids: &[Option<i64>]) {
+    let records: Vec<_> = batch
+        .rows
+        .iter()
+        .zip(ids)
+        .filter_map(|(row, id)| id.map(|id| storage::live_record_value(id, row, batch)))
+        .collect();
+    if records.is_empty() {
+        return;
+    }
+    ctx.hub
+        .publish("records", &json!({"imei": batch.imei, "records": records}));
+    let first_fuel = batch
+        .rows
+        .iter()
+        .zip(ids)
+        .filter(|(r, id)| id.is_some() && r.fuel.is_some())
+        .map(|(r, _)| r.json.timestamp_ms as i64)
+        .min();
+    if let Some(since) = first_fuel {
+        tokio::spawn(announce_fuel(ctx.clone(), batch.imei.clone(), since));
+    }
+}
+
+/// How far back from the new records live fuel detection looks.
+const FUEL_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+async fn announce_fuel(ctx: Arc<Ctx>, imei: String, since: i64) {
+    let who = imei.clone();
+    let readings = ctx
+        .reader
+        .with(move |c| {
+            storage::fuel_points(c, &who, since.saturating_sub(FUEL_WINDOW_MS), i64::MAX)
+        })
+        .await;
+    let readings = match readings {
+        Ok(r) => r,
+        Err(e) => return warn!(imei = %imei, "fuel check: {e}"),
+    };
+    let (_, _, points) = fuel::series(readings);
+    let events = fuel::detect(&points, ctx.fuel_threshold);
+    let keys: Vec<_> = events
+        .iter()
+        .map(|e| (e.start_ms, e.change, e.timestamp_ms))
+        .collect();
+    for i in ctx.hub.new_fuel_events(&imei, &keys, since) {
+        let e = &events[i];
+        info!(imei = %imei, kind = e.kind, change = e.change, "fuel event");
+        ctx.hub.publish("fuel", &json!({"imei": imei, "event": e}));
+    }
+}
+
+/// Receive datagrams until shutdown. Each datagram is stored by its own task (bounded by
+/// [`Limits::udp_in_flight`]) and acked once committed.
+pub(crate) async fn udp(socket: UdpSocket, ctx: Arc<Ctx>, alive: mpsc::Sender<()>) {
+    let socket = Arc::new(socket);
+    let permits = Arc::new(Semaphore::new(ctx.limits.udp_in_flight));
+    let mut shutdown = ctx.shutdown.clone();
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let received = tokio::select! {
+            r = socket.recv_from(&mut buf) => r,
+            _ = shutdown.wait_for(|&s| s) => break,
+        };
+        let (n, peer) = match received {
+            Ok(r) => r,
+            Err(e) => {
+                // ICMP port unreachable from an earlier send, and the like: not fatal.
+                debug!("UDP receive: {e}");
+                continue;
+            }
+        };
+        let bytes = &buf[..n];
+        let packet = match udp::decode_datagram(bytes, &ctx.decode) {
+            Ok(p) => p,
+            Err(e) => {
+                let imei = sniff_imei(bytes).unwrap_or_else(|| "-".into());
+                warn!(imei = %imei, peer = %peer, offset = e.offset, kind = e.code(), len = n, "datagram rejected, not acked: {e}");
+                continue;
+            }
+        };
+        let Some(header) = packet.udp.clone() else {
+            continue;
+        };
+        let imei = header.imei.as_str().to_string();
+        if !ctx.allowed(&imei) {
+            warn!(imei = %imei, peer = %peer, offset = 8, "datagram rejected, not acked: IMEI not in the allowlist");
+            continue;
+        }
+        let Content::Avl(data) = packet.content else {
+            info!(imei = %imei, peer = %peer, "command codec over UDP: not supported, ignored");
+            continue;
+        };
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let model = ctx.model.as_deref();
+        let batch = Batch {
+            imei: imei.clone(),
+            transport: "udp",
+            codec: data.codec.name(),
+            address: peer.to_string(),
+            received_ms: now_ms(),
+            rows: data
+                .records
+                .iter()
+                .map(|r| RecordRow::new(r, data.codec, model))
+                .collect(),
+        };
+        let (ctx, socket, alive) = (ctx.clone(), socket.clone(), alive.clone());
+        tokio::spawn(async move {
+            let n = batch.rows.len();
+            match ctx.store.records(batch).await {
+                Ok((batch, ids)) => {
+                    let accepted = u8::try_from(n).unwrap_or(u8::MAX);
+                    if let Err(e) = socket.send_to(&header.ack(accepted), peer).await {
+                        warn!(imei = %imei, peer = %peer, "cannot send the ack: {e}");
+                    }
+                    debug!(imei = %imei, packet_id = header.packet_id, records = n, "datagram stored, acked");
+                    let now = now_ms();
+                    if ctx
+                        .hub
+                        .udp_seen(&imei, now, ctx.limits.idle.as_millis() as i64)
+                    {
+                        ctx.hub.publish(
+                            "device",
+                            &json!({"imei": imei, "connected": true, "transport": "udp", "address": peer.to_string(), "last_seen_ms": now}),
+                        );
+                    }
+                    after_commit(&ctx, &batch, &ids);
+                }
+                Err(e) => {
+                    error!(imei = %imei, peer = %peer, records = n, "datagram not stored, not acked: {e}")
+                }
+            }
+            drop((permit, alive));
+        });
+    }
+    debug!("UDP listener stopped");
+}
+
+/// The IMEI of a datagram that failed to decode, for the log line, when lenient decoding gets
+/// as far as the IMEI.
+fn sniff_imei(bytes: &[u8]) -> Option<String> {
+    let lenient = DecodeOptions::lenient();
+    udp::decode_datagram(bytes, &lenient)
+        .ok()
+        .and_then(|p| p.imei().map(|i| i.as_str().to_string()))
+}

@@ -1,0 +1,340 @@
+//! `fleetview serve`: the TCP and UDP listeners devices connect to, the SQLite database they
+//! are stored in, and the HTTP API and web UI that show them.
+//!
+//! Tasks: one per TCP connection ([`listener`]), one UDP loop, one HTTP server ([`api`]), and
+//! one writer thread ([`storage`]) that commits everything in groups. A device is acked only
+//! once its records are committed. SIGINT/SIGTERM stop accepting, let every connection finish
+//! the frame it is storing (and ack it), close the database cleanly and exit 0.
+
+mod api;
+mod fuel;
+mod hub;
+mod listener;
+mod storage;
+
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleetview::{DecodeOptions, Imei};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+use self::hub::Hub;
+use self::listener::Limits;
+use self::storage::{Reader, Store, Sync};
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// TCP address devices connect to.
+    #[arg(long, default_value = "0.0.0.0:5027")]
+    tcp: SocketAddr,
+    /// UDP address devices send datagrams to.
+    #[arg(long, default_value = "0.0.0.0:5027")]
+    udp: SocketAddr,
+    /// HTTP address of the API and web UI. Anything but a loopback address needs --token.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http: SocketAddr,
+    /// SQLite database (created when missing).
+    #[arg(long, default_value = "fleetview.db")]
+    db: PathBuf,
+    /// IMEI allowlist: one IMEI per line, `#` comments. Without it every IMEI is accepted.
+    #[arg(long)]
+    allow: Option<PathBuf>,
+    /// Bearer token the HTTP API requires (`Authorization: Bearer T`).
+    #[arg(long)]
+    token: Option<String>,
+    /// Directory of the built web UI. Default: web/dist when it exists.
+    #[arg(long)]
+    web: Option<PathBuf>,
+    /// Device model for IO names, scaling and fuel ids (e.g. FMB920). Default: the common FMB
+    /// definitions.
+    #[arg(long)]
+    model: Option<String>,
+    /// Accept frames with CRC, length or count inconsistencies (each logged as a warning).
+    #[arg(long)]
+    lenient: bool,
+    /// Largest data frame (TCP data field, UDP datagram) in bytes; larger ones close the
+    /// connection. Devices send at most 1280 bytes, camera chunks about 2 KiB.
+    #[arg(long, default_value_t = 65_536)]
+    max_frame: usize,
+    /// Bytes a TCP connection may hold without a complete frame. At least --max-frame + 12.
+    #[arg(long, default_value_t = 131_072)]
+    max_buffered: usize,
+    /// Seconds a TCP connection may stay silent (or not read what is written to it).
+    #[arg(long, default_value_t = 600.0)]
+    idle_timeout: f64,
+    /// TCP connections held at once; more are closed as they arrive.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
+    /// Seconds to wait for the answer to a command before marking it failed.
+    #[arg(long, default_value_t = 60.0)]
+    command_timeout: f64,
+    /// Smallest fuel level change, in the sensor's unit (% or l), reported as a refuel or drain.
+    #[arg(long, default_value_t = 10.0)]
+    fuel_threshold: f64,
+    /// Durability of each commit before the ack: full syncs the WAL to disk (survives a power
+    /// cut), normal does not (survives a crash of the server).
+    #[arg(long, value_enum, default_value_t = Sync::Full)]
+    sync: Sync,
+    /// Write the bound addresses as JSON to this file once listening (for scripts and tests).
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
+}
+
+/// What the listeners and the API share.
+pub(crate) struct Ctx {
+    store: Store,
+    reader: Reader,
+    hub: Hub,
+    allow: Option<HashSet<String>>,
+    limits: Limits,
+    decode: DecodeOptions,
+    model: Option<String>,
+    fuel_threshold: f64,
+    command_timeout: Duration,
+    token: Option<String>,
+    web: Option<PathBuf>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Ctx {
+    fn allowed(&self, imei: &str) -> bool {
+        self.allow.as_ref().is_none_or(|a| a.contains(imei))
+    }
+}
+
+pub(crate) fn run(args: Args) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLEETVIEW_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("fleetview serve: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fleetview serve: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The allowlist file: one IMEI per line; blank lines and `#` comments ignored.
+fn read_allowlist(path: &Path) -> Result<HashSet<String>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the allowlist {}: {e}", path.display()))?;
+    let mut set = HashSet::new();
+    for (n, line) in text.lines().enumerate() {
+        let entry = line.split('#').next().unwrap_or("").trim();
+        if entry.is_empty() {
+            continue;
+        }
+        if Imei::new(entry).is_none() {
+            return Err(format!(
+                "{}:{}: {entry:?} is not an IMEI (expected digits only)",
+                path.display(),
+                n + 1
+            ));
+        }
+        set.insert(entry.to_string());
+    }
+    Ok(set)
+}
+
+fn seconds(name: &str, v: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(v)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("--{name} {v}: expected a positive number of seconds"))
+}
+
+async fn serve(args: Args) -> Result<(), String> {
+    if !args.http.ip().is_loopback() && args.token.is_none() {
+        return Err(format!(
+            "refusing to serve HTTP on {} without --token: the API lists positions and sends commands to devices. \
+             Bind a loopback address (--http 127.0.0.1:8080) or require a bearer token (--token SECRET)",
+            args.http
+        ));
+    }
+    if args.token.as_deref() == Some("") {
+        return Err("--token must not be empty".into());
+    }
+    if args.max_buffered < args.max_frame + 12 {
+        return Err(format!(
+            "--max-buffered {} is below --max-frame {} + 12: a frame of the largest size would not fit",
+            args.max_buffered, args.max_frame
+        ));
+    }
+    if !(args.fuel_threshold.is_finite() && args.fuel_threshold > 0.0) {
+        return Err(format!(
+            "--fuel-threshold {}: expected a positive number",
+            args.fuel_threshold
+        ));
+    }
+    let idle = seconds("idle-timeout", args.idle_timeout)?;
+    let command_timeout = seconds("command-timeout", args.command_timeout)?;
+    if let Some(m) = &args.model {
+        if !fleetview::io_catalog::is_known_model(m) {
+            warn!("unknown model {m:?}: IO names fall back to the common FMB definitions");
+        }
+    }
+    let allow = match &args.allow {
+        Some(path) => {
+            let set = read_allowlist(path)?;
+            info!("allowlist {}: {} IMEIs", path.display(), set.len());
+            Some(set)
+        }
+        None => {
+            warn!("no --allow file: every IMEI is accepted");
+            None
+        }
+    };
+    let web = match args.web {
+        Some(dir) if dir.join("index.html").is_file() => Some(dir),
+        Some(dir) => return Err(format!("--web {}: no index.html there", dir.display())),
+        None => Some(PathBuf::from("web/dist")).filter(|d| d.join("index.html").is_file()),
+    };
+    match &web {
+        Some(dir) => info!("web UI from {}", dir.display()),
+        None => {
+            warn!("no web UI (web/dist not built: npm --prefix web run build); the API is served")
+        }
+    }
+
+    let (store, writer, reader) = storage::open(&args.db, args.sync)?;
+    info!("database {}", args.db.display());
+    let bind_err = |what: &str, addr: SocketAddr, e: std::io::Error| {
+        format!("cannot listen on {what} {addr}: {e}")
+    };
+    let tcp = TcpListener::bind(args.tcp)
+        .await
+        .map_err(|e| bind_err("TCP", args.tcp, e))?;
+    let udp = UdpSocket::bind(args.udp)
+        .await
+        .map_err(|e| bind_err("UDP", args.udp, e))?;
+    let http = TcpListener::bind(args.http)
+        .await
+        .map_err(|e| bind_err("HTTP", args.http, e))?;
+    let addrs = (
+        tcp.local_addr().map_err(|e| e.to_string())?,
+        udp.local_addr().map_err(|e| e.to_string())?,
+        http.local_addr().map_err(|e| e.to_string())?,
+    );
+
+    let (stop, shutdown) = watch::channel(false);
+    let ctx = Arc::new(Ctx {
+        store,
+        reader,
+        hub: Hub::new(),
+        allow,
+        limits: Limits {
+            max_buffered: args.max_buffered,
+            idle,
+            max_connections: args.max_connections,
+            udp_in_flight: 1024,
+        },
+        decode: DecodeOptions {
+            lenient: args.lenient,
+            max_frame_len: args.max_frame,
+        },
+        model: args.model,
+        fuel_threshold: args.fuel_threshold,
+        command_timeout,
+        token: args.token,
+        web,
+        shutdown: shutdown.clone(),
+    });
+
+    // Every connection and datagram task holds a clone; all gone = all finished.
+    let (alive, mut all_done) = mpsc::channel::<()>(1);
+    let tcp_task = tokio::spawn(listener::tcp(tcp, ctx.clone(), alive.clone()));
+    let udp_task = tokio::spawn(listener::udp(udp, ctx.clone(), alive.clone()));
+    drop(alive);
+    let mut http_shutdown = shutdown.clone();
+    let app = api::router(ctx.clone());
+    let http_task = tokio::spawn(async move {
+        axum::serve(http, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_shutdown.wait_for(|&s| s).await;
+            })
+            .await
+    });
+
+    let ready = serde_json::json!({"tcp": addrs.0.to_string(), "udp": addrs.1.to_string(), "http": addrs.2.to_string()});
+    if let Some(path) = &args.ready_file {
+        std::fs::write(path, ready.to_string())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    info!(
+        "listening: TCP {}, UDP {}, web UI and API at http://{}/",
+        addrs.0, addrs.1, addrs.2
+    );
+    // One line on stdout for scripts: the addresses actually bound (port 0 picks a free one).
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "fleetview serve ready {ready}");
+    let _ = out.flush();
+    drop(out);
+
+    let signal = shutdown_signal().await;
+    info!("{signal}: shutting down (finishing the frames being stored)");
+    let _ = stop.send(true);
+    let _ = tcp_task.await;
+    let _ = udp_task.await;
+    if tokio::time::timeout(Duration::from_secs(10), all_done.recv())
+        .await
+        .is_err()
+    {
+        warn!("connections still busy after 10 s: exiting without them");
+    }
+    match tokio::time::timeout(Duration::from_secs(5), http_task).await {
+        Ok(Ok(Err(e))) => warn!("HTTP server: {e}"),
+        Err(_) => warn!("HTTP requests still running after 5 s: exiting without them"),
+        _ => {}
+    }
+    // Last handle to the writer: dropping it lets the writer drain its queue and close.
+    let ctx = Arc::into_inner(ctx);
+    if ctx.is_some() {
+        drop(ctx);
+        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        info!("database closed");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupt"
+    }
+}
