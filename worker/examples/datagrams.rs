@@ -16,7 +16,9 @@
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
-use fleetview::{AvlData, AvlRecord, Codec, GenerationType, GpsElement, Imei, IoElement, IoValue, Priority};
+use fleetview::{
+    AvlData, AvlRecord, Codec, GenerationType, GpsElement, Imei, IoElement, IoValue, Priority,
+};
 
 struct Options {
     devices: u64,
@@ -146,7 +148,8 @@ fn main() -> ExitCode {
                     speed: rng.below(120) as u16,
                 },
                 event_id: if rng.below(4) == 0 { 239 } else { 0 },
-                generation_type: (codec == Codec::Codec16).then_some(GenerationType(rng.below(8) as u8)),
+                generation_type: (codec == Codec::Codec16)
+                    .then_some(GenerationType(rng.below(8) as u8)),
                 io,
                 codec7: None,
             });
@@ -154,13 +157,14 @@ fn main() -> ExitCode {
         d.packet_id = d.packet_id.wrapping_add(1);
         d.avl_packet_id = d.avl_packet_id.wrapping_add(1);
         let data = AvlData { codec, records };
-        let bytes = match fleetview::encode::avl_datagram(&d.imei, d.packet_id, d.avl_packet_id, &data) {
-            Ok(b) => b,
-            Err(e) => {
-                eprintln!("datagrams: encoding datagram {n} failed: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+        let bytes =
+            match fleetview::encode::avl_datagram(&d.imei, d.packet_id, d.avl_packet_id, &data) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("datagrams: encoding datagram {n} failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
         let ack = fleetview::udp::ack(d.packet_id, d.avl_packet_id, data.records.len() as u8);
         let records: Vec<serde_json::Value> = data
             .records
