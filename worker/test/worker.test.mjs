@@ -306,3 +306,22 @@ describe('bearer token (secret RELAY_TOKEN)', () => {
     assert.equal(r.status, 200);
   });
 });
+
+describe('storage failure', () => {
+  let w;
+  before(async () => {
+    w = await startWorker();
+  });
+  after(async () => {
+    await w?.mf.dispose();
+  });
+
+  test('no ack when the D1 write fails: 500 with the error JSON', async () => {
+    await w.db.prepare('DROP TABLE records').run();
+    const r = await postUdp(w.mf, Buffer.from(UDP_EXAMPLE, 'hex'));
+    assert.equal(r.status, 500);
+    const j = await r.json();
+    assert.equal(j.error.kind, 'internal');
+    assert.match(j.error.message, /records/);
+  });
+});
