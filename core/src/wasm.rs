@@ -73,6 +73,8 @@ fn option_error(field: &str, why: &str) -> JsValue {
 struct Options {
     decode: DecodeOptions,
     json: JsonOptions,
+    /// `names: false`: IO elements without the catalogue's name, value and unit.
+    names: bool,
 }
 
 fn get(obj: &JsValue, key: &str) -> JsValue {
@@ -82,8 +84,13 @@ fn get(obj: &JsValue, key: &str) -> JsValue {
 fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
     let mut decode = DecodeOptions::default();
     let mut json = JsonOptions::default();
+    let mut names = true;
     if options.is_undefined() || options.is_null() {
-        return Ok(Options { decode, json });
+        return Ok(Options {
+            decode,
+            json,
+            names,
+        });
     }
     if !options.is_object() {
         return Err(option_error("options", "expected an object"));
@@ -110,7 +117,17 @@ fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
             .ok_or_else(|| option_error("maxFrameLen", "expected an integer from 1 to 16777216"))?
             as usize;
     }
-    Ok(Options { decode, json })
+    let n = get(options, "names");
+    if !n.is_undefined() {
+        names = n
+            .as_bool()
+            .ok_or_else(|| option_error("names", "expected a boolean"))?;
+    }
+    Ok(Options {
+        decode,
+        json,
+        names,
+    })
 }
 
 /// A whole number in `0..=max`, or an `out_of_range` error naming the argument.
@@ -180,7 +197,8 @@ const P_ACK: u32 = 64;
 ///   call into the module (which may reuse or move the buffers).
 struct Tape<'a> {
     shared: &'a mut Shared,
-    model: Option<&'a str>,
+    /// The model IO elements are named for; `None` leaves them unnamed (`names: false`).
+    names: Option<Option<&'a str>>,
 }
 
 fn utf16_len(s: &str) -> f64 {
@@ -240,12 +258,12 @@ impl Shared {
 }
 
 impl<'a> Tape<'a> {
-    fn new(shared: &'a mut Shared, model: Option<&'a str>) -> Self {
+    fn new(shared: &'a mut Shared, names: Option<Option<&'a str>>) -> Self {
         shared.nums.clear();
         shared.nums.resize(HEADER, 0.0);
         shared.statics.clear();
         shared.texts.clear();
-        Self { shared, model }
+        Self { shared, names }
     }
 
     fn num(&mut self, v: impl Into<f64>) {
@@ -373,7 +391,10 @@ impl<'a> Tape<'a> {
         self.num(r.generation_type.map_or(-1.0, |g| f64::from(g.0)));
         self.usize(r.io.len());
         for e in &r.io {
-            let info = self.shared.lookup(e.id, self.model);
+            let info = match self.names {
+                Some(model) => self.shared.lookup(e.id, model),
+                None => None,
+            };
             self.io(&IoJson::with_info(e, info));
         }
     }
@@ -486,7 +507,27 @@ impl Api {
     /// false, with a `trailing_bytes` error if more follows; every packet otherwise.
     pub fn decode(&mut self, input: &[u8], all: bool, options: JsValue) -> Result<f64, JsValue> {
         let opts = parse_options(&options)?;
-        let mut tape = Tape::new(&mut self.shared, opts.json.model.as_deref());
+        Ok(self.decode_bytes(input, all, &opts))
+    }
+
+    /// [`Api::decode`] for hex text (spaces, `0x`, commas are fine); a character that is not
+    /// hex is an error on the tape, at its offset in the text.
+    #[wasm_bindgen(js_name = decodeHex)]
+    pub fn decode_hex(&mut self, text: &str, all: bool, options: JsValue) -> Result<f64, JsValue> {
+        let opts = parse_options(&options)?;
+        match crate::hex::decode(text) {
+            Ok(bytes) => Ok(self.decode_bytes(&bytes, all, &opts)),
+            Err(e) => {
+                let mut tape = Tape::new(&mut self.shared, None);
+                tape.error(ITEM_ERROR, 0, &e);
+                Ok(tape.finish())
+            }
+        }
+    }
+
+    fn decode_bytes(&mut self, input: &[u8], all: bool, opts: &Options) -> f64 {
+        let names = opts.names.then_some(opts.json.model.as_deref());
+        let mut tape = Tape::new(&mut self.shared, names);
         let mut start = 0;
         for r in crate::decode_each(input, &opts.decode) {
             match r {
@@ -506,7 +547,7 @@ impl Api {
                 }
             }
         }
-        Ok(tape.finish())
+        tape.finish()
     }
 
     /// The module's memory, where JS reads the tapes.
@@ -535,7 +576,13 @@ pub fn decode_json(input: &[u8], all: bool, options: JsValue) -> Result<String, 
     for r in crate::decode_each(input, &opts.decode) {
         let p = r.map_err(|e| decode_error(&e))?;
         let end = p.offset + p.len;
-        packets.push(PacketJson::new(&p, &opts.json));
+        let mut json = PacketJson::new(&p, &opts.json);
+        if !opts.names {
+            for e in json.records.iter_mut().flatten().flat_map(|r| &mut r.io) {
+                (e.name, e.value, e.unit) = (None, None, None);
+            }
+        }
+        packets.push(json);
         if !all {
             if end < input.len() {
                 return Err(decode_error(&trailing(end, input.len())));
@@ -690,6 +737,7 @@ pub fn models() -> Array {
 pub struct DecoderCore {
     session: Session,
     json: JsonOptions,
+    names: bool,
     /// Stream offset where the last packet handed out ended: the start of the next one.
     end: usize,
 }
@@ -703,6 +751,7 @@ impl DecoderCore {
         Ok(Self {
             session: Session::new(opts.decode),
             json: opts.json,
+            names: opts.names,
             end: 0,
         })
     }
@@ -711,8 +760,8 @@ impl DecoderCore {
     /// the stream is the tape's last item.
     pub fn push(&mut self, api: &mut Api, chunk: &[u8]) -> f64 {
         let result = self.session.handle_input(chunk);
-        let model = self.json.model.as_deref();
-        let mut tape = Tape::new(&mut api.shared, model);
+        let names = self.names.then_some(self.json.model.as_deref());
+        let mut tape = Tape::new(&mut api.shared, names);
         Self::events(&mut self.session, &mut self.end, &mut tape);
         if let Err(e) = result {
             tape.error(ITEM_ERROR, self.end, &e);
@@ -722,7 +771,8 @@ impl DecoderCore {
 
     /// Events not handed out yet (frames that came with the login, decoded once it is accepted).
     pub fn take(&mut self, api: &mut Api) -> f64 {
-        let mut tape = Tape::new(&mut api.shared, self.json.model.as_deref());
+        let names = self.names.then_some(self.json.model.as_deref());
+        let mut tape = Tape::new(&mut api.shared, names);
         Self::events(&mut self.session, &mut self.end, &mut tape);
         tape.finish()
     }

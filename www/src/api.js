@@ -99,12 +99,34 @@ export function createApi(glue) {
     return o;
   }
 
+  // `new Date(ms).toISOString()`, which core leaves to JS for years up to 9999, was the single
+  // largest cost of small packets: the date part is cached per day (records of a batch share
+  // it) and the time of day is assembled from two-digit strings.
+  const pad2 = Array.from({ length: 100 }, (_, k) => String(k).padStart(2, '0'));
+  const pad3 = Array.from({ length: 1000 }, (_, k) => String(k).padStart(3, '0'));
+  let cachedDay = -1, cachedDate = '';
+
+  function isoTime(ms) {
+    const day = Math.floor(ms / 86400000);
+    if (day !== cachedDay) {
+      cachedDay = day;
+      cachedDate = new Date(day * 86400000).toISOString().slice(0, 11);
+    }
+    let rest = ms - day * 86400000;
+    const milli = rest % 1000;
+    rest = (rest - milli) / 1000;
+    const sec = rest % 60;
+    rest = (rest - sec) / 60;
+    const min = rest % 60;
+    return cachedDate + pad2[(rest - min) / 60] + ':' + pad2[min] + ':' + pad2[sec] + '.' + pad3[milli] + 'Z';
+  }
+
   function record() {
     const timestamp_ms = t[i++];
     let time;
     if (t[i] === -1) {
       i++;
-      time = new Date(timestamp_ms).toISOString();
+      time = isoTime(timestamp_ms);
     } else {
       time = text();
     }
@@ -241,12 +263,16 @@ export function createApi(glue) {
     throw usageError('invalid_input', 'input', `Invalid input: expected ${expected}`);
   }
 
+  function decodeTape(input, all, options) {
+    return typeof input === 'string' ? core.decodeHex(input, all, options) : core.decode(bytesOf(input, true), all, options);
+  }
+
   function decode(input, options) {
-    return read(core.decode(bytesOf(input, true), false, options))[0];
+    return read(decodeTape(input, false, options))[0];
   }
 
   function decodeAll(input, options) {
-    return read(core.decode(bytesOf(input, true), true, options));
+    return read(decodeTape(input, true, options));
   }
 
   function decodeJson(input, options) {

@@ -9,6 +9,8 @@ export interface DecodeOptions {
   model?: string;
   /** Largest TCP data field / UDP datagram accepted, bytes. Default 65536. */
   maxFrameLen?: number;
+  /** false: IO elements carry only id, size and raw/hex, without the catalogue's name, value and unit. Default true. */
+  names?: boolean;
 }
 
 /** Options of `encodeCommand` and `Decoder.command`. */

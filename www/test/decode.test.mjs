@@ -227,3 +227,24 @@ test('IO catalogue: ioInfo and models', () => {
   assert.deepEqual([...list].sort(), list);
   assert.throws(() => ioInfo(70000), (e) => e.kind === 'out_of_range');
 });
+
+test('times: JS renders what core renders, up to year 9999 and beyond', () => {
+  // Lenient decoding accepts the CRC that no longer matches the patched timestamp.
+  const frame = bytesOf('T1');
+  const stamps = [0, 1, 86399999, 86400000, 951782400123, 1560161086000, 4102444800000, 253402300799999, 253402300800000, 2 ** 53 - 1];
+  for (let k = 0; k < 300; k++) stamps.push(Math.floor(Math.random() * 253402300800000));
+  for (const ms of stamps) {
+    frame.writeBigUInt64BE(BigInt(ms), 10);
+    const json = JSON.parse(decodeJson(frame, { lenient: true })).records[0];
+    const record = decode(frame, { lenient: true }).records[0];
+    assert.equal(record.time, json.time, String(ms));
+    assert.equal(record.timestamp_ms, ms);
+  }
+});
+
+test('names: false leaves IO elements unnamed, in both renderings', () => {
+  const p = decode(hexOf('T1'), { names: false });
+  assert.deepEqual(p.records[0].io[2], { id: 66, size: 2, raw: 24079 });
+  assert.deepEqual(JSON.parse(decodeJson(hexOf('T1'), { names: false })), p);
+  throwsKind(() => decode(hexOf('T1'), { names: 1 }), 'invalid_option');
+});
