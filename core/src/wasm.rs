@@ -181,7 +181,7 @@ const P_ACK: u32 = 64;
 ///   type, AVL packet id if `P_UDP`; if `P_RECORDS` a count, then per record timestamp_ms,
 ///   time (-1: JS renders it from timestamp_ms, else a text), priority, longitude, latitude, altitude, angle, satellites, speed, valid,
 ///   event_id, generation_type (-1 for null), IO count and per IO element id, size, flags
-///   (`IO_*`), then raw (a number, or BigInt high and low 32 bits if `IO_RAW_BIG`), hex
+///   (`IO_*`), then raw (a number, or if `IO_RAW_BIG` the u64's bits, read by JS as a BigInt), hex
 ///   (text), name (static), value, unit (static), each when flagged; if `P_MESSAGES` a count,
 ///   then per message type, text (nullable text), payload_hex (text), timestamp_s (-1 for
 ///   null), imei (nullable text); ack (text) if `P_ACK`; warnings count, then per warning kind
@@ -300,10 +300,10 @@ impl<'a> Tape<'a> {
         }
     }
 
-    /// High and low 32 bits, for a BigInt built in JS.
+    /// The 64 bits themselves in an f64 slot: JS reads the slot through a `BigUint64Array` view,
+    /// which makes the BigInt in one step.
     fn big(&mut self, v: u64) {
-        self.num((v >> 32) as f64);
-        self.num((v & 0xFFFF_FFFF) as f64);
+        self.num(f64::from_bits(v));
     }
 
     /// The fields of [`PacketJson::new`], in its order.

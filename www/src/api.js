@@ -15,7 +15,9 @@ export function createApi(glue) {
 
   // Static strings (IO names, units, kinds), by the slot core assigns them: core sends a text
   // only when the slot does not hold it already, and every packet shares the same string.
-  const statics = [];
+  // Filled up front: slots are set in any order, which would turn a growing array into a slow
+  // dictionary. 1024 = SENT_SLOTS in core.
+  const statics = new Array(1024).fill('');
   const core = new glue.Api();
   const memory = core.memory();
   const utf8 = new TextDecoder();
@@ -34,12 +36,22 @@ export function createApi(glue) {
     return v;
   }
 
+  // Views over the whole wasm memory, made again only when the memory grows (which detaches
+  // them): a view per call cost as much as decoding a small packet.
+  let f64 = new Float64Array(memory.buffer);
+  let u64 = new BigUint64Array(memory.buffer);
+  let u8 = new Uint8Array(memory.buffer);
+
   /** The UTF-8 text at `ptr`, `len` bytes, in the wasm memory. */
   function str(ptr, len, ascii) {
     if (len === 0) return '';
-    const bytes = new Uint8Array(memory.buffer, ptr, len);
-    // Short ASCII text (the common case: times, acks) is built faster than by TextDecoder.
-    return ascii && len <= 4096 ? String.fromCharCode.apply(null, bytes) : utf8.decode(bytes);
+    if (ascii && len <= 64) {
+      // Short ASCII text (the common case: acks, IMEIs) is built faster than by TextDecoder.
+      let v = '';
+      for (let k = ptr; k < ptr + len; k++) v += String.fromCharCode(u8[k]);
+      return v;
+    }
+    return utf8.decode(u8.subarray(ptr, ptr + len));
   }
 
   function text() {
@@ -57,46 +69,40 @@ export function createApi(glue) {
     return text();
   }
 
+  /** A u64 whose bits core stored in a tape slot. */
   function big() {
-    const hi = t[i], lo = t[i + 1];
-    i += 2;
-    return (BigInt(hi) << 32n) | BigInt(lo);
+    return u64[i++];
   }
 
-  const IO_NUMBER = 1 << 4;
-  const IO_PLAIN = IO_RAW;
-  const IO_NAMED = IO_RAW | IO_NAME | IO_NUMBER;
-  const IO_NAMED_UNIT = IO_NAMED | IO_UNIT;
+  /** A number from the tape, as a small integer when it is one (no heap number in objects). */
+  function num(v) {
+    return v === (v | 0) ? v | 0 : v;
+  }
 
   function ioElement() {
-    const id = t[i], size = t[i + 1], f = t[i + 2];
+    const id = t[i] | 0, size = t[i + 1] | 0, f = t[i + 2] | 0;
     i += 3;
-    // The common shapes as literals (one hidden class each, no property additions).
-    if (f === IO_NAMED) {
-      const raw = t[i];
-      i++;
-      return { id, size, raw, name: stat(), value: t[i++] };
-    }
-    if (f === IO_NAMED_UNIT) {
-      const raw = t[i];
-      i++;
-      const name = stat();
-      const value = t[i++];
-      return { id, size, raw, name, value, unit: stat() };
-    }
-    if (f === IO_PLAIN) return { id, size, raw: t[i++] };
-    const o = { id, size };
-    if (f & IO_RAW) o.raw = f & IO_RAW_BIG ? big() : t[i++];
-    if (f & IO_HEX) o.hex = text();
-    if (f & IO_NAME) o.name = stat();
+    let raw, hex, name, value, unit;
+    if (f & IO_RAW) raw = f & IO_RAW_BIG ? big() : num(t[i++]);
+    if (f & IO_HEX) hex = text();
+    if (f & IO_NAME) name = stat();
     switch ((f >> 4) & 7) {
-      case 1: o.value = t[i++]; break;
-      case 2: o.value = big(); break;
-      case 3: o.value = BigInt.asIntN(64, big()); break;
-      case 4: o.value = text(); break;
+      case 1: value = num(t[i++]); break;
+      case 2: value = big(); break;
+      case 3: value = BigInt.asIntN(64, big()); break;
+      case 4: value = text(); break;
     }
-    if (f & IO_UNIT) o.unit = stat();
-    return o;
+    if (f & IO_UNIT) unit = stat();
+    // Object literals, one per shape: adding properties one by one cost several times more.
+    // The catalogue gives a name and a value together, and a unit only with them.
+    if (f & IO_RAW) {
+      if (!(f & IO_NAME)) return { id, size, raw };
+      if (!(f & IO_UNIT)) return { id, size, raw, name, value };
+      return { id, size, raw, name, value, unit };
+    }
+    if (!(f & IO_NAME)) return { id, size, hex };
+    if (!(f & IO_UNIT)) return { id, size, hex, name, value };
+    return { id, size, hex, name, value, unit };
   }
 
   // `new Date(ms).toISOString()`, which core leaves to JS for years up to 9999, was the single
@@ -133,19 +139,19 @@ export function createApi(glue) {
     const r = {
       timestamp_ms,
       time,
-      priority: t[i],
+      priority: t[i] | 0,
       longitude: t[i + 1],
       latitude: t[i + 2],
-      altitude: t[i + 3],
-      angle: t[i + 4],
-      satellites: t[i + 5],
-      speed: t[i + 6],
+      altitude: t[i + 3] | 0,
+      angle: t[i + 4] | 0,
+      satellites: t[i + 5] | 0,
+      speed: t[i + 6] | 0,
       valid: t[i + 7] === 1,
-      event_id: t[i + 8],
-      generation_type: t[i + 9] === -1 ? null : t[i + 9],
+      event_id: t[i + 8] | 0,
+      generation_type: t[i + 9] === -1 ? null : t[i + 9] | 0,
       io: null,
     };
-    const n = t[i + 10];
+    const n = t[i + 10] | 0;
     i += 11;
     const io = new Array(n);
     for (let k = 0; k < n; k++) io[k] = ioElement();
@@ -154,7 +160,7 @@ export function createApi(glue) {
   }
 
   function message() {
-    const type = t[i++];
+    const type = t[i++] | 0;
     const msg = { type, text: nullableText(), payload_hex: text(), timestamp_s: null, imei: null };
     msg.timestamp_s = t[i] === -1 ? null : t[i];
     i++;
@@ -165,18 +171,18 @@ export function createApi(glue) {
   // Keys in the order of the JSON model (core's PacketJson), optional ones only when present.
   function packet() {
     const p = { kind: stat(), transport: stat() };
-    const f = t[i++];
+    const f = t[i++] | 0;
     if (f & P_CODEC) {
       p.codec = stat();
-      p.codec_id = t[i++];
+      p.codec_id = t[i++] | 0;
     }
     if (f & P_IMEI) p.imei = text();
     if (f & P_CRC) {
-      p.crc = { received: t[i], computed: t[i + 1], ok: t[i + 2] === 1 };
+      p.crc = { received: num(t[i]), computed: t[i + 1] | 0, ok: t[i + 2] === 1 };
       i += 3;
     }
     if (f & P_UDP) {
-      p.udp = { length: t[i], packet_id: t[i + 1], packet_type: t[i + 2], avl_packet_id: t[i + 3] };
+      p.udp = { length: t[i] | 0, packet_id: t[i + 1] | 0, packet_type: t[i + 2] | 0, avl_packet_id: t[i + 3] | 0 };
       i += 4;
     }
     if (f & P_RECORDS) {
@@ -194,27 +200,36 @@ export function createApi(glue) {
     p.ack = f & P_ACK ? text() : null;
     const nw = t[i++];
     const warnings = new Array(nw);
-    for (let k = 0; k < nw; k++) warnings[k] = { kind: stat(), offset: t[i++], message: text() };
+    for (let k = 0; k < nw; k++) warnings[k] = { kind: stat(), offset: num(t[i++]), message: text() };
     p.warnings = warnings;
-    p.offset = t[i++];
-    p.length = t[i++];
+    p.offset = num(t[i++]);
+    p.length = num(t[i++]);
     return p;
   }
 
   function errorInfo() {
-    return { kind: stat(), offset: t[i++], field: stat(), message: text() };
+    return { kind: stat(), offset: num(t[i++]), field: stat(), message: text() };
   }
 
   /** Read the tape core wrote at `where` (address + length × 2^32): the packets, and the error that ended it (thrown, carrying them). */
   function read(where) {
+    // Growing the memory detaches the views (their length drops to 0).
+    if (f64.length === 0) {
+      f64 = new Float64Array(memory.buffer);
+      u64 = new BigUint64Array(memory.buffer);
+      u8 = new Uint8Array(memory.buffer);
+    }
     const len = Math.floor(where / 4294967296);
-    t = new Float64Array(memory.buffer, where - len * 4294967296, len);
-    s = str(t[0], t[1], t[4] === 1);
-    x = str(t[2], t[3], t[4] === 1);
-    i = 5;
+    const start = (where - len * 4294967296) / 8;
+    const end = start + len;
+    t = f64;
+    const ascii = t[start + 4] === 1;
+    s = str(t[start], t[start + 1], ascii);
+    x = str(t[start + 2], t[start + 3], ascii);
+    i = start + 5;
     sp = xp = 0;
     const out = [];
-    while (i < t.length) {
+    while (i < end) {
       const tag = t[i++];
       if (tag === ITEM_PACKET) {
         out.push(packet());
@@ -226,10 +241,8 @@ export function createApi(glue) {
         out.push({ kind: 'invalid', transport: 'tcp', offset: frameOffset, ack: null, warnings: [], error });
         continue;
       }
-      t = s = x = undefined;
       throw fleetviewError(error, out);
     }
-    t = s = x = undefined;
     return out;
   }
 
