@@ -67,9 +67,11 @@ fn command_round_trip_with_a_scripted_device() {
         &json!({"text": "getinfo"}),
     );
     assert_eq!(status, 201, "{cmd}");
-    assert_eq!(
-        (cmd["status"].as_str(), cmd["codec"].as_str()),
-        (Some("queued"), Some("12"))
+    assert_eq!(cmd["codec"], "12");
+    // Queued, or already taken by the connection, which looks for commands right after an ack.
+    assert!(
+        cmd["status"] == "queued" || cmd["status"] == "sent",
+        "{cmd}"
     );
     let id = cmd["id"].as_i64().unwrap();
     let p = read_command(&mut d);

@@ -19,7 +19,8 @@ use fleetview::{io_catalog, Imei};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::storage::{self, now_ms, MAX_LIMIT};
+use super::query::{self, MAX_LIMIT};
+use super::storage::now_ms;
 use super::{fuel, Ctx};
 
 /// Records returned by `positions` when no `limit` is given.
@@ -100,7 +101,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn devices(State(ctx): State<Arc<Ctx>>) -> ApiResult {
-    let list = ctx.reader.with(storage::devices).await.map_err(internal)?;
+    let list = ctx.reader.with(query::devices).await.map_err(internal)?;
     let now = now_ms();
     let fresh = ctx.limits.idle.as_millis() as i64;
     let out: Vec<Value> = list
@@ -123,7 +124,7 @@ async fn known_device(ctx: &Ctx, imei: &str) -> Result<String, ApiError> {
     let who = imei.to_string();
     let exists = ctx
         .reader
-        .with(move |c| storage::device_exists(c, &who))
+        .with(move |c| query::device_exists(c, &who))
         .await
         .map_err(internal)?;
     if exists {
@@ -230,7 +231,7 @@ async fn positions(
     let who = imei.clone();
     let rows = ctx
         .reader
-        .with(move |c| storage::positions(c, &who, from, to, limit))
+        .with(move |c| query::positions(c, &who, from, to, limit))
         .await
         .map_err(internal)?;
     if !geojson {
@@ -280,7 +281,7 @@ async fn fuel_report(
     let who = imei.clone();
     let readings = ctx
         .reader
-        .with(move |c| storage::fuel_points(c, &who, from, to))
+        .with(move |c| query::fuel_points(c, &who, from, to))
         .await
         .map_err(internal)?;
     let (io_id, unit, points) = fuel::series(readings);
@@ -357,14 +358,15 @@ async fn queue_command(
         .await
         .map_err(internal)?;
     tracing::info!(imei = %imei, command = id, codec, "command queued");
-    ctx.hub.wake(&imei);
+    // Read back before waking the connection: the answer describes the command as queued.
     let v = ctx
         .reader
-        .with(move |c| storage::command(c, id))
+        .with(move |c| query::command(c, id))
         .await
         .map_err(internal)?
         .unwrap_or_else(|| json!({"id": id, "status": "queued"}));
     ctx.hub.publish("command", &v);
+    ctx.hub.wake(&imei);
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
@@ -374,7 +376,7 @@ async fn command(State(ctx): State<Arc<Ctx>>, UrlPath(id): UrlPath<String>) -> A
         .map_err(|_| bad_request(format!("command id {id:?}: expected a number")))?;
     match ctx
         .reader
-        .with(move |c| storage::command(c, id))
+        .with(move |c| query::command(c, id))
         .await
         .map_err(internal)?
     {

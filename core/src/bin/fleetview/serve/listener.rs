@@ -20,7 +20,8 @@ use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep_until, timeout, Instant};
 use tracing::{debug, error, info, warn};
 
-use super::storage::{self, now_ms, Batch, CommandEnd, RecordRow};
+use super::query;
+use super::storage::{now_ms, Batch, CommandEnd, RecordRow};
 use super::{fuel, Ctx};
 
 /// Per-connection and global limits, each a command-line flag.
@@ -412,7 +413,7 @@ fn command_packet(
 
 /// Announce a command's current state to live subscribers.
 async fn publish_command(ctx: &Arc<Ctx>, id: i64) {
-    if let Ok(Some(v)) = ctx.reader.with(move |c| storage::command(c, id)).await {
+    if let Ok(Some(v)) = ctx.reader.with(move |c| query::command(c, id)).await {
         ctx.hub.publish("command", &v);
     }
 }
@@ -424,7 +425,7 @@ fn after_commit(ctx: &Arc<Ctx>, batch: &Batch, ids: &[Option<i64>]) {
         .rows
         .iter()
         .zip(ids)
-        .filter_map(|(row, id)| id.map(|id| storage::live_record_value(id, row, batch)))
+        .filter_map(|(row, id)| id.map(|id| query::live_record_value(id, row, batch)))
         .collect();
     if records.is_empty() {
         return;
@@ -450,9 +451,7 @@ async fn announce_fuel(ctx: Arc<Ctx>, imei: String, since: i64) {
     let who = imei.clone();
     let readings = ctx
         .reader
-        .with(move |c| {
-            storage::fuel_points(c, &who, since.saturating_sub(FUEL_WINDOW_MS), i64::MAX)
-        })
+        .with(move |c| query::fuel_points(c, &who, since.saturating_sub(FUEL_WINDOW_MS), i64::MAX))
         .await;
     let readings = match readings {
         Ok(r) => r,
@@ -533,11 +532,7 @@ pub(crate) async fn udp(socket: UdpSocket, ctx: Arc<Ctx>, alive: mpsc::Sender<()
             let n = batch.rows.len();
             match ctx.store.records(batch).await {
                 Ok((batch, ids)) => {
-                    let accepted = u8::try_from(n).unwrap_or(u8::MAX);
-                    if let Err(e) = socket.send_to(&header.ack(accepted), peer).await {
-                        warn!(imei = %imei, peer = %peer, "cannot send the ack: {e}");
-                    }
-                    debug!(imei = %imei, packet_id = header.packet_id, records = n, "datagram stored, acked");
+                    // Online and announced before the ack, as a TCP device is before its 01.
                     let now = now_ms();
                     if ctx
                         .hub
@@ -549,6 +544,11 @@ pub(crate) async fn udp(socket: UdpSocket, ctx: Arc<Ctx>, alive: mpsc::Sender<()
                         );
                     }
                     after_commit(&ctx, &batch, &ids);
+                    let accepted = u8::try_from(n).unwrap_or(u8::MAX);
+                    if let Err(e) = socket.send_to(&header.ack(accepted), peer).await {
+                        warn!(imei = %imei, peer = %peer, "cannot send the ack: {e}");
+                    }
+                    debug!(imei = %imei, packet_id = header.packet_id, records = n, "datagram stored, acked");
                 }
                 Err(e) => {
                     error!(imei = %imei, peer = %peer, records = n, "datagram not stored, not acked: {e}")

@@ -10,6 +10,7 @@ mod api;
 mod fuel;
 mod hub;
 mod listener;
+mod query;
 mod storage;
 
 use std::collections::HashSet;
@@ -27,7 +28,8 @@ use tracing::{info, warn};
 
 use self::hub::Hub;
 use self::listener::Limits;
-use self::storage::{Reader, Store, Sync};
+use self::query::Reader;
+use self::storage::{Store, Sync};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -276,6 +278,8 @@ async fn serve(args: Args) -> Result<(), String> {
             .await
     });
 
+    // Handlers first: a signal right after the ready line must shut down gracefully too.
+    let signal = shutdown_signal()?;
     let ready = serde_json::json!({"tcp": addrs.0.to_string(), "udp": addrs.1.to_string(), "http": addrs.2.to_string()});
     if let Some(path) = &args.ready_file {
         std::fs::write(path, ready.to_string())
@@ -291,7 +295,7 @@ async fn serve(args: Args) -> Result<(), String> {
     let _ = out.flush();
     drop(out);
 
-    let signal = shutdown_signal().await;
+    let signal = signal.await;
     info!("{signal}: shutting down (finishing the frames being stored)");
     let _ = stop.send(true);
     let _ = tcp_task.await;
@@ -307,34 +311,36 @@ async fn serve(args: Args) -> Result<(), String> {
         Err(_) => warn!("HTTP requests still running after 5 s: exiting without them"),
         _ => {}
     }
-    // Last handle to the writer: dropping it lets the writer drain its queue and close.
-    let ctx = Arc::into_inner(ctx);
-    if ctx.is_some() {
-        drop(ctx);
-        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
-        info!("database closed");
+    // Everything stored so far is committed; then the WAL is folded into the database file.
+    if let Err(e) = ctx.store.close().await {
+        warn!("closing the database: {e}");
     }
+    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+    info!("database closed");
     Ok(())
 }
 
-async fn shutdown_signal() -> &'static str {
+/// Listen for SIGINT and SIGTERM (Ctrl-C elsewhere); the future resolves with the signal's name.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = &'static str>, String> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
+        let mut term =
+            signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+        let mut int =
+            signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => "SIGINT",
                 _ = term.recv() => "SIGTERM",
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
             }
-        }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
-        "interrupt"
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            "interrupt"
+        })
     }
 }
