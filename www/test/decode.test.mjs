@@ -248,3 +248,14 @@ test('names: false leaves IO elements unnamed, in both renderings', () => {
   assert.deepEqual(JSON.parse(decodeJson(hexOf('T1'), { names: false })), p);
   throwsKind(() => decode(hexOf('T1'), { names: 1 }), 'invalid_option');
 });
+
+test('every 8-byte value survives as a BigInt, NaN bit patterns included', () => {
+  const frame = bytesOf('T1');
+  const at = frame.length - 4 - 1 - 8; // IO 78's value: the last field before Number of Data 2 and the CRC
+  for (const v of [2n ** 53n + 1n, 0x7ff0000000000001n, 0x7ff8000000000000n, 0xfff8000000000001n, 2n ** 64n - 1n]) {
+    frame.writeBigUInt64BE(v, at);
+    const e = decode(frame, { lenient: true }).records[0].io.find((x) => x.id === 78);
+    assert.equal(e.raw, v, v.toString(16));
+    assert.ok(decodeJson(frame, { lenient: true }).includes(`"raw":${v}`));
+  }
+});
