@@ -259,6 +259,12 @@ pub(crate) fn read_avl_data(
     opts: &DecodeOptions,
     warnings: &mut Vec<Warning>,
 ) -> Result<AvlData, DecodeError> {
+    if !r.is_traced() {
+        if let Some((data, used)) = crate::codec8::fast_avl_data(r.rest()) {
+            r.skip(used);
+            return Ok(data);
+        }
+    }
     let at = r.offset();
     let id = r.u8("codec id")?;
     let codec = data_codec(id, at)?;

@@ -12,46 +12,16 @@
 use alloc::vec::Vec;
 
 use crate::avl::{
-    tolerate, AvlRecord, DecodeOptions, GenerationType, GpsElement, IoElement, IoValue, Priority,
+    tolerate, AvlData, AvlRecord, DecodeOptions, GenerationType, GpsElement, IoElement, IoValue,
+    Priority,
 };
 use crate::codec::Codec;
 use crate::error::{DecodeError, EncodeError, ErrorKind, Warning};
 use crate::reader::{be_uint, Reader};
-
-/// Field widths of one codec's IO element.
-#[derive(Clone, Copy)]
-struct Layout {
-    wide_event: bool,
-    generation_type: bool,
-    wide_counts: bool,
-    wide_ids: bool,
-    nx: bool,
-}
+use crate::view::{gps_of, skip_io, take_head, take_var, timestamp_of, Layout};
 
 fn layout(codec: Codec) -> Layout {
-    match codec {
-        Codec::Codec8Ext => Layout {
-            wide_event: true,
-            generation_type: false,
-            wide_counts: true,
-            wide_ids: true,
-            nx: true,
-        },
-        Codec::Codec16 => Layout {
-            wide_event: true,
-            generation_type: true,
-            wide_counts: false,
-            wide_ids: true,
-            nx: false,
-        },
-        _ => Layout {
-            wide_event: false,
-            generation_type: false,
-            wide_counts: false,
-            wide_ids: false,
-            nx: false,
-        },
-    }
+    Layout::of(codec)
 }
 
 fn read_var(r: &mut Reader<'_, '_>, wide: bool, field: &'static str) -> Result<u16, DecodeError> {
@@ -184,6 +154,118 @@ pub(crate) fn read_record(
         io,
         codec7: None,
     })
+}
+
+/// The fast path of strict decoding: Codec 8, 8E or 16 data array at the front of `input`
+/// (codec id through Number of Data 2), decoded in one pass without field bookkeeping. `None` for
+/// anything strict decoding would reject, or another codec: the caller then runs the [`Reader`]
+/// decoder, which names the field and offset (or tolerates the problem in lenient mode). On
+/// strictly valid input both give the same records, so the fast path is taken in lenient mode too.
+/// Returns the data and the bytes used.
+pub(crate) fn fast_avl_data(input: &[u8]) -> Option<(AvlData, usize)> {
+    let (&[id, count], body) = input.split_first_chunk::<2>()?;
+    let (codec, rest) = match id {
+        0x08 => (Codec::Codec8, fast_records::<0x08>(count, body)?),
+        0x8E => (Codec::Codec8Ext, fast_records::<0x8E>(count, body)?),
+        0x10 => (Codec::Codec16, fast_records::<0x10>(count, body)?),
+        _ => return None,
+    };
+    let (records, after) = rest;
+    let (&trailer, after) = after.split_first()?;
+    if trailer != count {
+        return None;
+    }
+    Some((AvlData { codec, records }, input.len() - after.len()))
+}
+
+/// `count` records of the codec with id `C` at the front of `input`, and the bytes after them.
+#[inline(always)]
+fn fast_records<const C: u8>(count: u8, input: &[u8]) -> Option<(Vec<AvlRecord>, &[u8])> {
+    let codec = match C {
+        0x08 => Codec::Codec8,
+        0x8E => Codec::Codec8Ext,
+        _ => Codec::Codec16,
+    };
+    let l = Layout::of(codec);
+    // Bound the allocation by the bytes present, not by the declared count.
+    let mut records = Vec::with_capacity(usize::from(count).min(input.len() / MIN_RECORD));
+    let mut rest = input;
+    for _ in 0..count {
+        let (head, io_start) = take_head(l, rest)?;
+        // Validate first (cheap: one length check per fixed group), so the elements are then
+        // written into one allocation of exactly the declared size.
+        let after = skip_io(l, head.total, io_start)?;
+        let mut io = Vec::with_capacity(usize::from(head.total));
+        fast_io(l, io_start, &mut io)?;
+        records.push(AvlRecord {
+            timestamp_ms: timestamp_of(head.head),
+            priority: Priority(head.head[8]),
+            gps: gps_of(head.head),
+            event_id: head.event_id,
+            generation_type: head.generation_type,
+            io,
+            codec7: None,
+        });
+        rest = after;
+    }
+    Some((records, rest))
+}
+
+/// The smallest record of Codec 8 (24-byte head, event id, io count, four group counts).
+const MIN_RECORD: usize = 24 + 1 + 1 + 4;
+
+/// Append the IO elements of validated groups at the front of `input`.
+#[inline(always)]
+fn fast_io(l: Layout, input: &[u8], io: &mut Vec<IoElement>) -> Option<()> {
+    let rest = if l.wide_ids {
+        let rest = fixed_group::<true, 1>(l, input, io, |v| IoValue::U8(v[0]))?;
+        let rest = fixed_group::<true, 2>(l, rest, io, |v| IoValue::U16(u16::from_be_bytes(*v)))?;
+        let rest = fixed_group::<true, 4>(l, rest, io, |v| IoValue::U32(u32::from_be_bytes(*v)))?;
+        fixed_group::<true, 8>(l, rest, io, |v| IoValue::U64(u64::from_be_bytes(*v)))?
+    } else {
+        let rest = fixed_group::<false, 1>(l, input, io, |v| IoValue::U8(v[0]))?;
+        let rest = fixed_group::<false, 2>(l, rest, io, |v| IoValue::U16(u16::from_be_bytes(*v)))?;
+        let rest = fixed_group::<false, 4>(l, rest, io, |v| IoValue::U32(u32::from_be_bytes(*v)))?;
+        fixed_group::<false, 8>(l, rest, io, |v| IoValue::U64(u64::from_be_bytes(*v)))?
+    };
+    if l.nx {
+        let (n, mut rest) = take_var(true, rest)?;
+        for _ in 0..n {
+            let (&[i0, i1, l0, l1], r) = rest.split_first_chunk::<4>()?;
+            let (value, r) = r.split_at_checked(usize::from(u16::from_be_bytes([l0, l1])))?;
+            io.push(IoElement {
+                id: u16::from_be_bytes([i0, i1]),
+                value: IoValue::Bytes(value.to_vec()),
+            });
+            rest = r;
+        }
+    }
+    Some(())
+}
+
+/// One group of `SIZE`-byte values with 2-byte (`WIDE`) or 1-byte ids.
+#[inline(always)]
+fn fixed_group<'a, const WIDE: bool, const SIZE: usize>(
+    l: Layout,
+    input: &'a [u8],
+    io: &mut Vec<IoElement>,
+    value: impl Fn(&[u8; SIZE]) -> IoValue,
+) -> Option<&'a [u8]> {
+    let (n, rest) = take_var(l.wide_counts, input)?;
+    let id_len = if WIDE { 2 } else { 1 };
+    let (bytes, rest) = rest.split_at_checked(usize::from(n) * (id_len + SIZE))?;
+    io.extend(bytes.chunks_exact(id_len + SIZE).map(|chunk| {
+        let (id, v) = chunk.split_at(id_len);
+        IoElement {
+            id: if WIDE {
+                u16::from_be_bytes([id[0], id[1]])
+            } else {
+                u16::from(id[0])
+            },
+            value: value(v.try_into().unwrap_or(&[0; SIZE])),
+        }
+    }));
+    Some(rest)
 }
 
 fn write_var(

@@ -7,8 +7,14 @@
 
 use crc::{Crc, Table, CRC_16_ARC};
 
-/// Slice-by-16 tables: several bytes per step, the fastest portable variant of the `crc` crate.
+/// The `crc` crate's CRC-16/ARC with its slice-by-16 tables. Its `checksum` indexes the input
+/// byte by byte in a `const fn`; [`crc16`] reads the same tables 16 bytes at a time from
+/// fixed-size chunks, with no bounds checks left: about 2.5 instructions per byte (load the byte,
+/// xor its table entry), and only the last two lookups of a step wait for the previous step.
 const CRC16: Crc<u16, Table<16>> = Crc::<u16, Table<16>>::new(&CRC_16_ARC);
+
+/// `TABLES[k][b]`: the CRC of byte `b` followed by `k` zero bytes.
+static TABLES: [[u16; 256]; 16] = *CRC16.table();
 
 /// CRC-16/IBM of `data`.
 ///
@@ -16,7 +22,42 @@ const CRC16: Crc<u16, Table<16>> = Crc::<u16, Table<16>>::new(&CRC_16_ARC);
 /// assert_eq!(fleetview::crc16(b"123456789"), 0xBB3D);
 /// ```
 pub fn crc16(data: &[u8]) -> u16 {
-    CRC16.checksum(data)
+    let t = &TABLES;
+    let mut crc = 0u16;
+    let mut chunks = data.chunks_exact(16);
+    for chunk in &mut chunks {
+        let Ok(c) = <&[u8; 16]>::try_from(chunk) else {
+            unreachable_chunk()
+        };
+        // The 14 lookups that do not depend on the running CRC come first: the xors that wait
+        // for the previous step are then the last two, and consecutive steps overlap.
+        let independent = t[0][usize::from(c[15])]
+            ^ t[1][usize::from(c[14])]
+            ^ t[2][usize::from(c[13])]
+            ^ t[3][usize::from(c[12])]
+            ^ t[4][usize::from(c[11])]
+            ^ t[5][usize::from(c[10])]
+            ^ t[6][usize::from(c[9])]
+            ^ t[7][usize::from(c[8])]
+            ^ t[8][usize::from(c[7])]
+            ^ t[9][usize::from(c[6])]
+            ^ t[10][usize::from(c[5])]
+            ^ t[11][usize::from(c[4])]
+            ^ t[12][usize::from(c[3])]
+            ^ t[13][usize::from(c[2])];
+        let [lo, hi] = crc.to_le_bytes();
+        crc = independent ^ t[14][usize::from(c[1] ^ hi)] ^ t[15][usize::from(c[0] ^ lo)];
+    }
+    for &b in chunks.remainder() {
+        crc = (crc >> 8) ^ t[0][usize::from(crc as u8 ^ b)];
+    }
+    crc
+}
+
+/// `chunks_exact(16)` yields 16-byte chunks only.
+#[cold]
+fn unreachable_chunk() -> ! {
+    unreachable!("chunks_exact(16) yields 16 bytes")
 }
 
 #[cfg(test)]
@@ -48,8 +89,13 @@ mod tests {
             crc
         }
         let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 + i / 3) as u8).collect();
-        for len in [0, 1, 15, 16, 17, 255, 1000] {
+        for len in (0..=100).chain([255, 1000]) {
             assert_eq!(crc16(&data[..len]), bitwise(&data[..len]), "len {len}");
+            assert_eq!(
+                crc16(&data[..len]),
+                CRC16.checksum(&data[..len]),
+                "len {len}"
+            );
         }
     }
 }

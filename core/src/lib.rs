@@ -52,6 +52,7 @@ mod reader;
 pub mod session;
 pub mod time;
 pub mod udp;
+pub mod view;
 #[cfg(feature = "wasm")]
 pub mod wasm;
 

@@ -70,6 +70,16 @@ impl<'a, 't> Reader<'a, 't> {
         &self.buf[self.pos..]
     }
 
+    /// Whether spans are being recorded ([`crate::annotate`]).
+    pub(crate) fn is_traced(&self) -> bool {
+        self.trace.is_some()
+    }
+
+    /// Move past `n` bytes read by other means (at most [`Reader::left`]).
+    pub(crate) fn skip(&mut self, n: usize) {
+        self.pos += n.min(self.left());
+    }
+
     pub(crate) fn error(&self, field: &'static str, kind: ErrorKind) -> DecodeError {
         DecodeError::new(self.offset(), field, kind)
     }
