@@ -209,7 +209,9 @@ pub(crate) fn write_record(record: &AvlRecord, out: &mut Vec<u8>) -> Result<(), 
             }
         };
     }
-    let global_mask = (f.global_mask & 0x0F) | io_mask;
+    // Bits 4–7 have no meaning and no data: kept as received, so that encoding a decoded record
+    // gives back its bytes (found by the round-trip fuzz target).
+    let global_mask = f.global_mask | io_mask;
     let head = ((record.priority.0 as u32) << 30) | since as u32;
     out.extend_from_slice(&head.to_be_bytes());
     out.push(global_mask);
@@ -270,4 +272,21 @@ pub(crate) fn write_record(record: &AvlRecord, out: &mut Vec<u8>) -> Result<(), 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{decode_bare, DecodeOptions};
+
+    /// Fuzz regression (roundtrip): a global mask with the undefined bits 5 and 6 set.
+    #[test]
+    fn undefined_global_mask_bits_survive_encoding() {
+        let bytes = [0x07, 0x01, 0xFF, 0x23, 0x00, 0x00, 0x68, 0x00, 0x01];
+        let packet = decode_bare(&bytes, &DecodeOptions::default()).unwrap();
+        assert_eq!(
+            packet.records()[0].codec7.as_ref().unwrap().global_mask,
+            0x68
+        );
+        assert_eq!(packet.encode().unwrap(), bytes);
+    }
 }

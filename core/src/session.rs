@@ -58,6 +58,15 @@ pub enum Event {
     Invalid(DecodeError),
 }
 
+/// An entry of the event queue. Consecutive keep-alives are kept as one run: a stream of `0xFF`
+/// bytes then costs a few bytes of memory however long it is, instead of a whole [`Event`] per
+/// input byte; [`Session::poll_event`] hands them out one by one as before.
+#[derive(Clone, Debug)]
+enum Queued {
+    Event(Event),
+    KeepAlives { offset: usize, count: usize },
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     AwaitingLogin,
@@ -89,7 +98,7 @@ pub struct Session {
     start: usize,
     /// Stream offset of `buf[0]`.
     base: usize,
-    events: VecDeque<Event>,
+    events: VecDeque<Queued>,
     transmit: VecDeque<Vec<u8>>,
     imei: Option<Imei>,
     needed: usize,
@@ -176,7 +185,7 @@ impl Session {
                     break;
                 }
                 _ if rest[0] == KEEP_ALIVE => {
-                    self.events.push_back(Event::KeepAlive { offset: at });
+                    self.push_event(Event::KeepAlive { offset: at });
                     Ok(Status::Complete(None, 1))
                 }
                 State::AwaitingLogin => decode_login(rest, None).map(|s| map_status(s, Some)),
@@ -185,7 +194,7 @@ impl Session {
                     // A body error in a frame whose extent is known: skip the frame.
                     Err(e) if e.offset >= 8 => {
                         let len = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
-                        self.events.push_back(Event::Invalid(e.shifted(at)));
+                        self.push_event(Event::Invalid(e.shifted(at)));
                         Ok(Status::Complete(None, len + FRAME_OVERHEAD))
                     }
                     Err(e) => Err(e),
@@ -221,7 +230,26 @@ impl Session {
             Content::Command(_) => Event::Message(p),
             Content::KeepAlive => Event::KeepAlive { offset: p.offset },
         };
-        self.events.push_back(event);
+        self.push_event(event);
+    }
+
+    fn push_event(&mut self, event: Event) {
+        if let Event::KeepAlive { offset } = event {
+            if let Some(Queued::KeepAlives {
+                offset: first,
+                count,
+            }) = self.events.back_mut()
+            {
+                if *first + *count == offset {
+                    *count += 1;
+                    return;
+                }
+            }
+            self.events
+                .push_back(Queued::KeepAlives { offset, count: 1 });
+        } else {
+            self.events.push_back(Queued::Event(event));
+        }
     }
 
     fn compact(&mut self) {
@@ -238,7 +266,18 @@ impl Session {
 
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        match self.events.front_mut()? {
+            Queued::KeepAlives { offset, count } if *count > 1 => {
+                let event = Event::KeepAlive { offset: *offset };
+                *offset += 1;
+                *count -= 1;
+                Some(event)
+            }
+            _ => match self.events.pop_front()? {
+                Queued::Event(e) => Some(e),
+                Queued::KeepAlives { offset, .. } => Some(Event::KeepAlive { offset }),
+            },
+        }
     }
 
     /// Answer the login: `01` accepts and data frames follow; `00` rejects and the session
@@ -312,5 +351,29 @@ fn map_status<T, U>(s: Status<T>, f: impl FnOnce(T) -> U) -> Status<U> {
     match s {
         Status::Complete(v, n) => Status::Complete(f(v), n),
         Status::Partial { needed } => Status::Partial { needed },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A long run of keep-alives is queued as one entry and handed out byte by byte.
+    #[test]
+    fn keep_alive_runs_are_queued_compactly() {
+        let mut s = Session::new(DecodeOptions::default());
+        let mut input = Imei::new("356307042441013").unwrap().login_frame();
+        s.handle_input(&input).unwrap();
+        assert!(matches!(s.poll_event(), Some(Event::Login(_))));
+        s.accept_imei(true);
+        let start = input.len();
+        input = alloc::vec![KEEP_ALIVE; 1000];
+        s.handle_input(&input).unwrap();
+        s.handle_input(&input[..3]).unwrap();
+        assert_eq!(s.events.len(), 1);
+        for i in 0..1003 {
+            assert_eq!(s.poll_event(), Some(Event::KeepAlive { offset: start + i }));
+        }
+        assert_eq!(s.poll_event(), None);
     }
 }
