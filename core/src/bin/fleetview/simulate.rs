@@ -17,6 +17,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+mod command;
 mod device;
 mod route;
 mod stats;

@@ -1,0 +1,447 @@
+#!/usr/bin/env python3
+"""Load test: `fleetview simulate` against `fleetview serve` on 127.0.0.1.
+
+Builds the release binary, starts the server on free ports with a fresh database, ramps the
+simulator to N concurrent TCP devices, holds them idle (server memory per idle connection), then
+lets every device send records and measures, each second: connections held, records committed
+(rows in the SQLite database), ack latency, server RSS and CPU. Ends with a table against the
+goals of the load test:
+
+    10,000 connections held, >= 100,000 records/s committed with ack-after-commit,
+    p99 ack latency <= 100 ms, <= 20 KB of server memory per idle connection.
+
+Run on demand, not in CI (it needs a minute or two and both cores):
+
+    make loadtest                              # from the repository root
+    python3 core/loadtest/loadtest.py --devices 10000 --rate 10 --batch 10
+    python3 core/loadtest/loadtest.py --devices 500 --data 10      # quick look
+    python3 core/loadtest/loadtest.py --perf                       # + a CPU profile of the server
+
+Figures are measured, never assumed: records/s comes from the database, latency from the
+simulator's per-frame timing (send to ack), memory from /proc/PID/status of the server.
+"""
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+GOALS = {
+    "connections": 10_000,
+    "records_per_s": 100_000,
+    "p99_ms": 100.0,
+    "idle_bytes_per_conn": 20 * 1024,
+}
+
+
+def log(msg):
+    print(f"[loadtest] {msg}", file=sys.stderr, flush=True)
+
+
+def target_dir():
+    if os.environ.get("CARGO_TARGET_DIR"):
+        return os.environ["CARGO_TARGET_DIR"]
+    out = subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--no-deps"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout
+    return json.loads(out)["target_directory"]
+
+
+def build():
+    log("building the release binary (cargo build --release --features server)")
+    subprocess.run(
+        ["cargo", "build", "--release", "-p", "fleetview", "--features", "server", "--bin", "fleetview"],
+        cwd=ROOT, check=True,
+    )
+    return os.path.join(target_dir(), "release", "fleetview")
+
+
+def raise_nofile(need):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else max(need, soft)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        sys.exit(f"[loadtest] open files limit is {soft}, {need} needed: raise the hard limit (ulimit -Hn)")
+    return soft
+
+
+def proc_status(pid, field):
+    """A kB field of /proc/PID/status (VmRSS, VmHWM) in bytes."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process and its threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def open_fds(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
+def established(port):
+    """Server-side established TCP connections on `port`.
+
+    `ss` (netlink) gives a consistent count; /proc/net/tcp is the fallback, but it is read in
+    chunks while 10,000 sockets change, which can count some twice."""
+    try:
+        out = subprocess.run(
+            ["ss", "-Htn", "state", "established", f"( sport = :{port} )"],
+            capture_output=True, text=True, timeout=10,
+        )
+        if out.returncode == 0:
+            return sum(1 for l in out.stdout.splitlines() if l.strip())
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    n = 0
+    hexport = f":{port:04X}"
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                next(f)
+                for line in f:
+                    parts = line.split(None, 4)
+                    if parts[1].endswith(hexport) and parts[3] == "01":
+                        n += 1
+        except OSError:
+            pass
+    return n
+
+
+class Disk:
+    """Write throughput and busy time of the block device holding a path (/proc/diskstats)."""
+
+    def __init__(self, path):
+        st = os.stat(path)
+        self.dev = (os.major(st.st_dev), os.minor(st.st_dev))
+        self.name = None
+        self.last = self._read()
+
+    def _read(self):
+        try:
+            with open("/proc/diskstats") as f:
+                for line in f:
+                    p = line.split()
+                    major, minor = int(p[0]), int(p[1])
+                    # The partition's stats, or the whole disk's when the fs sits on the disk.
+                    if (major, minor) == self.dev:
+                        self.name = p[2]
+                        # sectors written (field 10), ms doing I/O (field 13), fsyncs not listed.
+                        return (time.time(), int(p[9]) * 512, int(p[12]))
+        except (OSError, IndexError, ValueError):
+            pass
+        return None
+
+    def sample(self):
+        """(MB/s written, % of time busy) since the last call; None for tmpfs and the like."""
+        now = self._read()
+        last, self.last = self.last, now
+        if not now or not last:
+            return None
+        dt = max(now[0] - last[0], 1e-3)
+        return ((now[1] - last[1]) / dt / 1e6, (now[2] - last[2]) / dt / 10)
+
+
+class Db:
+    """Counts committed records: the largest row id (O(log n), unlike count(*)).
+
+    Row ids only grow and resends add no rows, so it is the number of records stored."""
+
+    def __init__(self, path):
+        self.path = path
+        self.conn = None
+
+    def rows(self):
+        try:
+            if self.conn is None:
+                self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
+            row = self.conn.execute("SELECT max(rowid) FROM records").fetchone()
+            return row[0] or 0
+        except sqlite3.Error:
+            self.conn = None
+            return None
+
+
+class Simulator:
+    """Runs `fleetview simulate` and keeps its latest progress line (key=value pairs)."""
+
+    def __init__(self, cmd):
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.latest = {}
+        self.lines = []
+        self.stdout = ""
+        self._t = threading.Thread(target=self._read, daemon=True)
+        self._t.start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            line = line.rstrip()
+            if line.startswith("t="):
+                self.latest = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+                self.lines.append(self.latest)
+            elif line:
+                log("simulate: " + line)
+
+    def wait(self):
+        self.stdout = self.proc.stdout.read()
+        self.proc.wait()
+        self._t.join(timeout=5)
+        return json.loads(self.stdout) if self.stdout.strip() else None
+
+
+def fmt_bytes(n):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n:.0f} B"
+        n /= 1024
+    return str(n)
+
+
+def fmt_opt(v):
+    return "-" if v is None else f"{v:.0f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--devices", type=int, default=10_000)
+    ap.add_argument("--rate", type=float, default=10.0, help="records/s per device in the data phase")
+    ap.add_argument("--batch", type=int, default=10, help="records per frame")
+    ap.add_argument("--codec", default="8E")
+    ap.add_argument("--ramp", type=float, default=20.0, help="seconds to open all connections")
+    ap.add_argument("--hold", type=float, default=10.0, help="seconds idle after the ramp")
+    ap.add_argument("--data", type=float, default=30.0, help="seconds of data")
+    ap.add_argument("--sync", default="full", choices=["full", "normal"], help="server commit durability")
+    ap.add_argument("--threads", type=int, default=1, help="simulator runtime threads")
+    ap.add_argument("--perf", action="store_true", help="profile the server with perf during the data phase")
+    ap.add_argument("--db-dir", help="directory of the database (default: a temporary directory; "
+                    "/dev/shm takes the disk out of the measurement)")
+    ap.add_argument("--binary", help="use this fleetview binary instead of building one")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (database, logs)")
+    ap.add_argument("--server-arg", action="append", default=[], help="extra argument for fleetview serve")
+    args = ap.parse_args()
+
+    nofile = raise_nofile(args.devices + 1024)
+    binary = args.binary or build()
+    work = tempfile.mkdtemp(prefix="fleetview-load-")
+    db_dir = tempfile.mkdtemp(prefix="fleetview-load-db-", dir=args.db_dir) if args.db_dir else work
+    db_path = os.path.join(db_dir, "load.db")
+    ready = os.path.join(work, "ready.json")
+    server_log = open(os.path.join(work, "serve.log"), "w")
+    log(f"open files limit {nofile}; work dir {work}")
+
+    serve_cmd = [
+        binary, "serve", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--http", "127.0.0.1:0",
+        "--db", db_path, "--ready-file", ready, "--sync", args.sync,
+        "--max-connections", str(args.devices + 1000), "--idle-timeout", "3600",
+    ] + args.server_arg
+    env = dict(os.environ, FLEETVIEW_LOG=os.environ.get("FLEETVIEW_LOG", "warn"))
+    server = subprocess.Popen(serve_cmd, stdout=subprocess.DEVNULL, stderr=server_log, env=env)
+    sim = None
+    perf = None
+    try:
+        deadline = time.time() + 30
+        while not os.path.exists(ready) or os.path.getsize(ready) == 0:
+            if server.poll() is not None or time.time() > deadline:
+                sys.exit(f"[loadtest] the server did not start; see {server_log.name}")
+            time.sleep(0.05)
+        time.sleep(0.1)
+        addrs = json.load(open(ready))
+        tcp = addrs["tcp"]
+        port = int(tcp.rsplit(":", 1)[1])
+        time.sleep(1.0)
+        base_rss = proc_status(server.pid, "VmRSS")
+        log(f"server pid {server.pid} on {tcp}, RSS at rest {fmt_bytes(base_rss)}")
+
+        total = args.ramp + args.hold + args.data
+        sim_cmd = [
+            binary, "simulate", "--devices", str(args.devices), "--server", tcp,
+            "--rate", str(args.rate), "--batch", str(args.batch), "--codec", args.codec,
+            "--ramp", str(args.ramp), "--hold", str(args.hold), "--duration", str(total),
+            "--report-every", "1", "--threads", str(args.threads), "--ack-timeout", "30", "--json",
+        ]
+        log("simulate: " + " ".join(sim_cmd[1:]))
+        t0 = time.time()
+        sim = Simulator(sim_cmd)
+        db = Db(db_path)
+        disk = Disk(db_dir)
+
+        samples = []
+        idle = None
+        perf_started = False
+        last = (time.time(), db.rows() or 0, cpu_seconds(server.pid), cpu_seconds(sim.proc.pid))
+        print(f"{'t':>5} {'phase':<7} {'conns':>6} {'rows':>10} {'rows/s':>8} {'p50ms':>7} {'p99ms':>7} "
+              f"{'maxms':>7} {'RSS':>10} {'srv%':>5} {'sim%':>5} {'diskMB/s':>8} {'busy%':>5}", flush=True)
+        while sim.proc.poll() is None:
+            time.sleep(1.0)
+            now = time.time()
+            t = now - t0
+            try:
+                rss = proc_status(server.pid, "VmRSS")
+                srv_cpu = cpu_seconds(server.pid)
+                sim_cpu = cpu_seconds(sim.proc.pid)
+            except OSError:
+                break
+            rows = db.rows()
+            rows = last[1] if rows is None else rows
+            conns = established(port)
+            io = disk.sample()
+            dt = now - last[0]
+            s = sim.latest
+            phase = "ramp" if t < args.ramp else ("idle" if t < args.ramp + args.hold else "data")
+            sample = {
+                "srv_cpu_s": srv_cpu, "load1": os.getloadavg()[0],
+                "t": t, "phase": phase, "conns": conns, "rows": rows, "rows_per_s": (rows - last[1]) / dt,
+                "p50": float(s.get("p50_ms", 0)), "p99": float(s.get("p99_ms", 0)),
+                "max": float(s.get("max_ms", 0)), "rss": rss,
+                "srv_cpu": (srv_cpu - last[2]) / dt * 100, "sim_cpu": (sim_cpu - last[3]) / dt * 100,
+                "sim_connected": int(s.get("connected", 0)),
+                "disk_mb_s": io[0] if io else None, "disk_busy": io[1] if io else None,
+            }
+            samples.append(sample)
+            last = (now, rows, srv_cpu, sim_cpu)
+            print(f"{t:5.0f} {phase:<7} {conns:>6} {rows:>10} {sample['rows_per_s']:>8.0f} {sample['p50']:>7.2f} "
+                  f"{sample['p99']:>7.2f} {sample['max']:>7.1f} {fmt_bytes(rss):>10} {sample['srv_cpu']:>5.0f} "
+                  f"{sample['sim_cpu']:>5.0f} {fmt_opt(sample['disk_mb_s']):>8} {fmt_opt(sample['disk_busy']):>5}",
+                  flush=True)
+            # The idle measurement: the last full second before data starts.
+            if phase == "idle" and t >= args.ramp + args.hold - 2.0:
+                idle = {"conns": conns, "rss": rss, "fds": open_fds(server.pid)}
+            if args.perf and phase == "data" and not perf_started and t > args.ramp + args.hold + 3:
+                perf_started = True
+                perf_data = os.path.join(work, "perf.data")
+                perf = subprocess.Popen(
+                    ["perf", "record", "-e", "cpu-clock", "-F", "499", "-g", "-p", str(server.pid),
+                     "-o", perf_data, "--", "sleep", str(min(10.0, args.data / 2))],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )
+        summary = sim.wait()
+        db_rows = db.rows()
+        peak_rss = proc_status(server.pid, "VmHWM")
+    finally:
+        if sim and sim.proc.poll() is None:
+            sim.proc.kill()
+        if perf:
+            perf.wait()
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        server_log.close()
+        if db_dir != work and not args.keep:
+            shutil.rmtree(db_dir, ignore_errors=True)
+
+    report(args, samples, idle, base_rss, peak_rss, summary, db_rows)
+    if args.perf and perf:
+        profile(os.path.join(work, "perf.data"))
+    if args.keep:
+        log(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(args, samples, idle, base_rss, peak_rss, summary, db_rows):
+    data = [s for s in samples if s["phase"] == "data"]
+    # Steady state: skip the first 3 s of data (every device starts its first batch) and the last.
+    steady = data[3:-1] if len(data) > 5 else data
+    held = max((s["conns"] for s in samples), default=0)
+    rate = sum(s["rows_per_s"] for s in steady) / len(steady) if steady else 0.0
+    best = max((s["rows_per_s"] for s in steady), default=0.0)
+    srv_cpu = sum(s["srv_cpu"] for s in steady) / len(steady) if steady else 0.0
+    sim_cpu = sum(s["sim_cpu"] for s in steady) / len(steady) if steady else 0.0
+    # CPU time per committed record does not depend on how much CPU other processes took, so
+    # it projects what the server would do with the machine to itself.
+    cpu_per_record = None
+    if len(steady) >= 2 and steady[-1]["rows"] > steady[0]["rows"]:
+        cpu_per_record = (steady[-1]["srv_cpu_s"] - steady[0]["srv_cpu_s"]) / (steady[-1]["rows"] - steady[0]["rows"])
+    load1 = sum(s["load1"] for s in steady) / len(steady) if steady else os.getloadavg()[0]
+    disk = [s for s in steady if s["disk_mb_s"] is not None]
+    disk_mb = sum(s["disk_mb_s"] for s in disk) / len(disk) if disk else None
+    disk_busy = sum(s["disk_busy"] for s in disk) / len(disk) if disk else None
+    lat = (summary or {}).get("ack_latency", {})
+    counters = (summary or {}).get("counters", {})
+    per_idle = (idle["rss"] - base_rss) / idle["conns"] if idle and idle["conns"] else float("nan")
+    offered = args.devices * args.rate
+
+    print()
+    print(f"fleetview load test: {args.devices} TCP devices, {args.rate} records/s each in frames of "
+          f"{args.batch} (offered {offered:,.0f} records/s), Codec {args.codec}, --sync {args.sync}")
+    print(f"  connections held      {held:,} (simulator peak {counters.get('peak_connected', 0):,}, "
+          f"reconnects {counters.get('reconnects', 0)}, connect errors {counters.get('connect_errors', 0)})")
+    print(f"  records committed     {rate:,.0f}/s steady (best second {best:,.0f}/s); {db_rows:,} rows in the "
+          f"database, {counters.get('acked', 0):,} acked, {counters.get('resent', 0)} resent, "
+          f"{counters.get('dropped', 0)} dropped")
+    print(f"  ack latency           p50 {lat.get('p50_ms', 0):.2f} ms, p99 {lat.get('p99_ms', 0):.2f} ms, "
+          f"p99.9 {lat.get('p999_ms', 0):.2f} ms, max {lat.get('max_ms', 0):.2f} ms "
+          f"({lat.get('count', 0):,} acks, whole run)")
+    if idle:
+        print(f"  server memory         {fmt_bytes(base_rss)} at rest, {fmt_bytes(idle['rss'])} with "
+              f"{idle['conns']:,} idle connections, peak {fmt_bytes(peak_rss)} under load")
+        print(f"  per idle connection   {per_idle:,.0f} bytes")
+    print(f"  CPU (2 cores = 200%)  server {srv_cpu:.0f}%, simulator {sim_cpu:.0f}% (steady data phase); "
+          f"load average {load1:.1f} on {os.cpu_count()} CPUs")
+    if cpu_per_record:
+        print(f"  server CPU per record {cpu_per_record * 1e6:.1f} us: at most {1 / cpu_per_record:,.0f} records/s "
+              f"per core, {os.cpu_count() / cpu_per_record:,.0f}/s with every core to itself")
+    if disk_mb is not None:
+        print(f"  database disk         {disk_mb:.1f} MB/s written, busy {disk_busy:.0f}% of the time (steady data phase)")
+    print()
+    checks = [
+        ("connections held", held >= GOALS["connections"], f"{held:,} / {GOALS['connections']:,}"),
+        ("records/s committed", rate >= GOALS["records_per_s"], f"{rate:,.0f} / {GOALS['records_per_s']:,}"),
+        ("p99 ack latency", 0 < lat.get("p99_ms", 1e9) <= GOALS["p99_ms"],
+         f"{lat.get('p99_ms', 0):.1f} ms / {GOALS['p99_ms']:.0f} ms"),
+        ("memory per idle conn", per_idle <= GOALS["idle_bytes_per_conn"],
+         f"{per_idle:,.0f} B / {GOALS['idle_bytes_per_conn']:,} B"),
+    ]
+    for name, ok, text in checks:
+        print(f"  {'MET   ' if ok else 'MISSED'} {name:<22} {text}")
+
+
+def profile(perf_data):
+    if not os.path.exists(perf_data):
+        log("perf recorded nothing (is perf installed and perf_event_paranoid <= 2?)")
+        return
+    print("\nServer CPU profile (perf, cpu-clock, self time, top 25 symbols):")
+    out = subprocess.run(
+        ["perf", "report", "-i", perf_data, "--stdio", "--no-children", "--sort", "symbol",
+         "--percent-limit", "0.7", "-g", "none"],
+        capture_output=True, text=True,
+    ).stdout
+    lines = [l for l in out.splitlines() if l.strip() and not l.startswith("#")]
+    for l in lines[:25]:
+        print("  " + l.strip())
+    print("\nBy thread:")
+    out = subprocess.run(
+        ["perf", "report", "-i", perf_data, "--stdio", "--no-children", "--sort", "comm", "-g", "none"],
+        capture_output=True, text=True,
+    ).stdout
+    for l in [l for l in out.splitlines() if l.strip() and not l.startswith("#")][:8]:
+        print("  " + l.strip())
+
+
+if __name__ == "__main__":
+    main()
