@@ -21,8 +21,28 @@ use serde_json::Value;
 /// Longest any single wait may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-/// A fresh directory for one test's database and logs.
-pub fn temp_dir(name: &str) -> PathBuf {
+/// A fresh directory for one test's database and logs, removed when the test passes (kept
+/// after a failure, with the server logs in it).
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test files kept in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn temp_dir(name: &str) -> TempDir {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "fleetview-{name}-{}-{}",
@@ -31,7 +51,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 /// A running `fleetview serve`.
