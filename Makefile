@@ -6,17 +6,18 @@ export CARGO_TERM_COLOR ?= never
 
 .PHONY: run test setup setup-run lint test-core fuzz-smoke test-www test-worker test-web
 
-## The main job.
+## The main job: build the web UI, then serve it with the TCP/UDP listeners (port 5027) and the
+## HTTP API (http://127.0.0.1:8080/) on an embedded SQLite database (fleetview.db).
 run: setup-run
-	$(CARGO) run --release --features server --bin fleetview -- decode \
-		000000000000003608010000016B40D8EA30010000000000000000000000000000000105021503010101425E0F01F10000601A014E0000000000000000010000C7CF
+	npm --prefix web run build -- --lean
+	$(CARGO) run --release --features server --bin fleetview -- serve --db fleetview.db --web web/dist
 
 ## Every test: lint, core (unit, vectors, property, truncation, CLI), fuzz smoke, npm package,
 ## Worker in workerd, playground in headless Chromium.
 test: setup lint test-core fuzz-smoke test-www test-worker test-web
 
 setup-run:
-	.ci/setup core
+	.ci/setup wasm
 
 setup:
 	.ci/setup all
