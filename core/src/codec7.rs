@@ -289,4 +289,23 @@ mod tests {
         );
         assert_eq!(packet.encode().unwrap(), bytes);
     }
+
+    /// Fuzz regression (roundtrip): NaN coordinates (every GPS field present, all bits set)
+    /// come back bit for bit, although NaN != NaN makes the decoded records compare unequal.
+    #[test]
+    fn nan_coordinates_round_trip_bit_exactly() {
+        let mut bytes = alloc::vec![0x07, 0x01, 0x00, 0x2B, 0x4F, 0xFF, 0x05, 0xFF];
+        bytes.extend_from_slice(&[0xFF; 8 + 2 + 1 + 1 + 1 + 4 + 1 + 4]);
+        bytes.extend_from_slice(&[0x01, 0x00, 0x00, 0x00, 0x01]);
+        let packet = decode_bare(&bytes, &DecodeOptions::default()).unwrap();
+        let (lat, lon) = packet.records()[0]
+            .codec7
+            .as_ref()
+            .unwrap()
+            .coordinates
+            .unwrap();
+        assert!(lat.is_nan() && lon.is_nan());
+        assert_eq!(packet.records()[0].gps.latitude, 0);
+        assert_eq!(packet.encode().unwrap(), bytes);
+    }
 }

@@ -254,17 +254,19 @@ fn fixed_group<'a, const WIDE: bool, const SIZE: usize>(
     let (n, rest) = take_var(l.wide_counts, input)?;
     let id_len = if WIDE { 2 } else { 1 };
     let (bytes, rest) = rest.split_at_checked(usize::from(n) * (id_len + SIZE))?;
-    io.extend(bytes.chunks_exact(id_len + SIZE).map(|chunk| {
+    // A plain loop of pushes into the exact capacity reserved by the caller: `extend` would
+    // call out of line and reserve again for every group.
+    for chunk in bytes.chunks_exact(id_len + SIZE) {
         let (id, v) = chunk.split_at(id_len);
-        IoElement {
+        io.push(IoElement {
             id: if WIDE {
                 u16::from_be_bytes([id[0], id[1]])
             } else {
                 u16::from(id[0])
             },
             value: value(v.try_into().unwrap_or(&[0; SIZE])),
-        }
-    }));
+        });
+    }
     Some(rest)
 }
 
@@ -299,6 +301,24 @@ pub(crate) fn write_gps(gps: &GpsElement, out: &mut Vec<u8>) {
     out.extend_from_slice(&gps.speed.to_be_bytes());
 }
 
+/// One IO element: id, (length,) value.
+#[inline(always)]
+fn write_element(e: &IoElement, l: Layout, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    write_var(out, l.wide_ids, e.id.into(), "io id")?;
+    // Written in place: `IoValue::to_bytes` would allocate for every value.
+    match &e.value {
+        IoValue::U8(v) => out.push(*v),
+        IoValue::U16(v) => out.extend_from_slice(&v.to_be_bytes()),
+        IoValue::U32(v) => out.extend_from_slice(&v.to_be_bytes()),
+        IoValue::U64(v) => out.extend_from_slice(&v.to_be_bytes()),
+        IoValue::Bytes(b) => {
+            write_var(out, true, b.len() as u64, "io value length")?;
+            out.extend_from_slice(b);
+        }
+    }
+    Ok(())
+}
+
 /// Encode one record. IO elements are written group by group (1, 2, 4, 8 bytes, then
 /// variable), keeping their relative order within a group.
 pub(crate) fn write_record(
@@ -315,8 +335,16 @@ pub(crate) fn write_record(
         out.push(record.generation_type.unwrap_or_default().0);
     }
     let mut counts = [0u64; 5];
+    let mut size = 0;
+    // Decoded records, and the devices, keep the groups in order: then one pass writes them.
+    let mut sorted = true;
+    let mut last = 0;
     for e in &record.io {
-        counts[e.value.group()] += 1;
+        let group = e.value.group();
+        counts[group] += 1;
+        sorted &= group >= last;
+        last = group;
+        size += l.id_len() + e.value.size() + if group == 4 { 2 } else { 0 };
     }
     if counts[4] > 0 && !l.nx {
         return Err(EncodeError::NotSupported {
@@ -324,7 +352,9 @@ pub(crate) fn write_record(
             codec: codec.name(),
         });
     }
+    out.reserve(size + 12);
     write_var(out, l.wide_counts, counts.iter().sum(), "io count")?;
+    let mut rest = &record.io[..];
     for (group, &count) in counts.iter().enumerate() {
         if group == 4 {
             if !l.nx {
@@ -334,12 +364,17 @@ pub(crate) fn write_record(
         } else {
             write_var(out, l.wide_counts, count, "io group count")?;
         }
-        for e in record.io.iter().filter(|e| e.value.group() == group) {
-            write_var(out, l.wide_ids, e.id.into(), "io id")?;
-            if let IoValue::Bytes(b) = &e.value {
-                write_var(out, true, b.len() as u64, "io value length")?;
+        if sorted {
+            // `count` elements of this group come next (counted above, so in range).
+            let (these, after) = rest.split_at(rest.len().min(count as usize));
+            rest = after;
+            for e in these {
+                write_element(e, l, out)?;
             }
-            out.extend_from_slice(&e.value.to_bytes());
+        } else {
+            for e in record.io.iter().filter(|e| e.value.group() == group) {
+                write_element(e, l, out)?;
+            }
         }
     }
     Ok(())

@@ -1,6 +1,8 @@
-//! Any bytes as a UDP datagram and as a bare AVL data array.
+//! Any bytes as a UDP datagram and as a bare AVL data array; the borrowed data view agrees with
+//! strict owned decoding of the bare array.
 #![no_main]
-use fleetview::{decode_bare, udp, DecodeOptions};
+use fleetview::view::AvlDataView;
+use fleetview::{decode_bare, udp, Content, DecodeOptions};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -9,5 +11,14 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(p.ack().map(|a| a.len()).unwrap_or(7), 7);
         }
         let _ = decode_bare(data, &opts);
+    }
+    match (AvlDataView::parse(data), decode_bare(data, &DecodeOptions::default())) {
+        (Ok(v), Ok(p)) => {
+            assert_eq!(Content::Avl(v.to_avl_data()), p.content);
+            assert_eq!(v.records().count(), v.len());
+        }
+        (Err(e), _) if e.code() == "unexpected_codec" => {}
+        (Err(a), Err(b)) => assert_eq!(a, b),
+        (a, b) => panic!("view {a:?} owned {b:?}"),
     }
 });
