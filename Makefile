@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test setup setup-run lint test-core fuzz-smoke test-www test-worker test-web
+.PHONY: run test setup setup-run lint test-core fuzz-smoke bench test-www test-worker test-web
 
 ## The main job: build the web UI, then serve it with the TCP/UDP listeners (port 5027) and the
 ## HTTP API (http://127.0.0.1:8080/) on an embedded SQLite database (fleetview.db).
@@ -35,6 +35,11 @@ test-core:
 
 fuzz-smoke:
 	.ci/fuzz-smoke
+
+## Decoding speed against nom-teltonika 0.3 (criterion; prints a table of medians and ratios).
+## Not part of `make test`: a few minutes, and figures only mean something on a quiet machine.
+bench:
+	$(CARGO) bench -p fleetview --bench decode
 
 test-www:
 	npm --prefix www run ci-test
