@@ -49,3 +49,7 @@ test-worker:
 
 test-web:
 	npm --prefix web run ci-test
+
+## Load test, on demand (not in CI): the simulator against fleetview serve, 10,000 TCP devices.
+loadtest:
+	python3 core/loadtest/loadtest.py $(LOADTEST_ARGS)
