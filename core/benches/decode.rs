@@ -371,7 +371,7 @@ fn summary(corpus: &Corpus, since: SystemTime) {
                 continue;
             };
             lines.push(format!(
-                "| {kind:<5} | {what:<25} | {:>9.1} µs {:>6.2} GB/s | {:>9.1} µs {:>6.2} GB/s | {:>5.2}× | ≥ {goal}× {} |",
+                "| {kind:<7} | {what:<26} | {:>9.1} µs {:>6.2} GB/s | {:>9.1} µs {:>6.2} GB/s | {:>5.2}× | ≥ {goal}× {} |",
                 ours / 1e3,
                 gb(n, ours),
                 theirs / 1e3,
@@ -388,7 +388,7 @@ fn summary(corpus: &Corpus, since: SystemTime) {
             median(&group, "nom-teltonika", since),
         ) {
             lines.push(format!(
-                "| crc   | {:<25} | {:>9.3} µs {:>6.2} GB/s | {:>9.3} µs {:>6.2} GB/s | {:>5.2}× | ≥ 2 GB/s {} |",
+                "| crc     | {:<26} | {:>9.3} µs {:>6.2} GB/s | {:>9.3} µs {:>6.2} GB/s | {:>5.2}× | ≥ 2 GB/s {} |",
                 format!("{size} bytes"),
                 ours / 1e3,
                 gb(size, ours),
@@ -402,12 +402,12 @@ fn summary(corpus: &Corpus, since: SystemTime) {
     let total = bytes(&corpus.small) + bytes(&corpus.large);
     let stream = total + 17;
     for (group, what, n) in [
-        ("session", "login + all frames, 1460 B", stream),
+        ("session", "login + frames, 1460 B", stream),
         ("encode", "all frames", total),
     ] {
         if let Some(ours) = median(group, "fleetview", since) {
             lines.push(format!(
-                "| {group:<5} | {what:<25} | {:>9.1} µs {:>6.2} GB/s | {:>22} | {:>6} | |",
+                "| {group:<7} | {what:<26} | {:>9.1} µs {:>6.2} GB/s | {:>24} | {:>6} | |",
                 ours / 1e3,
                 gb(n, ours),
                 "",
@@ -427,8 +427,8 @@ fn summary(corpus: &Corpus, since: SystemTime) {
         records,
         total
     );
-    println!("| bench | input                     | fleetview                  | nom-teltonika 0.3          | ratio  | goal |");
-    println!("|-------|---------------------------|----------------------------|----------------------------|--------|------|");
+    println!("| bench   | input                      | fleetview                 | nom-teltonika 0.3         | ratio  | goal |");
+    println!("|---------|----------------------------|---------------------------|---------------------------|--------|------|");
     for l in lines {
         println!("{l}");
     }
