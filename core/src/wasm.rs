@@ -8,12 +8,17 @@
 //! Why a "tape" instead of handing objects over with serde-wasm-bindgen: building a JS object
 //! from wasm costs one boundary call per property, and a JSON string costs number formatting
 //! here plus `JSON.parse` there. Both were slower than the pure-JS decoder the package is
-//! benchmarked against. So the decoders here walk the [`PacketJson`] values and write them as a
-//! flat list of numbers plus two strings: one with the `'static` strings (IO names, units,
-//! kinds), which JS caches by address and so reads once per process, and one with the text that
-//! changes per packet. `www/src/api.js` turns that into plain objects with one JIT-compiled
-//! loop. The layout is below ([`Tape`]); `www/test` checks that the objects equal
+//! benchmarked against. So the decoders here walk the packets as the [`PacketJson`] model
+//! renders them and write a flat list of numbers plus two strings: one with the `'static`
+//! strings (IO names, units, kinds), which JS keeps in an array and so reads once per process,
+//! and one with the text that changes per packet. IO catalogue entries cross as one number, an
+//! index of JS's (name, unit) cache. `www/src/api.js` turns that into plain objects with one
+//! JIT-compiled loop. The layout is below ([`Tape`]); `www/test` checks that the objects equal
 //! `JSON.parse(decodeJson(...))`, the serde rendering of the same model.
+//!
+//! Options and input bytes avoid the boundary too: JS sets options only when they change
+//! ([`Api::set_options`]) and copies input into a buffer that lives in the wasm memory
+//! ([`Api::reserve`]).
 //!
 //! Errors about the arguments are thrown from here as JS `Error`s with `kind`, `offset` and
 //! `field`; decoding errors travel on the tape so that the packets decoded before them survive.
@@ -26,11 +31,11 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::avl::AvlRecord;
+use crate::avl::{AvlRecord, IoElement, IoValue};
 use crate::command::CommandPacket;
 use crate::error::{DecodeError, EncodeError, ErrorKind};
 use crate::io_catalog::{self, IoInfo, IoType, IoValueView};
-use crate::json::{IoJson, JsonOptions, MessageJson, PacketJson};
+use crate::json::{JsonOptions, MessageJson, PacketJson};
 use crate::packet::{Content, Packet, Transport};
 use crate::session::{Event, Session};
 use crate::{DecodeOptions, Imei};
@@ -156,13 +161,18 @@ const ITEM_PACKET: f64 = 0.0;
 const ITEM_INVALID: f64 = 1.0;
 const ITEM_ERROR: f64 = 2.0;
 
-/// IO element flags.
-const IO_RAW: u32 = 1;
+/// IO element flags: the low byte of an element's second slot (its descriptor is above them).
+const IO_HEX: u32 = 1;
 const IO_RAW_BIG: u32 = 2;
-const IO_HEX: u32 = 4;
-const IO_NAME: u32 = 8;
-const IO_VALUE_SHIFT: u32 = 4; // 3 bits: 0 none, 1 number, 2 BigInt, 3 signed BigInt, 4 text
-const IO_UNIT: u32 = 128;
+const IO_VALUE_SHIFT: u32 = 2;
+/// Value kinds (3 bits at `IO_VALUE_SHIFT`): none (no catalogue entry), a number, a u64's bits
+/// (BigInt), an i64's bits (signed BigInt), a text, or the same as `raw` (the common case:
+/// unscaled unsigned values, sent once and shared on the JS side, BigInts included).
+const V_NUMBER: u32 = 1;
+const V_BIG: u32 = 2;
+const V_SIGNED_BIG: u32 = 3;
+const V_TEXT: u32 = 4;
+const V_RAW: u32 = 5;
 
 /// Packet flags: which optional members are present.
 const P_CODEC: u32 = 1;
@@ -173,32 +183,44 @@ const P_RECORDS: u32 = 16;
 const P_MESSAGES: u32 = 32;
 const P_ACK: u32 = 64;
 
+/// Definition tags in the tape's `defs` list.
+const DEF_STRING: f64 = 0.0;
+const DEF_DESC: f64 = 1.0;
+
 /// Packets flattened for `www/src/api.js`; both sides must agree on this layout:
 ///
+/// - Header (7 slots): address and byte length of `statics`, of `texts`, bit 0 set if `statics`
+///   is ASCII and bit 1 if `texts` is, address and slot count of `defs`.
+/// - `defs`: what JS must add to its caches before reading the items, in order: a static string
+///   (`DEF_STRING`, its length in UTF-16 units; its text is next in `statics`; JS appends it to
+///   its string array, so indices count up from 0) or an IO descriptor (`DEF_DESC`, the string
+///   index of the catalogue name, of the unit or -1; descriptors count up from 1). Both are sent
+///   once per [`Api`]: the IO catalogue's names and units cross the boundary as one index.
 /// - `nums`: items until the end, each starting with its tag. A packet (`ITEM_PACKET`): kind
-///   (static), transport (static), flags (`P_*`); codec (static) and codec id if `P_CODEC`;
-///   imei (text) if `P_IMEI`; received, computed, ok if `P_CRC`; length, packet id, packet
-///   type, AVL packet id if `P_UDP`; if `P_RECORDS` a count, then per record timestamp_ms,
-///   time (-1: JS renders it from timestamp_ms, else a text), priority, longitude, latitude, altitude, angle, satellites, speed, valid,
-///   event_id, generation_type (-1 for null), IO count and per IO element id, size, flags
-///   (`IO_*`), then raw (a number, or if `IO_RAW_BIG` the u64's bits, read by JS as a BigInt), hex
-///   (text), name (static), value, unit (static), each when flagged; if `P_MESSAGES` a count,
-///   then per message type, text (nullable text), payload_hex (text), timestamp_s (-1 for
-///   null), imei (nullable text); ack (text) if `P_ACK`; warnings count, then per warning kind
-///   (static), offset, message (text); offset; length. An invalid frame skipped by a stream
-///   (`ITEM_INVALID`) or the error that stopped decoding (`ITEM_ERROR`, always last): stream
-///   offset of the frame, then kind (static), offset, field (static), message (text).
-/// - A static string is a slot of JS's cache, then its length in UTF-16 units if its text
-///   follows in `statics` (JS stores it in the slot), or -1 when the slot already holds it.
-/// - A text is its length in UTF-16 units in `nums` and its text in `texts`.
-/// - A nullable text is -1 for null, else a text.
-/// - The tape starts with a header: the address and byte length of `statics`, then of
-///   `texts`, then 1 if both are ASCII (JS then skips the UTF-8 decoder). JS reads `nums` and both strings straight from the wasm memory, before its next
+///   (string), transport (string), flags (`P_*`); codec (string) and codec id if `P_CODEC`;
+///   imei (text) if `P_IMEI`; received, computed, ok if `P_CRC`; length, packet id, packet type,
+///   AVL packet id if `P_UDP`; if `P_RECORDS` a count, then per record timestamp_ms (followed by
+///   the time as a text only when JS's `toISOString` would not give core's text, above
+///   [`JS_ISO_MAX_MS`]), priority, longitude, latitude, altitude, angle, satellites, speed,
+///   valid, event_id, generation_type (-1 for null), IO count, and per IO element `id + size ×
+///   2^16`, `flags + descriptor × 2^8` (`IO_*`, descriptor 0: not in the catalogue, so no name,
+///   value nor unit), then raw (a number, or the u64's bits if `IO_RAW_BIG`, read by JS as a
+///   BigInt) or, if `IO_HEX`, hex (text), then the value unless its kind is none or `V_RAW`; if
+///   `P_MESSAGES` a count, then per message type, text (nullable text), payload_hex (text),
+///   timestamp_s (-1 for null), imei (nullable text); ack (text) if `P_ACK`; warnings count,
+///   then per warning kind (string), offset, message (text); offset; length. An invalid frame
+///   skipped by a stream (`ITEM_INVALID`) or the error that stopped decoding (`ITEM_ERROR`,
+///   always last): stream offset of the frame, then kind (string), offset, field (string),
+///   message (text).
+/// - A string is an index in JS's string array (see `defs`). A text is its length in UTF-16
+///   units in `nums` and its characters in `texts`; a nullable text is -1 for null, else a text.
+/// - JS reads `nums`, `defs` and both strings straight from the wasm memory, before its next
 ///   call into the module (which may reuse or move the buffers).
 struct Tape<'a> {
     shared: &'a mut Shared,
-    /// The model IO elements are named for; `None` leaves them unnamed (`names: false`).
-    names: Option<Option<&'a str>>,
+    /// The model IO elements are named for, with its cache key; `None` leaves them unnamed
+    /// (`names: false`).
+    names: Option<(u32, Option<&'a str>)>,
 }
 
 fn utf16_len(s: &str) -> f64 {
@@ -209,51 +231,179 @@ fn utf16_len(s: &str) -> f64 {
     }
 }
 
+/// Small integer keys to sequential indices (open addressing): which static strings and IO
+/// descriptors JS already holds, and where.
+struct Interner {
+    slots: Vec<(u64, u32)>,
+    len: u32,
+}
+
+const EMPTY: u64 = u64::MAX;
+
+impl Interner {
+    fn new() -> Self {
+        Self {
+            slots: alloc::vec![(EMPTY, 0); 256],
+            len: 0,
+        }
+    }
+
+    /// The index of `key`, and whether it was assigned just now.
+    fn get(&mut self, key: u64) -> (u32, bool) {
+        let mask = self.slots.len() - 1;
+        let mut h = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & mask;
+        loop {
+            let (k, v) = self.slots[h];
+            if k == key {
+                return (v, false);
+            }
+            if k == EMPTY {
+                let v = self.len;
+                self.len += 1;
+                self.slots[h] = (key, v);
+                if self.len as usize * 2 > self.slots.len() {
+                    self.grow();
+                }
+                return (v, true);
+            }
+            h = (h + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let bigger = alloc::vec![(EMPTY, 0); self.slots.len() * 2];
+        let old = core::mem::replace(&mut self.slots, bigger);
+        let mask = self.slots.len() - 1;
+        for (k, v) in old.into_iter().filter(|(k, _)| *k != EMPTY) {
+            let mut h = (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & mask;
+            while self.slots[h].0 != EMPTY {
+                h = (h + 1) & mask;
+            }
+            self.slots[h] = (k, v);
+        }
+    }
+}
+
+/// A remembered catalogue lookup: `key` is model key × 2^16 + id (`u32::MAX`: empty slot).
+#[derive(Clone, Copy)]
+struct Lookup {
+    key: u32,
+    desc: u32,
+    /// Unsigned and unscaled: [`IoInfo::value`] gives `Uint(raw)`, so it need not be called
+    /// (most elements; the call and its 128-bit scaling were a quarter of the decoding time).
+    plain: bool,
+    /// Type hex: [`IoInfo::value`] gives the hex of the wire bytes, written here straight onto
+    /// the tape (the call allocates a string).
+    hex: bool,
+    info: Option<IoInfo>,
+}
+
 /// What one instance of the JS API keeps between calls.
 struct Shared {
-    /// IO catalogue lookups for `cache_model`, direct-mapped by id.
-    cache: Vec<Option<(u16, Option<IoInfo>)>>,
-    cache_model: Option<String>,
-    /// The static string held by each slot of JS's cache, by `(address, length)`: direct-mapped
-    /// by address, so that JS looks its strings up by array index.
-    sent: Vec<(usize, usize)>,
+    /// IO catalogue lookups with their descriptors, direct-mapped by model key and id.
+    cache: Vec<Lookup>,
+    /// The model strings seen; model key = index + 1 (0: the default definitions).
+    models: Vec<String>,
+    /// The static strings JS holds, by address and length.
+    strings: Interner,
+    /// The IO descriptors JS holds, by name and unit string index.
+    descs: Interner,
     /// The tape being written, reused from call to call.
     nums: Vec<f64>,
+    defs: Vec<f64>,
     statics: String,
     texts: String,
 }
 
-const CACHE_SLOTS: usize = 512;
-const SENT_SLOTS: usize = 1024;
-const HEADER: usize = 5;
+const CACHE_SLOTS: usize = 1024;
+const HEADER: usize = 7;
 
 impl Shared {
     fn new() -> Self {
         Self {
-            cache: alloc::vec![None; CACHE_SLOTS],
-            cache_model: None,
-            sent: alloc::vec![(0, 0); SENT_SLOTS],
+            cache: alloc::vec![
+                Lookup {
+                    key: u32::MAX,
+                    desc: 0,
+                    plain: false,
+                    hex: false,
+                    info: None
+                };
+                CACHE_SLOTS
+            ],
+            models: Vec::new(),
+            strings: Interner::new(),
+            descs: Interner::new(),
             nums: Vec::new(),
+            defs: Vec::new(),
             statics: String::new(),
             texts: String::new(),
         }
     }
 
-    /// `io_catalog::lookup`, remembered: an IO id recurs in every record of every packet.
-    fn lookup(&mut self, id: u16, model: Option<&str>) -> Option<IoInfo> {
-        if self.cache_model.as_deref() != model {
-            self.cache.iter_mut().for_each(|slot| *slot = None);
-            self.cache_model = model.map(String::from);
+    /// The cache key of `model`: the same string always gets the same key.
+    fn model_key(&mut self, model: Option<&str>) -> u32 {
+        let Some(model) = model else { return 0 };
+        if let Some(k) = self.models.iter().position(|m| m == model) {
+            return k as u32 + 1;
         }
-        let slot = &mut self.cache[usize::from(id) % CACHE_SLOTS];
-        match slot {
-            Some((cached, info)) if *cached == id => *info,
-            _ => {
-                let info = io_catalog::lookup(id, model);
-                *slot = Some((id, info));
-                info
-            }
+        if self.models.len() >= 0xFFFE {
+            // Keys must fit in 16 bits: start over (lookups are only a cache).
+            self.models.clear();
+            self.cache.iter_mut().for_each(|l| l.key = u32::MAX);
         }
+        self.models.push(String::from(model));
+        self.models.len() as u32
+    }
+
+    /// The index of a static string in JS's array, defined on the tape the first time.
+    fn string(&mut self, s: &'static str) -> u32 {
+        // Address and length identify a static string for as long as the module lives.
+        let (k, new) = self
+            .strings
+            .get(((s.as_ptr() as usize as u64) << 32) | s.len() as u64);
+        if new {
+            self.defs.push(DEF_STRING);
+            self.defs.push(utf16_len(s));
+            self.statics.push_str(s);
+        }
+        k
+    }
+
+    /// The descriptor (name and unit) of a catalogue entry, defined on the tape the first time.
+    fn desc(&mut self, info: &IoInfo) -> u32 {
+        let name = self.string(info.name);
+        let unit = info.unit.map_or(0, |u| self.string(u) + 1);
+        let (d, new) = self.descs.get((u64::from(name) << 32) | u64::from(unit));
+        if new {
+            self.defs.push(DEF_DESC);
+            self.defs.push(f64::from(name));
+            self.defs.push(f64::from(unit) - 1.0);
+        }
+        d + 1
+    }
+
+    /// `io_catalog::lookup` and the entry's descriptor, remembered (an IO id recurs in every
+    /// record of every packet): the slot of `cache` that holds them.
+    fn lookup(&mut self, id: u16, model_key: u32, model: Option<&str>) -> usize {
+        let key = (model_key << 16) | u32::from(id);
+        let slot = (usize::from(id) ^ (model_key as usize).wrapping_mul(0x9E5)) % CACHE_SLOTS;
+        if self.cache[slot].key != key {
+            let info = io_catalog::lookup(id, model);
+            let desc = info.as_ref().map_or(0, |i| self.desc(i));
+            let plain = info
+                .as_ref()
+                .is_some_and(|i| i.io_type == IoType::Unsigned && i.scale.is_one());
+            let hex = info.as_ref().is_some_and(|i| i.io_type == IoType::Hex);
+            self.cache[slot] = Lookup {
+                key,
+                desc,
+                plain,
+                hex,
+                info,
+            };
+        }
+        slot
     }
 }
 
@@ -261,8 +411,10 @@ impl<'a> Tape<'a> {
     fn new(shared: &'a mut Shared, names: Option<Option<&'a str>>) -> Self {
         shared.nums.clear();
         shared.nums.resize(HEADER, 0.0);
+        shared.defs.clear();
         shared.statics.clear();
         shared.texts.clear();
+        let names = names.map(|model| (shared.model_key(model), model));
         Self { shared, names }
     }
 
@@ -275,22 +427,26 @@ impl<'a> Tape<'a> {
     }
 
     fn stat(&mut self, s: &'static str) {
-        // Address and length identify a static string for as long as the module lives.
-        let key = (s.as_ptr() as usize, s.len());
-        let slot = (key.0 ^ (key.1 << 7)) % SENT_SLOTS;
-        self.shared.nums.push(slot as f64);
-        if self.shared.sent[slot] == key {
-            self.shared.nums.push(-1.0);
-        } else {
-            self.shared.sent[slot] = key;
-            self.shared.nums.push(utf16_len(s));
-            self.shared.statics.push_str(s);
-        }
+        let k = self.shared.string(s);
+        self.shared.nums.push(f64::from(k));
     }
 
     fn text(&mut self, s: &str) {
         self.shared.nums.push(utf16_len(s));
         self.shared.texts.push_str(s);
+    }
+
+    /// A text: the lowercase hex of `bytes`, as [`crate::hex::encode`] writes it, without
+    /// allocating it first.
+    fn hex_text(&mut self, bytes: &[u8]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        self.shared.nums.push(bytes.len() as f64 * 2.0);
+        let texts = &mut self.shared.texts;
+        texts.reserve(bytes.len() * 2);
+        for &b in bytes {
+            texts.push(char::from(DIGITS[usize::from(b >> 4)]));
+            texts.push(char::from(DIGITS[usize::from(b & 15)]));
+        }
     }
 
     fn nullable_text(&mut self, s: Option<&str>) {
@@ -357,7 +513,7 @@ impl<'a> Tape<'a> {
             _ => {}
         }
         if let Some(ack) = ack {
-            self.text(&crate::hex::encode(&ack));
+            self.hex_text(&ack);
         }
         self.usize(p.warnings.len());
         for w in &p.warnings {
@@ -373,79 +529,107 @@ impl<'a> Tape<'a> {
     fn record(&mut self, r: &AvlRecord) {
         // Beyond 2^53 ms (year 285 000) the timestamp is garbage anyway; it stays a number.
         self.num(r.timestamp_ms as f64);
-        if r.timestamp_ms <= JS_ISO_MAX_MS {
-            // Formatting dominated small packets here; JS's Date renders the same text.
-            self.num(-1.0);
-        } else {
+        if r.timestamp_ms > JS_ISO_MAX_MS {
+            // Below, formatting dominated small packets here: JS renders the same text.
             self.text(&crate::time::iso8601(r.timestamp_ms));
         }
-        self.num(r.priority.0);
-        self.num(r.gps.longitude_deg());
-        self.num(r.gps.latitude_deg());
-        self.num(r.gps.altitude);
-        self.num(r.gps.angle);
-        self.num(r.gps.satellites);
-        self.num(r.gps.speed);
-        self.num(u8::from(r.gps.has_fix()));
-        self.num(r.event_id);
-        self.num(r.generation_type.map_or(-1.0, |g| f64::from(g.0)));
-        self.usize(r.io.len());
+        let gps = &r.gps;
+        let fields = [
+            f64::from(r.priority.0),
+            gps.longitude_deg(),
+            gps.latitude_deg(),
+            f64::from(gps.altitude),
+            f64::from(gps.angle),
+            f64::from(gps.satellites),
+            f64::from(gps.speed),
+            f64::from(u8::from(gps.has_fix())),
+            f64::from(r.event_id),
+            r.generation_type.map_or(-1.0, |g| f64::from(g.0)),
+            r.io.len() as f64,
+        ];
+        self.shared.nums.extend_from_slice(&fields);
         for e in &r.io {
-            let info = match self.names {
-                Some(model) => self.shared.lookup(e.id, model),
-                None => None,
-            };
-            self.io(&IoJson::with_info(e, info));
+            self.io(e);
         }
     }
 
-    fn io(&mut self, e: &IoJson) {
-        self.num(e.id);
-        self.usize(e.size);
-        let mut flags = 0;
-        if let Some(raw) = e.raw {
-            flags |= IO_RAW | if raw > SAFE { IO_RAW_BIG } else { 0 };
-        }
-        if e.hex.is_some() {
-            flags |= IO_HEX;
-        }
-        if e.name.is_some() {
-            flags |= IO_NAME;
-        }
-        let value_kind = match &e.value {
-            None => 0,
-            Some(IoValueView::Uint(v)) if *v > SAFE => 2,
-            Some(IoValueView::Int(v)) if v.unsigned_abs() > SAFE => 3,
-            Some(IoValueView::Int(_) | IoValueView::Uint(_) | IoValueView::Decimal(_)) => 1,
-            Some(IoValueView::Text(_) | IoValueView::Hex(_)) => 4,
+    /// The fields of [`crate::json::IoJson::with_info`], in its order, with the catalogue's name and unit as
+    /// a descriptor.
+    fn io(&mut self, e: &IoElement) {
+        let size = e.value.size();
+        let (desc, plain, hex, info) = match self.names {
+            Some((key, model)) => {
+                let slot = self.shared.lookup(e.id, key, model);
+                let l = &self.shared.cache[slot];
+                (l.desc, l.plain, l.hex, l.info.as_ref())
+            }
+            None => (0, false, false, None),
         };
-        flags |= value_kind << IO_VALUE_SHIFT;
-        if e.unit.is_some() {
-            flags |= IO_UNIT;
-        }
-        self.num(flags);
-        match e.raw {
-            Some(raw) if raw > SAFE => self.big(raw),
-            Some(raw) => self.num(raw as f64),
+        let head = f64::from(e.id) + size as f64 * 65_536.0;
+        let kind = |value: &Option<IoValueView>| match value {
+            None => 0,
+            Some(IoValueView::Uint(v)) if *v > SAFE => V_BIG,
+            Some(IoValueView::Int(v)) if v.unsigned_abs() > SAFE => V_SIGNED_BIG,
+            Some(IoValueView::Int(_) | IoValueView::Uint(_) | IoValueView::Decimal(_)) => V_NUMBER,
+            Some(IoValueView::Text(_) | IoValueView::Hex(_)) => V_TEXT,
+        };
+        let value = match &e.value {
+            IoValue::Bytes(b) => {
+                let value = info.map(|i| i.value_bytes(b));
+                let flags = IO_HEX | kind(&value) << IO_VALUE_SHIFT | desc << 8;
+                self.num(head);
+                self.num(flags);
+                self.hex_text(b);
+                value
+            }
+            v => {
+                let raw = v.raw().unwrap_or_default();
+                let big = if raw > SAFE { IO_RAW_BIG } else { 0 };
+                let raw_slot = if raw > SAFE {
+                    f64::from_bits(raw)
+                } else {
+                    raw as f64
+                };
+                if plain {
+                    // What `IoInfo::value` gives: `Uint(raw)`.
+                    let flags = big | V_RAW << IO_VALUE_SHIFT | desc << 8;
+                    self.shared
+                        .nums
+                        .extend_from_slice(&[head, f64::from(flags), raw_slot]);
+                    return;
+                }
+                if hex {
+                    // What `IoInfo::value` gives: `Hex` of the value's bytes on the wire.
+                    let flags = big | V_TEXT << IO_VALUE_SHIFT | desc << 8;
+                    self.shared
+                        .nums
+                        .extend_from_slice(&[head, f64::from(flags), raw_slot]);
+                    self.hex_text(&raw.to_be_bytes()[8 - size.clamp(1, 8)..]);
+                    return;
+                }
+                let value = info.map(|i| i.value(size, raw));
+                let value_kind = match value {
+                    Some(IoValueView::Uint(v)) if v == raw => V_RAW,
+                    _ => kind(&value),
+                };
+                let flags = big | value_kind << IO_VALUE_SHIFT | desc << 8;
+                self.shared
+                    .nums
+                    .extend_from_slice(&[head, f64::from(flags), raw_slot]);
+                if value_kind == V_RAW {
+                    return;
+                }
+                value
+            }
+        };
+        match value {
+            Some(IoValueView::Uint(v)) if v > SAFE => self.big(v),
+            Some(IoValueView::Int(v)) if v.unsigned_abs() > SAFE => self.big(v as u64),
+            Some(IoValueView::Int(v)) => self.num(v as f64),
+            Some(IoValueView::Uint(v)) => self.num(v as f64),
+            Some(IoValueView::Decimal(v)) => self.num(v),
+            Some(IoValueView::Text(t) | IoValueView::Hex(t)) => self.text(&t),
             None => {}
-        }
-        if let Some(hex) = &e.hex {
-            self.text(hex);
-        }
-        if let Some(name) = e.name {
-            self.stat(name);
-        }
-        match &e.value {
-            Some(IoValueView::Uint(v)) if *v > SAFE => self.big(*v),
-            Some(IoValueView::Int(v)) if v.unsigned_abs() > SAFE => self.big(*v as u64),
-            Some(IoValueView::Int(v)) => self.num(*v as f64),
-            Some(IoValueView::Uint(v)) => self.num(*v as f64),
-            Some(IoValueView::Decimal(v)) => self.num(*v),
-            Some(IoValueView::Text(t) | IoValueView::Hex(t)) => self.text(t),
-            None => {}
-        }
-        if let Some(unit) = e.unit {
-            self.stat(unit);
         }
     }
 
@@ -475,16 +659,52 @@ impl<'a> Tape<'a> {
         sh.nums[1] = sh.statics.len() as f64;
         sh.nums[2] = sh.texts.as_ptr() as usize as f64;
         sh.nums[3] = sh.texts.len() as f64;
-        sh.nums[4] = f64::from(u8::from(sh.statics.is_ascii() && sh.texts.is_ascii()));
+        sh.nums[4] =
+            f64::from(u8::from(sh.statics.is_ascii()) | u8::from(sh.texts.is_ascii()) << 1);
+        sh.nums[5] = sh.defs.as_ptr() as usize as f64;
+        sh.nums[6] = sh.defs.len() as f64;
         sh.nums.as_ptr() as usize as f64 + sh.nums.len() as f64 * 4_294_967_296.0
     }
 }
 
-/// The state one instance of the JS API keeps: IO catalogue lookups and the static strings JS
-/// has already cached. Created once by `www/src/api.js` and passed to every decoding call.
+/// Decode complete input onto a tape (see [`Tape`]): the first packet only when `all` is
+/// false, with a `trailing_bytes` error if more follows; every packet otherwise.
+fn decode_to_tape(shared: &mut Shared, input: &[u8], all: bool, opts: &Options) -> f64 {
+    let names = opts.names.then_some(opts.json.model.as_deref());
+    let mut tape = Tape::new(shared, names);
+    let mut start = 0;
+    for r in crate::decode_each(input, &opts.decode) {
+        match r {
+            Ok(p) => {
+                start = p.offset + p.len;
+                tape.packet(&p);
+                if !all {
+                    if start < input.len() {
+                        tape.error(ITEM_ERROR, start, &trailing(start, input.len()));
+                    }
+                    break;
+                }
+            }
+            Err(e) => {
+                tape.error(ITEM_ERROR, start, &e);
+                break;
+            }
+        }
+    }
+    tape.finish()
+}
+
+/// The state one instance of the JS API keeps: IO catalogue lookups, the strings and IO
+/// descriptors JS has cached, the current decoding options and the input buffer. Created once
+/// by `www/src/api.js` and passed to every decoding call.
 #[wasm_bindgen]
 pub struct Api {
     shared: Shared,
+    /// Set by [`Api::set_options`]; JS calls it only when the options change, because reading
+    /// a JS object from here costs a boundary crossing per property.
+    options: Options,
+    /// Where JS copies the bytes to decode ([`Api::reserve`]): no allocation per call.
+    input: Vec<u8>,
 }
 
 impl Default for Api {
@@ -495,62 +715,60 @@ impl Default for Api {
 
 #[wasm_bindgen]
 impl Api {
-    /// Fresh state (JS starts with an empty static-string cache).
+    /// Fresh state (JS starts with empty caches), default options.
     #[wasm_bindgen(constructor)]
     pub fn new() -> Api {
         Self {
             shared: Shared::new(),
+            options: Options {
+                decode: DecodeOptions::default(),
+                json: JsonOptions::default(),
+                names: true,
+            },
+            input: Vec::new(),
         }
     }
 
-    /// Decode complete input onto a tape (see [`Tape`]): the first packet only when `all` is
-    /// false, with a `trailing_bytes` error if more follows; every packet otherwise.
-    pub fn decode(&mut self, input: &[u8], all: bool, options: JsValue) -> Result<f64, JsValue> {
-        let opts = parse_options(&options)?;
-        Ok(self.decode_bytes(input, all, &opts))
+    /// Check and keep the options of the next decoding calls (`undefined`: the defaults). On
+    /// error the previous options stay.
+    #[wasm_bindgen(js_name = setOptions)]
+    pub fn set_options(&mut self, options: JsValue) -> Result<(), JsValue> {
+        self.options = parse_options(&options)?;
+        Ok(())
     }
 
-    /// [`Api::decode`] for hex text (spaces, `0x`, commas are fine); a character that is not
-    /// hex is an error on the tape, at its offset in the text.
+    /// Make the input buffer at least `len` bytes; returns its address, stable until the next
+    /// call that needs it larger.
+    pub fn reserve(&mut self, len: usize) -> usize {
+        if self.input.len() < len {
+            self.input = alloc::vec![0; len.max(self.input.len() * 2)];
+        }
+        self.input.as_ptr() as usize
+    }
+
+    /// Decode the first `len` bytes of the input buffer onto a tape (see [`Tape`]): the first
+    /// packet only when `all` is false, every packet otherwise.
+    #[wasm_bindgen(js_name = decodeInput)]
+    pub fn decode_input(&mut self, len: usize, all: bool) -> f64 {
+        let input = &self.input[..len.min(self.input.len())];
+        decode_to_tape(&mut self.shared, input, all, &self.options)
+    }
+
+    /// [`Api::decode_input`] for hex text (spaces, `0x`, commas are fine); a character that is
+    /// not hex is an error on the tape, at its offset in the text.
     #[wasm_bindgen(js_name = decodeHex)]
-    pub fn decode_hex(&mut self, text: &str, all: bool, options: JsValue) -> Result<f64, JsValue> {
-        let opts = parse_options(&options)?;
+    pub fn decode_hex(&mut self, text: &str, all: bool) -> f64 {
         match crate::hex::decode(text) {
-            Ok(bytes) => Ok(self.decode_bytes(&bytes, all, &opts)),
+            Ok(bytes) => decode_to_tape(&mut self.shared, &bytes, all, &self.options),
             Err(e) => {
                 let mut tape = Tape::new(&mut self.shared, None);
                 tape.error(ITEM_ERROR, 0, &e);
-                Ok(tape.finish())
+                tape.finish()
             }
         }
     }
 
-    fn decode_bytes(&mut self, input: &[u8], all: bool, opts: &Options) -> f64 {
-        let names = opts.names.then_some(opts.json.model.as_deref());
-        let mut tape = Tape::new(&mut self.shared, names);
-        let mut start = 0;
-        for r in crate::decode_each(input, &opts.decode) {
-            match r {
-                Ok(p) => {
-                    start = p.offset + p.len;
-                    tape.packet(&p);
-                    if !all {
-                        if start < input.len() {
-                            tape.error(ITEM_ERROR, start, &trailing(start, input.len()));
-                        }
-                        break;
-                    }
-                }
-                Err(e) => {
-                    tape.error(ITEM_ERROR, start, &e);
-                    break;
-                }
-            }
-        }
-        tape.finish()
-    }
-
-    /// The module's memory, where JS reads the tapes.
+    /// The module's memory, where JS reads the tapes and writes the input.
     pub fn memory(&self) -> JsValue {
         wasm_bindgen::memory()
     }
@@ -756,10 +974,13 @@ impl DecoderCore {
         })
     }
 
-    /// Feed bytes read from the socket; the events they complete, on a tape. An error that ends
-    /// the stream is the tape's last item.
-    pub fn push(&mut self, api: &mut Api, chunk: &[u8]) -> f64 {
-        let result = self.session.handle_input(chunk);
+    /// Feed the first `len` bytes of `api`'s input buffer (bytes read from the socket); the
+    /// events they complete, on a tape. An error that ends the stream is the tape's last item.
+    #[wasm_bindgen(js_name = pushInput)]
+    pub fn push_input(&mut self, api: &mut Api, len: usize) -> f64 {
+        let result = self
+            .session
+            .handle_input(&api.input[..len.min(api.input.len())]);
         let names = self.names.then_some(self.json.model.as_deref());
         let mut tape = Tape::new(&mut api.shared, names);
         Self::events(&mut self.session, &mut self.end, &mut tape);

@@ -10,31 +10,26 @@ export function createApi(glue) {
   // Item tags and flags: keep in step with core/src/wasm.rs.
   const ITEM_PACKET = 0;
   const ITEM_INVALID = 1;
-  const IO_RAW = 1, IO_RAW_BIG = 2, IO_HEX = 4, IO_NAME = 8, IO_UNIT = 128;
+  const IO_HEX = 1, IO_RAW_BIG = 2;
   const P_CODEC = 1, P_IMEI = 2, P_CRC = 4, P_UDP = 8, P_RECORDS = 16, P_MESSAGES = 32, P_ACK = 64;
+  // The two packet shapes of every data frame: TCP, and UDP (which carries the IMEI).
+  const TCP_AVL = P_CODEC | P_CRC | P_RECORDS | P_ACK;
+  const UDP_AVL = P_CODEC | P_IMEI | P_UDP | P_RECORDS | P_ACK;
+  // Up to 9999-12-31T23:59:59.999Z, `toISOString` writes what core writes (JS_ISO_MAX_MS).
+  const ISO_MAX = 253402300799999;
 
-  // Static strings (IO names, units, kinds), by the slot core assigns them: core sends a text
-  // only when the slot does not hold it already, and every packet shares the same string.
-  // Filled up front: slots are set in any order, which would turn a growing array into a slow
-  // dictionary. 1024 = SENT_SLOTS in core.
-  const statics = new Array(1024).fill('');
+  // What core sends once and then refers to by index (the `defs` of a tape): static strings
+  // (kinds, codec names, IO names, units), and IO descriptors, the catalogue name and unit of an
+  // IO id on a model. Indices count up, so the arrays stay packed.
+  const strings = [];
+  const descName = [''];
+  const descUnit = [undefined];
   const core = new glue.Api();
   const memory = core.memory();
   const utf8 = new TextDecoder();
 
   // Reader state over one tape. Module-level variables keep the hot loop free of allocations.
-  let t, i, s, sp, x, xp;
-
-  function stat() {
-    const slot = t[i], len = t[i + 1];
-    i += 2;
-    if (len === -1) return statics[slot];
-    // A flat copy: a slice would keep this call's whole string alive in the cache.
-    const v = s.slice(sp, sp + len).split('').join('');
-    sp += len;
-    statics[slot] = v;
-    return v;
-  }
+  let t, i, x, xp;
 
   // Views over the whole wasm memory, made again only when the memory grows (which detaches
   // them): a view per call cost as much as decoding a small packet.
@@ -42,16 +37,42 @@ export function createApi(glue) {
   let u64 = new BigUint64Array(memory.buffer);
   let u8 = new Uint8Array(memory.buffer);
 
+  function views() {
+    if (u8.length === 0) {
+      f64 = new Float64Array(memory.buffer);
+      u64 = new BigUint64Array(memory.buffer);
+      u8 = new Uint8Array(memory.buffer);
+    }
+  }
+
   /** The UTF-8 text at `ptr`, `len` bytes, in the wasm memory. */
   function str(ptr, len, ascii) {
     if (len === 0) return '';
-    if (ascii && len <= 64) {
-      // Short ASCII text (the common case: acks, IMEIs) is built faster than by TextDecoder.
+    if (ascii && len <= 12) {
+      // Short ASCII text (acks) is built faster than by TextDecoder, which wins from 13 characters on.
       let v = '';
       for (let k = ptr; k < ptr + len; k++) v += String.fromCharCode(u8[k]);
       return v;
     }
     return utf8.decode(u8.subarray(ptr, ptr + len));
+  }
+
+  /** Add a tape's definitions (`defs`, `n` slots from slot `k`) to the caches. */
+  function define(k, n, s) {
+    let sp = 0;
+    for (const end = k + n; k < end; ) {
+      if (t[k] === 0) {
+        const len = t[k + 1];
+        // A flat copy: a slice would keep this call's whole string alive in the cache.
+        strings.push(s.slice(sp, sp + len).split('').join(''));
+        sp += len;
+        k += 2;
+      } else {
+        descName.push(strings[t[k + 1]]);
+        descUnit.push(t[k + 2] === -1 ? undefined : strings[t[k + 2]]);
+        k += 3;
+      }
+    }
   }
 
   function text() {
@@ -69,128 +90,155 @@ export function createApi(glue) {
     return text();
   }
 
-  /** A u64 whose bits core stored in a tape slot. */
-  function big() {
-    return u64[i++];
-  }
-
   /** A number from the tape, as a small integer when it is one (no heap number in objects). */
   function num(v) {
     return v === (v | 0) ? v | 0 : v;
   }
 
-  function ioElement() {
-    const id = t[i] | 0, size = t[i + 1] | 0, f = t[i + 2] | 0;
-    i += 3;
-    let raw, hex, name, value, unit;
-    if (f & IO_RAW) raw = f & IO_RAW_BIG ? big() : num(t[i++]);
-    if (f & IO_HEX) hex = text();
-    if (f & IO_NAME) name = stat();
-    switch ((f >> 4) & 7) {
-      case 1: value = num(t[i++]); break;
-      case 2: value = big(); break;
-      case 3: value = BigInt.asIntN(64, big()); break;
-      case 4: value = text(); break;
+  /** An IO element's value after its raw or hex (kind: bits 2-4 of its flags). */
+  function ioValue(b, raw) {
+    switch ((b >>> 2) & 7) {
+      case 1: return num(t[i++]);
+      case 2: return u64[i++];
+      case 3: return BigInt.asIntN(64, u64[i++]);
+      case 4: return text();
+      default: return raw;
     }
-    if (f & IO_UNIT) unit = stat();
+  }
+
+  function ioElement() {
+    const a = t[i], b = t[i + 1];
+    const id = a & 0xffff, size = a >>> 16, d = b >>> 8;
+    i += 2;
     // Object literals, one per shape: adding properties one by one cost several times more.
-    // The catalogue gives a name and a value together, and a unit only with them.
-    if (f & IO_RAW) {
-      if (!(f & IO_NAME)) return { id, size, raw };
-      if (!(f & IO_UNIT)) return { id, size, raw, name, value };
+    // A descriptor gives a name and a value together, and maybe a unit.
+    if ((b & IO_HEX) === 0) {
+      const raw = b & IO_RAW_BIG ? u64[i++] : num(t[i++]);
+      if (d === 0) return { id, size, raw };
+      const name = descName[d], value = ioValue(b, raw), unit = descUnit[d];
+      if (unit === undefined) return { id, size, raw, name, value };
       return { id, size, raw, name, value, unit };
     }
-    if (!(f & IO_NAME)) return { id, size, hex };
-    if (!(f & IO_UNIT)) return { id, size, hex, name, value };
+    const hex = text();
+    if (d === 0) return { id, size, hex };
+    const name = descName[d], value = ioValue(b, undefined), unit = descUnit[d];
+    if (unit === undefined) return { id, size, hex, name, value };
     return { id, size, hex, name, value, unit };
   }
 
   // `new Date(ms).toISOString()`, which core leaves to JS for years up to 9999, was the single
-  // largest cost of small packets: the date part is cached per day (records of a batch share
-  // it) and the time of day is assembled from two-digit strings.
-  const pad2 = Array.from({ length: 100 }, (_, k) => String(k).padStart(2, '0'));
-  const pad3 = Array.from({ length: 1000 }, (_, k) => String(k).padStart(3, '0'));
-  let cachedDay = -1, cachedDate = '';
+  // largest cost of small packets: the date part is cached per day (8 days, direct-mapped: a
+  // server's records come from the last few days, whatever the device) and the time of day is
+  // put together from three precomputed pieces.
+  const pad = (n, w) => String(n).padStart(w, '0');
+  const hh = Array.from({ length: 24 }, (_, k) => pad(k, 2) + ':');
+  const mmss = Array.from({ length: 3600 }, (_, k) => pad(Math.floor(k / 60), 2) + ':' + pad(k % 60, 2) + '.');
+  const msz = Array.from({ length: 1000 }, (_, k) => pad(k, 3) + 'Z');
+  const days = [-1, -1, -1, -1, -1, -1, -1, -1];
+  const dates = ['', '', '', '', '', '', '', ''];
 
   function isoTime(ms) {
     const day = Math.floor(ms / 86400000);
-    if (day !== cachedDay) {
-      cachedDay = day;
-      cachedDate = new Date(day * 86400000).toISOString().slice(0, 11);
+    const slot = day & 7;
+    if (days[slot] !== day) {
+      days[slot] = day;
+      dates[slot] = new Date(day * 86400000).toISOString().slice(0, 11);
     }
-    let rest = ms - day * 86400000;
+    const rest = ms - day * 86400000;
     const milli = rest % 1000;
-    rest = (rest - milli) / 1000;
-    const sec = rest % 60;
-    rest = (rest - sec) / 60;
-    const min = rest % 60;
-    return cachedDate + pad2[(rest - min) / 60] + ':' + pad2[min] + ':' + pad2[sec] + '.' + pad3[milli] + 'Z';
+    const sec = (rest - milli) / 1000;
+    const s3600 = sec % 3600;
+    return dates[slot] + hh[(sec - s3600) / 3600] + mmss[s3600] + msz[milli];
   }
 
   function record() {
     const timestamp_ms = t[i++];
-    let time;
-    if (t[i] === -1) {
-      i++;
-      time = isoTime(timestamp_ms);
-    } else {
-      time = text();
-    }
-    const r = {
-      timestamp_ms,
-      time,
-      priority: t[i] | 0,
-      longitude: t[i + 1],
-      latitude: t[i + 2],
-      altitude: t[i + 3] | 0,
-      angle: t[i + 4] | 0,
-      satellites: t[i + 5] | 0,
-      speed: t[i + 6] | 0,
-      valid: t[i + 7] === 1,
-      event_id: t[i + 8] | 0,
-      generation_type: t[i + 9] === -1 ? null : t[i + 9] | 0,
-      io: null,
-    };
-    const n = t[i + 10] | 0;
+    const time = timestamp_ms <= ISO_MAX ? isoTime(timestamp_ms) : text();
+    const j = i, n = t[j + 10];
     i += 11;
     const io = new Array(n);
     for (let k = 0; k < n; k++) io[k] = ioElement();
-    r.io = io;
-    return r;
+    return {
+      timestamp_ms,
+      time,
+      priority: t[j] | 0,
+      longitude: t[j + 1],
+      latitude: t[j + 2],
+      altitude: t[j + 3] | 0,
+      angle: t[j + 4] | 0,
+      satellites: t[j + 5] | 0,
+      speed: t[j + 6] | 0,
+      valid: t[j + 7] === 1,
+      event_id: t[j + 8] | 0,
+      generation_type: t[j + 9] === -1 ? null : t[j + 9] | 0,
+      io,
+    };
+  }
+
+  function records() {
+    const n = t[i++];
+    const out = new Array(n);
+    for (let k = 0; k < n; k++) out[k] = record();
+    return out;
   }
 
   function message() {
     const type = t[i++] | 0;
-    const msg = { type, text: nullableText(), payload_hex: text(), timestamp_s: null, imei: null };
-    msg.timestamp_s = t[i] === -1 ? null : t[i];
+    const text_ = nullableText(), payload_hex = text();
+    const timestamp_s = t[i] === -1 ? null : t[i];
     i++;
-    msg.imei = nullableText();
-    return msg;
+    return { type, text: text_, payload_hex, timestamp_s, imei: nullableText() };
+  }
+
+  function warnings() {
+    const n = t[i++];
+    const out = new Array(n);
+    for (let k = 0; k < n; k++) out[k] = { kind: strings[t[i++]], offset: num(t[i++]), message: text() };
+    return out;
+  }
+
+  function crc() {
+    const c = { received: num(t[i]), computed: t[i + 1] | 0, ok: t[i + 2] === 1 };
+    i += 3;
+    return c;
+  }
+
+  function udp() {
+    const u = { length: t[i] | 0, packet_id: t[i + 1] | 0, packet_type: t[i + 2] | 0, avl_packet_id: t[i + 3] | 0 };
+    i += 4;
+    return u;
   }
 
   // Keys in the order of the JSON model (core's PacketJson), optional ones only when present.
   function packet() {
-    const p = { kind: stat(), transport: stat() };
-    const f = t[i++] | 0;
+    const kind = strings[t[i]], transport = strings[t[i + 1]], f = t[i + 2];
+    i += 3;
+    // Data frames, nearly all traffic, as one literal each.
+    if (f === TCP_AVL) {
+      const codec = strings[t[i]], codec_id = t[i + 1] | 0;
+      i += 2;
+      const c = crc(), r = records(), ack = text(), w = warnings();
+      const offset = num(t[i]), length = num(t[i + 1]);
+      i += 2;
+      return { kind, transport, codec, codec_id, crc: c, records: r, ack, warnings: w, offset, length };
+    }
+    if (f === UDP_AVL) {
+      const codec = strings[t[i]], codec_id = t[i + 1] | 0;
+      i += 2;
+      const imei = text(), u = udp(), r = records(), ack = text(), w = warnings();
+      const offset = num(t[i]), length = num(t[i + 1]);
+      i += 2;
+      return { kind, transport, codec, codec_id, imei, udp: u, records: r, ack, warnings: w, offset, length };
+    }
+    const p = { kind, transport };
     if (f & P_CODEC) {
-      p.codec = stat();
+      p.codec = strings[t[i++]];
       p.codec_id = t[i++] | 0;
     }
     if (f & P_IMEI) p.imei = text();
-    if (f & P_CRC) {
-      p.crc = { received: num(t[i]), computed: t[i + 1] | 0, ok: t[i + 2] === 1 };
-      i += 3;
-    }
-    if (f & P_UDP) {
-      p.udp = { length: t[i] | 0, packet_id: t[i + 1] | 0, packet_type: t[i + 2] | 0, avl_packet_id: t[i + 3] | 0 };
-      i += 4;
-    }
-    if (f & P_RECORDS) {
-      const n = t[i++];
-      const records = new Array(n);
-      for (let k = 0; k < n; k++) records[k] = record();
-      p.records = records;
-    }
+    if (f & P_CRC) p.crc = crc();
+    if (f & P_UDP) p.udp = udp();
+    if (f & P_RECORDS) p.records = records();
     if (f & P_MESSAGES) {
       const n = t[i++];
       const messages = new Array(n);
@@ -198,36 +246,28 @@ export function createApi(glue) {
       p.messages = messages;
     }
     p.ack = f & P_ACK ? text() : null;
-    const nw = t[i++];
-    const warnings = new Array(nw);
-    for (let k = 0; k < nw; k++) warnings[k] = { kind: stat(), offset: num(t[i++]), message: text() };
-    p.warnings = warnings;
+    p.warnings = warnings();
     p.offset = num(t[i++]);
     p.length = num(t[i++]);
     return p;
   }
 
   function errorInfo() {
-    return { kind: stat(), offset: num(t[i++]), field: stat(), message: text() };
+    return { kind: strings[t[i++]], offset: num(t[i++]), field: strings[t[i++]], message: text() };
   }
 
   /** Read the tape core wrote at `where` (address + length × 2^32): the packets, and the error that ended it (thrown, carrying them). */
   function read(where) {
-    // Growing the memory detaches the views (their length drops to 0).
-    if (f64.length === 0) {
-      f64 = new Float64Array(memory.buffer);
-      u64 = new BigUint64Array(memory.buffer);
-      u8 = new Uint8Array(memory.buffer);
-    }
+    views();
     const len = Math.floor(where / 4294967296);
     const start = (where - len * 4294967296) / 8;
     const end = start + len;
     t = f64;
-    const ascii = t[start + 4] === 1;
-    s = str(t[start], t[start + 1], ascii);
-    x = str(t[start + 2], t[start + 3], ascii);
-    i = start + 5;
-    sp = xp = 0;
+    const ascii = t[start + 4];
+    if (t[start + 6] > 0) define(t[start + 5] / 8, t[start + 6], str(t[start], t[start + 1], ascii & 1));
+    x = str(t[start + 2], t[start + 3], ascii & 2);
+    i = start + 7;
+    xp = 0;
     const out = [];
     while (i < end) {
       const tag = t[i++];
@@ -244,6 +284,46 @@ export function createApi(glue) {
       throw fleetviewError(error, out);
     }
     return out;
+  }
+
+  // Options cross into core only when they change: reading a JS object from wasm costs a
+  // boundary crossing per property, more than decoding a small packet. The four values are
+  // compared, not the object, so an options object changed in place is noticed.
+  let optionsSet = 0; // 0: core has the defaults; 1: the object options below; 2: unknown
+  let oLenient, oModel, oMax, oNames;
+
+  function useOptions(o) {
+    if (o === undefined || o === null) {
+      if (optionsSet !== 0) {
+        optionsSet = 2;
+        core.setOptions(undefined);
+        optionsSet = 0;
+      }
+      return;
+    }
+    if (typeof o === 'object' && optionsSet === 1 && o.lenient === oLenient && o.model === oModel && o.maxFrameLen === oMax && o.names === oNames) return;
+    optionsSet = 2;
+    core.setOptions(o); // checks them, throws `invalid_option`
+    oLenient = o.lenient;
+    oModel = o.model;
+    oMax = o.maxFrameLen;
+    oNames = o.names;
+    optionsSet = 1;
+  }
+
+  // The input buffer in the wasm memory, where bytes are copied for core (no allocation per call).
+  let inPtr = 0, inCap = -1;
+
+  /** Copy `bytes` into the input buffer; returns their length. */
+  function load(bytes) {
+    const n = bytes.length;
+    if (n > inCap) {
+      inPtr = core.reserve(n);
+      inCap = n;
+    }
+    views();
+    u8.set(bytes, inPtr);
+    return n;
   }
 
   function fleetviewError(info, packets) {
@@ -277,7 +357,13 @@ export function createApi(glue) {
   }
 
   function decodeTape(input, all, options) {
-    return typeof input === 'string' ? core.decodeHex(input, all, options) : core.decode(bytesOf(input, true), all, options);
+    if (typeof input === 'string') {
+      useOptions(options);
+      return core.decodeHex(input, all);
+    }
+    const bytes = bytesOf(input, true);
+    useOptions(options);
+    return core.decodeInput(load(bytes), all);
   }
 
   function decode(input, options) {
@@ -300,7 +386,7 @@ export function createApi(glue) {
     }
 
     push(chunk) {
-      return read(this.#core.push(core, bytesOf(chunk, false)));
+      return read(this.#core.pushInput(core, load(bytesOf(chunk, false))));
     }
 
     take() {

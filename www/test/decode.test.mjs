@@ -259,3 +259,50 @@ test('every 8-byte value survives as a BigInt, NaN bit patterns included', () =>
     assert.ok(decodeJson(frame, { lenient: true }).includes(`"raw":${v}`));
   }
 });
+
+test('options set once are re-read when they change, in place too; IO names follow the model', () => {
+  const plain = (v) => JSON.parse(JSON.stringify(v, (k, x) => (typeof x === 'bigint' ? Number(x) : x)));
+  const same = (input, options) => assert.deepEqual(plain(decode(input, options)), JSON.parse(decodeJson(input, options)), JSON.stringify(options));
+  // Models interleaved, by the same and by new option objects: the wasm side caches IO
+  // descriptors per model, the JS side the options it last set.
+  const models = ['FMB920', undefined, 'FMC640', 'fmb920', 'NOT-A-MODEL', 'FMB640'];
+  for (let round = 0; round < 2; round++) {
+    for (const v of vectors) {
+      for (const model of models) {
+        let options = model === undefined ? undefined : { model };
+        try {
+          decodeJson(v.hex, options);
+        } catch {
+          continue;
+        }
+        same(Buffer.from(v.hex, 'hex'), options);
+        same(v.hex, options);
+      }
+    }
+  }
+  const o = { model: 'FMB920' };
+  const t1 = bytesOf('T1');
+  same(t1, o);
+  o.names = false;
+  assert.deepEqual(decode(t1, o).records[0].io[2], { id: 66, size: 2, raw: 24079 });
+  o.names = true;
+  o.model = 'FMC640';
+  same(t1, o);
+  o.lenient = 'yes';
+  throwsKind(() => decode(t1, o), 'invalid_option');
+  throwsKind(() => decode(t1, o), 'invalid_option'); // a rejected object is never taken as set
+  o.lenient = true;
+  same(t1, o);
+  throwsKind(() => decode(t1, 5), 'invalid_option');
+  same(t1, undefined);
+});
+
+test('inputs larger than any before, and tapes that grow the wasm memory', () => {
+  const t1 = bytesOf('T1'), ctp = bytesOf('ctp-sample');
+  const stream = Buffer.concat(Array.from({ length: 4000 }, (_, k) => (k % 2 ? t1 : ctp)));
+  const packets = decodeAll(stream);
+  assert.equal(packets.length, 4000);
+  assert.deepEqual(packets[3998], { ...decode(ctp), offset: 1999 * (t1.length + ctp.length) });
+  assert.deepEqual(packets[3999], { ...decode(t1), offset: 1999 * (t1.length + ctp.length) + ctp.length });
+  assert.equal(decode(t1).records[0].io.length, 5);
+});
