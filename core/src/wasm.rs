@@ -295,6 +295,10 @@ struct Lookup {
     /// Type hex: [`IoInfo::value`] gives the hex of the wire bytes, written here straight onto
     /// the tape (the call allocates a string).
     hex: bool,
+    /// Unsigned with a fractional multiplier: its mantissa and power of ten, for the fast path
+    /// of `Scale::apply` (`raw × mantissa / 10^k`, one correctly rounded division), without the
+    /// call and its 128-bit arguments.
+    scaled: Option<(i64, f64)>,
     info: Option<IoInfo>,
 }
 
@@ -327,6 +331,7 @@ impl Shared {
                     desc: 0,
                     plain: false,
                     hex: false,
+                    scaled: None,
                     info: None
                 };
                 CACHE_SLOTS
@@ -395,11 +400,25 @@ impl Shared {
                 .as_ref()
                 .is_some_and(|i| i.io_type == IoType::Unsigned && i.scale.is_one());
             let hex = info.as_ref().is_some_and(|i| i.io_type == IoType::Hex);
+            let scaled = info
+                .as_ref()
+                .filter(|i| {
+                    i.io_type == IoType::Unsigned && (i8::MIN + 1..0).contains(&i.scale.exp10)
+                })
+                .map(|i| {
+                    // 10^k exactly as `Scale::apply` divides by it (`as_f64` of 1 × 10^k).
+                    let k = io_catalog::Scale {
+                        mantissa: 1,
+                        exp10: -i.scale.exp10,
+                    };
+                    (i64::from(i.scale.mantissa), k.as_f64())
+                });
             self.cache[slot] = Lookup {
                 key,
                 desc,
                 plain,
                 hex,
+                scaled,
                 info,
             };
         }
@@ -557,13 +576,13 @@ impl<'a> Tape<'a> {
     /// a descriptor.
     fn io(&mut self, e: &IoElement) {
         let size = e.value.size();
-        let (desc, plain, hex, info) = match self.names {
+        let (desc, plain, hex, scaled, info) = match self.names {
             Some((key, model)) => {
                 let slot = self.shared.lookup(e.id, key, model);
                 let l = &self.shared.cache[slot];
-                (l.desc, l.plain, l.hex, l.info.as_ref())
+                (l.desc, l.plain, l.hex, l.scaled, l.info.as_ref())
             }
-            None => (0, false, false, None),
+            None => (0, false, false, None, None),
         };
         let head = f64::from(e.id) + size as f64 * 65_536.0;
         let kind = |value: &Option<IoValueView>| match value {
@@ -607,7 +626,11 @@ impl<'a> Tape<'a> {
                     self.hex_text(&raw.to_be_bytes()[8 - size.clamp(1, 8)..]);
                     return;
                 }
-                let value = info.map(|i| i.value(size, raw));
+                let fast = scaled.and_then(|(mantissa, ten_k)| {
+                    let num = i64::try_from(raw).ok()?.checked_mul(mantissa)?;
+                    Some(IoValueView::Decimal(num as f64 / ten_k))
+                });
+                let value = fast.or_else(|| info.map(|i| i.value(size, raw)));
                 let value_kind = match value {
                     Some(IoValueView::Uint(v)) if v == raw => V_RAW,
                     _ => kind(&value),
