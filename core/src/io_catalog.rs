@@ -341,7 +341,9 @@ pub enum IoValueView {
 impl serde::Serialize for IoValueView {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            IoValueView::Int(v) if v.unsigned_abs() > (1u64 << 53) => s.serialize_i128(i128::from(*v)),
+            IoValueView::Int(v) if v.unsigned_abs() > (1u64 << 53) => {
+                s.serialize_i128(i128::from(*v))
+            }
             IoValueView::Int(v) => s.serialize_i64(*v),
             IoValueView::Uint(v) if *v > (1u64 << 53) => s.serialize_u128(u128::from(*v)),
             IoValueView::Uint(v) => s.serialize_u64(*v),

@@ -98,7 +98,11 @@ pub(crate) fn run(args: Args) -> ExitCode {
         Format::Geojson | Format::Csv => {
             report_errors(&items);
             if args.format == Format::Csv {
-                write!(out, "{}", fleetview::export::csv(&packets, args.model.as_deref()))
+                write!(
+                    out,
+                    "{}",
+                    fleetview::export::csv(&packets, args.model.as_deref())
+                )
             } else {
                 let fc = fleetview::export::feature_collection(&packets, args.model.as_deref());
                 writeln!(out, "{}", pretty(&fc))
