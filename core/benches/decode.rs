@@ -479,6 +479,15 @@ fn profile(name: &str, corpus: &Corpus, data: &[u8]) {
             "crc/nom-teltonika" => {
                 black_box(nom_teltonika::crc16(black_box(data)));
             }
+            "session/fleetview" => {
+                let mut stream = fleetview::Imei::new("356307042441013")
+                    .expect("imei")
+                    .login_frame();
+                for f in corpus.small.iter().chain(&corpus.large) {
+                    stream.extend_from_slice(f);
+                }
+                black_box(session(black_box(&stream)));
+            }
             "encode/fleetview" => {
                 for d in &corpus.data {
                     black_box(fleetview::encode::avl_frame(black_box(d)).expect("encodable"));
