@@ -3,7 +3,6 @@
 //! Both take decoded packets in stream order and attribute each record to a device: the IMEI of
 //! a UDP datagram, or of the last login before a TCP frame.
 
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write as _;
@@ -128,6 +127,7 @@ pub use geojson::*;
 #[cfg(feature = "serde")]
 mod geojson {
     use super::*;
+    use alloc::collections::BTreeMap;
     use serde::Serialize;
 
     /// An RFC 7946 FeatureCollection: one Point per record with a fix, one LineString per device
