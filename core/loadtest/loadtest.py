@@ -95,6 +95,28 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_times(pid):
+    """Per thread name: (seconds on a CPU, seconds runnable but waiting for one), summed over the
+    threads of that name (/proc/PID/task/*/schedstat). The wait shows CPU starvation: a thread
+    that waits long for a CPU delays acks however little work it has."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                run_ns, wait_ns = (int(x) for x in f.read().split()[:2])
+        except (OSError, ValueError):
+            continue
+        run, wait = out.get(name, (0.0, 0.0))
+        out[name] = (run + run_ns / 1e9, wait + wait_ns / 1e9)
+    return out
+
+
 def open_fds(pid):
     try:
         return len(os.listdir(f"/proc/{pid}/fd"))
@@ -312,6 +334,7 @@ def main():
             s = sim.latest
             phase = "ramp" if t < args.ramp else ("idle" if t < args.ramp + args.hold else "data")
             sample = {
+                "threads": thread_times(server.pid),
                 "srv_cpu_s": srv_cpu, "load1": os.getloadavg()[0],
                 "t": t, "phase": phase, "conns": conns, "rows": rows, "rows_per_s": (rows - last[1]) / dt,
                 "p50": float(s.get("p50_ms", 0)), "p99": float(s.get("p99_ms", 0)),
@@ -406,6 +429,16 @@ def report(args, samples, idle, base_rss, peak_rss, summary, db_rows):
     if cpu_per_record:
         print(f"  server CPU per record {cpu_per_record * 1e6:.1f} us: at most {1 / cpu_per_record:,.0f} records/s "
               f"per core, {os.cpu_count() / cpu_per_record:,.0f}/s with every core to itself")
+    if len(steady) >= 2:
+        dt = steady[-1]["t"] - steady[0]["t"]
+        a, b = steady[0]["threads"], steady[-1]["threads"]
+        parts = []
+        for name in sorted(b, key=lambda n: -(b[n][0] - a.get(n, (0, 0))[0])):
+            run = b[name][0] - a.get(name, (0, 0))[0]
+            wait = b[name][1] - a.get(name, (0, 0))[1]
+            if run / dt >= 0.005:
+                parts.append(f"{name} {run / dt * 100:.0f}% (+{wait / dt * 100:.0f}% waiting for a CPU)")
+        print("  server threads        " + ", ".join(parts))
     if disk_mb is not None:
         print(f"  database disk         {disk_mb:.1f} MB/s written, busy {disk_busy:.0f}% of the time (steady data phase)")
     print()

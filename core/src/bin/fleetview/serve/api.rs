@@ -101,7 +101,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn devices(State(ctx): State<Arc<Ctx>>) -> ApiResult {
-    let list = ctx.reader.with(query::devices).await.map_err(internal)?;
+    let model = ctx.model.clone();
+    let list = ctx
+        .reader
+        .with(move |c| query::devices(c, model.as_deref()))
+        .await
+        .map_err(internal)?;
     let now = now_ms();
     let fresh = ctx.limits.idle.as_millis() as i64;
     let out: Vec<Value> = list
@@ -229,9 +234,10 @@ async fn positions(
         }
     };
     let who = imei.clone();
+    let model = ctx.model.clone();
     let rows = ctx
         .reader
-        .with(move |c| query::positions(c, &who, from, to, limit))
+        .with(move |c| query::positions(c, &who, from, to, limit, model.as_deref()))
         .await
         .map_err(internal)?;
     if !geojson {

@@ -1,12 +1,17 @@
 //! What the tasks share: the device connections (to wake one when a command is queued for it),
-//! the live event bus behind `GET /api/live`, and the fuel events already announced.
+//! the live event bus behind `GET /api/live`, and the live fuel state of each device.
+//!
+//! Events are serialized once, when published, and only when someone listens: without a
+//! subscriber publishing costs nothing ([`Hub::watched`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde_json::Value;
+use serde::Serialize;
 use tokio::sync::{broadcast, Notify};
+
+use super::fuel::{FuelEvent, Point, Tracker};
 
 /// One Server-Sent Event: its name (`records`, `device`, `fuel`, `command`) and JSON data.
 #[derive(Debug)]
@@ -36,8 +41,16 @@ pub(crate) struct Hub {
     live: broadcast::Sender<Arc<Live>>,
     devices: Mutex<Devices>,
     next_id: AtomicU64,
-    /// Fuel events seen per device: start of the event → change.
-    fuel: Mutex<HashMap<String, HashMap<i64, f64>>>,
+    fuel: Mutex<HashMap<String, DeviceFuel>>,
+}
+
+/// A device's live fuel state.
+#[derive(Default)]
+struct DeviceFuel {
+    /// Where its series ends; `None` until read from the database.
+    tracker: Option<Tracker>,
+    /// Events announced: start of the event → change.
+    announced: HashMap<i64, f64>,
 }
 
 impl Hub {
@@ -54,12 +67,21 @@ impl Hub {
         f(&mut self.devices.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Send a live event to every `/api/live` subscriber (none listening is fine).
-    pub(crate) fn publish(&self, event: &'static str, data: &Value) {
-        let _ = self.live.send(Arc::new(Live {
-            event,
-            data: data.to_string(),
-        }));
+    /// Whether anyone listens to live events.
+    pub(crate) fn watched(&self) -> bool {
+        self.live.receiver_count() > 0
+    }
+
+    /// Send a live event to every `/api/live` subscriber (none listening is fine: nothing is
+    /// serialized then).
+    pub(crate) fn publish(&self, event: &'static str, data: &impl Serialize) {
+        if !self.watched() {
+            return;
+        }
+        let Ok(data) = serde_json::to_string(data) else {
+            return;
+        };
+        let _ = self.live.send(Arc::new(Live { event, data }));
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Live>> {
@@ -114,21 +136,59 @@ impl Hub {
         })
     }
 
-    /// The fuel events among `events` (start, change, end) to announce: those not announced yet
-    /// (or whose change grew, as a stop goes on) that end at or after `since`, the earliest
-    /// record just stored. Older ones are history: remembered, not news (after a restart too).
-    pub(crate) fn new_fuel_events(
+    /// The fuel events to announce for a device's new readings (`(sensor, point)`, ascending,
+    /// just stored), found from its live state. `None` when that state cannot take them (not
+    /// read yet, or readings out of order): read the series and call [`Hub::fuel_seed`].
+    pub(crate) fn fuel_push(
         &self,
         imei: &str,
-        events: &[(i64, f64, i64)],
+        readings: Vec<(u16, Point)>,
+        threshold: f64,
+    ) -> Option<Vec<FuelEvent>> {
+        let mut all = self.fuel.lock().unwrap_or_else(|p| p.into_inner());
+        let dev = all.get_mut(imei)?;
+        // Taken out: put back only when every reading extends the series.
+        let mut tracker = dev.tracker.take()?;
+        // The last state of each stop this batch touched, as one look at the series would see.
+        let mut found: Vec<FuelEvent> = Vec::new();
+        for (sensor, point) in readings {
+            match tracker.push(sensor, point, threshold) {
+                None => return None,
+                Some(Some(e)) => match found.last_mut() {
+                    Some(last) if last.start_ms == e.start_ms => *last = e,
+                    _ => found.push(e),
+                },
+                Some(None) => {}
+            }
+        }
+        dev.tracker = Some(tracker);
+        found.retain(|e| {
+            let before = dev.announced.insert(e.start_ms, e.change);
+            before.is_none_or(|c| (c - e.change).abs() > 1e-9)
+        });
+        Some(found)
+    }
+
+    /// Set a device's live fuel state from its series (`sensor` and `points` as
+    /// [`super::fuel::series`] gives them) and return which of `events` (found in those points)
+    /// to announce: those not announced yet (or whose change grew, as a stop goes on) that end
+    /// at or after `since`, the earliest reading just stored. Older ones are history:
+    /// remembered, not news (after a restart too).
+    pub(crate) fn fuel_seed(
+        &self,
+        imei: &str,
+        sensor: Option<u16>,
+        points: &[Point],
+        events: &[FuelEvent],
         since: i64,
     ) -> Vec<usize> {
         let mut all = self.fuel.lock().unwrap_or_else(|p| p.into_inner());
-        let known = all.entry(imei.to_string()).or_default();
+        let dev = all.entry(imei.to_string()).or_default();
+        dev.tracker = Tracker::seed(sensor, points);
         let mut fresh = Vec::new();
-        for (i, &(start, change, end)) in events.iter().enumerate() {
-            let before = known.insert(start, change);
-            if end >= since && before.is_none_or(|c| (c - change).abs() > 1e-9) {
+        for (i, e) in events.iter().enumerate() {
+            let before = dev.announced.insert(e.start_ms, e.change);
+            if e.timestamp_ms >= since && before.is_none_or(|c| (c - e.change).abs() > 1e-9) {
                 fresh.push(i);
             }
         }
@@ -153,23 +213,86 @@ mod tests {
         assert!(!hub.connected("1", 0, 0));
     }
 
+    fn ev(start: i64, change: f64, end: i64) -> FuelEvent {
+        FuelEvent {
+            kind: if change > 0.0 { "refuel" } else { "drain" },
+            timestamp_ms: end,
+            start_ms: start,
+            before: 50.0,
+            after: 50.0 + change,
+            change,
+            latitude: 0.0,
+            longitude: 0.0,
+        }
+    }
+
+    fn pt(t: i64, level: f64, stationary: bool) -> Point {
+        Point {
+            timestamp_ms: t,
+            level,
+            stationary,
+            latitude: 0.0,
+            longitude: 0.0,
+        }
+    }
+
     #[test]
     fn fuel_history_is_not_news_but_later_events_are() {
         let hub = Hub::new();
         // Ends before the batch that triggered the look: history.
-        assert!(hub.new_fuel_events("1", &[(10, 50.0, 12)], 100).is_empty());
+        assert!(hub
+            .fuel_seed("1", None, &[], &[ev(10, 50.0, 12)], 100)
+            .is_empty());
         assert_eq!(
-            hub.new_fuel_events("1", &[(10, 50.0, 12), (20, -30.0, 100)], 100),
+            hub.fuel_seed("1", None, &[], &[ev(10, 50.0, 12), ev(20, -30.0, 100)], 100),
             vec![1]
         );
         // Announced once, however often it is looked at.
         assert!(hub
-            .new_fuel_events("1", &[(10, 50.0, 12), (20, -30.0, 100)], 90)
+            .fuel_seed("1", None, &[], &[ev(10, 50.0, 12), ev(20, -30.0, 100)], 90)
             .is_empty());
         // An event that grows (the stop goes on, the tank keeps filling) is announced again.
         assert_eq!(
-            hub.new_fuel_events("1", &[(10, 50.0, 12), (20, -35.0, 110)], 110),
+            hub.fuel_seed("1", None, &[], &[ev(10, 50.0, 12), ev(20, -35.0, 110)], 110),
             vec![1]
         );
+    }
+
+    #[test]
+    fn fuel_push_needs_a_seed_then_announces_each_stop_once_per_change() {
+        let hub = Hub::new();
+        assert!(hub
+            .fuel_push("1", vec![(89, pt(0, 40.0, false))], 10.0)
+            .is_none());
+        hub.fuel_seed("1", Some(89), &[pt(0, 40.0, false)], &[], 0);
+        // A stop over two batches: the last state of each batch, then nothing new.
+        let got = hub
+            .fuel_push(
+                "1",
+                vec![
+                    (89, pt(1, 40.0, true)),
+                    (89, pt(2, 60.0, true)),
+                    (89, pt(3, 80.0, true)),
+                ],
+                10.0,
+            )
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].start_ms, got[0].change), (0, 40.0));
+        let got = hub
+            .fuel_push(
+                "1",
+                vec![(89, pt(4, 80.0, true)), (89, pt(5, 80.0, false))],
+                10.0,
+            )
+            .unwrap();
+        assert!(got.is_empty());
+        // Out of order: the state is dropped, the caller reads the series again.
+        assert!(hub
+            .fuel_push("1", vec![(89, pt(1, 80.0, false))], 10.0)
+            .is_none());
+        assert!(hub
+            .fuel_push("1", vec![(89, pt(9, 80.0, false))], 10.0)
+            .is_none());
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! A connection only moves bytes between its socket and its session, and asks the writer to
 //! store what the session decoded. The order of one step is fixed: read, feed the session, store
-//! each data frame and wait for the commit, ack it, write the acks, then (with nothing unacked
-//! and no partial frame buffered) send the next queued command. Each connection is its own task
+//! each data frame and wait for the commit, ack it and write the ack at once, then announce the
+//! records ([`super::live`]), and (with nothing unacked and no partial frame buffered) send the
+//! next queued command. Each connection is its own task
 //! with its own limits, so a garbage, slow or silent client only ever costs its own task.
 
 use std::net::SocketAddr;
@@ -20,9 +21,8 @@ use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep_until, timeout, Instant};
 use tracing::{debug, error, info, warn};
 
-use super::query;
 use super::storage::{now_ms, Batch, CommandEnd, RecordRow};
-use super::{fuel, Ctx};
+use super::{live, query, Ctx};
 
 /// Per-connection and global limits, each a command-line flag.
 #[derive(Clone, Debug)]
@@ -66,7 +66,9 @@ pub(crate) async fn tcp(listener: TcpListener, ctx: Arc<Ctx>, alive: mpsc::Sende
             stream,
             peer,
             session: Session::new(ctx.decode.clone()),
+            address: peer.to_string().into(),
             imei: None,
+            device: None,
             reg: None,
             in_flight: None,
             commands_ready: false,
@@ -83,7 +85,11 @@ struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
     session: Session,
-    imei: Option<String>,
+    /// `peer` as text, shared by every batch.
+    address: Arc<str>,
+    imei: Option<Arc<str>>,
+    /// The device's row id, once logged in.
+    device: Option<i64>,
     reg: Option<super::hub::Registration>,
     /// The command sent and awaiting its answer, with its deadline.
     in_flight: Option<(i64, Instant)>,
@@ -130,7 +136,7 @@ impl Connection {
             if self.ctx.hub.unregister(&imei, reg.id) {
                 self.ctx
                     .hub
-                    .publish("device", &json!({"imei": imei, "connected": false}));
+                    .publish("device", &json!({"imei": &*imei, "connected": false}));
             }
         }
         info!(imei = %self.imei(), peer = %self.peer, offset = self.session.offset(), "connection closed: {reason}");
@@ -239,17 +245,20 @@ impl Connection {
         self.session.accept_imei(allowed);
         if !allowed {
             warn!(imei = %digits, peer = %self.peer, offset = 0, "login rejected: IMEI not in the allowlist");
-            self.imei = Some(digits);
+            self.imei = Some(digits.into());
             return Ok(());
         }
-        if let Err(e) = self
+        match self
             .ctx
             .store
             .seen(&digits, "tcp", self.peer.to_string())
             .await
         {
-            error!(imei = %digits, "cannot record the login: {e}");
-            return Err(format!("database: {e}"));
+            Ok(id) => self.device = Some(id),
+            Err(e) => {
+                error!(imei = %digits, "cannot record the login: {e}");
+                return Err(format!("database: {e}"));
+            }
         }
         info!(imei = %digits, peer = %self.peer, "device logged in");
         self.reg = Some(self.ctx.hub.register(&digits));
@@ -258,7 +267,7 @@ impl Connection {
             "device",
             &json!({"imei": digits, "connected": true, "transport": "tcp", "address": self.peer.to_string(), "last_seen_ms": now_ms()}),
         );
-        self.imei = Some(digits);
+        self.imei = Some(digits.into());
         Ok(())
     }
 
@@ -267,17 +276,20 @@ impl Connection {
             return Ok(());
         };
         let imei = self.imei.clone().unwrap_or_default();
-        let model = self.ctx.model.as_deref();
+        let ctx = &self.ctx;
+        let model = ctx.model.as_deref();
+        let codec = data.codec;
         let batch = Batch {
             imei: imei.clone(),
+            device: self.device,
             transport: "tcp",
-            codec: data.codec.name(),
-            address: self.peer.to_string(),
+            codec: codec.name(),
+            address: self.address.clone(),
             received_ms: now_ms(),
             rows: data
                 .records
-                .iter()
-                .map(|r| RecordRow::new(r, data.codec, model))
+                .into_iter()
+                .map(|r| RecordRow::new(r, codec, &ctx.fuel_ids, model))
                 .collect(),
         };
         let n = batch.rows.len();
@@ -285,9 +297,12 @@ impl Connection {
             Ok((batch, ids)) => {
                 self.session.ack(n as u32);
                 self.commands_ready = true;
-                let new = ids.iter().flatten().count();
-                debug!(imei = %imei, offset = packet.offset, records = n, new, "stored, acked");
-                after_commit(&self.ctx, &batch, &ids);
+                // The ack goes out now; announcing the records is not the device's business.
+                self.flush()
+                    .await
+                    .map_err(|e| format!("write failed: {e}"))?;
+                debug!(imei = %imei, offset = packet.offset, records = n, new = ids.iter().flatten().count(), "stored, acked");
+                live::after_commit(&self.ctx, &batch, &ids).await;
                 Ok(())
             }
             Err(e) => {
@@ -338,6 +353,9 @@ impl Connection {
             return Ok(());
         }
         let imei = self.imei.clone().unwrap_or_default();
+        if !self.ctx.store.has_pending(&imei) {
+            return Ok(());
+        }
         let queued = match self.ctx.store.take(&imei).await {
             Ok(Some(q)) => q,
             Ok(None) => return Ok(()),
@@ -418,58 +436,6 @@ async fn publish_command(ctx: &Arc<Ctx>, id: i64) {
     }
 }
 
-/// After a commit: announce the new records, and look for fresh fuel events when they carry
-/// fuel levels (in the background: the ack does not wait for it).
-fn after_commit(ctx: &Arc<Ctx>, batch: &Batch, ids: &[Option<i64>]) {
-    let records: Vec<_> = batch
-        .rows
-        .iter()
-        .zip(ids)
-        .filter_map(|(row, id)| id.map(|id| query::live_record_value(id, row, batch)))
-        .collect();
-    if records.is_empty() {
-        return;
-    }
-    ctx.hub
-        .publish("records", &json!({"imei": batch.imei, "records": records}));
-    let first_fuel = batch
-        .rows
-        .iter()
-        .zip(ids)
-        .filter(|(r, id)| id.is_some() && r.fuel.is_some())
-        .map(|(r, _)| r.json.timestamp_ms as i64)
-        .min();
-    if let Some(since) = first_fuel {
-        tokio::spawn(announce_fuel(ctx.clone(), batch.imei.clone(), since));
-    }
-}
-
-/// How far back from the new records live fuel detection looks.
-const FUEL_WINDOW_MS: i64 = 24 * 3600 * 1000;
-
-async fn announce_fuel(ctx: Arc<Ctx>, imei: String, since: i64) {
-    let who = imei.clone();
-    let readings = ctx
-        .reader
-        .with(move |c| query::fuel_points(c, &who, since.saturating_sub(FUEL_WINDOW_MS), i64::MAX))
-        .await;
-    let readings = match readings {
-        Ok(r) => r,
-        Err(e) => return warn!(imei = %imei, "fuel check: {e}"),
-    };
-    let (_, _, points) = fuel::series(readings);
-    let events = fuel::detect(&points, ctx.fuel_threshold);
-    let keys: Vec<_> = events
-        .iter()
-        .map(|e| (e.start_ms, e.change, e.timestamp_ms))
-        .collect();
-    for i in ctx.hub.new_fuel_events(&imei, &keys, since) {
-        let e = &events[i];
-        info!(imei = %imei, kind = e.kind, change = e.change, "fuel event");
-        ctx.hub.publish("fuel", &json!({"imei": imei, "event": e}));
-    }
-}
-
 /// Receive datagrams until shutdown. Each datagram is stored by its own task (bounded by
 /// [`Limits::udp_in_flight`]) and acked once committed.
 pub(crate) async fn udp(socket: UdpSocket, ctx: Arc<Ctx>, alive: mpsc::Sender<()>) {
@@ -515,16 +481,18 @@ pub(crate) async fn udp(socket: UdpSocket, ctx: Arc<Ctx>, alive: mpsc::Sender<()
             break;
         };
         let model = ctx.model.as_deref();
+        let codec = data.codec;
         let batch = Batch {
-            imei: imei.clone(),
+            imei: imei.as_str().into(),
+            device: None,
             transport: "udp",
-            codec: data.codec.name(),
-            address: peer.to_string(),
+            codec: codec.name(),
+            address: peer.to_string().into(),
             received_ms: now_ms(),
             rows: data
                 .records
-                .iter()
-                .map(|r| RecordRow::new(r, data.codec, model))
+                .into_iter()
+                .map(|r| RecordRow::new(r, codec, &ctx.fuel_ids, model))
                 .collect(),
         };
         let (ctx, socket, alive) = (ctx.clone(), socket.clone(), alive.clone());
@@ -543,12 +511,12 @@ pub(crate) async fn udp(socket: UdpSocket, ctx: Arc<Ctx>, alive: mpsc::Sender<()
                             &json!({"imei": imei, "connected": true, "transport": "udp", "address": peer.to_string(), "last_seen_ms": now}),
                         );
                     }
-                    after_commit(&ctx, &batch, &ids);
                     let accepted = u8::try_from(n).unwrap_or(u8::MAX);
                     if let Err(e) = socket.send_to(&header.ack(accepted), peer).await {
                         warn!(imei = %imei, peer = %peer, "cannot send the ack: {e}");
                     }
                     debug!(imei = %imei, packet_id = header.packet_id, records = n, "datagram stored, acked");
+                    live::after_commit(&ctx, &batch, &ids).await;
                 }
                 Err(e) => {
                     error!(imei = %imei, peer = %peer, records = n, "datagram not stored, not acked: {e}")

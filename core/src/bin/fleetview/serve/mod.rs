@@ -1,15 +1,17 @@
 //! `fleetview serve`: the TCP and UDP listeners devices connect to, the SQLite database they
 //! are stored in, and the HTTP API and web UI that show them.
 //!
-//! Tasks: one per TCP connection ([`listener`]), one UDP loop, one HTTP server ([`api`]), and
-//! one writer thread ([`storage`]) that commits everything in groups. A device is acked only
-//! once its records are committed. SIGINT/SIGTERM stop accepting, let every connection finish
+//! Tasks: one per TCP connection ([`listener`]), one UDP loop, one HTTP server ([`api`]), one
+//! writer thread ([`storage`]) that commits everything in groups, and a thread that copies the
+//! WAL into the database file meanwhile. A device is acked as soon as its records are
+//! committed; live events and fuel monitoring ([`live`]) follow the ack. SIGINT/SIGTERM stop accepting, let every connection finish
 //! the frame it is storing (and ack it), close the database cleanly and exit 0.
 
 mod api;
 mod fuel;
 mod hub;
 mod listener;
+mod live;
 mod query;
 mod storage;
 
@@ -98,6 +100,8 @@ pub(crate) struct Ctx {
     limits: Limits,
     decode: DecodeOptions,
     model: Option<String>,
+    /// The model's fuel level ids (see [`fuel::FuelIds`]).
+    fuel_ids: fuel::FuelIds,
     fuel_threshold: f64,
     command_timeout: Duration,
     token: Option<String>,
@@ -255,6 +259,7 @@ async fn serve(args: Args) -> Result<(), String> {
             lenient: args.lenient,
             max_frame_len: args.max_frame,
         },
+        fuel_ids: fuel::FuelIds::new(args.model.as_deref()),
         model: args.model,
         fuel_threshold: args.fuel_threshold,
         command_timeout,

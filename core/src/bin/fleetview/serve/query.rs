@@ -4,16 +4,20 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use fleetview::json::IoJson;
+use fleetview::{IoElement, IoValue};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::{json, Map, Value};
 
 use super::fuel;
-use super::storage::{Batch, RecordRow};
 
 /// Read-only connections for the API. Each query runs on a blocking thread.
 #[derive(Clone)]
 pub(crate) struct Reader {
     conns: Arc<Vec<Mutex<Connection>>>,
+    /// One per connection: queries beyond them wait here rather than each holding a blocking
+    /// thread (a burst of them, as when many devices seed their fuel state at once).
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// Rows a query may return at most.
@@ -34,6 +38,7 @@ impl Reader {
             })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Self {
+            permits: Arc::new(tokio::sync::Semaphore::new(conns.len())),
             conns: Arc::new(conns),
         })
     }
@@ -43,8 +48,15 @@ impl Reader {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, String> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| format!("database: {e}"))?;
         let conns = self.conns.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let guard = conns
                 .iter()
                 .find_map(|m| m.try_lock().ok())
@@ -61,8 +73,9 @@ const RECORD_COLUMNS: &str = "r.id, r.timestamp_ms, r.priority, r.longitude, r.l
     r.fuel_id, r.fuel_level, r.fuel_unit";
 
 /// A record row as the JSON model's record (core's RecordJson fields, same names) plus where
-/// it came from: `id`, `codec`, `transport`, `received_ms` and `fuel`.
-fn record_value(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
+/// it came from: `id`, `codec`, `transport`, `received_ms` and `fuel`. IO elements are named
+/// for `model` here, from the compact form the writer stores ([`io_value`]).
+fn record_value(r: &rusqlite::Row<'_>, model: Option<&str>) -> rusqlite::Result<Value> {
     let ts: i64 = r.get(1)?;
     let io: String = r.get(12)?;
     let mut m = Map::new();
@@ -82,10 +95,7 @@ fn record_value(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
         "generation_type".into(),
         json!(r.get::<_, Option<i64>>(11)?),
     );
-    m.insert(
-        "io".into(),
-        serde_json::from_str(&io).unwrap_or(Value::Array(vec![])),
-    );
+    m.insert("io".into(), io_value(&io, model));
     m.insert("codec".into(), json!(r.get::<_, String>(13)?));
     m.insert("transport".into(), json!(r.get::<_, String>(14)?));
     m.insert("received_ms".into(), json!(r.get::<_, i64>(15)?));
@@ -99,26 +109,45 @@ fn record_value(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
     Ok(Value::Object(m))
 }
 
-/// The same shape as [`record_value`] for a record just committed (live events).
-pub(crate) fn live_record_value(id: i64, row: &RecordRow, batch: &Batch) -> Value {
-    let mut v = serde_json::to_value(&row.json).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut v {
-        m.insert("id".into(), json!(id));
-        m.insert("codec".into(), json!(batch.codec));
-        m.insert("transport".into(), json!(batch.transport));
-        m.insert("received_ms".into(), json!(batch.received_ms));
-        let fuel = row.fuel.as_ref().map_or(
-            Value::Null,
-            |f| json!({"io_id": f.id, "value": f.level, "unit": f.unit}),
-        );
-        m.insert("fuel".into(), fuel);
-    }
-    v
+/// The stored IO column as the JSON model's `io` array. The writer stores the compact form of
+/// [`super::storage::io_json`]; rows written before it hold the full model (kept as is).
+pub(crate) fn io_value(text: &str, model: Option<&str>) -> Value {
+    let Ok(Value::Array(items)) = serde_json::from_str::<Value>(text) else {
+        return Value::Array(Vec::new());
+    };
+    let io = items
+        .into_iter()
+        .map(|item| match compact_element(&item) {
+            Some(e) => serde_json::to_value(IoJson::new(&e, model)).unwrap_or(Value::Null),
+            None => item,
+        })
+        .collect();
+    Value::Array(io)
+}
+
+/// `[id,size,raw]` or `[id,size,"hex"]` back to the element; `None` for anything else.
+fn compact_element(item: &Value) -> Option<IoElement> {
+    let [id, size, v] = item.as_array()?.as_slice() else {
+        return None;
+    };
+    let id = u16::try_from(id.as_u64()?).ok()?;
+    let value = match (size.as_u64()?, v) {
+        (_, Value::String(hex)) => IoValue::Bytes(fleetview::hex::decode(hex).ok()?),
+        (1, v) => IoValue::U8(u8::try_from(v.as_u64()?).ok()?),
+        (2, v) => IoValue::U16(u16::try_from(v.as_u64()?).ok()?),
+        (4, v) => IoValue::U32(u32::try_from(v.as_u64()?).ok()?),
+        (8, v) => IoValue::U64(v.as_u64()?),
+        _ => return None,
+    };
+    Some(IoElement { id, value })
 }
 
 /// Every device with its record count and last position (the latest valid fix, else the latest
 /// record). `connected` is filled in by the caller, which knows the live connections.
-pub(crate) fn devices(c: &Connection) -> rusqlite::Result<Vec<(String, Value)>> {
+pub(crate) fn devices(
+    c: &Connection,
+    model: Option<&str>,
+) -> rusqlite::Result<Vec<(String, Value)>> {
     let mut list = c.prepare_cached(
         "SELECT id, imei, first_seen_ms, last_seen_ms, transport, address, records FROM devices ORDER BY imei",
     )?;
@@ -143,7 +172,9 @@ pub(crate) fn devices(c: &Connection) -> rusqlite::Result<Vec<(String, Value)>> 
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut out = Vec::with_capacity(rows.len());
     for (id, imei, mut v) in rows {
-        let pos = last.query_row([id], record_value).optional()?;
+        let pos = last
+            .query_row([id], |r| record_value(r, model))
+            .optional()?;
         v["last_position"] = pos.unwrap_or(Value::Null);
         out.push((imei, v));
     }
@@ -165,16 +196,16 @@ pub(crate) fn positions(
     from: i64,
     to: i64,
     limit: i64,
+    model: Option<&str>,
 ) -> rusqlite::Result<Vec<Value>> {
     let mut q = c.prepare_cached(&format!(
         "SELECT {RECORD_COLUMNS} FROM records r JOIN devices d ON d.id = r.device_id
          WHERE d.imei = ?1 AND r.timestamp_ms BETWEEN ?2 AND ?3 ORDER BY r.timestamp_ms DESC, r.id DESC LIMIT ?4"
     ))?;
     let mut rows = q
-        .query_map(
-            params![imei, from, to, limit.clamp(0, MAX_LIMIT)],
-            record_value,
-        )?
+        .query_map(params![imei, from, to, limit.clamp(0, MAX_LIMIT)], |r| {
+            record_value(r, model)
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     rows.reverse();
     Ok(rows)

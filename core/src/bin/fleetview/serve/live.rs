@@ -1,0 +1,150 @@
+//! What follows a commit, once the device has its ack: the live `records` event (only when
+//! someone listens) and fuel monitoring (always: fuel events are logged too).
+//!
+//! Fuel events come from each device's live state in the [`super::hub::Hub`], updated with the
+//! readings of every stored batch; the device's stored series is read only to seed that state
+//! (its first batch with fuel since the server started, or readings out of order).
+
+use std::sync::Arc;
+
+use fleetview::json::RecordJson;
+use serde::Serialize;
+use tracing::{info, warn};
+
+use super::fuel::{self, FuelEvent, Point};
+use super::query;
+use super::storage::{Batch, RecordRow};
+use super::Ctx;
+
+/// How far back from the new readings the stored series is read to seed the live state.
+const FUEL_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+/// `records` event data: the records just committed, as `positions` shows them.
+#[derive(Serialize)]
+struct Records<'a> {
+    imei: &'a str,
+    records: Vec<Record<'a>>,
+}
+
+/// A record as `GET /api/devices/{imei}/positions` shows it: the JSON model's record and where
+/// it came from.
+#[derive(Serialize)]
+struct Record<'a> {
+    id: i64,
+    #[serde(flatten)]
+    record: RecordJson,
+    codec: &'a str,
+    transport: &'a str,
+    received_ms: i64,
+    fuel: Option<Fuel>,
+}
+
+#[derive(Serialize)]
+struct Fuel {
+    io_id: u16,
+    value: f64,
+    unit: Option<&'static str>,
+}
+
+/// `fuel` event data.
+#[derive(Serialize)]
+struct FuelNews<'a> {
+    imei: &'a str,
+    event: &'a FuelEvent,
+}
+
+/// Announce the records just committed (`ids`: the new row id of each, `None` for one stored
+/// before) and the fuel events they complete. Called after the ack.
+pub(crate) async fn after_commit(ctx: &Arc<Ctx>, batch: &Batch, ids: &[Option<i64>]) {
+    let new = || {
+        batch
+            .rows
+            .iter()
+            .zip(ids)
+            .filter_map(|(row, id)| id.map(|id| (id, row)))
+    };
+    if ctx.hub.watched() {
+        let model = ctx.model.as_deref();
+        let records: Vec<_> = new()
+            .map(|(id, row)| record(id, row, batch, model))
+            .collect();
+        if !records.is_empty() {
+            ctx.hub.publish(
+                "records",
+                &Records {
+                    imei: &batch.imei,
+                    records,
+                },
+            );
+        }
+    }
+    let readings: Vec<(u16, Point)> = new()
+        .filter_map(|(_, row)| {
+            let f = row.fuel.as_ref()?;
+            let gps = &row.record.gps;
+            Some((
+                f.id,
+                Point {
+                    timestamp_ms: row.record.timestamp_ms as i64,
+                    level: f.level,
+                    stationary: fuel::stationary(gps.speed, row.ignition, row.movement),
+                    latitude: gps.latitude_deg(),
+                    longitude: gps.longitude_deg(),
+                },
+            ))
+        })
+        .collect();
+    let Some(since) = readings.iter().map(|r| r.1.timestamp_ms).min() else {
+        return;
+    };
+    let events = match ctx.hub.fuel_push(&batch.imei, readings, ctx.fuel_threshold) {
+        Some(events) => events,
+        None => seed_fuel(ctx, &batch.imei, since).await,
+    };
+    for e in &events {
+        info!(imei = %batch.imei, kind = e.kind, change = e.change, "fuel event");
+        ctx.hub.publish(
+            "fuel",
+            &FuelNews {
+                imei: &batch.imei,
+                event: e,
+            },
+        );
+    }
+}
+
+fn record<'a>(id: i64, row: &RecordRow, batch: &'a Batch, model: Option<&str>) -> Record<'a> {
+    Record {
+        id,
+        record: RecordJson::new(&row.record, model),
+        codec: batch.codec,
+        transport: batch.transport,
+        received_ms: batch.received_ms,
+        fuel: row.fuel.as_ref().map(|f| Fuel {
+            io_id: f.id,
+            value: f.level,
+            unit: f.unit,
+        }),
+    }
+}
+
+/// Read the device's stored series (from a day before `since`, its earliest new reading), seed
+/// its live state, and return the events to announce.
+async fn seed_fuel(ctx: &Arc<Ctx>, imei: &str, since: i64) -> Vec<FuelEvent> {
+    let who = imei.to_string();
+    let readings = ctx
+        .reader
+        .with(move |c| query::fuel_points(c, &who, since.saturating_sub(FUEL_WINDOW_MS), i64::MAX))
+        .await;
+    let readings = match readings {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(imei = %imei, "fuel check: {e}");
+            return Vec::new();
+        }
+    };
+    let (sensor, _, points) = fuel::series(readings);
+    let events = fuel::detect(&points, ctx.fuel_threshold);
+    let fresh = ctx.hub.fuel_seed(imei, sensor, &points, &events, since);
+    fresh.into_iter().map(|i| events[i].clone()).collect()
+}
