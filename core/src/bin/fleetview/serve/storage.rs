@@ -492,11 +492,14 @@ fn write_loop(
     while !closing {
         let Some(job) = rx.blocking_recv() else { break };
         group.push(job);
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
+        drain(&mut rx, &mut group);
+        if group.len() < LINGER_BELOW
+            && !matches!(group.last(), Some(j) if matches!(j.op, Op::Close))
+        {
+            // A commit has a fixed cost (the WAL sync, pages every commit rewrites, the page
+            // cache's bookkeeping): with a few jobs only, a moment's wait lets more join it.
+            std::thread::sleep(LINGER);
+            drain(&mut rx, &mut group);
         }
         if let Some(at) = group.iter().position(|j| matches!(j.op, Op::Close)) {
             // Jobs queued after the close are dropped unanswered: their senders see an error.
@@ -525,6 +528,21 @@ fn write_loop(
     }
     tracing::debug!("writer closed");
 }
+
+/// Take what is queued, up to [`MAX_GROUP`] jobs.
+fn drain(rx: &mut mpsc::Receiver<Job>, group: &mut Vec<Job>) {
+    while group.len() < MAX_GROUP {
+        match rx.try_recv() {
+            Ok(job) => group.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Groups smaller than this wait [`LINGER`] for more jobs before they are committed.
+const LINGER_BELOW: usize = 32;
+/// At most this much is added to an ack's latency by the wait.
+const LINGER: Duration = Duration::from_micros(500);
 
 /// The devices table's record counts and last data times are updated at most this often under
 /// load (at every group when groups are small, and at shutdown): one update per device per
