@@ -13,7 +13,8 @@ goals of the load test:
 Run on demand, not in CI (it needs a minute or two and both cores):
 
     make loadtest                              # from the repository root
-    python3 core/loadtest/loadtest.py --devices 10000 --rate 10 --batch 10
+    python3 core/loadtest/loadtest.py --devices 10000 --rate 10.5 --batch 10
+    python3 core/loadtest/loadtest.py --rate 1                 # latency at 10,000 records/s
     python3 core/loadtest/loadtest.py --devices 500 --data 10      # quick look
     python3 core/loadtest/loadtest.py --perf                       # + a CPU profile of the server
 
@@ -249,7 +250,9 @@ def fmt_opt(v):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--devices", type=int, default=10_000)
-    ap.add_argument("--rate", type=float, default=10.0, help="records/s per device in the data phase")
+    # 10.5 records/s x 10,000 devices offers 5% more than the goal: a server that keeps up
+    # shows a committed rate above 100,000/s rather than one equal to the offer, +- sampling.
+    ap.add_argument("--rate", type=float, default=10.5, help="records/s per device in the data phase")
     ap.add_argument("--batch", type=int, default=10, help="records per frame")
     ap.add_argument("--codec", default="8E")
     ap.add_argument("--ramp", type=float, default=20.0, help="seconds to open all connections")
