@@ -121,6 +121,23 @@ pub(crate) struct Device {
 }
 
 impl Device {
+    /// Wait for this device's turn in the ramp (devices start spread over `--ramp`). False when
+    /// the run stopped first.
+    pub(crate) async fn wait_for_ramp(
+        &self,
+        stop: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> bool {
+        let start = self.cfg.t0
+            + self
+                .cfg
+                .ramp
+                .mul_f64(f64::from(self.index) / f64::from(self.cfg.devices.max(1)));
+        tokio::select! {
+            _ = tokio::time::sleep_until(start) => true,
+            _ = stop.changed() => false,
+        }
+    }
+
     pub(crate) fn new(index: u32, cfg: Arc<Config>, stats: Arc<Stats>) -> Self {
         let vehicle = Vehicle::new(cfg.seed, u64::from(index), cfg.codec);
         // Spread the devices over one frame period so that they do not all send at once.

@@ -15,14 +15,8 @@ use crate::simulate::stats::Stats;
 
 /// Run one device over TCP until the run stops, it finishes, or its login is rejected.
 pub(crate) async fn run_tcp(mut dev: Device, mut stop: watch::Receiver<bool>) {
-    let start = dev.cfg.t0
-        + dev
-            .cfg
-            .ramp
-            .mul_f64(f64::from(dev.index) / f64::from(dev.cfg.devices.max(1)));
-    tokio::select! {
-        _ = sleep_until(start) => {}
-        _ = stop.changed() => return,
+    if !dev.wait_for_ramp(&mut stop).await {
+        return;
     }
     if dev.cfg.verbose {
         eprintln!(

@@ -14,14 +14,8 @@ use crate::simulate::stats::Stats;
 /// Run one device over UDP: each datagram carries the IMEI; an unacked datagram is sent again
 /// after the ack timeout, a short ack makes the rest go in the next datagram.
 pub(crate) async fn run_udp(mut dev: Device, mut stop: watch::Receiver<bool>) {
-    let start = dev.cfg.t0
-        + dev
-            .cfg
-            .ramp
-            .mul_f64(f64::from(dev.index) / f64::from(dev.cfg.devices.max(1)));
-    tokio::select! {
-        _ = sleep_until(start) => {}
-        _ = stop.changed() => return,
+    if !dev.wait_for_ramp(&mut stop).await {
+        return;
     }
     let bind: SocketAddr = if dev.cfg.server.is_ipv4() {
         ([0, 0, 0, 0], 0).into()
