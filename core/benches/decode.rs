@@ -85,7 +85,6 @@ fn record(rng: &mut Rng, codec: Codec, t: u64) -> AvlRecord {
         event_id: if rng.range(0, 3) == 0 { io[0].id } else { 0 },
         generation_type: (codec == Codec::Codec16).then(|| GenerationType(rng.range(0, 7) as u8)),
         io,
-        codec7: None,
     }
 }
 
@@ -101,10 +100,7 @@ fn corpus() -> Corpus {
     while small.len() < 240 || large.len() < 60 {
         let codec = [Codec::Codec8, Codec::Codec8Ext, Codec::Codec16][rng.range(0, 2) as usize];
         let n = rng.range(1, 50);
-        let mut d = AvlData {
-            codec,
-            records: (0..n).map(|t| record(&mut rng, codec, t)).collect(),
-        };
+        let mut d = AvlData::new(codec, (0..n).map(|t| record(&mut rng, codec, t)).collect());
         let mut frame = fleetview::encode::avl_frame(&d).expect("encodable");
         // Devices send at most 1280 bytes of Codec 8/8E; half the Codec 16 frames too.
         let capped = codec != Codec::Codec16 || rng.range(0, 1) == 0;

@@ -10,8 +10,8 @@
 
 use alloc::vec::Vec;
 
-use crate::avl::{AvlRecord, DecodeOptions, GpsElement, IoElement, IoValue, Priority};
-use crate::error::{DecodeError, EncodeError, Warning};
+use crate::avl::{AvlRecord, GpsElement, IoElement, IoValue, Priority};
+use crate::error::{DecodeError, EncodeError};
 use crate::reader::{be_uint, Reader};
 
 /// Seconds from 1970-01-01 to 2007-01-01, the Codec 7 epoch.
@@ -39,11 +39,10 @@ pub struct Codec7Fields {
 
 const GPS: u8 = 1;
 
+/// One record and its Codec 7 extras.
 pub(crate) fn read_record(
     r: &mut Reader<'_, '_>,
-    _opts: &DecodeOptions,
-    _warnings: &mut Vec<Warning>,
-) -> Result<AvlRecord, DecodeError> {
+) -> Result<(AvlRecord, Codec7Fields), DecodeError> {
     // Two bits of priority: always 0..=3, nothing to check.
     let head = r.u32("timestamp and priority")?;
     let priority = Priority((head >> 30) as u8);
@@ -110,15 +109,15 @@ pub(crate) fn read_record(
             io.push(IoElement { id, value });
         }
     }
-    Ok(AvlRecord {
+    let record = AvlRecord {
         timestamp_ms,
         priority,
         gps,
         event_id: 0,
         generation_type: None,
         io,
-        codec7: Some(fields),
-    })
+    };
+    Ok((record, fields))
 }
 
 fn degrees_to_e7(deg: f32) -> i32 {
@@ -163,7 +162,12 @@ fn fields_from_gps(gps: &GpsElement) -> Codec7Fields {
     }
 }
 
-pub(crate) fn write_record(record: &AvlRecord, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+/// Encode one record with its extras (derived from the record when `None`).
+pub(crate) fn write_record(
+    record: &AvlRecord,
+    fields: Option<&Codec7Fields>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     let secs = record.timestamp_ms / 1000;
     let since = secs
         .checked_sub(GH3000_EPOCH_S)
@@ -181,7 +185,7 @@ pub(crate) fn write_record(record: &AvlRecord, out: &mut Vec<u8>) -> Result<(), 
         });
     }
     let derived;
-    let f = match &record.codec7 {
+    let f = match fields {
         Some(f) => f,
         None => {
             derived = fields_from_gps(&record.gps);
@@ -276,17 +280,21 @@ pub(crate) fn write_record(record: &AvlRecord, out: &mut Vec<u8>) -> Result<(), 
 
 #[cfg(test)]
 mod tests {
-    use crate::{decode_bare, DecodeOptions};
+    use crate::{decode_bare, AvlData, Content, DecodeOptions, Packet};
+
+    fn avl(packet: &Packet) -> &AvlData {
+        match &packet.content {
+            Content::Avl(d) => d,
+            _ => panic!("not AVL data"),
+        }
+    }
 
     /// Fuzz regression (roundtrip): a global mask with the undefined bits 5 and 6 set.
     #[test]
     fn undefined_global_mask_bits_survive_encoding() {
         let bytes = [0x07, 0x01, 0xFF, 0x23, 0x00, 0x00, 0x68, 0x00, 0x01];
         let packet = decode_bare(&bytes, &DecodeOptions::default()).unwrap();
-        assert_eq!(
-            packet.records()[0].codec7.as_ref().unwrap().global_mask,
-            0x68
-        );
+        assert_eq!(avl(&packet).codec7[0].global_mask, 0x68);
         assert_eq!(packet.encode().unwrap(), bytes);
     }
 
@@ -298,12 +306,7 @@ mod tests {
         bytes.extend_from_slice(&[0xFF; 8 + 2 + 1 + 1 + 1 + 4 + 1 + 4]);
         bytes.extend_from_slice(&[0x01, 0x00, 0x00, 0x00, 0x01]);
         let packet = decode_bare(&bytes, &DecodeOptions::default()).unwrap();
-        let (lat, lon) = packet.records()[0]
-            .codec7
-            .as_ref()
-            .unwrap()
-            .coordinates
-            .unwrap();
+        let (lat, lon) = avl(&packet).codec7[0].coordinates.unwrap();
         assert!(lat.is_nan() && lon.is_nan());
         assert_eq!(packet.records()[0].gps.latitude, 0);
         assert_eq!(packet.encode().unwrap(), bytes);

@@ -1,24 +1,14 @@
-//! Records of Codec 8 (0x08), Codec 8 Extended (0x8E) and Codec 16 (0x10).
-//!
-//! The three share the record head (timestamp, priority, GPS element) and differ in the IO
-//! element:
-//!
-//! | | event id | generation type | counts | IO ids | NX group |
-//! |---|---|---|---|---|---|
-//! | 8 | 1 byte | – | 1 byte | 1 byte | – |
-//! | 8E | 2 bytes | – | 2 bytes | 2 bytes | yes |
-//! | 16 | 2 bytes | 1 byte | 1 byte | 2 bytes | – |
+//! Records of Codec 8 (0x08), Codec 8 Extended (0x8E) and Codec 16 (0x10): owned decoding and
+//! encoding over the layout of [`crate::layout`].
 
 use alloc::vec::Vec;
 
-use crate::avl::{
-    tolerate, AvlData, AvlRecord, DecodeOptions, GenerationType, GpsElement, IoElement, IoValue,
-    Priority,
-};
+use crate::avl::{AvlRecord, GenerationType, GpsElement, IoElement, IoValue, Priority};
 use crate::codec::Codec;
 use crate::error::{DecodeError, EncodeError, ErrorKind, Warning};
+use crate::layout::{gps_of, skip_io, take_head, take_var, timestamp_of, Layout};
+use crate::options::{tolerate, DecodeOptions};
 use crate::reader::{be_uint, Reader};
-use crate::view::{gps_of, skip_io, take_head, take_var, timestamp_of, Layout};
 
 fn layout(codec: Codec) -> Layout {
     Layout::of(codec)
@@ -152,7 +142,6 @@ pub(crate) fn read_record(
         event_id,
         generation_type,
         io,
-        codec7: None,
     })
 }
 
@@ -161,8 +150,8 @@ pub(crate) fn read_record(
 /// anything strict decoding would reject, or another codec: the caller then runs the [`Reader`]
 /// decoder, which names the field and offset (or tolerates the problem in lenient mode). On
 /// strictly valid input both give the same records, so the fast path is taken in lenient mode too.
-/// Returns the data and the bytes used.
-pub(crate) fn fast_avl_data(input: &[u8]) -> Option<(AvlData, usize)> {
+/// Returns the codec, the records and the bytes used.
+pub(crate) fn fast_avl_data(input: &[u8]) -> Option<(Codec, Vec<AvlRecord>, usize)> {
     let (&[id, count], body) = input.split_first_chunk::<2>()?;
     let (codec, rest) = match id {
         0x08 => (Codec::Codec8, fast_records::<0x08>(count, body)?),
@@ -175,7 +164,7 @@ pub(crate) fn fast_avl_data(input: &[u8]) -> Option<(AvlData, usize)> {
     if trailer != count {
         return None;
     }
-    Some((AvlData { codec, records }, input.len() - after.len()))
+    Some((codec, records, input.len() - after.len()))
 }
 
 /// `count` records of the codec with id `C` at the front of `input`, and the bytes after them.
@@ -204,7 +193,6 @@ fn fast_records<const C: u8>(count: u8, input: &[u8]) -> Option<(Vec<AvlRecord>,
             event_id: head.event_id,
             generation_type: head.generation_type,
             io,
-            codec7: None,
         });
         rest = after;
     }

@@ -14,10 +14,10 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::avl::{tolerate, DecodeOptions};
 use crate::codec::Codec;
 use crate::error::{DecodeError, EncodeError, ErrorKind, Warning};
 use crate::imei::imei_to_bcd;
+use crate::options::{tolerate, DecodeOptions};
 use crate::reader::Reader;
 
 /// A command codec's data field: one or more messages.
@@ -73,7 +73,7 @@ impl CommandMessage {
 
     /// The IMEI digits of a Codec 14/15 message.
     pub fn imei_digits(&self) -> Option<String> {
-        self.imei.map(crate::Imei::from_bcd)
+        self.imei.map(crate::imei::Imei::from_bcd)
     }
 }
 

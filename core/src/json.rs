@@ -266,12 +266,12 @@ impl PacketJson {
             codec: p.codec().map(|c| c.name()),
             codec_id: p.codec().map(|c| c.id()),
             imei: p.imei().map(|i| String::from(i.as_str())),
-            crc: p.crc.map(|c| CrcJson {
+            crc: p.crc().map(|c| CrcJson {
                 received: c.received,
                 computed: c.computed,
                 ok: c.ok(),
             }),
-            udp: p.udp.as_ref().map(|u| UdpJson {
+            udp: p.udp().map(|u| UdpJson {
                 length: u.length,
                 packet_id: u.packet_id,
                 packet_type: u.packet_type,

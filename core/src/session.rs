@@ -32,12 +32,13 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use crate::avl::DecodeOptions;
 use crate::command::CommandPacket;
+use crate::data::Content;
 use crate::error::{DecodeError, EncodeError, ErrorKind};
-use crate::frame::{decode_data_frame, decode_login, Status, FRAME_OVERHEAD, KEEP_ALIVE};
-use crate::packet::{tcp_ack, Content, Packet};
-use crate::Imei;
+use crate::frame::{declared_len, Status, FRAME_OVERHEAD, KEEP_ALIVE};
+use crate::imei::Imei;
+use crate::options::DecodeOptions;
+use crate::packet::{tcp_ack, tcp_data_frame, tcp_login, Packet};
 
 /// What the session hands out.
 #[derive(Clone, Debug, PartialEq)]
@@ -188,12 +189,12 @@ impl Session {
                     self.push_event(Event::KeepAlive { offset: at });
                     Ok(Status::Complete(None, 1))
                 }
-                State::AwaitingLogin => decode_login(rest, None).map(|s| map_status(s, Some)),
-                _ => match decode_data_frame(rest, &self.opts, None, None) {
-                    Ok(s) => Ok(map_status(s, Some)),
+                State::AwaitingLogin => tcp_login(rest, None).map(|s| s.map(Some)),
+                _ => match tcp_data_frame(rest, &self.opts, None, None) {
+                    Ok(s) => Ok(s.map(Some)),
                     // A body error in a frame whose extent is known: skip the frame.
                     Err(e) if e.offset >= 8 => {
-                        let len = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+                        let len = declared_len(rest);
                         self.push_event(Event::Invalid(e.shifted(at)));
                         Ok(Status::Complete(None, len + FRAME_OVERHEAD))
                     }
@@ -344,13 +345,6 @@ impl Session {
     /// Whether the session accepts no more input (rejected login or fatal error).
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Rejected | State::Failed)
-    }
-}
-
-fn map_status<T, U>(s: Status<T>, f: impl FnOnce(T) -> U) -> Status<U> {
-    match s {
-        Status::Complete(v, n) => Status::Complete(f(v), n),
-        Status::Partial { needed } => Status::Partial { needed },
     }
 }
 

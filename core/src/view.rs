@@ -25,158 +25,14 @@
 
 use alloc::vec::Vec;
 
-use crate::avl::{
-    read_avl_data, AvlData, AvlRecord, DecodeOptions, GenerationType, GpsElement, IoElement,
-    IoValue, Priority,
-};
+use crate::avl::{AvlRecord, GenerationType, GpsElement, IoElement, IoValue, Priority};
 use crate::codec::Codec;
+use crate::data::{read_avl_data, AvlData};
 use crate::error::{DecodeError, ErrorKind};
-use crate::frame::{Status, FRAME_OVERHEAD};
+use crate::frame::{read_header, received_crc, Status};
+use crate::layout::{gps_of, skip_io, take_head, take_var, timestamp_of, Layout, HEAD_LEN};
+use crate::options::DecodeOptions;
 use crate::reader::Reader;
-
-/// Field widths of one codec's record (Codec 8, 8 Extended, 16).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Layout {
-    pub(crate) wide_event: bool,
-    pub(crate) generation_type: bool,
-    pub(crate) wide_counts: bool,
-    pub(crate) wide_ids: bool,
-    pub(crate) nx: bool,
-}
-
-impl Layout {
-    pub(crate) const fn of(codec: Codec) -> Self {
-        match codec {
-            Codec::Codec8Ext => Self {
-                wide_event: true,
-                generation_type: false,
-                wide_counts: true,
-                wide_ids: true,
-                nx: true,
-            },
-            Codec::Codec16 => Self {
-                wide_event: true,
-                generation_type: true,
-                wide_counts: false,
-                wide_ids: true,
-                nx: false,
-            },
-            _ => Self {
-                wide_event: false,
-                generation_type: false,
-                wide_counts: false,
-                wide_ids: false,
-                nx: false,
-            },
-        }
-    }
-
-    /// Bytes of an IO id.
-    pub(crate) const fn id_len(self) -> usize {
-        if self.wide_ids {
-            2
-        } else {
-            1
-        }
-    }
-}
-
-/// Timestamp (8), priority (1) and the GPS element (15): the same in every codec here.
-pub(crate) const HEAD_LEN: usize = 24;
-
-/// Read a 1- or 2-byte big-endian number from the front of `input`.
-#[inline(always)]
-pub(crate) fn take_var(wide: bool, input: &[u8]) -> Option<(u16, &[u8])> {
-    if wide {
-        let (b, rest) = input.split_first_chunk::<2>()?;
-        Some((u16::from_be_bytes(*b), rest))
-    } else {
-        let (b, rest) = input.split_first()?;
-        Some((u16::from(*b), rest))
-    }
-}
-
-/// The fields of a record head that need no IO walk.
-#[inline(always)]
-pub(crate) fn gps_of(head: &[u8; HEAD_LEN]) -> GpsElement {
-    let [_, _, _, _, _, _, _, _, _, lo0, lo1, lo2, lo3, la0, la1, la2, la3, al0, al1, an0, an1, sat, sp0, sp1] =
-        *head;
-    GpsElement {
-        longitude: i32::from_be_bytes([lo0, lo1, lo2, lo3]),
-        latitude: i32::from_be_bytes([la0, la1, la2, la3]),
-        altitude: i16::from_be_bytes([al0, al1]),
-        angle: u16::from_be_bytes([an0, an1]),
-        satellites: sat,
-        speed: u16::from_be_bytes([sp0, sp1]),
-    }
-}
-
-#[inline(always)]
-pub(crate) fn timestamp_of(head: &[u8; HEAD_LEN]) -> u64 {
-    let [t0, t1, t2, t3, t4, t5, t6, t7, ..] = *head;
-    u64::from_be_bytes([t0, t1, t2, t3, t4, t5, t6, t7])
-}
-
-/// The part of a record before its IO groups, validated as strict decoding does.
-pub(crate) struct RecordHead<'a> {
-    pub(crate) head: &'a [u8; HEAD_LEN],
-    pub(crate) event_id: u16,
-    pub(crate) generation_type: Option<GenerationType>,
-    pub(crate) total: u16,
-}
-
-/// Read and check a record head; `None` for anything strict decoding rejects.
-#[inline(always)]
-pub(crate) fn take_head(l: Layout, input: &[u8]) -> Option<(RecordHead<'_>, &[u8])> {
-    let (head, rest) = input.split_first_chunk::<HEAD_LEN>()?;
-    if head[8] > 3 {
-        return None;
-    }
-    let (event_id, rest) = take_var(l.wide_event, rest)?;
-    let (generation_type, rest) = if l.generation_type {
-        let (&g, rest) = rest.split_first()?;
-        if g > 7 {
-            return None;
-        }
-        (Some(GenerationType(g)), rest)
-    } else {
-        (None, rest)
-    };
-    let (total, rest) = take_var(l.wide_counts, rest)?;
-    Some((
-        RecordHead {
-            head,
-            event_id,
-            generation_type,
-            total,
-        },
-        rest,
-    ))
-}
-
-/// Walk the IO groups at the front of `input` without reading values: `None` if they run past
-/// the end or their counts disagree with `total`. Returns the bytes after them.
-#[inline(always)]
-pub(crate) fn skip_io(l: Layout, total: u16, input: &[u8]) -> Option<&[u8]> {
-    let id = l.id_len();
-    let mut rest = input;
-    let mut actual: u16 = 0;
-    for size in [1usize, 2, 4, 8] {
-        let (n, r) = take_var(l.wide_counts, rest)?;
-        rest = r.get(usize::from(n) * (id + size)..)?;
-        actual = actual.wrapping_add(n);
-    }
-    if l.nx {
-        let (n, r) = take_var(true, rest)?;
-        rest = r;
-        for _ in 0..n {
-            let (&[_, _, l0, l1], r) = rest.split_first_chunk::<4>()?;
-            rest = r.get(usize::from(u16::from_be_bytes([l0, l1]))..)?;
-        }
-        actual = actual.wrapping_add(n);
-    }
-    (actual == total).then_some(rest)
-}
 
 /// A validated AVL data array of Codec 8, 8 Extended or 16, borrowed from the caller's buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -257,10 +113,7 @@ impl<'a> AvlDataView<'a> {
 
     /// Copy into owned records: the same value the owned decoder returns.
     pub fn to_avl_data(&self) -> AvlData {
-        AvlData {
-            codec: self.codec,
-            records: self.records().map(|r| r.to_record()).collect(),
-        }
+        AvlData::new(self.codec, self.records().map(|r| r.to_record()).collect())
     }
 }
 
@@ -402,7 +255,6 @@ impl<'a> RecordView<'a> {
             event_id: self.event_id,
             generation_type: self.generation_type,
             io,
-            codec7: None,
         }
     }
 }
@@ -543,51 +395,12 @@ impl<'a> FrameView<'a> {
         input: &'a [u8],
         max_frame_len: usize,
     ) -> Result<Status<Self>, DecodeError> {
-        let Some((&[p0, p1, p2, p3, l0, l1, l2, l3], body)) = input.split_first_chunk::<8>() else {
-            return Ok(Status::Partial {
-                needed: 8 - input.len(),
-            });
+        let (len, total) = match read_header(input, max_frame_len, None)? {
+            Status::Complete(len, total) => (len, total),
+            Status::Partial { needed } => return Ok(Status::Partial { needed }),
         };
-        let preamble = u32::from_be_bytes([p0, p1, p2, p3]);
-        if preamble != 0 {
-            return Err(DecodeError::new(
-                0,
-                "preamble",
-                ErrorKind::BadPreamble { found: preamble },
-            ));
-        }
-        let len = u32::from_be_bytes([l0, l1, l2, l3]) as usize;
-        if len > max_frame_len {
-            return Err(DecodeError::new(
-                4,
-                "data field length",
-                ErrorKind::FrameTooLarge {
-                    length: len,
-                    max: max_frame_len,
-                },
-            ));
-        }
-        if len < 3 {
-            return Err(DecodeError::new(
-                4,
-                "data field length",
-                ErrorKind::LengthTooSmall {
-                    length: len,
-                    min: 3,
-                },
-            ));
-        }
-        let Some((data, rest)) = body.split_at_checked(len) else {
-            return Ok(Status::Partial {
-                needed: len + FRAME_OVERHEAD - input.len(),
-            });
-        };
-        let Some(&[c0, c1, c2, c3]) = rest.first_chunk::<4>() else {
-            return Ok(Status::Partial {
-                needed: len + FRAME_OVERHEAD - input.len(),
-            });
-        };
-        let received = u32::from_be_bytes([c0, c1, c2, c3]);
+        let data = &input[8..8 + len];
+        let received = received_crc(input, len);
         let computed = crate::crc::crc16(data);
         if u32::from(computed) != received {
             return Err(DecodeError::new(
@@ -602,7 +415,7 @@ impl<'a> FrameView<'a> {
                 data,
                 crc: computed,
             },
-            len + FRAME_OVERHEAD,
+            total,
         ))
     }
 
@@ -667,12 +480,8 @@ mod tests {
             event_id: 239,
             generation_type: (codec == Codec::Codec16).then_some(GenerationType(5)),
             io: io.clone(),
-            codec7: None,
         };
-        AvlData {
-            codec,
-            records: (0..3).map(record).collect(),
-        }
+        AvlData::new(codec, (0..3).map(record).collect())
     }
 
     #[test]

@@ -33,10 +33,11 @@ use wasm_bindgen::JsCast;
 
 use crate::avl::{AvlRecord, IoElement, IoValue};
 use crate::command::CommandPacket;
+use crate::data::Content;
 use crate::error::{DecodeError, EncodeError, ErrorKind};
 use crate::io_catalog::{self, IoInfo, IoType, IoValueView};
 use crate::json::{JsonOptions, MessageJson, PacketJson};
-use crate::packet::{Content, Packet, Transport};
+use crate::packet::{Packet, Transport};
 use crate::session::{Event, Session};
 use crate::{DecodeOptions, Imei};
 
@@ -492,8 +493,8 @@ impl<'a> Tape<'a> {
         let flag = |present: bool, bit: u32| if present { bit } else { 0 };
         let flags = flag(codec.is_some(), P_CODEC)
             | flag(imei.is_some(), P_IMEI)
-            | flag(p.crc.is_some(), P_CRC)
-            | flag(p.udp.is_some(), P_UDP)
+            | flag(p.crc().is_some(), P_CRC)
+            | flag(p.udp().is_some(), P_UDP)
             | flag(matches!(p.content, Content::Avl(_)), P_RECORDS)
             | flag(matches!(p.content, Content::Command(_)), P_MESSAGES)
             | flag(ack.is_some(), P_ACK);
@@ -505,12 +506,12 @@ impl<'a> Tape<'a> {
         if let Some(imei) = imei {
             self.text(imei.as_str());
         }
-        if let Some(crc) = &p.crc {
+        if let Some(crc) = p.crc() {
             self.num(crc.received);
             self.num(crc.computed);
             self.num(u8::from(crc.ok()));
         }
-        if let Some(udp) = &p.udp {
+        if let Some(udp) = p.udp() {
             self.num(udp.length);
             self.num(udp.packet_id);
             self.num(udp.packet_type);
@@ -1027,20 +1028,16 @@ impl DecoderCore {
                 Event::Login(imei) => Packet {
                     offset: *end,
                     len: 2 + imei.as_str().len(),
-                    transport: Transport::Tcp,
+                    transport: Transport::Tcp { crc: None },
                     content: Content::Imei(imei),
-                    crc: None,
-                    udp: None,
                     warnings: Vec::new(),
                 },
                 Event::Records(p) | Event::Message(p) => p,
                 Event::KeepAlive { offset } => Packet {
                     offset,
                     len: 1,
-                    transport: Transport::Tcp,
+                    transport: Transport::Tcp { crc: None },
                     content: Content::KeepAlive,
-                    crc: None,
-                    udp: None,
                     warnings: Vec::new(),
                 },
                 Event::Invalid(e) => {

@@ -603,7 +603,7 @@ fn value(span: &Span, raw: &[u8], packet: Option<&Packet>, model: Option<&str>) 
             }
         }
         f if f.starts_with("io count") || f.starts_with("io group") => format!("{n} IO elements"),
-        "crc" => match packet.and_then(|p| p.crc) {
+        "crc" => match packet.and_then(|p| p.crc()) {
             Some(c) if c.ok() => format!(
                 "0x{:04x}: matches the CRC-16/IBM computed over the data field",
                 c.received

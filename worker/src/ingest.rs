@@ -73,10 +73,7 @@ impl From<&DecodeError> for Rejected {
 pub fn ingest(datagram: &[u8]) -> Result<Ingest, Rejected> {
     let packet = fleetview::udp::decode_datagram(datagram, &DecodeOptions::default())
         .map_err(|e| Rejected::from(&e))?;
-    let header = packet
-        .udp
-        .as_ref()
-        .ok_or_else(|| not_avl(0, "the input is not a UDP datagram"))?;
+    let header = &packet.header;
     let data = match &packet.content {
         Content::Avl(d) => d,
         Content::Command(c) => {
@@ -107,10 +104,7 @@ pub fn ingest(datagram: &[u8]) -> Result<Ingest, Rejected> {
 }
 
 fn row(data: &AvlData, r: &AvlRecord) -> Result<RecordRow, Rejected> {
-    let alone = AvlData {
-        codec: data.codec,
-        records: vec![r.clone()],
-    };
+    let alone = AvlData::new(data.codec, vec![r.clone()]);
     // Re-encoding what was just decoded fails only if the encoder and decoder disagree.
     let bytes = alone.encode().map_err(|e| {
         not_avl(
@@ -193,14 +187,14 @@ mod tests {
     #[test]
     fn keys_follow_record_bytes() {
         let imei = Imei::new("356307042441013").unwrap();
-        let data = AvlData {
-            codec: Codec::Codec8Ext,
-            records: vec![
+        let data = AvlData::new(
+            Codec::Codec8Ext,
+            vec![
                 record(1_000, 252_560_283),
                 record(2_000, 252_560_283),
                 record(1_000, 252_560_283),
             ],
-        };
+        );
         let first = ingest(&fleetview::encode::avl_datagram(&imei, 7, 9, &data).unwrap()).unwrap();
         assert_eq!(first.ack, fleetview::udp::ack(7, 9, 3));
         // Same record, same key (the third row dedups against the first); another time, another key.

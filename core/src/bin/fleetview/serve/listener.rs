@@ -465,9 +465,7 @@ pub(crate) async fn udp(socket: UdpSocket, ctx: Arc<Ctx>, alive: mpsc::Sender<()
                 continue;
             }
         };
-        let Some(header) = packet.udp.clone() else {
-            continue;
-        };
+        let header = packet.header.clone();
         let imei = header.imei.as_str().to_string();
         if !ctx.allowed(&imei) {
             warn!(imei = %imei, peer = %peer, offset = 8, "datagram rejected, not acked: IMEI not in the allowlist");

@@ -174,10 +174,7 @@ impl RecordRow {
         fuel_ids: &FuelIds,
         model: Option<&str>,
     ) -> Self {
-        let mut data = fleetview::AvlData {
-            codec,
-            records: vec![record],
-        };
+        let mut data = fleetview::AvlData::new(codec, vec![record]);
         let encoded = data.encode();
         let record = data.records.pop().unwrap_or_default();
         let mut io = String::with_capacity(16 + record.io.len() * 12);

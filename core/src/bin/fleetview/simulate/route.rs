@@ -382,7 +382,6 @@ impl Vehicle {
                 GenerationType(7) // periodical
             }),
             io,
-            codec7: None,
         }
     }
 }
