@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 
 use crate::avl::{AvlRecord, GpsElement, IoElement, IoValue, Priority};
 use crate::error::{DecodeError, EncodeError};
+use crate::field::Field;
 use crate::reader::{be_uint, Reader};
 
 /// Seconds from 1970-01-01 to 2007-01-01, the Codec 7 epoch.
@@ -44,62 +45,62 @@ pub(crate) fn read_record(
     r: &mut Reader<'_, '_>,
 ) -> Result<(AvlRecord, Codec7Fields), DecodeError> {
     // Two bits of priority: always 0..=3, nothing to check.
-    let head = r.u32("timestamp and priority")?;
+    let head = r.u32(Field::TimestampAndPriority)?;
     let priority = Priority((head >> 30) as u8);
     let timestamp_ms = (u64::from(head & 0x3FFF_FFFF) + GH3000_EPOCH_S) * 1000;
-    let global_mask = r.u8("global mask")?;
+    let global_mask = r.u8(Field::GlobalMask)?;
     let mut fields = Codec7Fields {
         global_mask,
         ..Codec7Fields::default()
     };
     let mut gps = GpsElement::default();
     if global_mask & GPS != 0 {
-        let mask = r.u8("gps mask")?;
+        let mask = r.u8(Field::GpsMask)?;
         fields.gps_mask = mask;
         if mask & 0x01 != 0 {
-            let lat = f32::from_bits(r.u32("latitude")?);
-            let lon = f32::from_bits(r.u32("longitude")?);
+            let lat = f32::from_bits(r.u32(Field::Latitude)?);
+            let lon = f32::from_bits(r.u32(Field::Longitude)?);
             fields.coordinates = Some((lat, lon));
             gps.latitude = degrees_to_e7(lat);
             gps.longitude = degrees_to_e7(lon);
         }
         if mask & 0x02 != 0 {
-            gps.altitude = r.u16("altitude")? as i16;
+            gps.altitude = r.u16(Field::Altitude)? as i16;
         }
         if mask & 0x04 != 0 {
-            fields.angle_raw = r.u8("angle")?;
+            fields.angle_raw = r.u8(Field::Angle)?;
             gps.angle = angle_from_raw(fields.angle_raw);
         }
         if mask & 0x08 != 0 {
-            gps.speed = r.u8("speed")?.into();
+            gps.speed = r.u8(Field::Speed)?.into();
         }
         if mask & 0x10 != 0 {
-            gps.satellites = r.u8("satellites")?;
+            gps.satellites = r.u8(Field::Satellites)?;
         }
         if mask & 0x20 != 0 {
-            fields.cell = Some((r.u16("location area code")?, r.u16("cell id")?));
+            fields.cell = Some((r.u16(Field::LocationAreaCode)?, r.u16(Field::CellId)?));
         }
         if mask & 0x40 != 0 {
-            fields.signal_quality = Some(r.u8("signal quality")?);
+            fields.signal_quality = Some(r.u8(Field::SignalQuality)?);
         }
         if mask & 0x80 != 0 {
-            fields.operator = Some(r.u32("operator code")?);
+            fields.operator = Some(r.u32(Field::OperatorCode)?);
         }
     }
     let mut io = Vec::new();
     for (bit, size, field) in [
-        (0x02u8, 1usize, "io count 1 byte"),
-        (0x04, 2, "io count 2 bytes"),
-        (0x08, 4, "io count 4 bytes"),
+        (0x02u8, 1usize, Field::IoCount1),
+        (0x04, 2, Field::IoCount2),
+        (0x08, 4, Field::IoCount4),
     ] {
         if global_mask & bit == 0 {
             continue;
         }
         let n = r.u8(field)?;
         for _ in 0..n {
-            let id = u16::from(r.u8("io id")?);
+            let id = u16::from(r.u8(Field::IoId)?);
             r.io_id = Some(id);
-            let v = be_uint(r.take(size, "io value")?);
+            let v = be_uint(r.take(size, Field::IoValue)?);
             r.io_id = None;
             let value = match size {
                 1 => IoValue::U8(v as u8),

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use crate::avl::{AvlRecord, GenerationType, GpsElement, IoElement, IoValue, Priority};
 use crate::codec::Codec;
 use crate::error::{DecodeError, EncodeError, ErrorKind, Warning};
+use crate::field::Field;
 use crate::layout::{gps_of, skip_io, take_head, take_var, timestamp_of, Layout};
 use crate::options::{tolerate, DecodeOptions};
 use crate::reader::{be_uint, Reader};
@@ -14,7 +15,7 @@ fn layout(codec: Codec) -> Layout {
     Layout::of(codec)
 }
 
-fn read_var(r: &mut Reader<'_, '_>, wide: bool, field: &'static str) -> Result<u16, DecodeError> {
+fn read_var(r: &mut Reader<'_, '_>, wide: bool, field: Field) -> Result<u16, DecodeError> {
     if wide {
         r.u16(field)
     } else {
@@ -32,7 +33,7 @@ pub(crate) fn check_priority(
         tolerate(
             opts.lenient,
             warnings,
-            DecodeError::new(at, "priority", ErrorKind::InvalidPriority { value }),
+            DecodeError::new(at, Field::Priority, ErrorKind::InvalidPriority { value }),
         )?;
     }
     Ok(Priority(value))
@@ -40,12 +41,12 @@ pub(crate) fn check_priority(
 
 pub(crate) fn read_gps(r: &mut Reader<'_, '_>) -> Result<GpsElement, DecodeError> {
     Ok(GpsElement {
-        longitude: r.u32("longitude")? as i32,
-        latitude: r.u32("latitude")? as i32,
-        altitude: r.u16("altitude")? as i16,
-        angle: r.u16("angle")?,
-        satellites: r.u8("satellites")?,
-        speed: r.u16("speed")?,
+        longitude: r.u32(Field::Longitude)? as i32,
+        latitude: r.u32(Field::Latitude)? as i32,
+        altitude: r.u16(Field::Altitude)? as i16,
+        angle: r.u16(Field::Angle)?,
+        satellites: r.u8(Field::Satellites)?,
+        speed: r.u16(Field::Speed)?,
     })
 }
 
@@ -56,22 +57,22 @@ pub(crate) fn read_record(
     warnings: &mut Vec<Warning>,
 ) -> Result<AvlRecord, DecodeError> {
     let l = layout(codec);
-    let timestamp_ms = r.u64("timestamp")?;
+    let timestamp_ms = r.u64(Field::Timestamp)?;
     let at = r.offset();
-    let p = r.u8("priority")?;
+    let p = r.u8(Field::Priority)?;
     let priority = check_priority(p, at, opts, warnings)?;
     let gps = read_gps(r)?;
-    let event_id = read_var(r, l.wide_event, "event io id")?;
+    let event_id = read_var(r, l.wide_event, Field::EventIoId)?;
     let generation_type = if l.generation_type {
         let at = r.offset();
-        let value = r.u8("generation type")?;
+        let value = r.u8(Field::GenerationType)?;
         if value > 7 {
             tolerate(
                 opts.lenient,
                 warnings,
                 DecodeError::new(
                     at,
-                    "generation type",
+                    Field::GenerationType,
                     ErrorKind::InvalidGenerationType { value },
                 ),
             )?;
@@ -81,23 +82,23 @@ pub(crate) fn read_record(
         None
     };
     let total_at = r.offset();
-    let total = read_var(r, l.wide_counts, "io count")?;
+    let total = read_var(r, l.wide_counts, Field::IoCount)?;
     // Every element takes at least id + 1 byte: bound the allocation by the bytes present.
     let min_element = if l.wide_ids { 3 } else { 2 };
     let mut io = Vec::with_capacity(usize::from(total).min(r.left() / min_element));
     let mut actual: u16 = 0;
     for (size, field) in [
-        (1usize, "io count 1 byte"),
-        (2, "io count 2 bytes"),
-        (4, "io count 4 bytes"),
-        (8, "io count 8 bytes"),
+        (1usize, Field::IoCount1),
+        (2, Field::IoCount2),
+        (4, Field::IoCount4),
+        (8, Field::IoCount8),
     ] {
         let n = read_var(r, l.wide_counts, field)?;
         actual = actual.wrapping_add(n);
         for _ in 0..n {
-            let id = read_var(r, l.wide_ids, "io id")?;
+            let id = read_var(r, l.wide_ids, Field::IoId)?;
             r.io_id = Some(id);
-            let bytes = r.take(size, "io value")?;
+            let bytes = r.take(size, Field::IoValue)?;
             let v = be_uint(bytes);
             let value = match size {
                 1 => IoValue::U8(v as u8),
@@ -110,13 +111,13 @@ pub(crate) fn read_record(
         }
     }
     if l.nx {
-        let n = r.u16("io count variable")?;
+        let n = r.u16(Field::IoCountVariable)?;
         actual = actual.wrapping_add(n);
         for _ in 0..n {
-            let id = r.u16("io id")?;
+            let id = r.u16(Field::IoId)?;
             r.io_id = Some(id);
-            let len = usize::from(r.u16("io length")?);
-            let value = IoValue::Bytes(r.take(len, "io value")?.to_vec());
+            let len = usize::from(r.u16(Field::IoLength)?);
+            let value = IoValue::Bytes(r.take(len, Field::IoValue)?.to_vec());
             r.io_id = None;
             io.push(IoElement { id, value });
         }
@@ -127,7 +128,7 @@ pub(crate) fn read_record(
             warnings,
             DecodeError::new(
                 total_at,
-                "io count",
+                Field::IoCount,
                 ErrorKind::IoCountMismatch {
                     declared: total,
                     actual,

@@ -9,6 +9,7 @@ use crate::codec::{Codec, CODEC_4_SMS};
 use crate::codec7::Codec7Fields;
 use crate::command::{read_command_body, CommandPacket};
 use crate::error::{DecodeError, EncodeError, ErrorKind, Warning};
+use crate::field::Field;
 use crate::imei::Imei;
 use crate::options::{tolerate, DecodeOptions};
 use crate::reader::Reader;
@@ -64,9 +65,9 @@ pub(crate) fn read_avl_data(
         }
     }
     let at = r.offset();
-    let id = r.u8("codec id")?;
+    let id = r.u8(Field::CodecId)?;
     let codec = data_codec(id, at)?;
-    let count = r.u8("number of data 1")?;
+    let count = r.u8(Field::NumberOfData1)?;
     let capacity = usize::from(count).min(r.left() / min_record_len(codec));
     let mut records = Vec::with_capacity(capacity);
     let mut codec7 = Vec::new();
@@ -84,14 +85,14 @@ pub(crate) fn read_avl_data(
     }
     r.record = None;
     let trailer_at = r.offset();
-    let trailer = r.u8("number of data 2")?;
+    let trailer = r.u8(Field::NumberOfData2)?;
     if trailer != count {
         tolerate(
             opts.lenient,
             warnings,
             DecodeError::new(
                 trailer_at,
-                "number of data 2",
+                Field::NumberOfData2,
                 ErrorKind::CountMismatch {
                     header: count,
                     trailer,
@@ -112,7 +113,7 @@ pub(crate) fn data_codec(id: u8, at: usize) -> Result<Codec, DecodeError> {
         Some(c) if !c.is_command() => Ok(c),
         Some(_) => Err(DecodeError::new(
             at,
-            "codec id",
+            Field::CodecId,
             ErrorKind::UnexpectedCodec { id },
         )),
         None => Err(unknown_codec(id, at)),
@@ -125,7 +126,7 @@ pub(crate) fn unknown_codec(id: u8, at: usize) -> DecodeError {
     } else {
         ErrorKind::UnknownCodec { id }
     };
-    DecodeError::new(at, "codec id", kind)
+    DecodeError::new(at, Field::CodecId, kind)
 }
 
 /// Read a data field or UDP tail: any codec, AVL data or command messages.
@@ -137,7 +138,7 @@ pub(crate) fn read_data_field(
     let at = r.offset();
     let id = *r.rest().first().ok_or_else(|| {
         r.error(
-            "codec id",
+            Field::CodecId,
             ErrorKind::UnexpectedEnd {
                 needed: 1,
                 available: 0,
@@ -146,7 +147,7 @@ pub(crate) fn read_data_field(
     })?;
     match Codec::from_id(id) {
         Some(c) if c.is_command() => {
-            r.u8("codec id")?;
+            r.u8(Field::CodecId)?;
             Ok(Content::Command(read_command_body(r, c, opts, warnings)?))
         }
         Some(_) => Ok(Content::Avl(read_avl_data(r, opts, warnings)?)),
@@ -164,6 +165,20 @@ impl AvlData {
         }
     }
 
+    /// Append a data array holding `record` alone (Codec 7 extras derived from the record).
+    pub(crate) fn encode_one(
+        codec: Codec,
+        record: &AvlRecord,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        check_data_codec(codec)?;
+        out.push(codec.id());
+        out.push(1);
+        write_record(codec, record, None, out)?;
+        out.push(1);
+        Ok(())
+    }
+
     /// Encode as an AVL data array (codec id, N1, records, N2): the TCP data field, the UDP tail.
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         let mut out = Vec::with_capacity(3 + self.records.len() * 64);
@@ -173,12 +188,7 @@ impl AvlData {
 
     /// Append the encoded data array to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        if self.codec.is_command() {
-            return Err(EncodeError::NotSupported {
-                what: "AVL records",
-                codec: self.codec.name(),
-            });
-        }
+        check_data_codec(self.codec)?;
         let count = u8::try_from(self.records.len()).map_err(|_| EncodeError::OutOfRange {
             field: "record count",
             value: self.records.len() as u64,
@@ -187,12 +197,31 @@ impl AvlData {
         out.push(self.codec.id());
         out.push(count);
         for (i, record) in self.records.iter().enumerate() {
-            match self.codec {
-                Codec::Codec7 => crate::codec7::write_record(record, self.codec7.get(i), out)?,
-                _ => crate::codec8::write_record(record, self.codec, out)?,
-            }
+            write_record(self.codec, record, self.codec7.get(i), out)?;
         }
         out.push(count);
         Ok(())
+    }
+}
+
+fn check_data_codec(codec: Codec) -> Result<(), EncodeError> {
+    if codec.is_command() {
+        return Err(EncodeError::NotSupported {
+            what: "AVL records",
+            codec: codec.name(),
+        });
+    }
+    Ok(())
+}
+
+fn write_record(
+    codec: Codec,
+    record: &AvlRecord,
+    codec7: Option<&Codec7Fields>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    match codec {
+        Codec::Codec7 => crate::codec7::write_record(record, codec7, out),
+        _ => crate::codec8::write_record(record, codec, out),
     }
 }

@@ -10,6 +10,7 @@ use alloc::vec::Vec;
 
 use crate::data::{read_data_field, Content};
 use crate::error::{DecodeError, ErrorKind, Warning};
+use crate::field::Field;
 use crate::imei::{read_imei, Imei, MAX_IMEI_LEN};
 use crate::options::{tolerate, DecodeOptions};
 use crate::reader::{Reader, Span};
@@ -76,7 +77,7 @@ pub(crate) fn read_header(
     if preamble != 0 {
         return Err(DecodeError::new(
             0,
-            "preamble",
+            Field::Preamble,
             ErrorKind::BadPreamble { found: preamble },
         ));
     }
@@ -84,7 +85,7 @@ pub(crate) fn read_header(
     if len > max_frame_len {
         return Err(DecodeError::new(
             4,
-            "data field length",
+            Field::DataFieldLength,
             ErrorKind::FrameTooLarge {
                 length: len,
                 max: max_frame_len,
@@ -95,7 +96,7 @@ pub(crate) fn read_header(
     if len < 3 {
         return Err(DecodeError::new(
             4,
-            "data field length",
+            Field::DataFieldLength,
             ErrorKind::LengthTooSmall {
                 length: len,
                 min: 3,
@@ -140,7 +141,7 @@ pub(crate) fn decode_login(
     if len == 0 || len > MAX_IMEI_LEN {
         return Err(DecodeError::new(
             0,
-            "imei length",
+            Field::ImeiLength,
             ErrorKind::InvalidImeiLength { length: len },
         ));
     }
@@ -178,7 +179,7 @@ pub(crate) fn decode_data_frame(
     if len != declared {
         warnings.push(Warning::from_error(&DecodeError::new(
             4,
-            "data field length",
+            Field::DataFieldLength,
             ErrorKind::LengthMismatch {
                 declared,
                 actual: len,
@@ -186,8 +187,8 @@ pub(crate) fn decode_data_frame(
         )));
     }
     let mut r = Reader::traced(input, 0, trace);
-    r.take(4, "preamble")?;
-    r.take(4, "data field length")?;
+    r.take(4, Field::Preamble)?;
+    r.take(4, Field::DataFieldLength)?;
     let data = &input[8..8 + len];
     let computed = crate::crc::crc16(data);
     let received = received_crc(input, len);
@@ -197,29 +198,29 @@ pub(crate) fn decode_data_frame(
             &mut warnings,
             DecodeError::new(
                 8 + len,
-                "crc",
+                Field::Crc,
                 ErrorKind::CrcMismatch { computed, received },
             ),
         )?;
     }
     let content = {
-        let mut body = r.sub(len, "data field")?;
+        let mut body = r.sub(len, Field::DataField)?;
         let content = read_data_field(&mut body, opts, &mut warnings)?;
         if !body.is_empty() {
             tolerate(
                 opts.lenient,
                 &mut warnings,
                 body.error(
-                    "data field",
+                    Field::DataField,
                     ErrorKind::TrailingBytes { count: body.left() },
                 ),
             )?;
             let (at, n) = (body.offset(), body.left());
-            body.mark(at, n, "trailing bytes");
+            body.mark(at, n, Field::TrailingBytes);
         }
         content
     };
-    r.take(4, "crc")?;
+    r.take(4, Field::Crc)?;
     let frame = DataFrame {
         content,
         crc: CrcCheck { received, computed },

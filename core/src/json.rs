@@ -13,6 +13,7 @@ use serde::{Serialize, Serializer};
 use crate::avl::{AvlRecord, IoElement, IoValue};
 use crate::command::CommandMessage;
 use crate::error::{DecodeError, Warning};
+use crate::hex::HexError;
 use crate::io_catalog::{self, IoValueView};
 use crate::packet::{Content, Packet};
 
@@ -213,7 +214,21 @@ impl From<&DecodeError> for ErrorJson {
             error: ErrorBody {
                 kind: e.code(),
                 offset: e.offset,
-                field: e.field,
+                field: e.field_name(),
+                message: alloc::format!("{e}"),
+            },
+        }
+    }
+}
+
+/// Hex text errors: `field` is `"hex"` and `offset` a character offset in the text.
+impl From<&HexError> for ErrorJson {
+    fn from(e: &HexError) -> Self {
+        Self {
+            error: ErrorBody {
+                kind: e.code(),
+                offset: e.offset,
+                field: "hex",
                 message: alloc::format!("{e}"),
             },
         }
@@ -223,7 +238,7 @@ impl From<&DecodeError> for ErrorJson {
 impl From<&Warning> for WarningJson {
     fn from(w: &Warning) -> Self {
         Self {
-            kind: w.kind,
+            kind: w.code(),
             offset: w.offset,
             message: w.message.clone(),
         }

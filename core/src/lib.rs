@@ -41,11 +41,12 @@ extern crate alloc;
 // 4. transports: TCP framing (`frame`), UDP datagrams (`udp`), the encoders over them, the
 //    borrowed view;
 // 5. packets (auto-detection) and the TCP session;
-// 6. the JSON model and exports;
+// 6. the JSON model, exports and byte explanations;
 // 7. the npm package's exports (`wasm`).
 pub mod codec;
 pub mod crc;
 pub mod error;
+pub mod field;
 pub mod hex;
 pub mod imei;
 pub mod io_catalog;
@@ -60,6 +61,7 @@ pub mod command;
 mod layout;
 
 pub mod data;
+pub mod identity;
 
 pub mod encode;
 pub mod frame;
@@ -68,6 +70,8 @@ pub mod view;
 
 pub mod packet;
 pub mod session;
+
+pub mod explain;
 
 pub mod export;
 #[cfg(feature = "serde")]
@@ -78,10 +82,11 @@ pub mod wasm;
 
 pub use avl::{AvlRecord, GenerationType, GpsElement, IoElement, IoValue, Priority};
 pub use codec::Codec;
-pub use command::{CommandMessage, CommandPacket};
+pub use command::{CommandMessage, CommandPacket, MessageType};
 pub use crc::crc16;
 pub use data::{AvlData, Content};
-pub use error::{DecodeError, EncodeError, ErrorKind, Warning};
+pub use error::{DecodeError, EncodeError, ErrorKind, Warning, WarningKind};
+pub use field::{Field, SpanKind};
 pub use frame::{CrcCheck, Status};
 pub use imei::Imei;
 pub use options::DecodeOptions;

@@ -7,6 +7,7 @@ use crate::codec::Codec;
 use crate::data::read_avl_data;
 pub use crate::data::Content;
 use crate::error::{DecodeError, EncodeError, ErrorKind, Warning};
+use crate::field::Field;
 pub use crate::frame::CrcCheck;
 use crate::frame::{
     declared_len, decode_data_frame, decode_login, DataFrame, Status, FRAME_OVERHEAD, KEEP_ALIVE,
@@ -300,7 +301,7 @@ fn decode_bare_traced(
         tolerate(
             opts.lenient,
             &mut warnings,
-            r.error("data", ErrorKind::TrailingBytes { count: r.left() }),
+            r.error(Field::Data, ErrorKind::TrailingBytes { count: r.left() }),
         )?;
     }
     Ok(Packet {
@@ -329,7 +330,7 @@ impl Packets<'_> {
         let trace = self.trace.as_deref_mut();
         if self.pos == 0 {
             if input.is_empty() {
-                return Err(DecodeError::new(0, "", ErrorKind::EmptyInput));
+                return Err(DecodeError::at(0, ErrorKind::EmptyInput));
             }
             let login = input.len() >= 2
                 && input[..2] != [0, 0]
@@ -347,7 +348,7 @@ impl Packets<'_> {
                     t.push(Span {
                         offset: 0,
                         len: 1,
-                        field: "keep-alive",
+                        field: Field::KeepAlive,
                         record: None,
                         io_id: None,
                     });
@@ -357,7 +358,7 @@ impl Packets<'_> {
             [0, 0, ..] => complete_data_frame(rest, self.opts, trace)?,
             // A length no login has: this is not Teltonika data at all.
             [a, b, ..] if usize::from(u16::from_be_bytes([*a, *b])) > MAX_IMEI_LEN => {
-                return Err(DecodeError::new(0, "", ErrorKind::UnrecognizedInput));
+                return Err(DecodeError::at(0, ErrorKind::UnrecognizedInput));
             }
             [_, _, ..] => tcp_login(rest, trace)?,
             _ => Status::Partial { needed: 1 },
@@ -372,9 +373,8 @@ impl Packets<'_> {
                 p.shift(self.pos);
                 Ok(p)
             }
-            Status::Partial { needed } => Err(DecodeError::new(
+            Status::Partial { needed } => Err(DecodeError::at(
                 input.len(),
-                "",
                 ErrorKind::UnexpectedEnd {
                     needed: rest.len() + needed,
                     available: rest.len(),
@@ -402,7 +402,7 @@ fn complete_data_frame(
             } else {
                 Err(DecodeError::new(
                     4,
-                    "data field length",
+                    Field::DataFieldLength,
                     ErrorKind::LengthMismatch { declared, actual },
                 ))
             }

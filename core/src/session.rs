@@ -136,9 +136,8 @@ impl Session {
             return Err(e.clone());
         }
         if self.state == State::Rejected {
-            return Err(DecodeError::new(
+            return Err(DecodeError::at(
                 self.base + self.buf.len(),
-                "",
                 ErrorKind::UnexpectedData {
                     state: self.state.name(),
                 },
@@ -148,9 +147,8 @@ impl Session {
         if buffered + data.len() > self.max_buffered() + FRAME_OVERHEAD
             && self.state == State::AwaitingDecision
         {
-            return Err(self.fail(DecodeError::new(
+            return Err(self.fail(DecodeError::at(
                 self.base + self.buf.len(),
-                "",
                 ErrorKind::BufferFull {
                     max: self.max_buffered(),
                 },

@@ -11,6 +11,7 @@ use alloc::vec::Vec;
 
 use crate::data::{read_data_field, AvlData, Content};
 use crate::error::{DecodeError, EncodeError, ErrorKind, Warning};
+use crate::field::Field;
 use crate::imei::{read_imei, Imei, MAX_IMEI_LEN};
 use crate::options::{tolerate, DecodeOptions};
 use crate::reader::{Reader, Span};
@@ -31,6 +32,12 @@ pub struct UdpHeader {
 }
 
 impl UdpHeader {
+    /// Offset of the data field (the codec id) in the datagram: after the 8 header bytes and
+    /// the IMEI digits.
+    pub fn data_offset(&self) -> usize {
+        8 + self.imei.as_str().len()
+    }
+
     /// The 7-byte answer to this datagram for `accepted` records.
     pub fn ack(&self, accepted: u8) -> [u8; 7] {
         ack(self.packet_id, self.avl_packet_id, accepted)
@@ -77,6 +84,25 @@ impl Datagram {
         }
     }
 
+    /// The AVL data, or the error strict AVL-only decoding gives for command messages
+    /// ([`ErrorKind::UnexpectedCodec`] at the codec id).
+    pub fn avl_data(&self) -> Result<&AvlData, DecodeError> {
+        match &self.content {
+            Content::Avl(d) => Ok(d),
+            Content::Command(c) => Err(DecodeError::new(
+                self.header.data_offset(),
+                Field::CodecId,
+                ErrorKind::UnexpectedCodec { id: c.codec.id() },
+            )),
+            // A datagram carries a data field: never a login or a keep-alive.
+            Content::Imei(_) | Content::KeepAlive => Err(DecodeError::new(
+                self.header.data_offset(),
+                Field::CodecId,
+                ErrorKind::UnrecognizedInput,
+            )),
+        }
+    }
+
     /// The sending device.
     pub fn imei(&self) -> Option<&Imei> {
         Some(&self.header.imei)
@@ -114,12 +140,12 @@ pub(crate) fn decode_datagram_traced(
     trace: Option<&mut Vec<Span>>,
 ) -> Result<Datagram, DecodeError> {
     if input.is_empty() {
-        return Err(DecodeError::new(0, "", ErrorKind::EmptyInput));
+        return Err(DecodeError::at(0, ErrorKind::EmptyInput));
     }
     if input.len() > opts.max_frame_len {
         return Err(DecodeError::new(
             0,
-            "length",
+            Field::Length,
             ErrorKind::FrameTooLarge {
                 length: input.len(),
                 max: opts.max_frame_len,
@@ -128,7 +154,7 @@ pub(crate) fn decode_datagram_traced(
     }
     let mut warnings = Vec::new();
     let mut r = Reader::traced(input, 0, trace);
-    let length = r.u16("length")?;
+    let length = r.u16(Field::Length)?;
     let actual = input.len() - 2;
     let mut body_len = usize::from(length);
     if body_len != actual {
@@ -137,7 +163,7 @@ pub(crate) fn decode_datagram_traced(
             &mut warnings,
             DecodeError::new(
                 0,
-                "length",
+                Field::Length,
                 ErrorKind::LengthMismatch {
                     declared: body_len,
                     actual,
@@ -149,38 +175,38 @@ pub(crate) fn decode_datagram_traced(
     if body_len + 2 < MIN_DATAGRAM {
         return Err(DecodeError::new(
             0,
-            "length",
+            Field::Length,
             ErrorKind::LengthTooSmall {
                 length: body_len,
                 min: MIN_DATAGRAM - 2,
             },
         ));
     }
-    let packet_id = r.u16("packet id")?;
+    let packet_id = r.u16(Field::PacketId)?;
     let at = r.offset();
-    let packet_type = r.u8("packet type")?;
+    let packet_type = r.u8(Field::PacketType)?;
     if packet_type > 1 {
         tolerate(
             opts.lenient,
             &mut warnings,
             DecodeError::new(
                 at,
-                "packet type",
+                Field::PacketType,
                 ErrorKind::InvalidPacketType { value: packet_type },
             ),
         )?;
     }
-    let avl_packet_id = r.u8("avl packet id")?;
+    let avl_packet_id = r.u8(Field::AvlPacketId)?;
     let imei = read_imei(&mut r)?;
     let content = read_data_field(&mut r, opts, &mut warnings)?;
     if !r.is_empty() {
         tolerate(
             opts.lenient,
             &mut warnings,
-            r.error("data", ErrorKind::TrailingBytes { count: r.left() }),
+            r.error(Field::Data, ErrorKind::TrailingBytes { count: r.left() }),
         )?;
         let (at, n) = (r.offset(), r.left());
-        r.mark(at, n, "trailing bytes");
+        r.mark(at, n, Field::TrailingBytes);
     }
     Ok(Datagram {
         header: UdpHeader {

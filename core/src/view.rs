@@ -29,6 +29,7 @@ use crate::avl::{AvlRecord, GenerationType, GpsElement, IoElement, IoValue, Prio
 use crate::codec::Codec;
 use crate::data::{read_avl_data, AvlData};
 use crate::error::{DecodeError, ErrorKind};
+use crate::field::Field;
 use crate::frame::{read_header, received_crc, Status};
 use crate::layout::{gps_of, skip_io, take_head, take_var, timestamp_of, Layout, HEAD_LEN};
 use crate::options::DecodeOptions;
@@ -50,12 +51,12 @@ impl<'a> AvlDataView<'a> {
     /// `data` exactly, as [`crate::decode_bare`] does in strict mode; error offsets count from
     /// the start of `data`.
     pub fn parse(data: &'a [u8]) -> Result<Self, DecodeError> {
-        Self::parse_at(data, 0, "data")
+        Self::parse_at(data, 0, Field::Data)
     }
 
     /// `base`: offset of `data` in the caller's input; `trailing`: the field named when bytes
     /// are left after the array.
-    fn parse_at(data: &'a [u8], base: usize, trailing: &'static str) -> Result<Self, DecodeError> {
+    fn parse_at(data: &'a [u8], base: usize, trailing: Field) -> Result<Self, DecodeError> {
         match Self::validate(data, base) {
             Some(view) => Ok(view),
             None => Err(exact_error(data, base, trailing)),
@@ -120,7 +121,7 @@ impl<'a> AvlDataView<'a> {
 /// The error strict owned decoding reports for `data`, which the fast validation rejected.
 #[cold]
 #[inline(never)]
-fn exact_error(data: &[u8], base: usize, trailing: &'static str) -> DecodeError {
+fn exact_error(data: &[u8], base: usize, trailing: Field) -> DecodeError {
     let mut warnings = Vec::new();
     let mut r = Reader::new(data, base);
     let opts = DecodeOptions::default();
@@ -129,7 +130,7 @@ fn exact_error(data: &[u8], base: usize, trailing: &'static str) -> DecodeError 
         Err(e) => e,
         Ok(d) if d.codec == Codec::Codec7 => DecodeError::new(
             codec_at,
-            "codec id",
+            Field::CodecId,
             ErrorKind::UnexpectedCodec { id: d.codec.id() },
         ),
         // The only other way the fast validation fails where the owned decoder succeeds.
@@ -405,11 +406,11 @@ impl<'a> FrameView<'a> {
         if u32::from(computed) != received {
             return Err(DecodeError::new(
                 8 + len,
-                "crc",
+                Field::Crc,
                 ErrorKind::CrcMismatch { computed, received },
             ));
         }
-        let data = AvlDataView::parse_at(data, 8, "data field")?;
+        let data = AvlDataView::parse_at(data, 8, Field::DataField)?;
         Ok(Status::Complete(
             Self {
                 data,

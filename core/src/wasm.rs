@@ -32,9 +32,11 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::avl::{AvlRecord, IoElement, IoValue};
+use crate::codec::Codec;
 use crate::command::CommandPacket;
 use crate::data::Content;
 use crate::error::{DecodeError, EncodeError, ErrorKind};
+use crate::hex::HexError;
 use crate::io_catalog::{self, IoInfo, IoType, IoValueView};
 use crate::json::{JsonOptions, MessageJson, PacketJson};
 use crate::packet::{Packet, Transport};
@@ -54,7 +56,7 @@ fn js_error(kind: &str, offset: Option<usize>, field: &str, message: &str) -> Js
 }
 
 fn decode_error(e: &DecodeError) -> JsValue {
-    js_error(e.code(), Some(e.offset), e.field, &e.to_string())
+    js_error(e.code(), Some(e.offset), e.field_name(), &e.to_string())
 }
 
 fn encode_error(e: &EncodeError) -> JsValue {
@@ -537,7 +539,7 @@ impl<'a> Tape<'a> {
         }
         self.usize(p.warnings.len());
         for w in &p.warnings {
-            self.stat(w.kind);
+            self.stat(w.code());
             self.usize(w.offset);
             self.text(&w.message);
         }
@@ -667,12 +669,38 @@ impl<'a> Tape<'a> {
 
     /// `ITEM_INVALID` or `ITEM_ERROR`.
     fn error(&mut self, tag: f64, frame_offset: usize, e: &DecodeError) {
+        let message = e.to_string();
+        self.error_parts(
+            tag,
+            frame_offset,
+            e.code(),
+            e.offset,
+            e.field_name(),
+            &message,
+        );
+    }
+
+    /// An error of hex text: the offset is a character offset in the text.
+    fn hex_error(&mut self, e: &HexError) {
+        let message = e.to_string();
+        self.error_parts(ITEM_ERROR, 0, e.code(), e.offset, HEX_FIELD, &message);
+    }
+
+    fn error_parts(
+        &mut self,
+        tag: f64,
+        frame_offset: usize,
+        code: &'static str,
+        offset: usize,
+        field: &'static str,
+        message: &str,
+    ) {
         self.num(tag);
         self.usize(frame_offset);
-        self.stat(e.code());
-        self.usize(e.offset);
-        self.stat(e.field);
-        self.text(&e.to_string());
+        self.stat(code);
+        self.usize(offset);
+        self.stat(field);
+        self.text(message);
     }
 
     /// Finish the header; returns where the tape is in the wasm memory: address plus length
@@ -786,7 +814,7 @@ impl Api {
             Ok(bytes) => decode_to_tape(&mut self.shared, &bytes, all, &self.options),
             Err(e) => {
                 let mut tape = Tape::new(&mut self.shared, None);
-                tape.error(ITEM_ERROR, 0, &e);
+                tape.hex_error(&e);
                 tape.finish()
             }
         }
@@ -801,12 +829,16 @@ impl Api {
 /// Bytes from hex text as people paste it (spaces, `0x`, commas are fine).
 #[wasm_bindgen(js_name = hexBytes)]
 pub fn hex_bytes(text: &str) -> Result<Vec<u8>, JsValue> {
-    crate::hex::decode(text).map_err(|e| decode_error(&e))
+    crate::hex::decode(text)
+        .map_err(|e| js_error(e.code(), Some(e.offset), HEX_FIELD, &e.to_string()))
 }
+
+/// The `field` of hex text errors.
+const HEX_FIELD: &str = "hex";
 
 /// `decode` takes one packet: more input after it is an error (`decodeAll` takes them all).
 fn trailing(end: usize, len: usize) -> DecodeError {
-    DecodeError::new(end, "", ErrorKind::TrailingBytes { count: len - end })
+    DecodeError::at(end, ErrorKind::TrailingBytes { count: len - end })
 }
 
 /// The JSON model as text, rendered by serde: the first packet (`all` false: input holding
@@ -889,16 +921,16 @@ fn command_packet(payload: &JsValue, options: &JsValue) -> Result<CommandPacket,
             );
         }
     }
-    let mut packet = if codec == 12.0 {
-        CommandPacket::codec12("")
-    } else if codec == 14.0 {
-        let imei = imei.ok_or_else(|| option_error("imei", "Codec 14 needs the device's IMEI"))?;
-        CommandPacket::codec14("", &imei).map_err(|e| encode_error(&e))?
-    } else {
-        return Err(option_error("codec", "expected 12 or 14"));
+    let codec = match codec {
+        12.0 => Codec::Codec12,
+        14.0 => Codec::Codec14,
+        _ => return Err(option_error("codec", "expected 12 or 14")),
     };
-    packet.messages[0].payload = bytes;
-    Ok(packet)
+    if codec == Codec::Codec14 && imei.is_none() {
+        return Err(option_error("imei", "Codec 14 needs the device's IMEI"));
+    }
+    let imei = imei.filter(|_| codec == Codec::Codec14);
+    CommandPacket::new(codec, bytes, imei.as_deref()).map_err(|e| encode_error(&e))
 }
 
 /// A TCP frame carrying one command: Codec 12 by default, Codec 14 with `{codec: 14, imei}`.

@@ -184,7 +184,7 @@ describe('worker routes in workerd', () => {
     r = await postUdp(w.mf, Buffer.from(UDP_COMMAND, 'hex'));
     assert.equal(r.status, 400);
     j = await r.json();
-    assert.equal(j.error.kind, 'not_avl_data');
+    assert.equal(j.error.kind, 'unexpected_codec');
     assert.equal(j.error.offset, 23);
     assert.equal(await count(w.db, 'SELECT COUNT(*) FROM records'), before);
   });

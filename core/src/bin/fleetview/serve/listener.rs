@@ -407,26 +407,16 @@ fn command_packet(
     imei: &str,
     payload: Vec<u8>,
 ) -> Result<CommandPacket, fleetview::EncodeError> {
-    let mut message = CommandMessage {
-        kind: CommandMessage::COMMAND,
-        timestamp_s: None,
-        imei: None,
-        payload,
-    };
     let codec = if codec == "14" {
-        message.imei = Some(
-            Imei::new(imei)
-                .ok_or(fleetview::EncodeError::InvalidImei)?
-                .to_bcd()?,
-        );
         fleetview::Codec::Codec14
     } else {
         fleetview::Codec::Codec12
     };
-    Ok(CommandPacket {
+    CommandPacket::new(
         codec,
-        messages: vec![message],
-    })
+        payload,
+        (codec == fleetview::Codec::Codec14).then_some(imei),
+    )
 }
 
 /// Announce a command's current state to live subscribers.

@@ -104,12 +104,7 @@ pub(crate) fn now_ms() -> i64 {
 /// FNV-1a, 64 bits: stable across builds and platforms, unlike std's hasher, as a key stored on
 /// disk must be.
 pub(crate) fn record_hash(bytes: &[u8]) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h as i64
+    fleetview::identity::RecordKey::of(bytes).as_i64()
 }
 
 /// IO elements as compact JSON: `[[id,size,raw],…]` for fixed-size values (the unsigned
