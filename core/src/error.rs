@@ -104,6 +104,12 @@ pub enum ErrorKind {
         /// The 4-byte CRC field as received.
         received: u32,
     },
+    /// The CRC field is shorter than its 4 bytes (some devices and examples send only the
+    /// CRC-16 itself). Only lenient decoding of complete input reports it, as a warning.
+    ShortCrc {
+        /// Bytes of CRC present.
+        length: usize,
+    },
     /// A codec id this crate does not know.
     UnknownCodec {
         /// The codec id byte.
@@ -195,6 +201,7 @@ impl ErrorKind {
             Self::LengthTooSmall { .. } => "length_too_small",
             Self::LengthMismatch { .. } => "length_mismatch",
             Self::CrcMismatch { .. } => "crc_mismatch",
+            Self::ShortCrc { .. } => "short_crc",
             Self::UnknownCodec { .. } => "unknown_codec",
             Self::UnsupportedCodec { .. } => "unsupported_codec",
             Self::UnexpectedCodec { .. } => "unexpected_codec",
@@ -239,6 +246,7 @@ impl ErrorKind {
             Self::LengthTooSmall { .. } => "Length too small",
             Self::LengthMismatch { .. } => "Length mismatch",
             Self::CrcMismatch { .. } => "CRC mismatch",
+            Self::ShortCrc { .. } => "Short CRC",
             Self::UnknownCodec { .. } => "Unknown codec",
             Self::UnsupportedCodec { .. } => "Unsupported codec",
             Self::UnexpectedCodec { .. } => "Unexpected codec",
@@ -277,6 +285,9 @@ impl ErrorKind {
             }
             Self::CrcMismatch { computed, received } => {
                 write!(f, "computed 0x{computed:04x}, received 0x{received:04x}")
+            }
+            Self::ShortCrc { length } => {
+                write!(f, "the CRC field has {length} bytes, not 4")
             }
             Self::UnknownCodec { id } => write!(f, "codec id 0x{id:02x} is not a Teltonika codec"),
             Self::UnsupportedCodec { id } => {

@@ -60,13 +60,32 @@ impl CrcCheck {
     }
 }
 
-/// The data field length of the frame at the front of `input`, once the preamble, the length
-/// and the whole frame are there: the one header check of the owned decoder and the borrowed
-/// view. `len` replaces the declared length (lenient recovery of a wrong length field).
+/// What lenient recovery of a complete frame overrides in the frame's header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// Data field length instead of the declared one.
+    pub(crate) len: Option<usize>,
+    /// The CRC field has 2 bytes instead of 4.
+    pub(crate) short_crc: bool,
+}
+
+impl Layout {
+    fn crc_len(self) -> usize {
+        if self.short_crc {
+            2
+        } else {
+            4
+        }
+    }
+}
+
+/// The data field length of the frame at the front of `input` and the frame's size, once the
+/// preamble, the length and the whole frame are there: the one header check of the owned
+/// decoder and the borrowed view. `layout` overrides the header (lenient recovery).
 pub(crate) fn read_header(
     input: &[u8],
     max_frame_len: usize,
-    len: Option<usize>,
+    layout: Layout,
 ) -> Result<Status<usize>, DecodeError> {
     let Some(&[p0, p1, p2, p3, l0, l1, l2, l3]) = input.first_chunk::<8>() else {
         return Ok(Status::Partial {
@@ -81,7 +100,9 @@ pub(crate) fn read_header(
             ErrorKind::BadPreamble { found: preamble },
         ));
     }
-    let len = len.unwrap_or(u32::from_be_bytes([l0, l1, l2, l3]) as usize);
+    let len = layout
+        .len
+        .unwrap_or(u32::from_be_bytes([l0, l1, l2, l3]) as usize);
     if len > max_frame_len {
         return Err(DecodeError::new(
             4,
@@ -103,7 +124,7 @@ pub(crate) fn read_header(
             },
         ));
     }
-    let total = len + FRAME_OVERHEAD;
+    let total = len + 8 + layout.crc_len();
     if input.len() < total {
         return Ok(Status::Partial {
             needed: total - input.len(),
@@ -162,15 +183,15 @@ pub(crate) struct DataFrame {
     pub(crate) warnings: Vec<Warning>,
 }
 
-/// Decode a data frame at the start of `input`. `force_len` replaces the declared data field
-/// length (lenient recovery of frames whose length field is wrong).
+/// Decode a data frame at the start of `input`. `layout` overrides its header (lenient recovery
+/// of frames whose length field is wrong or whose CRC field is cut short).
 pub(crate) fn decode_data_frame(
     input: &[u8],
     opts: &DecodeOptions,
-    force_len: Option<usize>,
+    layout: Layout,
     trace: Option<&mut Vec<Span>>,
 ) -> Result<Status<DataFrame>, DecodeError> {
-    let (len, total) = match read_header(input, opts.max_frame_len, force_len)? {
+    let (len, total) = match read_header(input, opts.max_frame_len, layout)? {
         Status::Complete(len, total) => (len, total),
         Status::Partial { needed } => return Ok(Status::Partial { needed }),
     };
@@ -191,7 +212,16 @@ pub(crate) fn decode_data_frame(
     r.take(4, Field::DataFieldLength)?;
     let data = &input[8..8 + len];
     let computed = crate::crc::crc16(data);
-    let received = received_crc(input, len);
+    let received = if layout.short_crc {
+        warnings.push(Warning::from_error(&DecodeError::new(
+            8 + len,
+            Field::Crc,
+            ErrorKind::ShortCrc { length: 2 },
+        )));
+        u32::from(u16::from_be_bytes([input[8 + len], input[9 + len]]))
+    } else {
+        received_crc(input, len)
+    };
     if u32::from(computed) != received {
         tolerate(
             opts.lenient,
@@ -220,7 +250,7 @@ pub(crate) fn decode_data_frame(
         }
         content
     };
-    r.take(4, Field::Crc)?;
+    r.take(layout.crc_len(), Field::Crc)?;
     let frame = DataFrame {
         content,
         crc: CrcCheck { received, computed },

@@ -10,7 +10,8 @@ use crate::error::{DecodeError, EncodeError, ErrorKind, Warning};
 use crate::field::Field;
 pub use crate::frame::CrcCheck;
 use crate::frame::{
-    declared_len, decode_data_frame, decode_login, DataFrame, Status, FRAME_OVERHEAD, KEEP_ALIVE,
+    declared_len, decode_data_frame, decode_login, DataFrame, Layout as FrameLayout, Status,
+    FRAME_OVERHEAD, KEEP_ALIVE,
 };
 use crate::imei::{Imei, MAX_IMEI_LEN};
 use crate::options::{tolerate, DecodeOptions};
@@ -206,7 +207,7 @@ pub fn decode_frame(input: &[u8], opts: &DecodeOptions) -> Result<Status<Packet>
         [] => Ok(Status::Partial { needed: 1 }),
         [KEEP_ALIVE, ..] => Ok(Status::Complete(Packet::keep_alive(), 1)),
         [_] => Ok(Status::Partial { needed: 1 }),
-        [0, 0, ..] => Ok(tcp_data_frame(input, opts, None, None)?),
+        [0, 0, ..] => Ok(tcp_data_frame(input, opts, FrameLayout::default(), None)?),
         _ => Ok(tcp_login(input, None)?),
     }
 }
@@ -226,10 +227,10 @@ pub(crate) fn tcp_login(
 pub(crate) fn tcp_data_frame(
     input: &[u8],
     opts: &DecodeOptions,
-    force_len: Option<usize>,
+    layout: FrameLayout,
     trace: Option<&mut Vec<Span>>,
 ) -> Result<Status<Packet>, DecodeError> {
-    Ok(match decode_data_frame(input, opts, force_len, trace)? {
+    Ok(match decode_data_frame(input, opts, layout, trace)? {
         Status::Complete(f, len) => Status::Complete(Packet::data_frame(f, len), len),
         Status::Partial { needed } => Status::Partial { needed },
     })
@@ -335,7 +336,7 @@ impl Packets<'_> {
             let login = input.len() >= 2
                 && input[..2] != [0, 0]
                 && input[2..].iter().all(u8::is_ascii_digit);
-            if !login && looks_like_datagram(input) {
+            if !login && looks_like_datagram(input, self.opts.lenient) {
                 return decode_datagram_traced(input, self.opts, trace).map(Packet::from);
             }
             if matches!(input[0], 0x07 | 0x08 | 0x8E | 0x10) {
@@ -373,8 +374,9 @@ impl Packets<'_> {
                 p.shift(self.pos);
                 Ok(p)
             }
+            // Offsets here count from `rest`; the iterator shifts them to the input.
             Status::Partial { needed } => Err(DecodeError::at(
-                input.len(),
+                rest.len(),
                 ErrorKind::UnexpectedEnd {
                     needed: rest.len() + needed,
                     available: rest.len(),
@@ -384,35 +386,116 @@ impl Packets<'_> {
     }
 }
 
-/// A data frame in complete input: when the declared length runs past the end of the input,
-/// strict mode names the mismatch and lenient mode takes the frame to end where the input does.
+/// A data frame in complete input. Strict mode decodes it as its header says, and names a
+/// declared length that runs past the end of the input as a length mismatch. Lenient mode, when
+/// that fails (or leaves a CRC mismatch), tries the layouts that devices and published examples
+/// get wrong, with the frame ending where the input does: a wrong length field (a zero length
+/// with a zero CRC, a Codec 7 frame's miscounted length), and a CRC field cut to 2 bytes. A
+/// layout whose CRC matches wins; otherwise the first that decodes, each inconsistency a warning.
 fn complete_data_frame(
     rest: &[u8],
     opts: &DecodeOptions,
-    trace: Option<&mut Vec<Span>>,
+    mut trace: Option<&mut Vec<Span>>,
 ) -> Result<Status<Packet>, DecodeError> {
-    let mut scratch = Vec::new();
-    let probe = tcp_data_frame(rest, opts, None, trace.is_some().then_some(&mut scratch));
-    match probe {
-        Ok(Status::Partial { .. }) if rest.len() > FRAME_OVERHEAD => {
-            let declared = declared_len(rest);
-            let actual = rest.len() - FRAME_OVERHEAD;
-            if opts.lenient {
-                tcp_data_frame(rest, opts, Some(actual), trace)
-            } else {
-                Err(DecodeError::new(
-                    4,
-                    Field::DataFieldLength,
-                    ErrorKind::LengthMismatch { declared, actual },
-                ))
+    let traced = trace.is_some();
+    let attempt = |layout: FrameLayout| {
+        let mut spans = Vec::new();
+        let r = tcp_data_frame(rest, opts, layout, traced.then_some(&mut spans));
+        (r, spans)
+    };
+    let keep = |trace: Option<&mut Vec<Span>>, (r, mut spans): Attempt| {
+        if let Some(t) = trace {
+            t.append(&mut spans);
+        }
+        r
+    };
+    let first = attempt(FrameLayout::default());
+    let crc_ok = |r: &Result<Status<Packet>, DecodeError>| matches!(r, Ok(Status::Complete(p, _)) if p.crc().is_some_and(|c| c.ok()));
+    let whole = rest.len() > FRAME_OVERHEAD;
+    if crc_ok(&first.0) || !opts.lenient || !whole {
+        return match first.0 {
+            Ok(Status::Partial { .. }) if whole => Err(DecodeError::new(
+                4,
+                Field::DataFieldLength,
+                ErrorKind::LengthMismatch {
+                    declared: declared_len(rest),
+                    actual: rest.len() - FRAME_OVERHEAD,
+                },
+            )),
+            _ => keep(trace, first),
+        };
+    }
+    let declared = declared_len(rest);
+    let mut fallback: Option<Attempt> =
+        matches!(first.0, Ok(Status::Complete(..))).then_some(first.clone());
+    for layout in [
+        FrameLayout {
+            len: Some(rest.len() - FRAME_OVERHEAD),
+            short_crc: false,
+        },
+        FrameLayout {
+            len: Some(rest.len() - FRAME_OVERHEAD + 2),
+            short_crc: true,
+        },
+    ] {
+        if layout.len == Some(declared) && !layout.short_crc {
+            continue;
+        }
+        let candidate = attempt(layout);
+        if crc_ok(&candidate.0) {
+            return keep(trace.take(), candidate);
+        }
+        if fallback.is_none() && matches!(candidate.0, Ok(Status::Complete(..))) {
+            fallback = Some(candidate);
+        }
+    }
+    match fallback {
+        Some(found) => keep(trace, found),
+        None => match first.0 {
+            Ok(Status::Partial { .. }) => Err(DecodeError::new(
+                4,
+                Field::DataFieldLength,
+                ErrorKind::LengthMismatch {
+                    declared,
+                    actual: rest.len() - FRAME_OVERHEAD,
+                },
+            )),
+            _ => keep(trace, first),
+        },
+    }
+}
+
+type Attempt = (Result<Status<Packet>, DecodeError>, Vec<Span>);
+
+impl Packets<'_> {
+    /// Lenient mode: a single byte left after a TCP frame (not a keep-alive), as some
+    /// published command frames have, belongs to that frame as a trailing byte, not to a packet
+    /// of its own that would fail as truncated.
+    fn one_byte_too_many(&mut self, mut p: Packet) -> Packet {
+        let end = p.offset + p.len;
+        let tcp_frame = matches!(p.transport, Transport::Tcp { crc: Some(_) });
+        if self.opts.lenient
+            && tcp_frame
+            && self.input.len() == end + 1
+            && self.input[end] != KEEP_ALIVE
+        {
+            p.warnings.push(Warning::from_error(&DecodeError::new(
+                end,
+                Field::TrailingBytes,
+                ErrorKind::TrailingBytes { count: 1 },
+            )));
+            p.len += 1;
+            if let Some(t) = self.trace.as_deref_mut() {
+                t.push(Span {
+                    offset: end,
+                    len: 1,
+                    field: Field::TrailingBytes,
+                    record: None,
+                    io_id: None,
+                });
             }
         }
-        other => {
-            if let Some(t) = trace {
-                t.append(&mut scratch);
-            }
-            other
-        }
+        p
     }
 }
 
@@ -424,12 +507,13 @@ impl Iterator for Packets<'_> {
             return None;
         }
         let result = self.next_packet().map_err(|e| {
-            if e.code() == "empty_input" || self.pos == 0 {
+            if matches!(e.kind, ErrorKind::EmptyInput) || self.pos == 0 {
                 e
             } else {
                 e.shifted(self.pos)
             }
         });
+        let result = result.map(|p| self.one_byte_too_many(p));
         match &result {
             Ok(p) => {
                 self.pos = p.offset + p.len;

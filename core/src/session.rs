@@ -35,7 +35,7 @@ use alloc::vec::Vec;
 use crate::command::CommandPacket;
 use crate::data::Content;
 use crate::error::{DecodeError, EncodeError, ErrorKind};
-use crate::frame::{declared_len, Status, FRAME_OVERHEAD, KEEP_ALIVE};
+use crate::frame::{declared_len, Layout as FrameLayout, Status, FRAME_OVERHEAD, KEEP_ALIVE};
 use crate::imei::Imei;
 use crate::options::DecodeOptions;
 use crate::packet::{tcp_ack, tcp_data_frame, tcp_login, Packet};
@@ -188,7 +188,7 @@ impl Session {
                     Ok(Status::Complete(None, 1))
                 }
                 State::AwaitingLogin => tcp_login(rest, None).map(|s| s.map(Some)),
-                _ => match tcp_data_frame(rest, &self.opts, None, None) {
+                _ => match tcp_data_frame(rest, &self.opts, FrameLayout::default(), None) {
                     Ok(s) => Ok(s.map(Some)),
                     // A body error in a frame whose extent is known: skip the frame.
                     Err(e) if e.offset >= 8 => {

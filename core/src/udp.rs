@@ -9,6 +9,7 @@
 
 use alloc::vec::Vec;
 
+use crate::codec::Codec;
 use crate::data::{read_data_field, AvlData, Content};
 use crate::error::{DecodeError, EncodeError, ErrorKind, Warning};
 use crate::field::Field;
@@ -223,17 +224,20 @@ pub(crate) fn decode_datagram_traced(
 }
 
 /// Whether `input` is shaped like a datagram: its length field counts the rest and an IMEI
-/// length follows the headers. Used by auto-detection.
-pub(crate) fn looks_like_datagram(input: &[u8]) -> bool {
+/// length follows the headers. Used by auto-detection. `any_length` (lenient decoding) accepts
+/// a length field that disagrees with the size when the IMEI digits are followed by a codec id.
+pub(crate) fn looks_like_datagram(input: &[u8], any_length: bool) -> bool {
     if input.len() < MIN_DATAGRAM {
         return false;
     }
     let length = usize::from(u16::from_be_bytes([input[0], input[1]]));
     let imei_len = usize::from(u16::from_be_bytes([input[6], input[7]]));
-    length == input.len() - 2
-        && (1..=MAX_IMEI_LEN).contains(&imei_len)
+    let shaped = (1..=MAX_IMEI_LEN).contains(&imei_len)
         && input.len() > 8 + imei_len
-        && input[8..8 + imei_len].iter().all(u8::is_ascii_digit)
+        && input[8..8 + imei_len].iter().all(u8::is_ascii_digit);
+    shaped
+        && (length == input.len() - 2
+            || any_length && Codec::from_id(input[8 + imei_len]).is_some())
 }
 
 /// A UDP channel datagram. The length field is computed; `header.length` is ignored.

@@ -30,7 +30,7 @@ use crate::codec::Codec;
 use crate::data::{read_avl_data, AvlData};
 use crate::error::{DecodeError, ErrorKind};
 use crate::field::Field;
-use crate::frame::{read_header, received_crc, Status};
+use crate::frame::{read_header, received_crc, Layout as FrameLayout, Status};
 use crate::layout::{gps_of, skip_io, take_head, take_var, timestamp_of, Layout, HEAD_LEN};
 use crate::options::DecodeOptions;
 use crate::reader::Reader;
@@ -396,7 +396,7 @@ impl<'a> FrameView<'a> {
         input: &'a [u8],
         max_frame_len: usize,
     ) -> Result<Status<Self>, DecodeError> {
-        let (len, total) = match read_header(input, max_frame_len, None)? {
+        let (len, total) = match read_header(input, max_frame_len, FrameLayout::default())? {
             Status::Complete(len, total) => (len, total),
             Status::Partial { needed } => return Ok(Status::Partial { needed }),
         };
