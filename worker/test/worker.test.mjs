@@ -118,7 +118,7 @@ describe('worker routes in workerd', () => {
     assert.equal(row.timestamp_ms, 1560407006000);
     assert.equal(row.codec, '8');
     assert.equal(row.valid, 0);
-    assert.equal(row.record_key.length, 64);
+    assert.equal(row.record_key.length, 16); // core's record identity (fleetview::identity)
   });
 
   test('POST /udp: a retransmit inserts nothing and gets the same ack', async () => {
