@@ -7,7 +7,7 @@ use crate::avl::{AvlRecord, GenerationType, GpsElement, IoElement, IoValue, Prio
 use crate::codec::Codec;
 use crate::error::{DecodeError, EncodeError, ErrorKind, Warning};
 use crate::field::Field;
-use crate::layout::{gps_of, skip_io, take_head, take_var, timestamp_of, Layout};
+use crate::layout::{gps_of, take_head, take_var, timestamp_of, Layout};
 use crate::options::{tolerate, DecodeOptions};
 use crate::reader::{be_uint, Reader};
 
@@ -182,11 +182,15 @@ fn fast_records<const C: u8>(count: u8, input: &[u8]) -> Option<(Vec<AvlRecord>,
     let mut rest = input;
     for _ in 0..count {
         let (head, io_start) = take_head(l, rest)?;
-        // Validate first (cheap: one length check per fixed group), so the elements are then
-        // written into one allocation of exactly the declared size.
-        let after = skip_io(l, head.total, io_start)?;
-        let mut io = Vec::with_capacity(usize::from(head.total));
-        fast_io(l, io_start, &mut io)?;
+        // One pass that validates while it reads: the allocation is the declared count (bounded
+        // by the bytes present), and a count that disagrees with the groups sends the input to
+        // the exact decoder.
+        let min_element = l.id_len() + 1;
+        let mut io = Vec::with_capacity(usize::from(head.total).min(io_start.len() / min_element));
+        let after = fast_io(l, io_start, &mut io)?;
+        if io.len() != usize::from(head.total) {
+            return None;
+        }
         records.push(AvlRecord {
             timestamp_ms: timestamp_of(head.head),
             priority: Priority(head.head[8]),
@@ -203,9 +207,10 @@ fn fast_records<const C: u8>(count: u8, input: &[u8]) -> Option<(Vec<AvlRecord>,
 /// The smallest record of Codec 8 (24-byte head, event id, io count, four group counts).
 const MIN_RECORD: usize = 24 + 1 + 1 + 4;
 
-/// Append the IO elements of validated groups at the front of `input`.
+/// Append the IO elements of the groups at the front of `input`; the bytes after them, or
+/// `None` if a group runs past the end.
 #[inline(always)]
-fn fast_io(l: Layout, input: &[u8], io: &mut Vec<IoElement>) -> Option<()> {
+fn fast_io<'a>(l: Layout, input: &'a [u8], io: &mut Vec<IoElement>) -> Option<&'a [u8]> {
     let rest = if l.wide_ids {
         let rest = fixed_group::<true, 1>(l, input, io, |v| IoValue::U8(v[0]))?;
         let rest = fixed_group::<true, 2>(l, rest, io, |v| IoValue::U16(u16::from_be_bytes(*v)))?;
@@ -228,8 +233,9 @@ fn fast_io(l: Layout, input: &[u8], io: &mut Vec<IoElement>) -> Option<()> {
             });
             rest = r;
         }
+        return Some(rest);
     }
-    Some(())
+    Some(rest)
 }
 
 /// One group of `SIZE`-byte values with 2-byte (`WIDE`) or 1-byte ids.
@@ -243,19 +249,19 @@ fn fixed_group<'a, const WIDE: bool, const SIZE: usize>(
     let (n, rest) = take_var(l.wide_counts, input)?;
     let id_len = if WIDE { 2 } else { 1 };
     let (bytes, rest) = rest.split_at_checked(usize::from(n) * (id_len + SIZE))?;
-    // A plain loop of pushes into the exact capacity reserved by the caller: `extend` would
-    // call out of line and reserve again for every group.
-    for chunk in bytes.chunks_exact(id_len + SIZE) {
+    // `chunks_exact` + `map` has an exact length: `extend` reserves once and writes the
+    // elements with the length kept in a register, not stored back after every push.
+    io.extend(bytes.chunks_exact(id_len + SIZE).map(|chunk| {
         let (id, v) = chunk.split_at(id_len);
-        io.push(IoElement {
+        IoElement {
             id: if WIDE {
                 u16::from_be_bytes([id[0], id[1]])
             } else {
                 u16::from(id[0])
             },
             value: value(v.try_into().unwrap_or(&[0; SIZE])),
-        });
-    }
+        }
+    }));
     Some(rest)
 }
 

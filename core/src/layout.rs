@@ -158,3 +158,71 @@ pub(crate) fn skip_io(l: Layout, total: u16, input: &[u8]) -> Option<&[u8]> {
     }
     (actual == total).then_some(rest)
 }
+
+impl Layout {
+    /// The layout for a data codec id (`0x08`, `0x8E`, `0x10`), for functions monomorphised
+    /// per codec: with the id a constant, every width test below folds away.
+    #[inline(always)]
+    pub(crate) const fn of_id(id: u8) -> Self {
+        match id {
+            0x8E => Self::of(Codec::Codec8Ext),
+            0x10 => Self::of(Codec::Codec16),
+            _ => Self::of(Codec::Codec8),
+        }
+    }
+}
+
+/// One validated record at the front of `input`: its head, its IO groups and the bytes after
+/// it. The checks of [`take_head`] and the count of [`skip_io`] are not repeated: the caller
+/// validated the record before.
+#[inline(always)]
+pub(crate) fn step_validated<const C: u8>(input: &[u8]) -> Option<(RecordHead<'_>, &[u8], &[u8])> {
+    let l = Layout::of_id(C);
+    let (head, rest) = input.split_first_chunk::<HEAD_LEN>()?;
+    let (event_id, rest) = take_var(l.wide_event, rest)?;
+    let (generation_type, rest) = if l.generation_type {
+        let (&g, rest) = rest.split_first()?;
+        (Some(GenerationType(g)), rest)
+    } else {
+        (None, rest)
+    };
+    let (total, io) = take_var(l.wide_counts, rest)?;
+    let id = l.id_len();
+    let mut rest = io;
+    for size in [1usize, 2, 4, 8] {
+        let (n, r) = take_var(l.wide_counts, rest)?;
+        rest = r.get(usize::from(n) * (id + size)..)?;
+    }
+    if l.nx {
+        let (n, r) = take_var(true, rest)?;
+        rest = r;
+        for _ in 0..n {
+            let (&[_, _, l0, l1], r) = rest.split_first_chunk::<4>()?;
+            rest = r.get(usize::from(u16::from_be_bytes([l0, l1]))..)?;
+        }
+    }
+    let io = &io[..io.len() - rest.len()];
+    Some((
+        RecordHead {
+            head,
+            event_id,
+            generation_type,
+            total,
+        },
+        io,
+        rest,
+    ))
+}
+
+/// Validate `count` records at the front of `input` as strict decoding does; the bytes after
+/// them. Monomorphised per codec id `C`.
+#[inline(always)]
+pub(crate) fn validate_records<const C: u8>(count: u8, input: &[u8]) -> Option<&[u8]> {
+    let l = Layout::of_id(C);
+    let mut rest = input;
+    for _ in 0..count {
+        let (head, r) = take_head(l, rest)?;
+        rest = skip_io(l, head.total, r)?;
+    }
+    Some(rest)
+}

@@ -31,7 +31,9 @@ use crate::data::{read_avl_data, AvlData};
 use crate::error::{DecodeError, ErrorKind};
 use crate::field::Field;
 use crate::frame::{read_header, received_crc, Layout as FrameLayout, Status};
-use crate::layout::{gps_of, skip_io, take_head, take_var, timestamp_of, Layout, HEAD_LEN};
+use crate::layout::{
+    gps_of, step_validated, take_var, timestamp_of, validate_records, Layout, RecordHead, HEAD_LEN,
+};
 use crate::options::DecodeOptions;
 use crate::reader::Reader;
 
@@ -66,18 +68,12 @@ impl<'a> AvlDataView<'a> {
     #[inline(always)]
     fn validate(data: &'a [u8], base: usize) -> Option<Self> {
         let (&[id, count], body) = data.split_first_chunk::<2>()?;
-        let codec = match id {
-            0x08 => Codec::Codec8,
-            0x8E => Codec::Codec8Ext,
-            0x10 => Codec::Codec16,
+        let (codec, rest) = match id {
+            0x08 => (Codec::Codec8, validate_records::<0x08>(count, body)?),
+            0x8E => (Codec::Codec8Ext, validate_records::<0x8E>(count, body)?),
+            0x10 => (Codec::Codec16, validate_records::<0x10>(count, body)?),
             _ => return None,
         };
-        let l = Layout::of(codec);
-        let mut rest = body;
-        for _ in 0..count {
-            let (head, r) = take_head(l, rest)?;
-            rest = skip_io(l, head.total, r)?;
-        }
         let records = &body[..body.len() - rest.len()];
         (rest == [count]).then_some(Self {
             codec,
@@ -106,6 +102,11 @@ impl<'a> AvlDataView<'a> {
     pub fn records(&self) -> Records<'a> {
         Records {
             layout: Layout::of(self.codec),
+            step: match self.codec {
+                Codec::Codec8Ext => step_validated::<0x8E>,
+                Codec::Codec16 => step_validated::<0x10>,
+                _ => step_validated::<0x08>,
+            },
             left: self.count,
             rest: self.records,
             offset: self.offset,
@@ -138,10 +139,15 @@ fn exact_error(data: &[u8], base: usize, trailing: Field) -> DecodeError {
     }
 }
 
+/// Reads one validated record: head, IO groups, the bytes after it.
+type Step = for<'b> fn(&'b [u8]) -> Option<(RecordHead<'b>, &'b [u8], &'b [u8])>;
+
 /// Iterator over the records of an [`AvlDataView`].
 #[derive(Clone, Debug)]
 pub struct Records<'a> {
     layout: Layout,
+    /// Reads one validated record of the codec (monomorphised per codec).
+    step: Step,
     left: u8,
     rest: &'a [u8],
     offset: usize,
@@ -153,18 +159,15 @@ impl<'a> Iterator for Records<'a> {
     #[inline]
     fn next(&mut self) -> Option<RecordView<'a>> {
         self.left = self.left.checked_sub(1)?;
-        let l = self.layout;
         // Validated by AvlDataView::parse: the reads below cannot fail.
-        let (head, io) = take_head(l, self.rest)?;
-        let after = skip_io(l, head.total, io)?;
-        let io_len = io.len() - after.len();
+        let (head, io, after) = (self.step)(self.rest)?;
         let record = RecordView {
-            layout: l,
+            layout: self.layout,
             head: head.head,
             event_id: head.event_id,
             generation_type: head.generation_type,
             total: head.total,
-            io: &io[..io_len],
+            io,
             offset: self.offset,
         };
         self.offset += self.rest.len() - after.len();
@@ -370,6 +373,111 @@ impl<'a> Iterator for IoIter<'a> {
         let n = usize::from(self.left);
         (n, Some(n))
     }
+
+    /// Internal iteration (`fold`, `for_each`, `sum`, `count` …) walks the groups with one
+    /// tight loop per value size instead of the element-by-element state machine of `next`.
+    #[inline]
+    fn fold<B, F>(mut self, init: B, mut f: F) -> B
+    where
+        F: FnMut(B, Self::Item) -> B,
+    {
+        if self.group != 0 || self.in_group != 0 {
+            // Partly consumed: finish element by element.
+            let mut acc = init;
+            while let Some(item) = self.next() {
+                acc = f(acc, item);
+            }
+            return acc;
+        }
+        // One instance per codec: the widths are constants in each.
+        match (
+            self.layout.wide_ids,
+            self.layout.wide_counts,
+            self.layout.nx,
+        ) {
+            (false, _, _) => fold_groups::<false, B, F>(Layout::of_id(0x08), self.rest, init, f),
+            (true, true, _) => fold_groups::<true, B, F>(Layout::of_id(0x8E), self.rest, init, f),
+            (true, false, _) => fold_groups::<true, B, F>(Layout::of_id(0x10), self.rest, init, f),
+        }
+    }
+}
+
+/// The IO groups at the front of `input` (validated), folded: 1-, 2-, 4- and 8-byte values, then
+/// the variable-length group. `WIDE`: 2-byte ids.
+#[inline(always)]
+fn fold_groups<'a, const WIDE: bool, B, F>(l: Layout, input: &'a [u8], init: B, mut f: F) -> B
+where
+    F: FnMut(B, (u16, IoValueRef<'a>)) -> B,
+{
+    let (acc, rest) = fold_fixed::<WIDE, 1, B, F>(l, input, init, &mut f, |v| IoValueRef::U8(v[0]));
+    let Some(rest) = rest else { return acc };
+    let (acc, rest) = fold_fixed::<WIDE, 2, B, F>(l, rest, acc, &mut f, |v| {
+        IoValueRef::U16(u16::from_be_bytes(*v))
+    });
+    let Some(rest) = rest else { return acc };
+    let (acc, rest) = fold_fixed::<WIDE, 4, B, F>(l, rest, acc, &mut f, |v| {
+        IoValueRef::U32(u32::from_be_bytes(*v))
+    });
+    let Some(rest) = rest else { return acc };
+    let (mut acc, rest) = fold_fixed::<WIDE, 8, B, F>(l, rest, acc, &mut f, |v| {
+        IoValueRef::U64(u64::from_be_bytes(*v))
+    });
+    let Some(rest) = rest else { return acc };
+    if l.nx {
+        let Some((n, mut rest)) = take_var(true, rest) else {
+            return acc;
+        };
+        for _ in 0..n {
+            let Some((&[i0, i1, l0, l1], r)) = rest.split_first_chunk::<4>() else {
+                break;
+            };
+            let Some((value, r)) = r.split_at_checked(usize::from(u16::from_be_bytes([l0, l1])))
+            else {
+                break;
+            };
+            acc = f(
+                acc,
+                (u16::from_be_bytes([i0, i1]), IoValueRef::Bytes(value)),
+            );
+            rest = r;
+        }
+    }
+    acc
+}
+
+/// One group of `SIZE`-byte values, its count then the (id, value) pairs, folded; the bytes
+/// after it (`None` if the group does not fit, which validation rules out).
+#[inline(always)]
+fn fold_fixed<'a, const WIDE: bool, const SIZE: usize, B, F>(
+    l: Layout,
+    input: &'a [u8],
+    init: B,
+    f: &mut F,
+    value: impl Fn(&[u8; SIZE]) -> IoValueRef<'a>,
+) -> (B, Option<&'a [u8]>)
+where
+    F: FnMut(B, (u16, IoValueRef<'a>)) -> B,
+{
+    let mut acc = init;
+    let Some((n, rest)) = take_var(l.wide_counts, input) else {
+        return (acc, None);
+    };
+    let id_len = if WIDE { 2 } else { 1 };
+    let Some((bytes, rest)) = rest.split_at_checked(usize::from(n) * (id_len + SIZE)) else {
+        return (acc, None);
+    };
+    for chunk in bytes.chunks_exact(id_len + SIZE) {
+        let (id, v) = chunk.split_at(id_len);
+        let id = if WIDE {
+            u16::from_be_bytes([id[0], id[1]])
+        } else {
+            u16::from(id[0])
+        };
+        if let Ok(v) = <&[u8; SIZE]>::try_from(v) {
+            acc = f(acc, (id, value(v)));
+        }
+    }
+    (acc, Some(rest))
 }
 
 impl ExactSizeIterator for IoIter<'_> {}
@@ -500,6 +608,23 @@ mod tests {
             let r = view.records().nth(1).unwrap();
             assert_eq!(r.io_value(66), Some(IoValueRef::U16(12_800)));
             assert_eq!(r.io().len(), data.records[1].io.len());
+            // Internal iteration (the group loops of `fold`) gives what `next` gives, also
+            // from a partly consumed iterator.
+            for r in view.records() {
+                let by_next: Vec<_> = r.io().collect();
+                let by_fold = r.io().fold(Vec::new(), |mut v, e| {
+                    v.push(e);
+                    v
+                });
+                assert_eq!(by_fold, by_next);
+                let mut it = r.io();
+                let first = it.next();
+                let rest = it.fold(Vec::new(), |mut v, e| {
+                    v.push(e);
+                    v
+                });
+                assert_eq!(first.into_iter().chain(rest).collect::<Vec<_>>(), by_next);
+            }
 
             let frame = avl_frame(&data).unwrap();
             let Status::Complete(f, used) = FrameView::parse(&frame).unwrap() else {
