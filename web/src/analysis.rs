@@ -363,42 +363,11 @@ impl Analysis {
         serde_json::to_string_pretty(&items).unwrap_or_default()
     }
 
-    /// The records with a fix, as a GeoJSON FeatureCollection: one Point per record (properties:
-    /// the record's JSON model without coordinates) and the track as a LineString.
+    /// The records with a fix, as a GeoJSON FeatureCollection: core's (one Point per record with
+    /// its device and named IO values, one LineString per device track), as the CLI writes it.
     pub fn to_geojson(&self) -> String {
-        let mut features = Vec::new();
-        let mut track = Vec::new();
-        for p in &self.json {
-            for r in p.records.iter().flatten().filter(|r| r.valid) {
-                let mut props = serde_json::to_value(r).unwrap_or_default();
-                if let Some(m) = props.as_object_mut() {
-                    m.remove("longitude");
-                    m.remove("latitude");
-                    if let Some(imei) = &p.imei {
-                        m.insert("imei".into(), imei.clone().into());
-                    }
-                }
-                track.push((r.timestamp_ms, [r.longitude, r.latitude]));
-                features.push(serde_json::json!({
-                    "type": "Feature",
-                    "geometry": {"type": "Point", "coordinates": [r.longitude, r.latitude]},
-                    "properties": props,
-                }));
-            }
-        }
-        track.sort_by_key(|(t, _)| *t);
-        if track.len() > 1 {
-            features.push(serde_json::json!({
-                "type": "Feature",
-                "geometry": {"type": "LineString",
-                             "coordinates": track.iter().map(|(_, c)| c.to_vec()).collect::<Vec<_>>()},
-                "properties": {"kind": "track"},
-            }));
-        }
-        serde_json::to_string_pretty(
-            &serde_json::json!({"type": "FeatureCollection", "features": features}),
-        )
-        .unwrap_or_default()
+        let fc = fleetview::export::feature_collection(&self.packets, self.model.as_deref());
+        serde_json::to_string_pretty(&fc).unwrap_or_default()
     }
 }
 
