@@ -190,6 +190,47 @@ const P_ACK: u32 = 64;
 const DEF_STRING: f64 = 0.0;
 const DEF_DESC: f64 = 1.0;
 
+/// Slots of a record after its timestamp (and time text): priority, longitude, latitude,
+/// altitude, angle, satellites, speed, valid, event id, generation type, IO count.
+const RECORD_SLOTS: usize = 11;
+
+/// The tape's tags, flags and sizes, for `www/src/api.js`: the JS reader takes them from here
+/// instead of keeping its own copy, so the two sides cannot drift apart.
+#[wasm_bindgen(js_name = tapeLayout)]
+pub fn tape_layout() -> JsValue {
+    let o = js_sys::Object::new();
+    let constants: [(&str, f64); 24] = [
+        ("ITEM_PACKET", ITEM_PACKET),
+        ("ITEM_INVALID", ITEM_INVALID),
+        ("ITEM_ERROR", ITEM_ERROR),
+        ("IO_HEX", f64::from(IO_HEX)),
+        ("IO_RAW_BIG", f64::from(IO_RAW_BIG)),
+        ("IO_VALUE_SHIFT", f64::from(IO_VALUE_SHIFT)),
+        ("V_NUMBER", f64::from(V_NUMBER)),
+        ("V_BIG", f64::from(V_BIG)),
+        ("V_SIGNED_BIG", f64::from(V_SIGNED_BIG)),
+        ("V_TEXT", f64::from(V_TEXT)),
+        ("V_RAW", f64::from(V_RAW)),
+        ("P_CODEC", f64::from(P_CODEC)),
+        ("P_IMEI", f64::from(P_IMEI)),
+        ("P_CRC", f64::from(P_CRC)),
+        ("P_UDP", f64::from(P_UDP)),
+        ("P_RECORDS", f64::from(P_RECORDS)),
+        ("P_MESSAGES", f64::from(P_MESSAGES)),
+        ("P_ACK", f64::from(P_ACK)),
+        ("DEF_STRING", DEF_STRING),
+        ("DEF_DESC", DEF_DESC),
+        ("RECORD_SLOTS", RECORD_SLOTS as f64),
+        ("JS_ISO_MAX_MS", JS_ISO_MAX_MS as f64),
+        ("HEADER", HEADER as f64),
+        ("NULL", -1.0),
+    ];
+    for (name, value) in constants {
+        let _ = Reflect::set(&o, &name.into(), &value.into());
+    }
+    o.into()
+}
+
 /// Packets flattened for `www/src/api.js`; both sides must agree on this layout:
 ///
 /// - Header (7 slots): address and byte length of `statics`, of `texts`, bit 0 set if `statics`
@@ -556,7 +597,7 @@ impl<'a> Tape<'a> {
             self.text(&crate::time::iso8601(r.timestamp_ms));
         }
         let gps = &r.gps;
-        let fields = [
+        let fields: [f64; RECORD_SLOTS] = [
             f64::from(r.priority.0),
             gps.longitude_deg(),
             gps.latitude_deg(),
