@@ -55,11 +55,16 @@ pub(super) async fn open(
         .create_timeout(Some(POOL_WAIT))
         .build()
         .map_err(|e| Error::open("cannot set up the PostgreSQL pool", e))?;
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| Error::open(format!("cannot connect to {}", super::Db::Postgres(url.into())), e))?;
-    schema::migrate(&mut client).await?;
+    let mut client = pool.get().await.map_err(|e| {
+        Error::open(
+            format!("cannot connect to {}", super::Db::Postgres(url.into())),
+            e,
+        )
+    })?;
+    schema::migrate(&mut client).await.map_err(|e| match e {
+        Error::TooNew { .. } => e,
+        e => Error::open("cannot migrate the PostgreSQL schema", e),
+    })?;
     for r in client
         .query(
             "SELECT DISTINCT d.imei FROM commands c JOIN devices d ON d.id = c.device_id WHERE c.status = 'queued'",
