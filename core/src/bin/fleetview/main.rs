@@ -30,7 +30,7 @@ enum Command {
     /// Forward UDP datagrams from devices to the edge Worker (POST /udp) and send its acks back.
     Relay(relay::Args),
     /// Run the server: TCP/UDP listeners, SQLite storage, HTTP API and web UI.
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Queue a command for a device through a running server and print its answer.
     Send(send::Args),
     /// Virtual trackers driving plausible routes against a server, with resends and statistics.
@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Decode(args) => decode::run(args),
         Command::Relay(args) => relay::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Send(args) => send::run(args),
         Command::Simulate(args) => simulate::run(args),
     }

@@ -318,14 +318,16 @@ pub(crate) async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next)
     let bytes =
         match tokio::time::timeout(g.body_timeout, axum::body::to_bytes(body, MAX_BODY)).await {
             Ok(Ok(b)) => b,
-            Ok(Err(_)) => return ApiError(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!(
+            Ok(Err(_)) => {
+                return ApiError(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!(
                     "{method} {path}: the body is larger than {MAX_BODY} bytes (or was cut short)"
                 ),
-            )
-            .into_response(),
+                )
+                .into_response()
+            }
             Err(_) => {
                 return ApiError(
                     StatusCode::REQUEST_TIMEOUT,
