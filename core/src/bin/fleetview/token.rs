@@ -189,6 +189,23 @@ mod tests {
         assert!(load(Some(""), None, None).is_err());
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn warnings_for_the_command_line_and_a_file_others_can_read() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let file =
+            std::env::temp_dir().join(format!("fleetview-token-mode-{}", std::process::id()));
+        std::fs::write(&file, "t").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let w = source_warning(&TokenSource::File(file.clone())).unwrap();
+        assert!(w.contains("can be read by other users"), "{w}");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(source_warning(&TokenSource::File(file.clone())), None);
+        assert!(source_warning(&TokenSource::Flag).unwrap().contains("ps"));
+        assert_eq!(source_warning(&TokenSource::Env), None);
+        std::fs::remove_file(&file).unwrap();
+    }
+
     #[test]
     fn comparison() {
         let (t, _) = load(Some("s3cret"), None, None).unwrap().unwrap();
