@@ -10,7 +10,7 @@
 mod server_common;
 
 use fleetview::command::CommandMessage;
-use fleetview::{Codec, Content, IoValue};
+use fleetview::{Codec, IoValue};
 use serde_json::json;
 use server_common::*;
 
@@ -25,14 +25,6 @@ fn two_nodes(dir: &TempDir, extra: &[&str]) -> Option<(Server, Server)> {
     let a = Server::start(dir, &[&["--node-id", "node-a"], extra].concat());
     let b = Server::start(dir, &[&["--node-id", "node-b"], extra].concat());
     Some((a, b))
-}
-
-fn text_of(d: &mut Device) -> String {
-    let p = read_command(d);
-    let Content::Command(c) = &p.content else {
-        panic!("not a command: {p:?}")
-    };
-    c.messages[0].text().unwrap_or("").to_string()
 }
 
 #[test]
@@ -82,7 +74,7 @@ fn a_device_on_one_node_is_read_commanded_and_watched_through_the_other() {
     );
     assert_eq!(status, 201, "{cmd}");
     let id = cmd["id"].as_i64().unwrap();
-    assert_eq!(text_of(&mut d), "getgps");
+    assert_eq!(command_text(&mut d), "getgps");
     respond(
         &mut d,
         Codec::Codec12,
@@ -132,7 +124,7 @@ fn a_login_on_another_node_closes_the_old_connection_and_logs_both_addresses() {
         &json!({"text": "getver"}),
     );
     assert_eq!(status, 201, "{cmd}");
-    assert_eq!(text_of(&mut second), "getver");
+    assert_eq!(command_text(&mut second), "getver");
 }
 
 #[test]
@@ -149,7 +141,7 @@ fn a_dead_node_leaves_its_command_unanswered_and_its_devices_move() {
     );
     assert_eq!(status, 201, "{cmd}");
     let id = cmd["id"].as_i64().unwrap();
-    assert_eq!(text_of(&mut d), "cpureset");
+    assert_eq!(command_text(&mut d), "cpureset");
     wait_status(&b, id, "sent");
     a.kill9();
     drop(d);

@@ -483,7 +483,7 @@ impl Cluster {
         while rx.recv_many(&mut events, 256).await > 0 {
             let mut payloads = Vec::new();
             for live in events.drain(..) {
-                self.payloads(&live, &mut payloads);
+                payloads_of(&self.node, &live, &mut payloads);
             }
             if payloads.is_empty() {
                 continue;
@@ -508,57 +508,109 @@ impl Cluster {
             }
         }
     }
+}
 
-    /// The NOTIFY payloads of one event: one, or (a large `records` event) several, each under
-    /// [`MAX_PAYLOAD`] bytes.
-    fn payloads(&self, live: &Live, out: &mut Vec<String>) {
-        let head = format!("{}\t{}\t", self.node, live.event);
-        if head.len() + live.data.len() <= MAX_PAYLOAD {
-            out.push(head + &live.data);
-            return;
+/// The NOTIFY payloads of one event of `node`: one, or (a large `records` event) several, each
+/// under [`MAX_PAYLOAD`] bytes.
+fn payloads_of(node: &str, live: &Live, out: &mut Vec<String>) {
+    let head = format!("{node}\t{}\t", live.event);
+    if head.len() + live.data.len() <= MAX_PAYLOAD {
+        out.push(head + &live.data);
+        return;
+    }
+    let split = serde_json::from_str::<Value>(&live.data)
+        .ok()
+        .and_then(|v| {
+            let imei = v.get("imei")?.clone();
+            let records = v.get("records")?.as_array()?.clone();
+            Some((imei, records))
+        });
+    let Some((imei, records)) = split.filter(|_| live.event == "records") else {
+        warn!(
+            event = live.event,
+            bytes = live.data.len(),
+            "live event too large to relay to the other nodes"
+        );
+        return;
+    };
+    let mut chunk: Vec<String> = Vec::new();
+    let mut size = 0;
+    let flush = |chunk: &mut Vec<String>, out: &mut Vec<String>| {
+        if !chunk.is_empty() {
+            out.push(format!(
+                "{head}{{\"imei\":{imei},\"records\":[{}]}}",
+                chunk.join(",")
+            ));
+            chunk.clear();
         }
-        let split = serde_json::from_str::<Value>(&live.data)
-            .ok()
-            .and_then(|v| {
-                let imei = v.get("imei")?.clone();
-                let records = v.get("records")?.as_array()?.clone();
-                Some((imei, records))
-            });
-        let Some((imei, records)) = split.filter(|_| live.event == "records") else {
+    };
+    for r in records {
+        let text = r.to_string();
+        if head.len() + 64 + text.len() > MAX_PAYLOAD {
             warn!(
-                event = live.event,
-                bytes = live.data.len(),
-                "live event too large to relay to the other nodes"
+                bytes = text.len(),
+                "a live record too large to relay to the other nodes"
             );
-            return;
-        };
-        let mut chunk: Vec<String> = Vec::new();
-        let mut size = 0;
-        let flush = |chunk: &mut Vec<String>, out: &mut Vec<String>| {
-            if !chunk.is_empty() {
-                out.push(format!(
-                    "{head}{{\"imei\":{imei},\"records\":[{}]}}",
-                    chunk.join(",")
-                ));
-                chunk.clear();
-            }
-        };
-        for r in records {
-            let text = r.to_string();
-            if head.len() + 64 + text.len() > MAX_PAYLOAD {
-                warn!(
-                    bytes = text.len(),
-                    "a live record too large to relay to the other nodes"
-                );
-                continue;
-            }
-            if head.len() + 64 + size + text.len() > MAX_PAYLOAD {
-                flush(&mut chunk, out);
-                size = 0;
-            }
-            size += text.len() + 1;
-            chunk.push(text);
+            continue;
         }
-        flush(&mut chunk, out);
+        if head.len() + 64 + size + text.len() > MAX_PAYLOAD {
+            flush(&mut chunk, out);
+            size = 0;
+        }
+        size += text.len() + 1;
+        chunk.push(text);
+    }
+    flush(&mut chunk, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_events_fit_in_notify_payloads() {
+        let small = Live {
+            event: "device",
+            data: r#"{"imei":"1","connected":true}"#.into(),
+        };
+        let mut out = Vec::new();
+        payloads_of("a", &small, &mut out);
+        assert_eq!(out, vec![format!("a\tdevice\t{}", small.data)]);
+
+        // 40 records of ~600 bytes: split, every record kept once, each payload small enough.
+        let records: Vec<Value> = (0..40)
+            .map(|i| serde_json::json!({"id": i, "pad": "x".repeat(600)}))
+            .collect();
+        let big = Live {
+            event: "records",
+            data: serde_json::json!({"imei": "356307042441013", "records": records}).to_string(),
+        };
+        let mut out = Vec::new();
+        payloads_of("node-a", &big, &mut out);
+        assert!(out.len() > 1);
+        let mut ids = Vec::new();
+        for p in &out {
+            assert!(p.len() < 8000, "{}", p.len());
+            let data = p.strip_prefix("node-a\trecords\t").unwrap();
+            let v: Value = serde_json::from_str(data).unwrap();
+            assert_eq!(v["imei"], "356307042441013");
+            ids.extend(
+                v["records"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["id"].as_i64().unwrap()),
+            );
+        }
+        assert_eq!(ids, (0..40).collect::<Vec<_>>());
+
+        // Too large and not splittable: not relayed (logged).
+        let huge = Live {
+            event: "command",
+            data: "x".repeat(9000),
+        };
+        let mut out = Vec::new();
+        payloads_of("a", &huge, &mut out);
+        assert!(out.is_empty());
     }
 }
