@@ -14,6 +14,7 @@ use std::time::Duration;
 use fleetview::{AvlData, AvlRecord, Codec, CommandPacket, Content, DecodeOptions, Imei};
 use tokio::time::Instant;
 
+use super::acked_log::AckedLog;
 use super::command;
 
 mod tcp;
@@ -43,6 +44,11 @@ pub(crate) struct Config {
     /// Most records a device buffers; beyond, new records are dropped and counted.
     pub(crate) max_buffered: usize,
     pub(crate) ack_timeout: Duration,
+    /// First and longest reconnect waits ([`super::backoff::Backoff`]).
+    pub(crate) backoff: Duration,
+    pub(crate) backoff_max: Duration,
+    /// Where acked records are listed (`--acked-log`).
+    pub(crate) acked_log: Option<Arc<AckedLog>>,
     /// Records per device, then the device finishes.
     pub(crate) records: Option<u64>,
     /// When the run started.
@@ -247,6 +253,9 @@ impl Device {
         let n = (n as usize).min(f.records);
         if n < f.records {
             Stats::add(&self.stats.c.short_acks, 1);
+        }
+        if let Some(log) = &self.cfg.acked_log {
+            log.acked(&self.imei, self.cfg.codec, self.backlog.range(..n));
         }
         self.backlog.drain(..n);
         self.front_sent -= n;
