@@ -71,10 +71,31 @@ impl Cluster {
         });
         let fresh = c.renew(false).await?;
         if !fresh {
-            warn!(node, "a live node with this --node-id is registered already: two nodes must not share a name");
+            // Names are unique per running node: this is a restart, and what the previous run
+            // left is over (its connections are gone; its commands in flight may have run).
+            warn!(node, "this node was registered already: taken for a restart of it (two running nodes must not share a --node-id)");
+            c.release_previous_run().await?;
         }
         info!(node, "joined the cluster");
         Ok(c)
+    }
+
+    /// What a previous run of this node left: its sessions and its commands in flight.
+    async fn release_previous_run(&self) -> Result<(), Error> {
+        let c = self.pool.get().await?;
+        c.execute("DELETE FROM sessions WHERE node = $1", &[&self.node])
+            .await?;
+        let n = c
+            .execute(
+                "UPDATE commands SET status = 'unanswered', error = 'the server stopped before the device answered'
+                 WHERE status = 'sent' AND node = $1",
+                &[&self.node],
+            )
+            .await?;
+        if n > 0 {
+            warn!("{n} commands sent before the last stop were not answered: marked unanswered (not sent again; POST /api/commands/ID/retry to send one again)");
+        }
+        Ok(())
     }
 
     pub(crate) fn node(&self) -> &str {
