@@ -8,6 +8,7 @@
   addresses given through the environment variables that file reads.
 - `Node`: one `fleetview serve` process on fixed ports (so that it can be killed and started
   again where HAProxy expects it).
+- `Simulator`: `fleetview simulate` with its progress lines parsed as they come.
 
 Used as a library (`core/tests/cluster/cluster_test.py`, `core/loadtest/loadtest.py`), or on its
 own to get a throw-away PostgreSQL for development:
@@ -25,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -361,6 +363,68 @@ class Node:
                 self.proc.wait()
         if getattr(self, "logfile", None):
             self.logfile.close()
+
+
+class Simulator:
+    """Runs `fleetview simulate --report-every 1 --json` and keeps its latest progress line
+    (key=value pairs); `wait` returns the final JSON statistics."""
+
+    def __init__(self, cmd, echo=None):
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.latest = {}
+        self.lines = []
+        self.stdout = ""
+        self.echo = echo or (lambda line: log("simulate: " + line))
+        self._t = threading.Thread(target=self._read, daemon=True)
+        self._t.start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            line = line.rstrip()
+            if line.startswith("t="):
+                self.latest = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+                self.lines.append(self.latest)
+            elif line:
+                self.echo(line)
+
+    def value(self, key, default=0):
+        """A counter of the latest progress line, as a number."""
+        v = self.latest.get(key)
+        if v is None:
+            return default
+        return float(v.rstrip("/s")) if "." in v or v.endswith("/s") else int(v)
+
+    def interrupt(self):
+        """Stop as Ctrl-C does: the devices stop, the statistics are printed."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+
+    def wait(self, timeout=60):
+        try:
+            self.stdout, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.stdout, _ = self.proc.communicate()
+        self._t.join(timeout=5)
+        return json.loads(self.stdout) if self.stdout.strip() else None
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def wait_for(what, predicate, timeout, every=0.25):
+    """Poll `predicate` until it returns a true value (returned) or `timeout` seconds pass
+    (ServiceError naming `what`)."""
+    deadline = time.time() + timeout
+    while True:
+        v = predicate()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise ServiceError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)
 
 
 def main():

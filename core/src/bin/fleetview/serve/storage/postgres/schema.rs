@@ -89,7 +89,7 @@ pub(super) async fn migrate(client: &mut Object) -> Result<(), Error> {
     let known = MIGRATIONS.len() as i64;
     let tx = client.transaction().await?;
     // Any constant: the key of fleetview's schema lock.
-    tx.execute("SELECT pg_advisory_xact_lock(7_245_101)", &[])
+    tx.execute("SELECT pg_advisory_xact_lock(7245101)", &[])
         .await?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
         .await?;
