@@ -65,7 +65,12 @@ fn a_codec_14_answer_with_another_imei_is_ignored() {
     assert_eq!(command(&server, id)["status"], "sent");
 
     // The device's own answer is the one recorded.
-    respond(&mut d, Codec::Codec14, CommandMessage::RESPONSE, "Ver:03.28");
+    respond(
+        &mut d,
+        Codec::Codec14,
+        CommandMessage::RESPONSE,
+        "Ver:03.28",
+    );
     let done = wait_status(&server, id, "answered");
     assert_eq!(done["response"]["text"], "Ver:03.28");
     assert!(steady.stop() > 0);
@@ -94,7 +99,12 @@ fn a_late_answer_is_never_taken_for_the_next_command() {
     assert_eq!(command(&server, second)["status"], "queued");
 
     // The late answer: logged, recorded for neither command.
-    respond(&mut d, Codec::Codec12, CommandMessage::RESPONSE, "late reset answer");
+    respond(
+        &mut d,
+        Codec::Codec12,
+        CommandMessage::RESPONSE,
+        "late reset answer",
+    );
     server.wait_log("late answer to a command that timed out");
     // Then the next command goes out, and its own answer is recorded.
     assert_eq!(received_text(&mut d), "getgps");
@@ -142,7 +152,11 @@ fn a_command_unanswered_when_the_connection_drops_is_not_sent_again_unless_retri
     wait_status(&server, id, "answered");
     // An answered command is not retried.
     let (status, v) = server.post(&format!("/api/commands/{id}/retry"), &json!({}));
-    assert_eq!((status, v["error"]["kind"].clone()), (409, json!("not_retryable")), "{v}");
+    assert_eq!(
+        (status, v["error"]["kind"].clone()),
+        (409, json!("not_retryable")),
+        "{v}"
+    );
     let (status, _) = server.post("/api/commands/999999/retry", &json!({}));
     assert_eq!(status, 404);
     assert!(steady.stop() > 0);

@@ -100,7 +100,17 @@ fn with_database(url: &str, name: &str) -> String {
 /// Run one SQL statement with psql; its output (unaligned, tuples only).
 pub fn psql(url: &str, sql: &str) -> String {
     let out = Command::new("psql")
-        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            url,
+            "-c",
+            sql,
+        ])
         .output()
         .expect("psql (Debian's postgresql-client)");
     assert!(
@@ -607,7 +617,6 @@ pub fn wait_status(server: &Server, id: i64, want: &str) -> Value {
     }
 }
 
-
 /// A well-behaved device in the background: logs in, sends a record, waits for its ack, closes,
 /// and again, until stopped. Attack tests run beside it: it must keep getting in and acked.
 pub struct Steady {
@@ -625,7 +634,11 @@ impl Steady {
             let mut ts = 1_600_000_000_000u64;
             while !flag.load(Ordering::Relaxed) || acked == 0 {
                 let mut d = Device::connect(addr, &imei);
-                assert_eq!(d.send(Codec::Codec8Ext, records(ts, 1)), 1, "steady device not acked");
+                assert_eq!(
+                    d.send(Codec::Codec8Ext, records(ts, 1)),
+                    1,
+                    "steady device not acked"
+                );
                 ts += 1000;
                 acked += 1;
             }

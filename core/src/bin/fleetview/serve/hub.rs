@@ -130,7 +130,10 @@ impl Hub {
         if self.others_watch.load(Ordering::Acquire) {
             if let Some(relay) = self.relay.get() {
                 if relay.try_send(live.clone()).is_err() {
-                    tracing::warn!(event, "the relay to the other nodes is behind: a live event is not relayed");
+                    tracing::warn!(
+                        event,
+                        "the relay to the other nodes is behind: a live event is not relayed"
+                    );
                 }
             }
         }

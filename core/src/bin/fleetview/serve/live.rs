@@ -132,7 +132,11 @@ fn record<'a>(id: i64, row: &RecordRow, batch: &'a Batch, model: Option<&str>) -
 async fn seed_fuel(ctx: &Arc<Ctx>, imei: &str, since: i64) -> Vec<FuelEvent> {
     let readings = ctx
         .reader
-        .fuel_points(imei.to_string(), since.saturating_sub(FUEL_WINDOW_MS), i64::MAX)
+        .fuel_points(
+            imei.to_string(),
+            since.saturating_sub(FUEL_WINDOW_MS),
+            i64::MAX,
+        )
         .await;
     let readings = match readings {
         Ok(r) => r,

@@ -28,7 +28,10 @@ impl Reader {
     /// Every device with its record count and last position (the latest valid fix, else the
     /// latest record), ordered by IMEI. `connected` is what the database knows (PostgreSQL: a
     /// session on a node with a live lease); the caller adds this node's own connections.
-    pub(crate) async fn devices(&self, model: Option<String>) -> Result<Vec<(String, Value)>, Error> {
+    pub(crate) async fn devices(
+        &self,
+        model: Option<String>,
+    ) -> Result<Vec<(String, Value)>, Error> {
         match self {
             Reader::Sqlite(p) => p.devices(model).await,
             Reader::Postgres(p) => p.devices(model).await,

@@ -4,7 +4,9 @@
 //! they all to come back after the same delay, the surviving nodes (or the load balancer) would
 //! take the whole fleet's logins at once, again at each retry. Each wait is therefore the current
 //! step times a random factor in [0.5, 1.5), never above the cap, and the step doubles after each
-//! failure until it reaches the cap. A session that logged in resets it.
+//! failure until it reaches the cap. A session that got records acked resets it (the TCP loop in
+//! `device/tcp.rs` decides): a login alone does not, since a node whose database is down takes
+//! logins and then drops the connection.
 
 use std::time::Duration;
 
@@ -29,7 +31,7 @@ impl Backoff {
         }
     }
 
-    /// The device logged in: the next failure waits about `first` again.
+    /// The last session was a working one: the next failure waits about `first` again.
     pub(crate) fn reset(&mut self) {
         self.step = self.first;
     }

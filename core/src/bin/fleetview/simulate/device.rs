@@ -116,6 +116,8 @@ pub(crate) struct Device {
     front_sent: usize,
     in_flight: Option<InFlight>,
     generated: u64,
+    /// Records the server acked.
+    acked: u64,
     /// Time of the next record (wall) and its timestamp.
     next_record: Instant,
     next_ms: u64,
@@ -162,6 +164,7 @@ impl Device {
             front_sent: 0,
             in_flight: None,
             generated: 0,
+            acked: 0,
             next_record: cfg.data_start + offset,
             next_ms: cfg.data_start_ms + offset_ms,
             first_ms: cfg.data_start_ms + offset_ms,
@@ -259,6 +262,7 @@ impl Device {
         }
         self.backlog.drain(..n);
         self.front_sent -= n;
+        self.acked += n as u64;
         Stats::add(&self.stats.c.acked, n as u64);
     }
 

@@ -41,11 +41,18 @@ pub(crate) async fn run_tcp(mut dev: Device, mut stop: watch::Receiver<bool>) {
         };
         let end = match attempt {
             Ok(stream) => {
-                backoff.reset();
                 dev.stats.connect();
-                dev.connected_at = Some(Instant::now());
+                let since = Instant::now();
+                dev.connected_at = Some(since);
+                let acked = dev.acked;
                 let end = tcp_session(&mut dev, stream, &mut stop).await;
                 dev.stats.disconnect();
+                // A session that got records acked (or, for an idle device, lasted) was a real
+                // one: back off from the start again. A server that takes logins but drops
+                // every connection (its database is down) keeps the back-off growing.
+                if dev.acked > acked || since.elapsed() >= dev.cfg.backoff_max {
+                    backoff.reset();
+                }
                 end
             }
             Err(Refused::Rejected) => End::Rejected,

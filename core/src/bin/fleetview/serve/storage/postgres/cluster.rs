@@ -370,7 +370,11 @@ impl Cluster {
     }
 
     /// One LISTEN connection, until it breaks (an error) or the server stops (`Ok`).
-    async fn listen(&self, hub: &Arc<Hub>, shutdown: &mut watch::Receiver<bool>) -> Result<(), Error> {
+    async fn listen(
+        &self,
+        hub: &Arc<Hub>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), Error> {
         let (client, mut connection) = self.config.connect(NoTls).await?;
         let (tx, mut rx) = mpsc::unbounded_channel();
         let driver = tokio::spawn(async move {
@@ -468,7 +472,10 @@ impl Cluster {
             }
             .await;
             if let Err(e) = r {
-                warn!("{} live events not relayed to the other nodes: {e}", payloads.len());
+                warn!(
+                    "{} live events not relayed to the other nodes: {e}",
+                    payloads.len()
+                );
             }
         }
     }
@@ -481,13 +488,19 @@ impl Cluster {
             out.push(head + &live.data);
             return;
         }
-        let split = serde_json::from_str::<Value>(&live.data).ok().and_then(|v| {
-            let imei = v.get("imei")?.clone();
-            let records = v.get("records")?.as_array()?.clone();
-            Some((imei, records))
-        });
+        let split = serde_json::from_str::<Value>(&live.data)
+            .ok()
+            .and_then(|v| {
+                let imei = v.get("imei")?.clone();
+                let records = v.get("records")?.as_array()?.clone();
+                Some((imei, records))
+            });
         let Some((imei, records)) = split.filter(|_| live.event == "records") else {
-            warn!(event = live.event, bytes = live.data.len(), "live event too large to relay to the other nodes");
+            warn!(
+                event = live.event,
+                bytes = live.data.len(),
+                "live event too large to relay to the other nodes"
+            );
             return;
         };
         let mut chunk: Vec<String> = Vec::new();
@@ -504,7 +517,10 @@ impl Cluster {
         for r in records {
             let text = r.to_string();
             if head.len() + 64 + text.len() > MAX_PAYLOAD {
-                warn!(bytes = text.len(), "a live record too large to relay to the other nodes");
+                warn!(
+                    bytes = text.len(),
+                    "a live record too large to relay to the other nodes"
+                );
                 continue;
             }
             if head.len() + 64 + size + text.len() > MAX_PAYLOAD {

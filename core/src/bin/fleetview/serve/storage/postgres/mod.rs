@@ -55,10 +55,12 @@ pub(super) async fn open(
         .create_timeout(Some(POOL_WAIT))
         .build()
         .map_err(|e| Error::open("cannot set up the PostgreSQL pool", e))?;
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| Error::open(format!("cannot connect to {}", super::Db::Postgres(url.into())), e))?;
+    let mut client = pool.get().await.map_err(|e| {
+        Error::open(
+            format!("cannot connect to {}", super::Db::Postgres(url.into())),
+            e,
+        )
+    })?;
     schema::migrate(&mut client).await?;
     for r in client
         .query(

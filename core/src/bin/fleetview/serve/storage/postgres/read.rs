@@ -48,7 +48,10 @@ impl Pool {
         Ok(self.0.get().await?)
     }
 
-    pub(crate) async fn devices(&self, model: Option<String>) -> Result<Vec<(String, Value)>, Error> {
+    pub(crate) async fn devices(
+        &self,
+        model: Option<String>,
+    ) -> Result<Vec<(String, Value)>, Error> {
         let c = self.client().await?;
         let last = c.prepare_cached(query::LAST_POSITION_SQL).await?;
         let rows = c.query(DEVICES_SQL, &[&now_ms()]).await?;

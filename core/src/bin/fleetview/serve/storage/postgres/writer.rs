@@ -180,7 +180,8 @@ async fn apply_group(
     for op in ops {
         if let Op::Records(b) = op {
             if b.device.is_none() && !devices.contains_key(&*b.imei) {
-                let id = upsert_device(&tx, &b.imei, b.transport, &b.address, b.received_ms).await?;
+                let id =
+                    upsert_device(&tx, &b.imei, b.transport, &b.address, b.received_ms).await?;
                 devices.insert(&b.imei, id);
             }
         }
@@ -340,7 +341,8 @@ impl<'a> Columns<'a> {
         self.generation_type
             .push(r.generation_type.map(|g| i64::from(g.0)));
         self.io.push(&row.io);
-        self.fuel_id.push(row.fuel.as_ref().map(|f| i64::from(f.id)));
+        self.fuel_id
+            .push(row.fuel.as_ref().map(|f| i64::from(f.id)));
         self.fuel_level.push(row.fuel.as_ref().map(|f| f.level));
         self.fuel_unit.push(row.fuel.as_ref().and_then(|f| f.unit));
         self.ignition.push(row.ignition.map(i64::from));
@@ -500,4 +502,3 @@ async fn apply(tx: &Transaction<'_>, op: &Op, state: &State) -> Result<Applied, 
         Op::Close => Ok(Applied::Done),
     }
 }
-

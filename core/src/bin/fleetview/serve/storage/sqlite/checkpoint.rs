@@ -30,7 +30,9 @@ impl Checkpointer {
                 ))?;
                 Ok(c)
             })
-            .map_err(|e| Error::open(format!("cannot open {} for checkpoints", path.display()), e))?;
+            .map_err(|e| {
+                Error::open(format!("cannot open {} for checkpoints", path.display()), e)
+            })?;
         let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -69,4 +71,3 @@ impl Checkpointer {
         let _ = self.thread.join();
     }
 }
-

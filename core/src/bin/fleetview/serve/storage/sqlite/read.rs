@@ -89,7 +89,10 @@ impl Pool {
         .map_err(|e| Error::Task(e.to_string()))?
     }
 
-    pub(crate) async fn devices(&self, model: Option<String>) -> Result<Vec<(String, Value)>, Error> {
+    pub(crate) async fn devices(
+        &self,
+        model: Option<String>,
+    ) -> Result<Vec<(String, Value)>, Error> {
         self.with(move |c| {
             let mut list = c.prepare_cached(query::DEVICES_SQL)?;
             let mut last = c.prepare_cached(query::LAST_POSITION_SQL)?;
