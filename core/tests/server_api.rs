@@ -7,8 +7,8 @@ mod server_common;
 use std::process::{Command, Stdio};
 
 use fleetview::command::CommandMessage;
-use fleetview::{Codec, CommandPacket, Content, DecodeOptions, Packet};
-use serde_json::{json, Value};
+use fleetview::{Codec, Content};
+use serde_json::json;
 use server_common::*;
 
 #[test]

@@ -605,7 +605,7 @@ pub fn respond(d: &mut Device, codec: Codec, kind: u8, text: &str) {
 }
 
 pub fn wait_status(server: &Server, id: i64, want: &str) -> Value {
-    let start = std::time::Instant::now();
+    let start = Instant::now();
     loop {
         let (status, cmd) = server.get(&format!("/api/commands/{id}"));
         assert_eq!(status, 200, "{cmd}");
@@ -613,7 +613,7 @@ pub fn wait_status(server: &Server, id: i64, want: &str) -> Value {
             return cmd;
         }
         assert!(start.elapsed() < WAIT, "command {id} never {want}: {cmd}");
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -417,11 +417,9 @@ impl Cluster {
 
     async fn on_notification(&self, hub: &Hub, channel: &str, payload: &str) {
         match channel {
-            COMMAND_CHANNEL => {
-                if hub.holds(payload) {
-                    self.pending.set(payload, true);
-                    hub.wake(payload);
-                }
+            COMMAND_CHANNEL if hub.holds(payload) => {
+                self.pending.set(payload, true);
+                hub.wake(payload);
             }
             KICK_CHANNEL => {
                 let mut it = payload.splitn(3, '\t');

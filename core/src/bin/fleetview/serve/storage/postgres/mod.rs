@@ -61,7 +61,10 @@ pub(super) async fn open(
             e,
         )
     })?;
-    schema::migrate(&mut client).await?;
+    schema::migrate(&mut client).await.map_err(|e| match e {
+        Error::TooNew { .. } => e,
+        e => Error::open("cannot migrate the PostgreSQL schema", e),
+    })?;
     for r in client
         .query(
             "SELECT DISTINCT d.imei FROM commands c JOIN devices d ON d.id = c.device_id WHERE c.status = 'queued'",
