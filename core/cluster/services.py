@@ -13,7 +13,8 @@
 Used as a library (`core/tests/cluster/cluster_test.py`, `core/loadtest/loadtest.py`), or on its
 own to get a throw-away PostgreSQL for development:
 
-    python3 core/cluster/services.py postgres      # prints the URL; Ctrl-C stops and deletes it
+    python3 core/cluster/services.py postgres             # prints the URL; Ctrl-C stops and deletes it
+    python3 core/cluster/services.py with-postgres CMD... # CMD with FLEETVIEW_TEST_PG set (.ci/with-postgres)
 """
 
 import glob
@@ -428,19 +429,30 @@ def wait_for(what, predicate, timeout, every=0.25):
 
 
 def main():
-    if sys.argv[1:] != ["postgres"]:
+    argv = sys.argv[1:]
+    if argv == ["postgres"]:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        pg = Postgres().start()
+        print(pg.url, flush=True)
+        log(f"PostgreSQL {pg.bindir} in {pg.dir}; Ctrl-C stops it and deletes the directory")
+        try:
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        finally:
+            pg.close()
+    elif argv[:1] == ["with-postgres"] and len(argv) > 1:
+        # The server tests (core/tests/server_*.rs) on PostgreSQL: FLEETVIEW_TEST_PG names the
+        # server; each test makes its own database in it.
+        pg = Postgres().start()
+        log(f"PostgreSQL on 127.0.0.1:{pg.port} (data in {pg.data})")
+        try:
+            env = dict(os.environ, FLEETVIEW_TEST_PG=f"postgres://{pg.USER}@127.0.0.1:{pg.port}/postgres")
+            code = subprocess.run(argv[1:], env=env).returncode
+        finally:
+            pg.close()
+        sys.exit(code)
+    else:
         sys.exit(__doc__)
-    pg = Postgres().start()
-    print(pg.url, flush=True)
-    log(f"PostgreSQL {pg.bindir} in {pg.dir}; Ctrl-C stops it and deletes the directory")
-    try:
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
-    except KeyboardInterrupt:
-        pass
-    finally:
-        pg.close()
 
 
 if __name__ == "__main__":
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     main()
