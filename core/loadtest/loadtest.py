@@ -300,7 +300,7 @@ def main():
         ]
         log("simulate: " + " ".join(sim_cmd[1:]))
         t0 = time.time()
-        sim = Simulator(sim_cmd)
+        sim = Simulator(sim_cmd, echo=lambda line: log("simulate: " + line))
         db = Db(db_path)
         disk = Disk(db_dir)
 
@@ -425,6 +425,15 @@ def report(args, samples, idle, base_rss, peak_rss, summary, db_rows, goals=GOAL
     if cpu_per_record:
         print(f"  server CPU per record {cpu_per_record * 1e6:.1f} us: at most {1 / cpu_per_record:,.0f} records/s "
               f"per core, {os.cpu_count() / cpu_per_record:,.0f}/s with every core to itself")
+    if cpu_per_record and steady[0].get("cpu_s"):
+        # Every process of the deployment, per committed record: what the machine would do with
+        # all its cores to them (the other processes on a shared machine do not count).
+        n = steady[-1]["rows"] - steady[0]["rows"]
+        per = {"server": cpu_per_record}
+        per.update({k: (steady[-1]["cpu_s"][k] - steady[0]["cpu_s"][k]) / n for k in steady[0]["cpu_s"]})
+        total = sum(per.values())
+        print("  CPU per record, all   " + ", ".join(f"{k} {v * 1e6:.1f} us" for k, v in per.items())
+              + f": {total * 1e6:.1f} us, at most {os.cpu_count() / total:,.0f} records/s with every core to them")
     if len(steady) >= 2:
         dt = steady[-1]["t"] - steady[0]["t"]
         a, b = steady[0]["threads"], steady[-1]["threads"]
@@ -559,7 +568,7 @@ def run_postgres(args):
         ]
         log("simulate: " + " ".join(sim_cmd[1:]))
         t0 = time.time()
-        sim = Simulator(sim_cmd)
+        sim = Simulator(sim_cmd, echo=lambda line: log("simulate: " + line))
         disk = Disk(pg.data if pg else work)
         others = {}
         if pg:
@@ -601,7 +610,7 @@ def run_postgres(args):
                 "p50": float(s.get("p50_ms", 0)), "p99": float(s.get("p99_ms", 0)),
                 "max": float(s.get("max_ms", 0)), "rss": rss,
                 "srv_cpu": (srv_cpu - last[2]) / dt * 100, "sim_cpu": (sim_cpu - last[3]) / dt * 100,
-                "cpu": {k: (oth[k] - last[4][k]) / dt * 100 for k in oth},
+                "cpu": {k: (oth[k] - last[4][k]) / dt * 100 for k in oth}, "cpu_s": oth,
                 "sim_connected": int(s.get("connected", 0)),
                 "disk_mb_s": io[0] if io else None, "disk_busy": io[1] if io else None,
             }
