@@ -10,6 +10,7 @@ mod relay;
 mod send;
 mod serve;
 mod simulate;
+mod stream;
 
 #[derive(Parser)]
 #[command(
