@@ -282,6 +282,8 @@ def main():
     ap.add_argument("--attack", help="comma-separated attacks run during the test: " + ", ".join(KINDS))
     ap.add_argument("--attackers", type=int, default=10_000, help="hostile sockets (with --attack)")
     ap.add_argument("--attack-pause", type=float, default=1.0, help="seconds before a closed hostile socket reopens")
+    ap.add_argument("--server-nofile", type=int, help="start the server with this open-files soft limit (e.g. 1024, "
+                    "the usual default of a login shell or a systemd service); default: the load test's own")
     args = ap.parse_args()
     if args.attack:
         kinds = [k.strip() for k in args.attack.split(",") if k.strip()]
@@ -504,7 +506,14 @@ def run_attack(args, kinds):
         "--db", os.path.join(work, "attack.db"), "--ready-file", ready, "--sync", args.sync,
     ] + args.server_arg
     env = dict(os.environ, FLEETVIEW_LOG=os.environ.get("FLEETVIEW_LOG", "warn"))
-    server = subprocess.Popen(serve_cmd, stdout=subprocess.DEVNULL, stderr=server_log, env=env)
+    soft = args.server_nofile
+
+    def limit_files():
+        if soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+    server = subprocess.Popen(serve_cmd, stdout=subprocess.DEVNULL, stderr=server_log, env=env,
+                              preexec_fn=limit_files)
     attack = None
     sim = None
     samples = []
@@ -591,6 +600,8 @@ def run_attack(args, kinds):
     print(f"  attack                {end.get('open', 0):,} hostile sockets open at the end, "
           f"{end.get('closed_by_server', 0):,} closed by the server, {end.get('connect_errors', 0):,} connect errors")
     print(f"  server memory         {fmt_bytes(base_rss)} at rest, peak {fmt_bytes(peak_rss)}")
+    if soft:
+        print(f"  server started with   an open-files soft limit of {soft}")
     print()
     checks = [
         ("devices connected", lowest >= devices and final >= devices, f"{lowest:,} / {devices:,}"),

@@ -427,6 +427,44 @@ fn partial_frames_of_the_largest_size_from_many_connections_stay_bounded() {
 }
 
 #[test]
+fn partial_frames_beyond_the_total_budget_are_closed() {
+    let dir = temp_dir("adv-budget");
+    // Room for 10 partial frames of 4 KiB (4107 bytes each) across all connections.
+    let server = Server::start(&dir, &["--max-buffered-total", "42000"]);
+    let mut partial = vec![0u8, 0, 0, 0, 0, 0, 0x10, 0x00, 0x08];
+    partial.resize(4096 + 12 - 1, 0x01);
+    let mut held: Vec<Device> = (0..20)
+        .map(|i| {
+            let mut d = Device::connect(server.tcp, &imei(4000 + i));
+            d.write(&partial);
+            d
+        })
+        .collect();
+    server.wait_log("over --max-buffered-total");
+    // The first 10 fit; each later one was closed when its frame went beyond the budget.
+    for d in &mut held[10..] {
+        assert!(d.closed_by_server(), "{} not closed", d.imei);
+    }
+    // The budget is given back when connections close: a frame sent in two halves (partial in
+    // between) is acked again.
+    drop(held);
+    let f = frame(Codec::Codec8, records(9_000_000, 20));
+    let start = Instant::now();
+    loop {
+        let mut d = Device::connect(server.tcp, "356307042441013");
+        d.write(&f[..f.len() / 2]);
+        std::thread::sleep(Duration::from_millis(50));
+        let _ = d.stream.write_all(&f[f.len() / 2..]);
+        let mut ack = [0u8; 4];
+        if d.stream.read_exact(&mut ack).is_ok() {
+            assert_eq!(u32::from_be_bytes(ack), 20);
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "the budget was never given back");
+    }
+}
+
+#[test]
 fn garbage_is_closed_and_the_device_goes_on() {
     let dir = temp_dir("adv-garbage");
     let server = Server::start(&dir, &[]);
@@ -631,4 +669,88 @@ fn proxy_protocol_gives_the_device_address() {
     assert_eq!(answer, None);
     assert!(direct.closed_by_server());
     server.wait_log("no valid PROXY header");
+}
+
+/// HAProxy (Debian's package; `.ci/setup` installs it) terminating TLS in front of the plain
+/// port with `send-proxy-v2`, as the README configures it for modems rustls refuses.
+fn haproxy_binary() -> String {
+    for p in ["/usr/sbin/haproxy", "/usr/bin/haproxy"] {
+        if std::path::Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    panic!("haproxy is not installed: apt-get install haproxy (.ci/setup does)");
+}
+
+/// HAProxy, stopped when dropped.
+struct Haproxy(std::process::Child);
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn tls_through_haproxy_with_the_proxy_protocol() {
+    let dir = temp_dir("adv-haproxy");
+    let (ca, cert, key) = make_ca(&dir, "haproxy");
+    // HAProxy wants the certificate and its key in one file.
+    let pem = dir.join("haproxy.pem");
+    let both = std::fs::read_to_string(&cert).unwrap() + &std::fs::read_to_string(&key).unwrap();
+    std::fs::write(&pem, both).unwrap();
+    let server = Server::start(&dir, &["--proxy-protocol"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = dir.join("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n\
+             frontend devices_tls\n    bind 127.0.0.1:{port} ssl crt {pem}\n    default_backend fleetview\n\
+             backend fleetview\n    server fleetview {tcp} send-proxy-v2\n",
+            pem = pem.display(),
+            tcp = server.tcp
+        ),
+    )
+    .unwrap();
+    let _haproxy = Haproxy(
+        std::process::Command::new(haproxy_binary())
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("haproxy.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let front: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let start = Instant::now();
+    let mut tls = loop {
+        match tls_connect(front, &ca, &rustls::version::TLS12) {
+            Ok(t) => break t,
+            Err(e) => {
+                assert!(start.elapsed() < WAIT, "HAProxy did not start: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    let device_port = tls.sock.local_addr().unwrap().port();
+    tls.write_all(&Imei::new("352093086403655").unwrap().login_frame())
+        .unwrap();
+    let mut b = [0u8; 1];
+    tls.read_exact(&mut b).unwrap();
+    assert_eq!(b, [1]);
+    tls.write_all(&frame(Codec::Codec8Ext, records(1_000_000, 3)))
+        .unwrap();
+    let mut ack = [0u8; 4];
+    tls.read_exact(&mut ack).unwrap();
+    assert_eq!(u32::from_be_bytes(ack), 3);
+    // The server saw the device's own address and port, not HAProxy's connection.
+    server.wait_log(&format!("peer=127.0.0.1:{device_port}"));
+    assert_eq!(server.positions("352093086403655").len(), 3);
 }

@@ -43,6 +43,9 @@ impl Port {
 pub(crate) async fn tcp(listener: TcpListener, port: Port, ctx: Arc<Ctx>, alive: mpsc::Sender<()>) {
     let port = Arc::new(port);
     let mut shutdown = ctx.shutdown.clone();
+    let mut first = true;
+    // Refusals are logged at most every 10 s with their count: a flood must not flood the log.
+    let (mut refused, mut warned) = (0u64, None::<Instant>);
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -61,11 +64,20 @@ pub(crate) async fn tcp(listener: TcpListener, port: Port, ctx: Arc<Ctx>, alive:
         // the one in the header.
         let source = (!matches!(*port, Port::Proxy)).then(|| peer.ip());
         let Ok(ticket) = ctx.admission.admit(source) else {
-            warn!(%peer, limit = ctx.limits.max_connections, "connection limit reached, every connection is a logged-in device: closing the new connection");
+            refused += 1;
+            if warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                warn!(%peer, limit = ctx.limits.max_connections, refused, "connection limit reached, every connection is a logged-in device: closing new connections");
+                (refused, warned) = (0, Some(Instant::now()));
+            }
             continue;
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(open(stream, peer, ticket, port.clone(), ctx.clone(), alive.clone()));
+        let task = open(stream, peer, ticket, port.clone(), ctx.clone(), alive.clone());
+        if std::mem::take(&mut first) {
+            // Most of the memory of an idle connection: worth seeing when it grows.
+            debug!(bytes = std::mem::size_of_val(&task), "size of a connection task");
+        }
+        tokio::spawn(task);
     }
     debug!("{} listener stopped", port.name());
 }

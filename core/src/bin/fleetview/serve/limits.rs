@@ -1,6 +1,8 @@
 //! Default limits, chosen from what real devices do, and the open-files limit the connection
 //! limit is sized to.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use tracing::{info, warn};
 
 /// Largest data frame, bytes. AVL packets are at most 1280 bytes (512 on FMB640-family
@@ -78,4 +80,60 @@ fn open_files() -> u64 {
 fn open_files() -> u64 {
     // Windows has no per-process descriptor limit of this kind.
     u64::MAX
+}
+
+/// Bytes of partial frames all connections may hold together (`--max-buffered-total`): 64,000
+/// frames of the default largest size at once, far above what devices do, and a cap on what
+/// a flood of logged-in connections sending half frames can make the server hold.
+pub(crate) const BUFFERED_TOTAL: usize = 256 << 20;
+
+/// The memory of partial frames across connections, charged and released by each connection
+/// as its buffer grows and empties.
+pub(crate) struct Budget {
+    used: AtomicUsize,
+    max: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            used: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    /// A connection's buffered bytes go from `from` to `to`. Err with the total when growing
+    /// would go beyond the budget (the growth is charged anyway: the caller closes the
+    /// connection, which releases it).
+    pub(crate) fn charge(&self, from: usize, to: usize) -> Result<(), usize> {
+        if to <= from {
+            self.used.fetch_sub(from - to, Ordering::Relaxed);
+            return Ok(());
+        }
+        let total = self.used.fetch_add(to - from, Ordering::Relaxed) + (to - from);
+        if total > self.max {
+            return Err(total);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn max(&self) -> usize {
+        self.max
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_is_charged_and_released() {
+        let b = Budget::new(100);
+        assert_eq!(b.charge(0, 60), Ok(()));
+        assert_eq!(b.charge(0, 30), Ok(()));
+        assert_eq!(b.charge(30, 50), Err(110));
+        assert_eq!(b.charge(50, 0), Ok(()));
+        assert_eq!(b.charge(60, 10), Ok(()));
+        assert_eq!(b.charge(0, 90), Ok(()));
+    }
 }

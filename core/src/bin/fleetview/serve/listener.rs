@@ -62,6 +62,8 @@ pub(crate) struct Connection {
     last_read: Instant,
     /// The partial frame buffered: its stream offset and when its first bytes came.
     partial: Option<(usize, Instant)>,
+    /// Bytes charged to the budget of partial frames ([`Ctx::buffered`]).
+    charged: usize,
     /// `peer` as text, shared by every batch.
     address: Arc<str>,
     imei: Option<Arc<str>>,
@@ -134,6 +136,7 @@ impl Connection {
             login_deadline,
             last_read: Instant::now(),
             partial: None,
+            charged: 0,
             address: peer.to_string().into(),
             imei: None,
             device: None,
@@ -165,6 +168,7 @@ impl Connection {
         // Whatever is still queued (acks of what was stored, the reject byte) goes out if it can.
         let _ = self.flush().await;
         let _ = self.stream.shutdown().await;
+        let _ = self.ctx.buffered.charge(std::mem::take(&mut self.charged), 0);
         if let Some((id, _)) = self.in_flight.take() {
             // Unanswered: the next connection of the device sends it again.
             let _ = self.ctx.store.end(id, CommandEnd::Requeue).await;
@@ -292,6 +296,14 @@ impl Connection {
             warn!(imei = %self.imei(), peer = %self.peer, offset, buffered, max, "too many bytes buffered without a complete frame");
             return Err(format!(
                 "buffer limit: {buffered} bytes undecoded at byte {offset}, limit {max}"
+            ));
+        }
+        let charged = std::mem::replace(&mut self.charged, buffered);
+        if let Err(total) = self.ctx.buffered.charge(charged, buffered) {
+            let max = self.ctx.buffered.max();
+            warn!(imei = %self.imei(), peer = %self.peer, offset, buffered, total, max, "partial frames of all connections over --max-buffered-total");
+            return Err(format!(
+                "partial frames of all connections take {total} bytes, limit {max}: closed at byte {offset}"
             ));
         }
         self.partial = match self.partial {

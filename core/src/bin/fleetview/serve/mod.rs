@@ -94,6 +94,10 @@ pub(crate) struct Args {
     /// --max-frame + 12 (one frame of the largest size).
     #[arg(long)]
     max_buffered: Option<usize>,
+    /// Bytes of partial frames all TCP connections may hold together; the connection whose
+    /// frame would go beyond is closed. Bounds the memory a flood of half frames can take.
+    #[arg(long, default_value_t = limits::BUFFERED_TOTAL)]
+    max_buffered_total: usize,
     /// Seconds a logged-in TCP connection may stay silent (or not read what is written to it).
     #[arg(long, default_value_t = 600.0)]
     idle_timeout: f64,
@@ -138,6 +142,8 @@ pub(crate) struct Args {
 pub(crate) struct Ctx {
     store: Store,
     admission: Arc<admission::Admission>,
+    /// Partial frames across connections (`--max-buffered-total`).
+    buffered: limits::Budget,
     reader: Reader,
     hub: Hub,
     allow: Option<HashSet<String>>,
@@ -250,8 +256,9 @@ async fn serve(args: Args) -> Result<(), String> {
     };
     let max_connections = limits::connections(args.max_connections)?;
     info!(
-        "partial frames take at most {} MiB ({max_connections} connections x {max_buffered} bytes)",
-        (max_connections * max_buffered) >> 20
+        "partial frames take at most {} MiB ({max_connections} connections x {max_buffered} bytes, --max-buffered-total {})",
+        (max_connections.saturating_mul(max_buffered) >> 20).min(args.max_buffered_total >> 20),
+        args.max_buffered_total
     );
     let command_timeout = seconds("command-timeout", args.command_timeout)?;
     if let Some(m) = &args.model {
@@ -316,6 +323,7 @@ async fn serve(args: Args) -> Result<(), String> {
     let ctx = Arc::new(Ctx {
         store,
         admission: admission::Admission::new(max_connections, args.max_pending_per_address),
+        buffered: limits::Budget::new(args.max_buffered_total),
         reader,
         hub: Hub::new(),
         allow,
