@@ -246,7 +246,14 @@ fn idle_connections_are_closed_and_the_connection_limit_holds() {
     let dir = temp_dir("limits");
     let server = Server::start(
         &dir,
-        &["--idle-timeout", "1", "--login-timeout", "30", "--max-connections", "2"],
+        &[
+            "--idle-timeout",
+            "1",
+            "--login-timeout",
+            "30",
+            "--max-connections",
+            "2",
+        ],
     );
     let mut a = Device::connect(server.tcp, "356307042441013");
     // A silent connection holds the second slot until a newer one needs it.
@@ -295,7 +302,7 @@ fn graceful_shutdown_acks_what_it_stored_and_exits_zero() {
     let status = server.stop();
     assert!(status.success(), "{status:?}");
     assert!(d.closed_by_server());
-    // The WAL was checkpointed into the database file at close.
+    // The WAL was checkpointed into the database file at close (SQLite).
     let wal = dir.join("fleetview.db-wal");
     assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
     let server = Server::start(&dir, &[]);

@@ -184,7 +184,10 @@ async fn simulate(args: Args) -> ExitCode {
     };
     let tls = match &args.ca {
         Some(ca) => {
-            let host = args.server.rsplit_once(':').map_or(args.server.as_str(), |(h, _)| h);
+            let host = args
+                .server
+                .rsplit_once(':')
+                .map_or(args.server.as_str(), |(h, _)| h);
             let host = host.trim_start_matches('[').trim_end_matches(']');
             match crate::stream::TlsClient::new(ca, host) {
                 Ok(t) => Some(t),

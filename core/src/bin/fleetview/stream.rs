@@ -73,7 +73,10 @@ impl TlsClient {
             .and_then(|it| it.collect::<Result<Vec<_>, _>>())
             .map_err(|e| format!("--ca {}: {e}", ca.display()))?;
         if certs.is_empty() {
-            return Err(format!("--ca {}: no CERTIFICATE block (expected PEM)", ca.display()));
+            return Err(format!(
+                "--ca {}: no CERTIFICATE block (expected PEM)",
+                ca.display()
+            ));
         }
         for cert in certs {
             roots

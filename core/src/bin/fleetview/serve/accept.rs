@@ -15,8 +15,8 @@ use tracing::{debug, info, warn};
 
 use super::admission::Ticket;
 use super::listener::Connection;
-use crate::stream::Stream;
 use super::{proxy, Ctx};
+use crate::stream::Stream;
 
 /// What a port expects from a new connection before the device's own bytes.
 pub(crate) enum Port {
@@ -72,10 +72,17 @@ pub(crate) async fn tcp(listener: TcpListener, port: Port, ctx: Arc<Ctx>, alive:
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let task = open(stream, peer, ticket, port.clone(), ctx.clone(), alive.clone());
+        let task = open(
+            stream,
+            peer,
+            ticket,
+            port.clone(),
+            ctx.clone(),
+            alive.clone(),
+        );
         if std::mem::take(&mut first) {
             // Most of the memory of an idle connection: worth seeing when it grows.
-            debug!(bytes = std::mem::size_of_val(&task), "size of a connection task");
+            debug!(bytes = size_of_val(&task), "size of a connection task");
         }
         tokio::spawn(task);
     }

@@ -64,7 +64,10 @@ fn open_files() -> u64 {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(now) => {
             if before.is_some_and(|b| b < now) {
-                info!("open-files limit raised from {} to {now}", before.unwrap_or(0));
+                info!(
+                    "open-files limit raised from {} to {now}",
+                    before.unwrap_or(0)
+                );
             }
             now
         }

@@ -19,10 +19,15 @@ const MAX_HEADER: usize = 4096;
 #[derive(Debug)]
 pub(crate) enum ProxyError {
     /// The peer closed before a complete header.
-    Closed { read: usize },
+    Closed {
+        read: usize,
+    },
     Io(io::Error),
     /// Not a PROXY header, or a malformed one (the byte count read so far, and why).
-    Invalid { read: usize, why: String },
+    Invalid {
+        read: usize,
+        why: String,
+    },
     TooLong,
 }
 
@@ -39,10 +44,7 @@ impl fmt::Display for ProxyError {
                 "no valid PROXY header at byte 0 ({read} bytes read): {why} \
                  (--proxy-protocol expects every connection to come through the proxy)"
             ),
-            Self::TooLong => write!(
-                f,
-                "PROXY header longer than {MAX_HEADER} bytes at byte 0"
-            ),
+            Self::TooLong => write!(f, "PROXY header longer than {MAX_HEADER} bytes at byte 0"),
         }
     }
 }
@@ -65,8 +67,12 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Option<Header>, String> {
         HeaderResult::V2(Ok(h)) => {
             let source = match (h.command, h.addresses) {
                 (v2::Command::Local, _) => None,
-                (_, v2::Addresses::IPv4(a)) => Some(SocketAddr::from((a.source_address, a.source_port))),
-                (_, v2::Addresses::IPv6(a)) => Some(SocketAddr::from((a.source_address, a.source_port))),
+                (_, v2::Addresses::IPv4(a)) => {
+                    Some(SocketAddr::from((a.source_address, a.source_port)))
+                }
+                (_, v2::Addresses::IPv6(a)) => {
+                    Some(SocketAddr::from((a.source_address, a.source_port)))
+                }
                 (_, v2::Addresses::Unix(_) | v2::Addresses::Unspecified) => None,
             };
             Ok(Some(Header {

@@ -32,7 +32,11 @@ impl fmt::Display for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Certificates(p, e) => {
-                write!(f, "--tls-cert {}: cannot read the certificates: {e}", p.display())
+                write!(
+                    f,
+                    "--tls-cert {}: cannot read the certificates: {e}",
+                    p.display()
+                )
             }
             Self::NoCertificate(p) => write!(
                 f,

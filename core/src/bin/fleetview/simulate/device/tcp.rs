@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
 use super::{far_future, kind, Device, End};
-use crate::stream::Stream;
 use crate::simulate::stats::Stats;
+use crate::stream::Stream;
 
 /// Run one device over TCP until the run stops, it finishes, or its login is rejected.
 pub(crate) async fn run_tcp(mut dev: Device, mut stop: watch::Receiver<bool>) {
@@ -112,7 +112,9 @@ async fn connect(dev: &Device) -> Result<(Stream, Vec<u8>), Refused> {
         Some(tls) => match timeout(t, tls.connect(tcp)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(format!("TLS handshake with {addr}: {e}").into()),
-            Err(_) => return Err(format!("TLS handshake with {addr}: no answer within {t:?}").into()),
+            Err(_) => {
+                return Err(format!("TLS handshake with {addr}: no answer within {t:?}").into())
+            }
         },
     };
     let login = dev.imei.login_frame();
