@@ -39,7 +39,7 @@ enum Command {
     Relay(relay::Args),
     /// Run the server: TCP/UDP listeners, SQLite storage, HTTP API and web UI.
     #[cfg(feature = "server")]
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Queue a command for a device through a running server and print its answer.
     #[cfg(feature = "server")]
     Send(send::Args),
@@ -71,7 +71,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "server")]
         Command::Relay(args) => relay::run(args),
         #[cfg(feature = "server")]
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         #[cfg(feature = "server")]
         Command::Send(args) => send::run(args),
         #[cfg(feature = "server")]
