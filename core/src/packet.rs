@@ -523,3 +523,25 @@ impl Iterator for Packets<'_> {
         Some(result)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One byte after a command frame: lenient mode counts it in the frame with a warning
+    /// (tests/vectors/lenient_command_one_byte_too_many.json); strict mode decodes the frame,
+    /// then reports the byte as truncated input at the end of the input.
+    #[test]
+    fn one_byte_too_many_strictly() {
+        let mut bytes =
+            crate::hex::decode("000000000000000F0C010500000007676574696E666F0100004312").unwrap();
+        bytes.push(0);
+        let results: Vec<_> = decode_each(&bytes, &DecodeOptions::default()).collect();
+        assert_eq!(results.len(), 2);
+        let p = results[0].as_ref().unwrap();
+        assert!(p.warnings.is_empty());
+        assert_eq!(p.len, 27);
+        let e = results[1].as_ref().unwrap_err();
+        assert_eq!((e.code(), e.offset), ("unexpected_end", 28));
+    }
+}

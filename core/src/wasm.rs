@@ -198,7 +198,7 @@ const RECORD_SLOTS: usize = 11;
 /// instead of keeping its own copy, so the two sides cannot drift apart.
 #[wasm_bindgen(js_name = tapeLayout)]
 pub fn tape_layout() -> JsValue {
-    let o = js_sys::Object::new();
+    let o = Object::new();
     let constants: [(&str, f64); 24] = [
         ("ITEM_PACKET", ITEM_PACKET),
         ("ITEM_INVALID", ITEM_INVALID),

@@ -3,13 +3,17 @@
 //!
 //! Events are serialized once, when published, and only when someone listens: without a
 //! subscriber publishing costs nothing ([`Hub::watched`]).
+//!
+//! Per-device state lives only while the device does: a TCP device's entries go when its
+//! connection closes, a UDP device's once it has been silent for the idle timeout (swept as
+//! new devices arrive), so memory follows the devices online, not every IMEI ever seen.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::Serialize;
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::fuel::{FuelEvent, Point, Tracker};
 
@@ -29,12 +33,29 @@ pub(crate) struct Registration {
     pub(crate) kick: Arc<Notify>,
 }
 
+/// A logged-in TCP connection, as the hub keeps it.
+#[derive(Clone)]
+struct Held {
+    id: u64,
+    wake: Arc<Notify>,
+    kick: Arc<Notify>,
+    address: String,
+}
+
 #[derive(Default)]
 struct Devices {
-    tcp: HashMap<String, (u64, Arc<Notify>, Arc<Notify>)>,
+    tcp: HashMap<String, Held>,
     /// Last datagram per UDP device, ms since 1970.
     udp: HashMap<String, i64>,
+    /// Sweep `udp` of silent devices when it grows past this.
+    udp_sweep_at: usize,
 }
+
+/// Smallest `udp` map size that triggers a sweep.
+const UDP_SWEEP_MIN: usize = 1024;
+
+/// Fuel events remembered per device (the latest): enough for the stops a batch can touch.
+const ANNOUNCED_KEPT: usize = 32;
 
 /// Shared state of the listeners and the API.
 pub(crate) struct Hub {
@@ -42,6 +63,10 @@ pub(crate) struct Hub {
     devices: Mutex<Devices>,
     next_id: AtomicU64,
     fuel: Mutex<HashMap<String, DeviceFuel>>,
+    /// Another node of the cluster has live subscribers: events are relayed to it.
+    others_watch: AtomicBool,
+    /// Where events for the other nodes go (the cluster's relay), when in a cluster.
+    relay: OnceLock<mpsc::Sender<Arc<Live>>>,
 }
 
 /// A device's live fuel state.
@@ -53,6 +78,21 @@ struct DeviceFuel {
     announced: HashMap<i64, f64>,
 }
 
+impl DeviceFuel {
+    /// Keep the latest [`ANNOUNCED_KEPT`] events: older stops are over and never looked at
+    /// again, and a device on the road for months must not grow this without end.
+    fn trim_announced(&mut self) {
+        if self.announced.len() <= 2 * ANNOUNCED_KEPT {
+            return;
+        }
+        let mut starts: Vec<i64> = self.announced.keys().copied().collect();
+        starts.sort_unstable();
+        for old in &starts[..starts.len() - ANNOUNCED_KEPT] {
+            self.announced.remove(old);
+        }
+    }
+}
+
 impl Hub {
     pub(crate) fn new() -> Self {
         Self {
@@ -60,16 +100,48 @@ impl Hub {
             devices: Mutex::new(Devices::default()),
             next_id: AtomicU64::new(1),
             fuel: Mutex::new(HashMap::new()),
+            others_watch: AtomicBool::new(false),
+            relay: OnceLock::new(),
         }
+    }
+
+    /// Relay published events to the other nodes through `tx` (while they have subscribers).
+    pub(crate) fn relay_to(&self, tx: mpsc::Sender<Arc<Live>>) {
+        let _ = self.relay.set(tx);
+    }
+
+    /// Whether another node has live subscribers.
+    pub(crate) fn set_others_watch(&self, on: bool) {
+        self.others_watch.store(on, Ordering::Release);
+    }
+
+    /// Whether this node has live subscribers.
+    pub(crate) fn locally_watched(&self) -> bool {
+        self.live.receiver_count() > 0
+    }
+
+    /// An event published by another node: to this node's subscribers only.
+    pub(crate) fn publish_relayed(&self, event: &str, data: &str) {
+        let event = match event {
+            "records" => "records",
+            "device" => "device",
+            "fuel" => "fuel",
+            "command" => "command",
+            _ => return,
+        };
+        let _ = self.live.send(Arc::new(Live {
+            event,
+            data: data.to_string(),
+        }));
     }
 
     fn with_devices<T>(&self, f: impl FnOnce(&mut Devices) -> T) -> T {
         f(&mut self.devices.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Whether anyone listens to live events.
+    /// Whether anyone listens to live events (here or on another node).
     pub(crate) fn watched(&self) -> bool {
-        self.live.receiver_count() > 0
+        self.locally_watched() || self.others_watch.load(Ordering::Acquire)
     }
 
     /// Send a live event to every `/api/live` subscriber (none listening is fine: nothing is
@@ -81,52 +153,131 @@ impl Hub {
         let Ok(data) = serde_json::to_string(data) else {
             return;
         };
-        let _ = self.live.send(Arc::new(Live { event, data }));
+        let live = Arc::new(Live { event, data });
+        if self.others_watch.load(Ordering::Acquire) {
+            if let Some(relay) = self.relay.get() {
+                if relay.try_send(live.clone()).is_err() {
+                    tracing::warn!(
+                        event,
+                        "the relay to the other nodes is behind: a live event is not relayed"
+                    );
+                }
+            }
+        }
+        if self.locally_watched() {
+            let _ = self.live.send(live);
+        }
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Live>> {
         self.live.subscribe()
     }
 
-    /// Register a logged-in TCP device. A previous connection of the same IMEI is kicked.
-    pub(crate) fn register(&self, imei: &str) -> Registration {
+    /// Register a logged-in TCP device. A previous connection of the same IMEI is kicked; its
+    /// address is returned.
+    pub(crate) fn register(&self, imei: &str, address: &str) -> (Registration, Option<String>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let wake = Arc::new(Notify::new());
         let kick = Arc::new(Notify::new());
-        let old = self.with_devices(|d| {
-            d.tcp
-                .insert(imei.to_string(), (id, wake.clone(), kick.clone()))
+        let held = Held {
+            id,
+            wake: wake.clone(),
+            kick: kick.clone(),
+            address: address.to_string(),
+        };
+        let old = self.with_devices(|d| d.tcp.insert(imei.to_string(), held));
+        let old = old.map(|o| {
+            o.kick.notify_one();
+            o.address
         });
-        if let Some((_, _, old_kick)) = old {
-            old_kick.notify_one();
-        }
-        Registration { id, wake, kick }
+        (Registration { id, wake, kick }, old)
     }
 
-    /// Remove a connection; false when a newer connection of the device replaced it.
+    /// Remove a connection; false when a newer connection of the device replaced it. The
+    /// device's live fuel state goes with its last connection (it is read again from the
+    /// database when the device is back).
     pub(crate) fn unregister(&self, imei: &str, id: u64) -> bool {
-        self.with_devices(|d| match d.tcp.get(imei) {
-            Some((current, _, _)) if *current == id => {
+        let (removed, gone) = self.with_devices(|d| match d.tcp.get(imei) {
+            Some(held) if held.id == id => {
                 d.tcp.remove(imei);
-                true
+                (true, !d.udp.contains_key(imei))
             }
-            _ => false,
+            _ => (false, false),
+        });
+        if gone {
+            self.forget_fuel([imei]);
+        }
+        removed
+    }
+
+    fn forget_fuel<'a>(&self, imeis: impl IntoIterator<Item = &'a str>) {
+        let mut all = self.fuel.lock().unwrap_or_else(|p| p.into_inner());
+        for imei in imeis {
+            all.remove(imei);
+        }
+    }
+
+    /// Devices with in-memory state: connected over TCP, recently seen over UDP, with live
+    /// fuel state.
+    #[cfg(test)]
+    fn sizes(&self) -> (usize, usize, usize) {
+        let (tcp, udp) = self.with_devices(|d| (d.tcp.len(), d.udp.len()));
+        let fuel = self.fuel.lock().unwrap_or_else(|p| p.into_inner()).len();
+        (tcp, udp, fuel)
+    }
+
+    /// Close the device's connection here (it logged in on another node); its address.
+    pub(crate) fn kick(&self, imei: &str) -> Option<String> {
+        self.with_devices(|d| d.tcp.get(imei).cloned()).map(|held| {
+            held.kick.notify_one();
+            held.address
+        })
+    }
+
+    /// Whether this node holds a TCP connection of the device.
+    pub(crate) fn holds(&self, imei: &str) -> bool {
+        self.with_devices(|d| d.tcp.contains_key(imei))
+    }
+
+    /// The TCP connections held: (IMEI, connection id, address).
+    pub(crate) fn tcp_sessions(&self) -> Vec<(String, u64, String)> {
+        self.with_devices(|d| {
+            d.tcp
+                .iter()
+                .map(|(imei, h)| (imei.clone(), h.id, h.address.clone()))
+                .collect()
         })
     }
 
     /// Wake the device's connection: a command waits for it.
     pub(crate) fn wake(&self, imei: &str) {
-        if let Some((_, wake, _)) = self.with_devices(|d| d.tcp.get(imei).cloned()) {
-            wake.notify_one();
+        if let Some(held) = self.with_devices(|d| d.tcp.get(imei).cloned()) {
+            held.wake.notify_one();
         }
     }
 
     /// Note a datagram; true when the device was not seen within `fresh_ms` (it came online).
+    /// Devices silent for longer than `fresh_ms` are swept out as the map grows (amortized:
+    /// a sweep each time it doubles).
     pub(crate) fn udp_seen(&self, imei: &str, now_ms: i64, fresh_ms: i64) -> bool {
-        self.with_devices(|d| {
+        let (online, swept) = self.with_devices(|d| {
             let before = d.udp.insert(imei.to_string(), now_ms);
-            before.is_none_or(|t| now_ms - t > fresh_ms)
-        })
+            let mut swept = Vec::new();
+            if d.udp.len() >= d.udp_sweep_at.max(UDP_SWEEP_MIN) {
+                let tcp = &d.tcp;
+                d.udp.retain(|k, &mut t| {
+                    let keep = now_ms - t <= fresh_ms;
+                    if !keep && !tcp.contains_key(k) {
+                        swept.push(k.clone());
+                    }
+                    keep
+                });
+                d.udp_sweep_at = d.udp.len() * 2;
+            }
+            (before.is_none_or(|t| now_ms - t > fresh_ms), swept)
+        });
+        self.forget_fuel(swept.iter().map(String::as_str));
+        online
     }
 
     /// Connected over TCP now, or a datagram within `fresh_ms`.
@@ -166,6 +317,7 @@ impl Hub {
             let before = dev.announced.insert(e.start_ms, e.change);
             before.is_none_or(|c| (c - e.change).abs() > 1e-9)
         });
+        dev.trim_announced();
         Some(found)
     }
 
@@ -192,6 +344,7 @@ impl Hub {
                 fresh.push(i);
             }
         }
+        dev.trim_announced();
         fresh
     }
 }
@@ -203,14 +356,42 @@ mod tests {
     #[test]
     fn a_newer_login_kicks_the_older_connection() {
         let hub = Hub::new();
-        let a = hub.register("1");
-        let b = hub.register("1");
+        let (a, none) = hub.register("1", "10.0.0.1:1");
+        assert_eq!(none, None);
+        let (b, old) = hub.register("1", "10.0.0.2:2");
+        assert_eq!(old.as_deref(), Some("10.0.0.1:1"));
         // The kick is stored as a permit: the old connection sees it at its next wait.
         assert!(futures_util::FutureExt::now_or_never(a.kick.notified()).is_some());
         assert!(!hub.unregister("1", a.id));
         assert!(hub.connected("1", 0, 0));
         assert!(hub.unregister("1", b.id));
         assert!(!hub.connected("1", 0, 0));
+    }
+
+    #[test]
+    fn state_goes_with_the_device() {
+        let hub = Hub::new();
+        let (a, _) = hub.register("1", "127.0.0.1:1");
+        hub.fuel_seed("1", None, &[], &[ev(10, 50.0, 12)], 100);
+        assert_eq!(hub.sizes(), (1, 0, 1));
+        assert!(hub.unregister("1", a.id));
+        assert_eq!(hub.sizes(), (0, 0, 0));
+        // UDP devices silent for longer than the freshness are swept as others arrive.
+        let fresh = 1000;
+        for i in 0..UDP_SWEEP_MIN - 1 {
+            hub.udp_seen(&format!("old{i}"), 0, fresh);
+            hub.fuel_seed(&format!("old{i}"), None, &[], &[], 0);
+        }
+        hub.udp_seen("new", 5000, fresh);
+        assert_eq!(hub.sizes(), (0, 1, 0));
+        assert!(hub.connected("new", 5000, fresh) && !hub.connected("old1", 5000, fresh));
+        // The announced events of a device are trimmed to the latest.
+        let events: Vec<_> = (0..100).map(|i| ev(i * 10, 20.0, i * 10 + 5)).collect();
+        hub.fuel_seed("2", None, &[], &events, 0);
+        let all = hub.fuel.lock().unwrap();
+        let kept = &all["2"].announced;
+        assert_eq!(kept.len(), ANNOUNCED_KEPT);
+        assert!(kept.contains_key(&990) && !kept.contains_key(&0));
     }
 
     fn ev(start: i64, change: f64, end: i64) -> FuelEvent {

@@ -7,22 +7,29 @@
 //! next queued command. Each connection is its own task
 //! with its own limits, so a garbage, slow or silent client only ever costs its own task.
 
+use std::future::poll_fn;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use fleetview::command::CommandMessage;
 use fleetview::json::MessageJson;
-use fleetview::{udp, CommandPacket, Content, DecodeOptions, Event, Imei, Packet, Session};
+use fleetview::{
+    udp, CommandPacket, Content, DecodeError, DecodeOptions, Event, Imei, Packet, Session,
+};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::time::{sleep_until, timeout, Instant};
 use tracing::{debug, error, info, warn};
 
+use super::admission::Ticket;
 use super::storage::{now_ms, Batch, CommandEnd, RecordRow};
-use super::{live, query, Ctx};
+use super::{live, Ctx};
+use crate::stream::Stream;
 
 /// Per-connection and global limits, each a command-line flag.
 #[derive(Clone, Debug)]
@@ -31,60 +38,32 @@ pub(crate) struct Limits {
     pub(crate) max_buffered: usize,
     /// A connection silent this long (and a write blocked this long) is closed.
     pub(crate) idle: Duration,
-    /// TCP connections held at once; more are closed on accept.
+    /// TCP connections held at once (see [`super::admission`]).
     pub(crate) max_connections: usize,
+    /// From accept to the IMEI login (PROXY header and TLS handshake included).
+    pub(crate) login_timeout: Duration,
+    /// From the first byte of a frame to its last.
+    pub(crate) frame_timeout: Duration,
     /// Datagrams being stored at once; beyond it the UDP loop waits (the kernel queues or drops).
     pub(crate) udp_in_flight: usize,
 }
 
-/// Accept TCP connections until shutdown. `alive` is cloned into every connection task; the
-/// caller waits for all clones to drop.
-pub(crate) async fn tcp(listener: TcpListener, ctx: Arc<Ctx>, alive: mpsc::Sender<()>) {
-    let permits = Arc::new(Semaphore::new(ctx.limits.max_connections));
-    let mut shutdown = ctx.shutdown.clone();
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = shutdown.wait_for(|&s| s) => break,
-        };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            warn!(%peer, limit = ctx.limits.max_connections, "connection limit reached: closing the new connection");
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let conn = Connection {
-            ctx: ctx.clone(),
-            stream,
-            peer,
-            session: Session::new(ctx.decode.clone()),
-            address: peer.to_string().into(),
-            imei: None,
-            device: None,
-            reg: None,
-            in_flight: None,
-            commands_ready: false,
-            logged_in_at: None,
-        };
-        tokio::spawn(conn.run(permit, alive.clone()));
-    }
-    debug!("TCP listener stopped");
-}
-
 /// One device connection.
-struct Connection {
+pub(crate) struct Connection {
     ctx: Arc<Ctx>,
-    stream: TcpStream,
+    stream: Stream,
     peer: SocketAddr,
     session: Session,
+    /// Its connection slot; the connection closes when it is taken to make room.
+    ticket: Ticket,
+    /// Until the login; then the idle timeout and the frame deadline apply.
+    login_deadline: Instant,
+    /// The last bytes received.
+    last_read: Instant,
+    /// The partial frame buffered: its stream offset and when its first bytes came.
+    partial: Option<(usize, Instant)>,
+    /// Bytes charged to the budget of partial frames ([`Ctx::buffered`]).
+    charged: usize,
     /// `peer` as text, shared by every batch.
     address: Arc<str>,
     imei: Option<Arc<str>>,
@@ -93,6 +72,10 @@ struct Connection {
     reg: Option<super::hub::Registration>,
     /// The command sent and awaiting its answer, with its deadline.
     in_flight: Option<(i64, Instant)>,
+    /// A command that timed out here: its answer may still come, and nothing tells it from the
+    /// answer to another command (the protocol has no command ids), so no other command goes
+    /// out on this connection until that late answer has come (and been ignored).
+    orphan: Option<i64>,
     /// Commands may go out: the device's first data is acked, it sent a keep-alive, or
     /// [`COMMAND_GRACE`] passed since the login with nothing from it.
     commands_ready: bool,
@@ -106,7 +89,11 @@ const COMMAND_GRACE: Duration = Duration::from_secs(3);
 
 /// What woke the connection up.
 enum Step {
-    Read(Result<std::io::Result<usize>, tokio::time::error::Elapsed>),
+    /// Bytes fed to the session (its verdict), or `None` at the end of the stream.
+    Read(std::io::Result<Option<Result<usize, DecodeError>>>),
+    /// The login, idle or frame deadline passed.
+    Deadline(Close),
+    Evicted,
     Wake,
     Kicked,
     CommandTimeout,
@@ -117,35 +104,133 @@ enum Step {
 /// Why the connection ends; logged once.
 type Close = String;
 
+/// Bytes read at once, into a buffer on the stack (see [`poll_feed`]).
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Read what the socket has and feed it to the session through a buffer on the stack: an idle
+/// connection then holds no read buffer of its own (a 16 KiB buffer each was most of an idle
+/// connection's memory), and the session keeps only an unfinished frame.
+fn poll_feed(
+    stream: &mut Stream,
+    session: &mut Session,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<Option<Result<usize, DecodeError>>>> {
+    let mut buf = [0u8; READ_CHUNK];
+    let mut read = ReadBuf::new(&mut buf);
+    ready!(Pin::new(stream).poll_read(cx, &mut read))?;
+    let data = read.filled();
+    Poll::Ready(Ok((!data.is_empty()).then(|| session.handle_input(data))))
+}
+
 impl Connection {
+    /// A connection admitted with `ticket`; it must log in by `login_deadline`.
+    pub(crate) fn new(
+        ctx: Arc<Ctx>,
+        stream: Stream,
+        peer: SocketAddr,
+        ticket: Ticket,
+        login_deadline: Instant,
+    ) -> Self {
+        Self {
+            session: Session::new(ctx.decode.clone()),
+            ctx,
+            stream,
+            peer,
+            ticket,
+            login_deadline,
+            last_read: Instant::now(),
+            partial: None,
+            charged: 0,
+            address: peer.to_string().into(),
+            imei: None,
+            device: None,
+            reg: None,
+            in_flight: None,
+            orphan: None,
+            commands_ready: false,
+            logged_in_at: None,
+        }
+    }
+
     fn imei(&self) -> &str {
         self.imei.as_deref().unwrap_or("-")
     }
 
-    async fn run(mut self, _permit: OwnedSemaphorePermit, _alive: mpsc::Sender<()>) {
+    /// Serve the connection until it ends; `early` are bytes already read (after a PROXY
+    /// header).
+    pub(crate) async fn run(mut self, early: Vec<u8>, _alive: mpsc::Sender<()>) {
         debug!(peer = %self.peer, "connection opened");
-        let reason = self.serve().await;
+        let reason = if early.is_empty() {
+            self.serve().await
+        } else {
+            let fed = self.session.handle_input(&early);
+            drop(early);
+            match self.input(fed).await {
+                Ok(()) => self.serve().await,
+                Err(reason) => reason,
+            }
+        };
         // Whatever is still queued (acks of what was stored, the reject byte) goes out if it can.
         let _ = self.flush().await;
         let _ = self.stream.shutdown().await;
+        let _ = self
+            .ctx
+            .buffered
+            .charge(std::mem::take(&mut self.charged), 0);
         if let Some((id, _)) = self.in_flight.take() {
-            // Unanswered: the next connection of the device sends it again.
-            let _ = self.ctx.store.end(id, CommandEnd::Requeue).await;
+            // It may have run on the device: never sent again unless the API asks for it.
+            warn!(imei = %self.imei(), command = id, "connection closed before the device answered the command: marked unanswered");
+            let end = CommandEnd::Unanswered(format!(
+                "the connection closed before the device answered ({reason})"
+            ));
+            self.end_command(id, end).await;
         }
         if let (Some(imei), Some(reg)) = (self.imei.clone(), self.reg.take()) {
+            if let Some(cluster) = &self.ctx.cluster {
+                cluster.logout(&imei, reg.id).await;
+            }
             if self.ctx.hub.unregister(&imei, reg.id) {
                 self.ctx
                     .hub
                     .publish("device", &json!({"imei": &*imei, "connected": false}));
             }
         }
-        info!(imei = %self.imei(), peer = %self.peer, offset = self.session.offset(), "connection closed: {reason}");
+        if self.imei.is_some() {
+            info!(imei = %self.imei(), peer = %self.peer, offset = self.session.offset(), "connection closed: {reason}");
+        } else {
+            // Sockets that never log in come in floods: not a line each at the default level.
+            debug!(peer = %self.peer, offset = self.session.offset(), "connection closed: {reason}");
+        }
+    }
+
+    /// The next deadline of the read side: the login deadline until the login, then the idle
+    /// timeout, or the frame deadline while a frame is half received.
+    fn read_deadline(&self) -> (Instant, Close) {
+        let limits = &self.ctx.limits;
+        if self.reg.is_none() {
+            let why = format!("no login within {} s", limits.login_timeout.as_secs_f64());
+            return (self.login_deadline, why);
+        }
+        let idle = (
+            self.last_read + limits.idle,
+            format!("idle for {} s", limits.idle.as_secs_f64()),
+        );
+        match self.partial {
+            Some((offset, since)) if since + limits.frame_timeout < idle.0 => (
+                since + limits.frame_timeout,
+                format!(
+                    "frame at byte {offset} not complete within {} s ({} bytes received)",
+                    limits.frame_timeout.as_secs_f64(),
+                    self.session.buffered()
+                ),
+            ),
+            _ => idle,
+        }
     }
 
     async fn serve(&mut self) -> Close {
-        let mut buf = vec![0u8; 16 * 1024];
-        let idle = self.ctx.limits.idle;
         let mut shutdown = self.ctx.shutdown.clone();
+        let evicted = self.ticket.evicted.clone();
         loop {
             let (wake, kick) = match &self.reg {
                 Some(r) => (r.wake.clone(), r.kick.clone()),
@@ -156,33 +241,41 @@ impl Connection {
                 .logged_in_at
                 .filter(|_| !self.commands_ready)
                 .map(|t| t + COMMAND_GRACE);
+            let registered = self.reg.is_some();
+            let (read_deadline, why) = self.read_deadline();
+            let (stream, session) = (&mut self.stream, &mut self.session);
             let step = tokio::select! {
-                r = timeout(idle, self.stream.read(&mut buf)) => Step::Read(r),
-                _ = wake.notified(), if self.reg.is_some() => Step::Wake,
-                _ = kick.notified(), if self.reg.is_some() => Step::Kicked,
+                r = poll_fn(|cx| poll_feed(stream, session, cx)) => Step::Read(r),
+                _ = sleep_until(read_deadline) => Step::Deadline(why),
+                _ = evicted.notified(), if !registered => Step::Evicted,
+                _ = wake.notified(), if registered => Step::Wake,
+                _ = kick.notified(), if registered => Step::Kicked,
                 _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => Step::CommandTimeout,
                 _ = sleep_until(grace.unwrap_or_else(Instant::now)), if grace.is_some() => Step::Grace,
                 _ = shutdown.wait_for(|&s| s) => Step::Shutdown,
             };
             match step {
-                Step::Read(Err(_)) => return format!("idle for {} s", idle.as_secs_f64()),
-                Step::Read(Ok(Err(e))) => return format!("read error: {e}"),
-                Step::Read(Ok(Ok(0))) => return "closed by the device".into(),
-                Step::Read(Ok(Ok(n))) => {
-                    if let Err(reason) = self.input(&buf[..n]).await {
+                Step::Read(Err(e)) => return format!("read error: {e}"),
+                Step::Read(Ok(None)) => return "closed by the device".into(),
+                Step::Read(Ok(Some(fed))) => {
+                    self.last_read = Instant::now();
+                    if let Err(reason) = self.input(fed).await {
                         return reason;
                     }
                 }
+                Step::Deadline(why) => return why,
+                Step::Evicted => return "closed to make room: not logged in".into(),
                 Step::Wake => {}
                 Step::Grace => self.commands_ready = true,
                 Step::Kicked => return "the device logged in on a newer connection".into(),
                 Step::CommandTimeout => {
                     if let Some((id, _)) = self.in_flight.take() {
                         let secs = self.ctx.command_timeout.as_secs_f64();
-                        warn!(imei = %self.imei(), command = id, "no answer to the command within {secs} s");
-                        let end = CommandEnd::Failed(format!(
+                        warn!(imei = %self.imei(), command = id, "no answer to the command within {secs} s: marked unanswered; no other command goes out on this connection until its late answer comes");
+                        let end = CommandEnd::Unanswered(format!(
                             "no answer from the device within {secs} s"
                         ));
+                        self.orphan = Some(id);
                         self.end_command(id, end).await;
                     }
                 }
@@ -197,18 +290,9 @@ impl Connection {
         }
     }
 
-    /// Bytes from the socket: feed the session and act on its events.
-    async fn input(&mut self, data: &[u8]) -> Result<(), Close> {
-        let buffered = self.session.buffered() + data.len();
-        if buffered > self.ctx.limits.max_buffered {
-            let offset = self.session.offset();
-            let max = self.ctx.limits.max_buffered;
-            warn!(imei = %self.imei(), peer = %self.peer, offset, buffered, max, "too many bytes buffered without a complete frame");
-            return Err(format!(
-                "buffer limit: {buffered} bytes undecoded at byte {offset}, limit {max}"
-            ));
-        }
-        let fed = self.session.handle_input(data);
+    /// Bytes were fed to the session (`fed` is its verdict): act on its events, then check
+    /// what it buffers.
+    async fn input(&mut self, fed: Result<usize, DecodeError>) -> Result<(), Close> {
         // Frames decoded before an error are still stored and acked.
         self.events().await?;
         if let Err(e) = fed {
@@ -217,6 +301,32 @@ impl Connection {
         }
         if self.session.is_closed() {
             return Err("login rejected".into());
+        }
+        let buffered = self.session.buffered();
+        let offset = self.session.offset();
+        if buffered > self.ctx.limits.max_buffered {
+            let max = self.ctx.limits.max_buffered;
+            warn!(imei = %self.imei(), peer = %self.peer, offset, buffered, max, "too many bytes buffered without a complete frame");
+            return Err(format!(
+                "buffer limit: {buffered} bytes undecoded at byte {offset}, limit {max}"
+            ));
+        }
+        let charged = std::mem::replace(&mut self.charged, buffered);
+        if let Err(total) = self.ctx.buffered.charge(charged, buffered) {
+            let max = self.ctx.buffered.max();
+            warn!(imei = %self.imei(), peer = %self.peer, offset, buffered, total, max, "partial frames of all connections over --max-buffered-total");
+            return Err(format!(
+                "partial frames of all connections take {total} bytes, limit {max}: closed at byte {offset}"
+            ));
+        }
+        self.partial = match self.partial {
+            _ if buffered == 0 => None,
+            Some((at, since)) if at == offset => Some((at, since)),
+            _ => Some((offset, Instant::now())),
+        };
+        if buffered == 0 {
+            // A large frame must not leave a frame-sized buffer behind on an idle connection.
+            self.session.shrink();
         }
         Ok(())
     }
@@ -242,30 +352,53 @@ impl Connection {
     async fn login(&mut self, imei: Imei) -> Result<(), Close> {
         let digits = imei.as_str().to_string();
         let allowed = self.ctx.allowed(&digits);
+        if allowed && !self.ticket.logged_in() {
+            return Err("closed to make room before the login".into());
+        }
         self.session.accept_imei(allowed);
         if !allowed {
             warn!(imei = %digits, peer = %self.peer, offset = 0, "login rejected: IMEI not in the allowlist");
             self.imei = Some(digits.into());
             return Ok(());
         }
+        // Without an allowlist a device gets its row with its first committed data: an IMEI
+        // that logs in and sends nothing leaves no trace in the database.
+        let create = self.ctx.allow.is_some();
         match self
             .ctx
             .store
-            .seen(&digits, "tcp", self.peer.to_string())
+            .seen(&digits, "tcp", self.peer.to_string(), create)
             .await
         {
-            Ok(id) => self.device = Some(id),
+            Ok(id) => self.device = id,
             Err(e) => {
                 error!(imei = %digits, "cannot record the login: {e}");
                 return Err(format!("database: {e}"));
             }
         }
         info!(imei = %digits, peer = %self.peer, "device logged in");
-        self.reg = Some(self.ctx.hub.register(&digits));
+        let address = self.peer.to_string();
+        let (reg, old) = self.ctx.hub.register(&digits, &address);
+        if let Some(old) = old {
+            // The protocol has no device authentication: either may be an impostor.
+            warn!(imei = %digits, old = %old, new = %address, "second connection with an IMEI already connected: closing the older one");
+        }
+        if let Some(cluster) = &self.ctx.cluster {
+            match cluster.login(&digits, reg.id, &address).await {
+                Ok(Some((node, old))) => {
+                    warn!(imei = %digits, old = %old, node = %node, new = %address, "second connection with an IMEI connected to another node: that node closes its connection");
+                }
+                Ok(None) => {}
+                Err(e) => warn!(imei = %digits, "cannot record the session: {e}"),
+            }
+            // A command queued while the device was away (or whose NOTIFY was missed).
+            self.ctx.store.may_have_pending(&digits);
+        }
+        self.reg = Some(reg);
         self.logged_in_at = Some(Instant::now());
         self.ctx.hub.publish(
             "device",
-            &json!({"imei": digits, "connected": true, "transport": "tcp", "address": self.peer.to_string(), "last_seen_ms": now_ms()}),
+            &json!({"imei": digits, "connected": true, "transport": "tcp", "address": address, "last_seen_ms": now_ms()}),
         );
         self.imei = Some(digits.into());
         Ok(())
@@ -294,7 +427,8 @@ impl Connection {
         };
         let n = batch.rows.len();
         match self.ctx.store.records(batch).await {
-            Ok((batch, ids)) => {
+            Ok((batch, ids, device)) => {
+                self.device = Some(device);
                 self.session.ack(n as u32);
                 self.commands_ready = true;
                 // The ack goes out now; announcing the records is not the device's business.
@@ -319,7 +453,21 @@ impl Connection {
         let Some(first) = cmd.messages.first() else {
             return;
         };
+        if let Some(imei) = first.imei {
+            // Codec 14: the answer names the device it comes from, which must be this one.
+            let own = Imei::new(self.imei()).and_then(|i| i.to_bcd().ok());
+            if own != Some(imei) {
+                warn!(imei = %self.imei(), peer = %self.peer, offset = packet.offset, answer_imei = %fleetview::hex::encode(&imei),
+                    "Codec 14 answer carrying another IMEI than the session's: ignored");
+                return;
+            }
+        }
         let Some((id, _)) = self.in_flight.take() else {
+            if let Some(late) = self.orphan.take() {
+                warn!(imei = %self.imei(), command = late, offset = packet.offset, text = first.text().unwrap_or(""),
+                    "late answer to a command that timed out: logged only (it stays unanswered); commands resume");
+                return;
+            }
             info!(imei = %self.imei(), offset = packet.offset, codec = cmd.codec.name(), text = first.text().unwrap_or(""),
                 "message from the device with no command awaiting an answer: logged only");
             return;
@@ -346,6 +494,7 @@ impl Connection {
     async fn next_command(&mut self) -> Result<(), Close> {
         if !self.commands_ready
             || self.in_flight.is_some()
+            || self.orphan.is_some()
             || self.reg.is_none()
             || self.session.buffered() > 0
             || self.session.is_closed()
@@ -391,7 +540,12 @@ impl Connection {
         if out.is_empty() {
             return Ok(());
         }
-        match timeout(self.ctx.limits.idle, self.stream.write_all(&out)).await {
+        let write = async {
+            self.stream.write_all(&out).await?;
+            // TLS: push the records out.
+            self.stream.flush().await
+        };
+        match timeout(self.ctx.limits.idle, write).await {
             Ok(r) => r,
             Err(_) => Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
@@ -421,7 +575,7 @@ fn command_packet(
 
 /// Announce a command's current state to live subscribers.
 async fn publish_command(ctx: &Arc<Ctx>, id: i64) {
-    if let Ok(Some(v)) = ctx.reader.with(move |c| query::command(c, id)).await {
+    if let Ok(Some(v)) = ctx.reader.command(id).await {
         ctx.hub.publish("command", &v);
     }
 }
@@ -487,7 +641,7 @@ pub(crate) async fn udp(socket: UdpSocket, ctx: Arc<Ctx>, alive: mpsc::Sender<()
         tokio::spawn(async move {
             let n = batch.rows.len();
             match ctx.store.records(batch).await {
-                Ok((batch, ids)) => {
+                Ok((batch, ids, _)) => {
                     // Online and announced before the ack, as a TCP device is before its 01.
                     let now = now_ms();
                     if ctx
