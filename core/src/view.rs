@@ -384,7 +384,7 @@ impl<'a> Iterator for IoIter<'a> {
         if self.group != 0 || self.in_group != 0 {
             // Partly consumed: finish element by element.
             let mut acc = init;
-            while let Some(item) = self.next() {
+            for item in self.by_ref() {
                 acc = f(acc, item);
             }
             return acc;
