@@ -109,14 +109,21 @@ pub(crate) struct RecordHead<'a> {
 /// Read and check a record head; `None` for anything strict decoding rejects.
 #[inline(always)]
 pub(crate) fn take_head(l: Layout, input: &[u8]) -> Option<(RecordHead<'_>, &[u8])> {
+    read_head::<true>(l, input)
+}
+
+/// A record head; `CHECK`: reject what strict decoding rejects (off for records validated
+/// before).
+#[inline(always)]
+fn read_head<const CHECK: bool>(l: Layout, input: &[u8]) -> Option<(RecordHead<'_>, &[u8])> {
     let (head, rest) = input.split_first_chunk::<HEAD_LEN>()?;
-    if head[8] > 3 {
+    if CHECK && head[8] > 3 {
         return None;
     }
     let (event_id, rest) = take_var(l.wide_event, rest)?;
     let (generation_type, rest) = if l.generation_type {
         let (&g, rest) = rest.split_first()?;
-        if g > 7 {
+        if CHECK && g > 7 {
             return None;
         }
         (Some(GenerationType(g)), rest)
@@ -139,6 +146,12 @@ pub(crate) fn take_head(l: Layout, input: &[u8]) -> Option<(RecordHead<'_>, &[u8
 /// the end or their counts disagree with `total`. Returns the bytes after them.
 #[inline(always)]
 pub(crate) fn skip_io(l: Layout, total: u16, input: &[u8]) -> Option<&[u8]> {
+    walk_io::<true>(l, total, input)
+}
+
+/// [`skip_io`]; `CHECK` off skips the count check (records validated before).
+#[inline(always)]
+fn walk_io<const CHECK: bool>(l: Layout, total: u16, input: &[u8]) -> Option<&[u8]> {
     let id = l.id_len();
     let mut rest = input;
     let mut actual: u16 = 0;
@@ -156,7 +169,7 @@ pub(crate) fn skip_io(l: Layout, total: u16, input: &[u8]) -> Option<&[u8]> {
         }
         actual = actual.wrapping_add(n);
     }
-    (actual == total).then_some(rest)
+    (!CHECK || actual == total).then_some(rest)
 }
 
 impl Layout {
@@ -178,40 +191,10 @@ impl Layout {
 #[inline(always)]
 pub(crate) fn step_validated<const C: u8>(input: &[u8]) -> Option<(RecordHead<'_>, &[u8], &[u8])> {
     let l = Layout::of_id(C);
-    let (head, rest) = input.split_first_chunk::<HEAD_LEN>()?;
-    let (event_id, rest) = take_var(l.wide_event, rest)?;
-    let (generation_type, rest) = if l.generation_type {
-        let (&g, rest) = rest.split_first()?;
-        (Some(GenerationType(g)), rest)
-    } else {
-        (None, rest)
-    };
-    let (total, io) = take_var(l.wide_counts, rest)?;
-    let id = l.id_len();
-    let mut rest = io;
-    for size in [1usize, 2, 4, 8] {
-        let (n, r) = take_var(l.wide_counts, rest)?;
-        rest = r.get(usize::from(n) * (id + size)..)?;
-    }
-    if l.nx {
-        let (n, r) = take_var(true, rest)?;
-        rest = r;
-        for _ in 0..n {
-            let (&[_, _, l0, l1], r) = rest.split_first_chunk::<4>()?;
-            rest = r.get(usize::from(u16::from_be_bytes([l0, l1]))..)?;
-        }
-    }
+    let (head, io) = read_head::<false>(l, input)?;
+    let rest = walk_io::<false>(l, head.total, io)?;
     let io = &io[..io.len() - rest.len()];
-    Some((
-        RecordHead {
-            head,
-            event_id,
-            generation_type,
-            total,
-        },
-        io,
-        rest,
-    ))
+    Some((head, io, rest))
 }
 
 /// Validate `count` records at the front of `input` as strict decoding does; the bytes after
