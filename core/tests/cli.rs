@@ -1,6 +1,7 @@
 //! `fleetview decode` as a user runs it: arguments or stdin, formats, lenient mode, the error
-//! JSON and the exit status.
-#![cfg(feature = "server")]
+//! JSON and the exit status. Needs feature `cli` (`required-features` in Cargo.toml); run it
+//! with that feature alone too (`make test-cli`) so the decoder CLI is known to build and work
+//! without the server's dependencies.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -185,4 +186,33 @@ fn geojson_and_csv_formats() {
     );
     assert_eq!(code, 1);
     assert!(err.contains("CRC mismatch"));
+}
+
+/// With feature `server` the binary offers every subcommand.
+#[cfg(feature = "server")]
+#[test]
+fn help_lists_every_subcommand() {
+    let (code, out, _) = run(&["--help"], None);
+    assert_eq!(code, 0);
+    for name in ["decode", "relay", "serve", "send", "simulate"] {
+        assert!(
+            out.contains(&format!("  {name} ")),
+            "{name} missing from:\n{out}"
+        );
+    }
+}
+
+/// Built with `cli` alone, the binary offers `decode` only and says how to get the rest.
+#[cfg(not(feature = "server"))]
+#[test]
+fn cli_build_offers_decode_only() {
+    let (code, out, _) = run(&["--help"], None);
+    assert_eq!(code, 0);
+    assert!(out.contains("  decode "), "{out}");
+    for name in ["relay", "serve", "send", "simulate"] {
+        assert!(!out.contains(&format!("  {name} ")), "{name} in:\n{out}");
+        let (code, _, err) = run(&[name, "--help"], None);
+        assert_eq!(code, 2, "{name}");
+        assert!(err.contains("needs feature `server`"), "{name}: {err}");
+    }
 }

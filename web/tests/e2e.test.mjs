@@ -86,7 +86,10 @@ async function paste(page, hex) {
 }
 
 describe("playground", () => {
-  test("first decode on screen within 1 s of page load", async () => {
+  // What it checks: the page decodes its example on load (records table, 7 markers) and reports
+  // when that was on screen. The time is printed, not asserted: timing bounds do not belong in
+  // tests on a shared machine (the goal is 1 s).
+  test("decodes the example on page load and reports the time to first decode", async () => {
     const page = await context.newPage();
     const t0 = Date.now();
     await page.goto(base);
@@ -101,7 +104,6 @@ describe("playground", () => {
       `time to first decode: ${inPage} ms after navigation start (in page); ${wall} ms wall clock from goto to table; ` +
         `DOMContentLoaded ${nav.domContentLoaded} ms`,
     );
-    // A figure, not a pass/fail timing (the machine is shared): the goal is 1 s.
     if (inPage > 1000) console.log(`time to first decode: ${inPage} ms is over the 1 s goal on this run`);
     assert.ok(inPage > 0, "the page reports when the first decode was on screen");
     await page.waitForFunction(() => document.querySelector("#map")?.dataset.base === "ready");
