@@ -546,6 +546,7 @@ fn make_certificates(dir: &std::path::Path) -> rustls::pki_types::CertificateDer
         .unwrap();
     std::fs::write(dir.join("cert.pem"), leaf.pem() + &ca_cert.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
     ca_cert.der().clone()
 }
 
@@ -628,6 +629,21 @@ fn https_with_a_test_made_ca() {
     );
     let (status, cmd) = https(&config, addr, "localhost", &post).unwrap();
     assert_eq!(status, 201, "{cmd}");
+    // `fleetview send` over HTTPS, trusting the test CA with --ca (and failing without it).
+    let send = |ca: Option<&std::path::Path>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fleetview"));
+        cmd.args(["send", IMEI, "getver", "--timeout", "0.2", "--server"])
+            .arg(format!("https://localhost:{port}"));
+        if let Some(ca) = ca {
+            cmd.arg("--ca").arg(ca);
+        }
+        let out = cmd.output().unwrap();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = send(Some(&dir.join("ca.pem")));
+    assert!(stderr.contains("queued for"), "{stderr}");
+    let stderr = send(None);
+    assert!(stderr.contains("certificate"), "{stderr}");
     // Foreign Host over TLS: refused like over HTTP.
     let evil = format!(
         "GET /api/devices HTTP/1.1\r\nHost: evil.example:{port}\r\nConnection: close\r\n\r\n"
