@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test setup setup-run lint test-core fuzz-smoke bench test-www test-worker test-web
+.PHONY: run test setup setup-run lint test-core test-cluster fuzz-smoke bench test-www test-worker test-web loadtest
 
 ## The main job: build the web UI, then serve it with the TCP/UDP listeners (port 5027) and the
 ## HTTP API (http://127.0.0.1:8080/) on an embedded SQLite database (fleetview.db).
@@ -12,9 +12,9 @@ run: setup-run
 	npm --prefix web run build -- --lean
 	$(CARGO) run --release --features server --bin fleetview -- serve --db fleetview.db --web web/dist
 
-## Every test: lint, core (unit, vectors, property, truncation, CLI), fuzz smoke, npm package,
-## Worker in workerd, playground in headless Chromium.
-test: setup lint test-core fuzz-smoke test-www test-worker test-web
+## Every test: lint, core (unit, vectors, property, truncation, CLI), the cluster, fuzz smoke,
+## npm package, Worker in workerd, playground in headless Chromium.
+test: setup lint test-core test-cluster fuzz-smoke test-www test-worker test-web
 
 setup-run:
 	.ci/setup wasm
@@ -32,6 +32,12 @@ lint:
 
 test-core:
 	$(CARGO) test -p fleetview --all-features
+
+## Two nodes on a private PostgreSQL behind HAProxy, 500 simulated devices: a node killed with
+## SIGKILL, a command across nodes, PostgreSQL stopped -m immediate; every acked record stored once.
+test-cluster:
+	.ci/setup cluster
+	python3 core/tests/cluster/cluster_test.py
 
 fuzz-smoke:
 	.ci/fuzz-smoke
