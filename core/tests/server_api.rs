@@ -7,50 +7,9 @@ mod server_common;
 use std::process::{Command, Stdio};
 
 use fleetview::command::CommandMessage;
-use fleetview::{Codec, CommandPacket, Content, DecodeOptions, Packet};
-use serde_json::{json, Value};
+use fleetview::{Codec, Content};
+use serde_json::json;
 use server_common::*;
-
-/// Read one command frame from the device's socket.
-fn read_command(d: &mut Device) -> Packet {
-    use std::io::Read;
-    let mut head = [0u8; 8];
-    d.stream.read_exact(&mut head).unwrap();
-    let len = u32::from_be_bytes(head[4..8].try_into().unwrap()) as usize;
-    let mut rest = vec![0u8; len + 4];
-    d.stream.read_exact(&mut rest).unwrap();
-    let mut bytes = head.to_vec();
-    bytes.extend(rest);
-    fleetview::decode(&bytes, &DecodeOptions::default())
-        .unwrap()
-        .remove(0)
-}
-
-fn respond(d: &mut Device, codec: Codec, kind: u8, text: &str) {
-    let mut m = CommandMessage::command(text);
-    m.kind = kind;
-    if codec == Codec::Codec14 {
-        m.imei = Some(fleetview::Imei::new(&d.imei).unwrap().to_bcd().unwrap());
-    }
-    let packet = CommandPacket {
-        codec,
-        messages: vec![m],
-    };
-    d.write(&fleetview::encode::command_frame(&packet).unwrap());
-}
-
-fn wait_status(server: &Server, id: i64, want: &str) -> Value {
-    let start = std::time::Instant::now();
-    loop {
-        let (status, cmd) = server.get(&format!("/api/commands/{id}"));
-        assert_eq!(status, 200, "{cmd}");
-        if cmd["status"] == want {
-            return cmd;
-        }
-        assert!(start.elapsed() < WAIT, "command {id} never {want}: {cmd}");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn command_round_trip_with_a_scripted_device() {
@@ -130,8 +89,10 @@ fn commands_wait_for_the_device_and_the_send_command_prints_the_answer() {
     let dir = temp_dir("send");
     let server = Server::start(&dir, &["--token", "s3cret"]);
     let imei = "356307042441013";
-    // Known to the server, then gone.
-    drop(Device::connect(server.tcp, imei));
+    // Known to the server (its data stored: a device that only logs in gets no row), then gone.
+    let mut d = Device::connect(server.tcp, imei);
+    assert_eq!(d.send(Codec::Codec8Ext, records(500_000, 1)), 1);
+    drop(d);
     server.wait_log("connection closed");
 
     let send = Command::new(env!("CARGO_BIN_EXE_fleetview"))

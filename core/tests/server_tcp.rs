@@ -285,7 +285,7 @@ fn graceful_shutdown_acks_what_it_stored_and_exits_zero() {
     let status = server.stop();
     assert!(status.success(), "{status:?}");
     assert!(d.closed_by_server());
-    // The WAL was checkpointed into the database file at close.
+    // The WAL was checkpointed into the database file at close (SQLite).
     let wal = dir.join("fleetview.db-wal");
     assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
     let server = Server::start(&dir, &[]);

@@ -15,7 +15,11 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use fleetview::{AvlData, AvlRecord, Codec, GpsElement, Imei, IoElement, IoValue, Priority};
+use fleetview::command::CommandMessage;
+use fleetview::{
+    AvlData, AvlRecord, Codec, CommandPacket, DecodeOptions, GpsElement, Imei, IoElement, IoValue,
+    Packet, Priority,
+};
 use serde_json::Value;
 
 /// Longest any single wait may take before the test fails.
@@ -54,6 +58,69 @@ pub fn temp_dir(name: &str) -> TempDir {
     TempDir(dir)
 }
 
+/// The PostgreSQL server the tests run on instead of SQLite, when `FLEETVIEW_TEST_PG` is set
+/// (`postgres://USER@HOST:PORT/DB`, as `.ci/with-postgres` sets it).
+pub fn test_pg() -> Option<String> {
+    std::env::var("FLEETVIEW_TEST_PG")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// The `--db` of servers started on `dir`: `dir/fleetview.db`, or (with [`test_pg`]) a database
+/// of that PostgreSQL server made for `dir` on first use (the same one on a restart).
+pub fn db_arg(dir: &Path) -> String {
+    let Some(url) = test_pg() else {
+        return dir.join("fleetview.db").display().to_string();
+    };
+    let marker = dir.join("pg-database");
+    if let Ok(name) = std::fs::read_to_string(&marker) {
+        return with_database(&url, &name);
+    }
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "fv_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros()
+    );
+    psql(&url, &format!("CREATE DATABASE {name}"));
+    std::fs::write(&marker, &name).unwrap();
+    with_database(&url, &name)
+}
+
+/// `url` with its database replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
+    format!("{base}/{name}")
+}
+
+/// Run one SQL statement with psql; its output (unaligned, tuples only).
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            url,
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql (Debian's postgresql-client)");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// A running `fleetview serve`.
 pub struct Server {
     child: Option<Child>,
@@ -83,7 +150,7 @@ impl Server {
                 "127.0.0.1:0",
                 "--db",
             ])
-            .arg(dir.join("fleetview.db"))
+            .arg(db_arg(dir))
             .args(extra)
             .env("FLEETVIEW_LOG", "info")
             .stdin(Stdio::null())
@@ -507,5 +574,85 @@ impl UdpDevice {
         let mut b = [0u8; 64];
         let (n, _) = self.socket.recv_from(&mut b).expect("UDP ack");
         b[..n].to_vec()
+    }
+}
+
+/// Read one command frame from the device's socket.
+pub fn read_command(d: &mut Device) -> Packet {
+    let mut head = [0u8; 8];
+    d.stream.read_exact(&mut head).unwrap();
+    let len = u32::from_be_bytes(head[4..8].try_into().unwrap()) as usize;
+    let mut rest = vec![0u8; len + 4];
+    d.stream.read_exact(&mut rest).unwrap();
+    let mut bytes = head.to_vec();
+    bytes.extend(rest);
+    fleetview::decode(&bytes, &DecodeOptions::default())
+        .unwrap()
+        .remove(0)
+}
+
+pub fn respond(d: &mut Device, codec: Codec, kind: u8, text: &str) {
+    let mut m = CommandMessage::command(text);
+    m.kind = kind;
+    if codec == Codec::Codec14 {
+        m.imei = Some(Imei::new(&d.imei).unwrap().to_bcd().unwrap());
+    }
+    let packet = CommandPacket {
+        codec,
+        messages: vec![m],
+    };
+    d.write(&fleetview::encode::command_frame(&packet).unwrap());
+}
+
+pub fn wait_status(server: &Server, id: i64, want: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let (status, cmd) = server.get(&format!("/api/commands/{id}"));
+        assert_eq!(status, 200, "{cmd}");
+        if cmd["status"] == want {
+            return cmd;
+        }
+        assert!(start.elapsed() < WAIT, "command {id} never {want}: {cmd}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A well-behaved device in the background: logs in, sends a record, waits for its ack, closes,
+/// and again, until stopped. Attack tests run beside it: it must keep getting in and acked.
+pub struct Steady {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<usize>,
+}
+
+impl Steady {
+    pub fn start(addr: SocketAddr, imei: &str) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let imei = imei.to_string();
+        let thread = std::thread::spawn(move || {
+            let mut acked = 0;
+            let mut ts = 1_600_000_000_000u64;
+            while !flag.load(Ordering::Relaxed) || acked == 0 {
+                let mut d = Device::connect(addr, &imei);
+                assert_eq!(
+                    d.send(Codec::Codec8Ext, records(ts, 1)),
+                    1,
+                    "steady device not acked"
+                );
+                ts += 1000;
+                acked += 1;
+            }
+            acked
+        });
+        Self { stop, thread }
+    }
+
+    /// Stop; the number of acked frames (at least one; panics if the device ever failed).
+    pub fn stop(self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.join() {
+            Ok(n) => n,
+            Err(e) => std::panic::resume_unwind(e),
+        }
     }
 }

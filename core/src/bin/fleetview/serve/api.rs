@@ -19,7 +19,7 @@ use fleetview::{io_catalog, Imei};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::query::{self, MAX_LIMIT};
+use super::query::MAX_LIMIT;
 use super::storage::now_ms;
 use super::{fuel, Ctx};
 
@@ -36,6 +36,7 @@ pub(crate) fn router(ctx: Arc<Ctx>) -> Router {
         .route("/api/devices/{imei}/fuel", get(fuel_report))
         .route("/api/devices/{imei}/commands", post(queue_command))
         .route("/api/commands/{id}", get(command))
+        .route("/api/commands/{id}/retry", post(retry_command))
         .route("/api/live", get(live))
         .route_layer(middleware::from_fn_with_state(ctx.clone(), auth));
     Router::new()
@@ -58,7 +59,8 @@ fn bad_request(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, "bad_request", msg.into())
 }
 
-fn internal(msg: String) -> ApiError {
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    let msg = e.to_string();
     tracing::error!("API: {msg}");
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", msg)
 }
@@ -102,17 +104,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 async fn devices(State(ctx): State<Arc<Ctx>>) -> ApiResult {
     let model = ctx.model.clone();
-    let list = ctx
-        .reader
-        .with(move |c| query::devices(c, model.as_deref()))
-        .await
-        .map_err(internal)?;
+    let list = ctx.reader.devices(model).await.map_err(internal)?;
     let now = now_ms();
     let fresh = ctx.limits.idle.as_millis() as i64;
     let out: Vec<Value> = list
         .into_iter()
         .map(|(imei, mut v)| {
-            v["connected"] = json!(ctx.hub.connected(&imei, now, fresh));
+            // Here, or (PostgreSQL) on another node with a live lease.
+            let elsewhere = v["connected"] == json!(true);
+            v["connected"] = json!(elsewhere || ctx.hub.connected(&imei, now, fresh));
             v
         })
         .collect();
@@ -126,13 +126,13 @@ async fn known_device(ctx: &Ctx, imei: &str) -> Result<String, ApiError> {
             "{imei:?} is not an IMEI: expected up to 32 digits"
         )));
     }
-    let who = imei.to_string();
     let exists = ctx
         .reader
-        .with(move |c| query::device_exists(c, &who))
+        .device_exists(imei.to_string())
         .await
         .map_err(internal)?;
-    if exists {
+    // A device connected here that has sent no data yet has no row, but takes commands.
+    if exists || ctx.hub.holds(imei) {
         Ok(imei.to_string())
     } else {
         Err(ApiError(
@@ -233,11 +233,9 @@ async fn positions(
             )))
         }
     };
-    let who = imei.clone();
-    let model = ctx.model.clone();
     let rows = ctx
         .reader
-        .with(move |c| query::positions(c, &who, from, to, limit, model.as_deref()))
+        .positions(imei.clone(), from, to, limit, ctx.model.clone())
         .await
         .map_err(internal)?;
     if !geojson {
@@ -284,10 +282,9 @@ async fn fuel_report(
                 ))
             })?,
     };
-    let who = imei.clone();
     let readings = ctx
         .reader
-        .with(move |c| query::fuel_points(c, &who, from, to))
+        .fuel_points(imei.clone(), from, to)
         .await
         .map_err(internal)?;
     let (io_id, unit, points) = fuel::series(readings);
@@ -367,7 +364,7 @@ async fn queue_command(
     // Read back before waking the connection: the answer describes the command as queued.
     let v = ctx
         .reader
-        .with(move |c| query::command(c, id))
+        .command(id)
         .await
         .map_err(internal)?
         .unwrap_or_else(|| json!({"id": id, "status": "queued"}));
@@ -376,28 +373,63 @@ async fn queue_command(
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
+fn command_id(id: &str) -> Result<i64, ApiError> {
+    id.parse()
+        .map_err(|_| bad_request(format!("command id {id:?}: expected a number")))
+}
+
+fn unknown_command(id: i64) -> ApiError {
+    ApiError(
+        StatusCode::NOT_FOUND,
+        "unknown_command",
+        format!("no command {id}"),
+    )
+}
+
 async fn command(State(ctx): State<Arc<Ctx>>, UrlPath(id): UrlPath<String>) -> ApiResult {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| bad_request(format!("command id {id:?}: expected a number")))?;
-    match ctx
+    let id = command_id(&id)?;
+    match ctx.reader.command(id).await.map_err(internal)? {
+        Some(v) => Ok(Json(v).into_response()),
+        None => Err(unknown_command(id)),
+    }
+}
+
+/// `POST /api/commands/{id}/retry`: queue an `unanswered` (or `failed`) command again. Such a
+/// command may have run on the device already, so it is never re-sent without this.
+async fn retry_command(State(ctx): State<Arc<Ctx>>, UrlPath(id): UrlPath<String>) -> ApiResult {
+    let id = command_id(&id)?;
+    let Some(before) = ctx.reader.command(id).await.map_err(internal)? else {
+        return Err(unknown_command(id));
+    };
+    let Some(imei) = ctx.store.retry(id).await.map_err(internal)? else {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "not_retryable",
+            format!(
+                "command {id} is {}: only an unanswered or failed command can be queued again",
+                before["status"].as_str().unwrap_or("?")
+            ),
+        ));
+    };
+    tracing::info!(imei = %imei, command = id, "command queued again (retry)");
+    let v = ctx
         .reader
-        .with(move |c| query::command(c, id))
+        .command(id)
         .await
         .map_err(internal)?
-    {
-        Some(v) => Ok(Json(v).into_response()),
-        None => Err(ApiError(
-            StatusCode::NOT_FOUND,
-            "unknown_command",
-            format!("no command {id}"),
-        )),
-    }
+        .unwrap_or(before);
+    ctx.hub.publish("command", &v);
+    ctx.hub.wake(&imei);
+    Ok(Json(v).into_response())
 }
 
 /// Live events until the client leaves or the server stops.
 async fn live(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
     let rx = ctx.hub.subscribe();
+    if let Some(cluster) = &ctx.cluster {
+        // Before the answer: the other nodes relay their events from now on.
+        cluster.set_watching(true).await;
+    }
     let shutdown = ctx.shutdown.clone();
     let stream = futures_util::stream::unfold(
         (rx, shutdown),

@@ -5,11 +5,11 @@
 //! subscriber publishing costs nothing ([`Hub::watched`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::Serialize;
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::fuel::{FuelEvent, Point, Tracker};
 
@@ -29,9 +29,18 @@ pub(crate) struct Registration {
     pub(crate) kick: Arc<Notify>,
 }
 
+/// A logged-in TCP connection, as the hub keeps it.
+#[derive(Clone)]
+struct Held {
+    id: u64,
+    wake: Arc<Notify>,
+    kick: Arc<Notify>,
+    address: String,
+}
+
 #[derive(Default)]
 struct Devices {
-    tcp: HashMap<String, (u64, Arc<Notify>, Arc<Notify>)>,
+    tcp: HashMap<String, Held>,
     /// Last datagram per UDP device, ms since 1970.
     udp: HashMap<String, i64>,
 }
@@ -42,6 +51,10 @@ pub(crate) struct Hub {
     devices: Mutex<Devices>,
     next_id: AtomicU64,
     fuel: Mutex<HashMap<String, DeviceFuel>>,
+    /// Another node of the cluster has live subscribers: events are relayed to it.
+    others_watch: AtomicBool,
+    /// Where events for the other nodes go (the cluster's relay), when in a cluster.
+    relay: OnceLock<mpsc::Sender<Arc<Live>>>,
 }
 
 /// A device's live fuel state.
@@ -60,16 +73,48 @@ impl Hub {
             devices: Mutex::new(Devices::default()),
             next_id: AtomicU64::new(1),
             fuel: Mutex::new(HashMap::new()),
+            others_watch: AtomicBool::new(false),
+            relay: OnceLock::new(),
         }
+    }
+
+    /// Relay published events to the other nodes through `tx` (while they have subscribers).
+    pub(crate) fn relay_to(&self, tx: mpsc::Sender<Arc<Live>>) {
+        let _ = self.relay.set(tx);
+    }
+
+    /// Whether another node has live subscribers.
+    pub(crate) fn set_others_watch(&self, on: bool) {
+        self.others_watch.store(on, Ordering::Release);
+    }
+
+    /// Whether this node has live subscribers.
+    pub(crate) fn locally_watched(&self) -> bool {
+        self.live.receiver_count() > 0
+    }
+
+    /// An event published by another node: to this node's subscribers only.
+    pub(crate) fn publish_relayed(&self, event: &str, data: &str) {
+        let event = match event {
+            "records" => "records",
+            "device" => "device",
+            "fuel" => "fuel",
+            "command" => "command",
+            _ => return,
+        };
+        let _ = self.live.send(Arc::new(Live {
+            event,
+            data: data.to_string(),
+        }));
     }
 
     fn with_devices<T>(&self, f: impl FnOnce(&mut Devices) -> T) -> T {
         f(&mut self.devices.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Whether anyone listens to live events.
+    /// Whether anyone listens to live events (here or on another node).
     pub(crate) fn watched(&self) -> bool {
-        self.live.receiver_count() > 0
+        self.locally_watched() || self.others_watch.load(Ordering::Acquire)
     }
 
     /// Send a live event to every `/api/live` subscriber (none listening is fine: nothing is
@@ -81,32 +126,50 @@ impl Hub {
         let Ok(data) = serde_json::to_string(data) else {
             return;
         };
-        let _ = self.live.send(Arc::new(Live { event, data }));
+        let live = Arc::new(Live { event, data });
+        if self.others_watch.load(Ordering::Acquire) {
+            if let Some(relay) = self.relay.get() {
+                if relay.try_send(live.clone()).is_err() {
+                    tracing::warn!(
+                        event,
+                        "the relay to the other nodes is behind: a live event is not relayed"
+                    );
+                }
+            }
+        }
+        if self.locally_watched() {
+            let _ = self.live.send(live);
+        }
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Live>> {
         self.live.subscribe()
     }
 
-    /// Register a logged-in TCP device. A previous connection of the same IMEI is kicked.
-    pub(crate) fn register(&self, imei: &str) -> Registration {
+    /// Register a logged-in TCP device. A previous connection of the same IMEI is kicked; its
+    /// address is returned.
+    pub(crate) fn register(&self, imei: &str, address: &str) -> (Registration, Option<String>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let wake = Arc::new(Notify::new());
         let kick = Arc::new(Notify::new());
-        let old = self.with_devices(|d| {
-            d.tcp
-                .insert(imei.to_string(), (id, wake.clone(), kick.clone()))
+        let held = Held {
+            id,
+            wake: wake.clone(),
+            kick: kick.clone(),
+            address: address.to_string(),
+        };
+        let old = self.with_devices(|d| d.tcp.insert(imei.to_string(), held));
+        let old = old.map(|o| {
+            o.kick.notify_one();
+            o.address
         });
-        if let Some((_, _, old_kick)) = old {
-            old_kick.notify_one();
-        }
-        Registration { id, wake, kick }
+        (Registration { id, wake, kick }, old)
     }
 
     /// Remove a connection; false when a newer connection of the device replaced it.
     pub(crate) fn unregister(&self, imei: &str, id: u64) -> bool {
         self.with_devices(|d| match d.tcp.get(imei) {
-            Some((current, _, _)) if *current == id => {
+            Some(held) if held.id == id => {
                 d.tcp.remove(imei);
                 true
             }
@@ -114,10 +177,33 @@ impl Hub {
         })
     }
 
+    /// Close the device's connection here (it logged in on another node); its address.
+    pub(crate) fn kick(&self, imei: &str) -> Option<String> {
+        self.with_devices(|d| d.tcp.get(imei).cloned()).map(|held| {
+            held.kick.notify_one();
+            held.address
+        })
+    }
+
+    /// Whether this node holds a TCP connection of the device.
+    pub(crate) fn holds(&self, imei: &str) -> bool {
+        self.with_devices(|d| d.tcp.contains_key(imei))
+    }
+
+    /// The TCP connections held: (IMEI, connection id, address).
+    pub(crate) fn tcp_sessions(&self) -> Vec<(String, u64, String)> {
+        self.with_devices(|d| {
+            d.tcp
+                .iter()
+                .map(|(imei, h)| (imei.clone(), h.id, h.address.clone()))
+                .collect()
+        })
+    }
+
     /// Wake the device's connection: a command waits for it.
     pub(crate) fn wake(&self, imei: &str) {
-        if let Some((_, wake, _)) = self.with_devices(|d| d.tcp.get(imei).cloned()) {
-            wake.notify_one();
+        if let Some(held) = self.with_devices(|d| d.tcp.get(imei).cloned()) {
+            held.wake.notify_one();
         }
     }
 
@@ -203,8 +289,10 @@ mod tests {
     #[test]
     fn a_newer_login_kicks_the_older_connection() {
         let hub = Hub::new();
-        let a = hub.register("1");
-        let b = hub.register("1");
+        let (a, none) = hub.register("1", "10.0.0.1:1");
+        assert_eq!(none, None);
+        let (b, old) = hub.register("1", "10.0.0.2:2");
+        assert_eq!(old.as_deref(), Some("10.0.0.1:1"));
         // The kick is stored as a permit: the old connection sees it at its next wait.
         assert!(futures_util::FutureExt::now_or_never(a.kick.notified()).is_some());
         assert!(!hub.unregister("1", a.id));

@@ -22,7 +22,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 use tracing::{debug, error, info, warn};
 
 use super::storage::{now_ms, Batch, CommandEnd, RecordRow};
-use super::{live, query, Ctx};
+use super::{live, Ctx};
 
 /// Per-connection and global limits, each a command-line flag.
 #[derive(Clone, Debug)]
@@ -71,6 +71,7 @@ pub(crate) async fn tcp(listener: TcpListener, ctx: Arc<Ctx>, alive: mpsc::Sende
             device: None,
             reg: None,
             in_flight: None,
+            orphan: None,
             commands_ready: false,
             logged_in_at: None,
         };
@@ -93,6 +94,10 @@ struct Connection {
     reg: Option<super::hub::Registration>,
     /// The command sent and awaiting its answer, with its deadline.
     in_flight: Option<(i64, Instant)>,
+    /// A command that timed out here: its answer may still come, and nothing tells it from the
+    /// answer to another command (the protocol has no command ids), so no other command goes
+    /// out on this connection until that late answer has come (and been ignored).
+    orphan: Option<i64>,
     /// Commands may go out: the device's first data is acked, it sent a keep-alive, or
     /// [`COMMAND_GRACE`] passed since the login with nothing from it.
     commands_ready: bool,
@@ -129,10 +134,17 @@ impl Connection {
         let _ = self.flush().await;
         let _ = self.stream.shutdown().await;
         if let Some((id, _)) = self.in_flight.take() {
-            // Unanswered: the next connection of the device sends it again.
-            let _ = self.ctx.store.end(id, CommandEnd::Requeue).await;
+            // It may have run on the device: never sent again unless the API asks for it.
+            warn!(imei = %self.imei(), command = id, "connection closed before the device answered the command: marked unanswered");
+            let end = CommandEnd::Unanswered(format!(
+                "the connection closed before the device answered ({reason})"
+            ));
+            self.end_command(id, end).await;
         }
         if let (Some(imei), Some(reg)) = (self.imei.clone(), self.reg.take()) {
+            if let Some(cluster) = &self.ctx.cluster {
+                cluster.logout(&imei, reg.id).await;
+            }
             if self.ctx.hub.unregister(&imei, reg.id) {
                 self.ctx
                     .hub
@@ -179,10 +191,11 @@ impl Connection {
                 Step::CommandTimeout => {
                     if let Some((id, _)) = self.in_flight.take() {
                         let secs = self.ctx.command_timeout.as_secs_f64();
-                        warn!(imei = %self.imei(), command = id, "no answer to the command within {secs} s");
-                        let end = CommandEnd::Failed(format!(
+                        warn!(imei = %self.imei(), command = id, "no answer to the command within {secs} s: marked unanswered; no other command goes out on this connection until its late answer comes");
+                        let end = CommandEnd::Unanswered(format!(
                             "no answer from the device within {secs} s"
                         ));
+                        self.orphan = Some(id);
                         self.end_command(id, end).await;
                     }
                 }
@@ -248,24 +261,44 @@ impl Connection {
             self.imei = Some(digits.into());
             return Ok(());
         }
+        // Without an allowlist a device gets its row with its first committed data: an IMEI
+        // that logs in and sends nothing leaves no trace in the database.
+        let create = self.ctx.allow.is_some();
         match self
             .ctx
             .store
-            .seen(&digits, "tcp", self.peer.to_string())
+            .seen(&digits, "tcp", self.peer.to_string(), create)
             .await
         {
-            Ok(id) => self.device = Some(id),
+            Ok(id) => self.device = id,
             Err(e) => {
                 error!(imei = %digits, "cannot record the login: {e}");
                 return Err(format!("database: {e}"));
             }
         }
         info!(imei = %digits, peer = %self.peer, "device logged in");
-        self.reg = Some(self.ctx.hub.register(&digits));
+        let address = self.peer.to_string();
+        let (reg, old) = self.ctx.hub.register(&digits, &address);
+        if let Some(old) = old {
+            // The protocol has no device authentication: either may be an impostor.
+            warn!(imei = %digits, old = %old, new = %address, "second connection with an IMEI already connected: closing the older one");
+        }
+        if let Some(cluster) = &self.ctx.cluster {
+            match cluster.login(&digits, reg.id, &address).await {
+                Ok(Some((node, old))) => {
+                    warn!(imei = %digits, old = %old, node = %node, new = %address, "second connection with an IMEI connected to another node: that node closes its connection");
+                }
+                Ok(None) => {}
+                Err(e) => warn!(imei = %digits, "cannot record the session: {e}"),
+            }
+            // A command queued while the device was away (or whose NOTIFY was missed).
+            self.ctx.store.may_have_pending(&digits);
+        }
+        self.reg = Some(reg);
         self.logged_in_at = Some(Instant::now());
         self.ctx.hub.publish(
             "device",
-            &json!({"imei": digits, "connected": true, "transport": "tcp", "address": self.peer.to_string(), "last_seen_ms": now_ms()}),
+            &json!({"imei": digits, "connected": true, "transport": "tcp", "address": address, "last_seen_ms": now_ms()}),
         );
         self.imei = Some(digits.into());
         Ok(())
@@ -294,7 +327,8 @@ impl Connection {
         };
         let n = batch.rows.len();
         match self.ctx.store.records(batch).await {
-            Ok((batch, ids)) => {
+            Ok((batch, ids, device)) => {
+                self.device = Some(device);
                 self.session.ack(n as u32);
                 self.commands_ready = true;
                 // The ack goes out now; announcing the records is not the device's business.
@@ -319,7 +353,21 @@ impl Connection {
         let Some(first) = cmd.messages.first() else {
             return;
         };
+        if let Some(imei) = first.imei {
+            // Codec 14: the answer names the device it comes from, which must be this one.
+            let own = Imei::new(self.imei()).and_then(|i| i.to_bcd().ok());
+            if own != Some(imei) {
+                warn!(imei = %self.imei(), peer = %self.peer, offset = packet.offset, answer_imei = %fleetview::hex::encode(&imei),
+                    "Codec 14 answer carrying another IMEI than the session's: ignored");
+                return;
+            }
+        }
         let Some((id, _)) = self.in_flight.take() else {
+            if let Some(late) = self.orphan.take() {
+                warn!(imei = %self.imei(), command = late, offset = packet.offset, text = first.text().unwrap_or(""),
+                    "late answer to a command that timed out: logged only (it stays unanswered); commands resume");
+                return;
+            }
             info!(imei = %self.imei(), offset = packet.offset, codec = cmd.codec.name(), text = first.text().unwrap_or(""),
                 "message from the device with no command awaiting an answer: logged only");
             return;
@@ -346,6 +394,7 @@ impl Connection {
     async fn next_command(&mut self) -> Result<(), Close> {
         if !self.commands_ready
             || self.in_flight.is_some()
+            || self.orphan.is_some()
             || self.reg.is_none()
             || self.session.buffered() > 0
             || self.session.is_closed()
@@ -431,7 +480,7 @@ fn command_packet(
 
 /// Announce a command's current state to live subscribers.
 async fn publish_command(ctx: &Arc<Ctx>, id: i64) {
-    if let Ok(Some(v)) = ctx.reader.with(move |c| query::command(c, id)).await {
+    if let Ok(Some(v)) = ctx.reader.command(id).await {
         ctx.hub.publish("command", &v);
     }
 }
@@ -499,7 +548,7 @@ pub(crate) async fn udp(socket: UdpSocket, ctx: Arc<Ctx>, alive: mpsc::Sender<()
         tokio::spawn(async move {
             let n = batch.rows.len();
             match ctx.store.records(batch).await {
-                Ok((batch, ids)) => {
+                Ok((batch, ids, _)) => {
                     // Online and announced before the ack, as a TCP device is before its 01.
                     let now = now_ms();
                     if ctx

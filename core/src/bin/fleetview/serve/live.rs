@@ -12,7 +12,6 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use super::fuel::{self, FuelEvent, Point};
-use super::query;
 use super::storage::{Batch, RecordRow};
 use super::Ctx;
 
@@ -131,10 +130,13 @@ fn record<'a>(id: i64, row: &RecordRow, batch: &'a Batch, model: Option<&str>) -
 /// Read the device's stored series (from a day before `since`, its earliest new reading), seed
 /// its live state, and return the events to announce.
 async fn seed_fuel(ctx: &Arc<Ctx>, imei: &str, since: i64) -> Vec<FuelEvent> {
-    let who = imei.to_string();
     let readings = ctx
         .reader
-        .with(move |c| query::fuel_points(c, &who, since.saturating_sub(FUEL_WINDOW_MS), i64::MAX))
+        .fuel_points(
+            imei.to_string(),
+            since.saturating_sub(FUEL_WINDOW_MS),
+            i64::MAX,
+        )
         .await;
     let readings = match readings {
         Ok(r) => r,

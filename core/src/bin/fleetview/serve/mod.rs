@@ -1,9 +1,10 @@
-//! `fleetview serve`: the TCP and UDP listeners devices connect to, the SQLite database they
-//! are stored in, and the HTTP API and web UI that show them.
+//! `fleetview serve`: the TCP and UDP listeners devices connect to, the database they are
+//! stored in (SQLite, or PostgreSQL shared by several nodes), and the HTTP API and web UI that
+//! show them.
 //!
 //! Tasks: one per TCP connection ([`listener`]), one UDP loop, one HTTP server ([`api`]), one
-//! writer thread ([`storage`]) that commits everything in groups, and a thread that copies the
-//! WAL into the database file meanwhile. A device is acked as soon as its records are
+//! writer ([`storage`]) that commits everything in groups, and (SQLite) a thread that copies the
+//! WAL into the database file meanwhile, or (PostgreSQL) the node's cluster tasks. A device is acked as soon as its records are
 //! committed; live events and fuel monitoring ([`live`]) follow the ack. SIGINT/SIGTERM stop accepting, let every connection finish
 //! the frame it is storing (and ack it), close the database cleanly and exit 0.
 
@@ -20,6 +21,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,7 +33,8 @@ use tracing::{info, warn};
 use self::hub::Hub;
 use self::listener::Limits;
 use self::query::Reader;
-use self::storage::{Store, Sync};
+use self::storage::postgres::cluster::Cluster;
+use self::storage::{Db, Store, Sync};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -44,9 +47,15 @@ pub(crate) struct Args {
     /// HTTP address of the API and web UI. Anything but a loopback address needs --token.
     #[arg(long, default_value = "127.0.0.1:8080")]
     http: SocketAddr,
-    /// SQLite database (created when missing).
-    #[arg(long, default_value = "fleetview.db")]
-    db: PathBuf,
+    /// The database: an SQLite file (created when missing), or PostgreSQL as
+    /// postgres://USER@HOST:PORT/DB (schema created and migrated by the server) to run several
+    /// nodes on one database behind a TCP load balancer.
+    #[arg(long, default_value = "fleetview.db", value_parser = Db::from_str)]
+    db: Db,
+    /// This node's name in a PostgreSQL cluster (unique per running node). Default: the host
+    /// name and the process id.
+    #[arg(long)]
+    node_id: Option<String>,
     /// IMEI allowlist: one IMEI per line, `#` comments. Without it every IMEI is accepted.
     #[arg(long)]
     allow: Option<PathBuf>,
@@ -76,7 +85,8 @@ pub(crate) struct Args {
     /// TCP connections held at once; more are closed as they arrive.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
-    /// Seconds to wait for the answer to a command before marking it failed.
+    /// Seconds to wait for the answer to a command before marking it unanswered (not sent again;
+    /// POST /api/commands/{id}/retry queues it again).
     #[arg(long, default_value_t = 60.0)]
     command_timeout: f64,
     /// Smallest fuel level change, in the sensor's unit (% or l), reported as a refuel or drain.
@@ -97,7 +107,9 @@ pub(crate) struct Args {
 pub(crate) struct Ctx {
     store: Store,
     reader: Reader,
-    hub: Hub,
+    hub: Arc<Hub>,
+    /// This node's part in a cluster (PostgreSQL).
+    cluster: Option<Arc<Cluster>>,
     allow: Option<HashSet<String>>,
     limits: Limits,
     decode: DecodeOptions,
@@ -225,8 +237,13 @@ async fn serve(args: Args) -> Result<(), String> {
         }
     }
 
-    let (store, writer, reader) = storage::open(&args.db, args.sync)?;
-    info!("database {}", args.db.display());
+    let node = args.node_id.clone().unwrap_or_else(default_node_id);
+    let opened = storage::open(&args.db, args.sync, &node)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (store, writer, reader, cluster) =
+        (opened.store, opened.writer, opened.reader, opened.cluster);
+    info!("database: {}", args.db);
     let bind_err = |what: &str, addr: SocketAddr, e: std::io::Error| {
         format!("cannot listen on {what} {addr}: {e}")
     };
@@ -246,10 +263,16 @@ async fn serve(args: Args) -> Result<(), String> {
     );
 
     let (stop, shutdown) = watch::channel(false);
+    let hub = Arc::new(Hub::new());
+    if let Some(c) = &cluster {
+        c.start(hub.clone(), shutdown.clone());
+        info!("cluster node {}", c.node());
+    }
     let ctx = Arc::new(Ctx {
         store,
         reader,
-        hub: Hub::new(),
+        hub,
+        cluster,
         allow,
         limits: Limits {
             max_buffered: args.max_buffered,
@@ -322,9 +345,23 @@ async fn serve(args: Args) -> Result<(), String> {
     if let Err(e) = ctx.store.close().await {
         warn!("closing the database: {e}");
     }
-    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+    writer.join().await;
+    if let Some(c) = &ctx.cluster {
+        c.leave().await;
+    }
     info!("database closed");
     Ok(())
+}
+
+/// A node name unique among running nodes: the host name and the process id.
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "fleetview".into());
+    format!("{host}-{}", std::process::id())
 }
 
 /// Listen for SIGINT and SIGTERM (Ctrl-C elsewhere); the future resolves with the signal's name.

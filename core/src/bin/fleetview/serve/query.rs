@@ -1,116 +1,222 @@
-//! The read side of the database: the API's queries, on read-only connections of their own
-//! (WAL lets them read while the writer commits), each run on a blocking thread.
-
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+//! The read side of the database, for the API and the live fuel state: the same queries on
+//! either engine. The SQL is shared (`$N` parameters, numbered in order of first use, which
+//! SQLite binds by position too); each engine runs it its own way (SQLite: read-only
+//! connections on blocking threads, [`super::storage::sqlite::read`]; PostgreSQL: a pool,
+//! [`super::storage::postgres::read`]) and rows become JSON here, through [`Cols`].
 
 use fleetview::json::IoJson;
 use fleetview::{IoElement, IoValue};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::{json, Map, Value};
 
 use super::fuel;
-
-/// Read-only connections for the API. Each query runs on a blocking thread.
-#[derive(Clone)]
-pub(crate) struct Reader {
-    conns: Arc<Vec<Mutex<Connection>>>,
-    /// One per connection: queries beyond them wait here rather than each holding a blocking
-    /// thread (a burst of them, as when many devices seed their fuel state at once).
-    permits: Arc<tokio::sync::Semaphore>,
-}
+use super::storage::{postgres, sqlite, Error};
 
 /// Rows a query may return at most.
 pub(crate) const MAX_LIMIT: i64 = 100_000;
 
+/// The readers of one engine.
+#[derive(Clone)]
+pub(crate) enum Reader {
+    Sqlite(sqlite::read::Pool),
+    Postgres(postgres::read::Pool),
+}
+
+/// A fuel reading: (io id, unit, point).
+pub(crate) type FuelReading = (u16, Option<String>, fuel::Point);
+
 impl Reader {
-    pub(crate) fn open(path: &Path) -> Result<Self, String> {
-        let conns = (0..3)
-            .map(|_| {
-                let c = Connection::open_with_flags(
-                    path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )
-                .map_err(|e| format!("cannot open {} for reading: {e}", path.display()))?;
-                c.busy_timeout(std::time::Duration::from_secs(5))
-                    .map_err(|e| e.to_string())?;
-                Ok(Mutex::new(c))
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        Ok(Self {
-            permits: Arc::new(tokio::sync::Semaphore::new(conns.len())),
-            conns: Arc::new(conns),
-        })
+    /// Every device with its record count and last position (the latest valid fix, else the
+    /// latest record), ordered by IMEI. `connected` is what the database knows (PostgreSQL: a
+    /// session on a node with a live lease); the caller adds this node's own connections.
+    pub(crate) async fn devices(
+        &self,
+        model: Option<String>,
+    ) -> Result<Vec<(String, Value)>, Error> {
+        match self {
+            Reader::Sqlite(p) => p.devices(model).await,
+            Reader::Postgres(p) => p.devices(model).await,
+        }
     }
 
-    /// Run `f` on a free connection, on a blocking thread.
-    pub(crate) async fn with<T: Send + 'static>(
+    /// Whether the device has a row.
+    pub(crate) async fn device_exists(&self, imei: String) -> Result<bool, Error> {
+        match self {
+            Reader::Sqlite(p) => p.device_exists(imei).await,
+            Reader::Postgres(p) => p.device_exists(imei).await,
+        }
+    }
+
+    /// The most recent `limit` records of a device within `[from, to]`, ascending.
+    pub(crate) async fn positions(
         &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, String> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| format!("database: {e}"))?;
-        let conns = self.conns.clone();
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let guard = conns
-                .iter()
-                .find_map(|m| m.try_lock().ok())
-                .unwrap_or_else(|| conns[0].lock().unwrap_or_else(|p| p.into_inner()));
-            f(&guard).map_err(|e| format!("database: {e}"))
-        })
-        .await
-        .map_err(|e| format!("database task: {e}"))?
+        imei: String,
+        from: i64,
+        to: i64,
+        limit: i64,
+        model: Option<String>,
+    ) -> Result<Vec<Value>, Error> {
+        let limit = limit.clamp(0, MAX_LIMIT);
+        match self {
+            Reader::Sqlite(p) => p.positions(imei, from, to, limit, model).await,
+            Reader::Postgres(p) => p.positions(imei, from, to, limit, model).await,
+        }
+    }
+
+    /// Fuel readings of a device within `[from, to]`, ascending.
+    pub(crate) async fn fuel_points(
+        &self,
+        imei: String,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<FuelReading>, Error> {
+        match self {
+            Reader::Sqlite(p) => p.fuel_points(imei, from, to).await,
+            Reader::Postgres(p) => p.fuel_points(imei, from, to).await,
+        }
+    }
+
+    /// A command as the API shows it.
+    pub(crate) async fn command(&self, id: i64) -> Result<Option<Value>, Error> {
+        match self {
+            Reader::Sqlite(p) => p.command(id).await,
+            Reader::Postgres(p) => p.command(id).await,
+        }
     }
 }
 
-const RECORD_COLUMNS: &str = "r.id, r.timestamp_ms, r.priority, r.longitude, r.latitude, r.altitude, r.angle,
+/// A result row of either engine, read by column index. Integers are 64-bit on both (PostgreSQL
+/// columns are `BIGINT`), `valid` a boolean.
+pub(crate) trait Cols {
+    type Err: Into<Error>;
+    fn int(&self, i: usize) -> Result<i64, Self::Err>;
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, Self::Err>;
+    fn float(&self, i: usize) -> Result<f64, Self::Err>;
+    fn text(&self, i: usize) -> Result<String, Self::Err>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>, Self::Err>;
+    fn boolean(&self, i: usize) -> Result<bool, Self::Err>;
+    fn bytes(&self, i: usize) -> Result<Vec<u8>, Self::Err>;
+}
+
+/// The devices list; the last position is looked up per device with [`LAST_POSITION_SQL`].
+pub(crate) const DEVICES_SQL: &str =
+    "SELECT id, imei, first_seen_ms, last_seen_ms, transport, address, records FROM devices ORDER BY imei";
+/// `$1`: device id.
+pub(crate) const LAST_POSITION_SQL: &str = concat!(
+    "SELECT r.id, r.timestamp_ms, r.priority, r.longitude, r.latitude, r.altitude, r.angle,
     r.satellites, r.speed, r.valid, r.event_id, r.generation_type, r.io, r.codec, r.transport, r.received_ms,
-    r.fuel_id, r.fuel_level, r.fuel_unit";
+    r.fuel_id, r.fuel_level, r.fuel_unit",
+    " FROM records r WHERE r.device_id = $1 ORDER BY r.valid DESC, r.timestamp_ms DESC LIMIT 1"
+);
+pub(crate) const DEVICE_EXISTS_SQL: &str = "SELECT 1 FROM devices WHERE imei = $1";
+/// `$1` IMEI, `$2`..`$3` time range, `$4` limit; newest first.
+pub(crate) const POSITIONS_SQL: &str = concat!(
+    "SELECT r.id, r.timestamp_ms, r.priority, r.longitude, r.latitude, r.altitude, r.angle,
+    r.satellites, r.speed, r.valid, r.event_id, r.generation_type, r.io, r.codec, r.transport, r.received_ms,
+    r.fuel_id, r.fuel_level, r.fuel_unit",
+    " FROM records r JOIN devices d ON d.id = r.device_id
+     WHERE d.imei = $1 AND r.timestamp_ms BETWEEN $2 AND $3 ORDER BY r.timestamp_ms DESC, r.id DESC LIMIT $4"
+);
+/// `$1` IMEI, `$2`..`$3` time range, `$4` limit.
+pub(crate) const FUEL_SQL: &str =
+    "SELECT r.fuel_id, r.fuel_unit, r.timestamp_ms, r.fuel_level, r.speed, r.ignition, r.movement, r.latitude, r.longitude
+     FROM records r JOIN devices d ON d.id = r.device_id
+     WHERE d.imei = $1 AND r.fuel_id IS NOT NULL AND r.timestamp_ms BETWEEN $2 AND $3
+     ORDER BY r.timestamp_ms, r.id LIMIT $4";
+/// `$1`: command id.
+pub(crate) const COMMAND_SQL: &str =
+    "SELECT c.id, d.imei, c.codec, c.text, c.payload, c.status, c.created_ms, c.sent_ms, c.answered_ms,
+       c.response, c.error
+     FROM commands c JOIN devices d ON d.id = c.device_id WHERE c.id = $1";
+
+/// A devices row (of [`DEVICES_SQL`]): id, IMEI and its JSON without `last_position`.
+pub(crate) fn device_value<R: Cols>(r: &R) -> Result<(i64, String, Value), R::Err> {
+    let imei = r.text(1)?;
+    Ok((
+        r.int(0)?,
+        imei.clone(),
+        json!({
+            "imei": imei,
+            "first_seen_ms": r.int(2)?,
+            "last_seen_ms": r.int(3)?,
+            "transport": r.opt_text(4)?,
+            "address": r.opt_text(5)?,
+            "records": r.int(6)?,
+        }),
+    ))
+}
 
 /// A record row as the JSON model's record (core's RecordJson fields, same names) plus where
 /// it came from: `id`, `codec`, `transport`, `received_ms` and `fuel`. IO elements are named
 /// for `model` here, from the compact form the writer stores ([`io_value`]).
-fn record_value(r: &rusqlite::Row<'_>, model: Option<&str>) -> rusqlite::Result<Value> {
-    let ts: i64 = r.get(1)?;
-    let io: String = r.get(12)?;
+pub(crate) fn record_value<R: Cols>(r: &R, model: Option<&str>) -> Result<Value, R::Err> {
+    let ts = r.int(1)?;
+    let io = r.text(12)?;
     let mut m = Map::new();
-    m.insert("id".into(), json!(r.get::<_, i64>(0)?));
+    m.insert("id".into(), json!(r.int(0)?));
     m.insert("timestamp_ms".into(), json!(ts));
     m.insert("time".into(), json!(fleetview::time::iso8601(ts as u64)));
-    m.insert("priority".into(), json!(r.get::<_, i64>(2)?));
-    m.insert("longitude".into(), json!(r.get::<_, f64>(3)?));
-    m.insert("latitude".into(), json!(r.get::<_, f64>(4)?));
-    m.insert("altitude".into(), json!(r.get::<_, i64>(5)?));
-    m.insert("angle".into(), json!(r.get::<_, i64>(6)?));
-    m.insert("satellites".into(), json!(r.get::<_, i64>(7)?));
-    m.insert("speed".into(), json!(r.get::<_, i64>(8)?));
-    m.insert("valid".into(), json!(r.get::<_, bool>(9)?));
-    m.insert("event_id".into(), json!(r.get::<_, i64>(10)?));
-    m.insert(
-        "generation_type".into(),
-        json!(r.get::<_, Option<i64>>(11)?),
-    );
+    m.insert("priority".into(), json!(r.int(2)?));
+    m.insert("longitude".into(), json!(r.float(3)?));
+    m.insert("latitude".into(), json!(r.float(4)?));
+    m.insert("altitude".into(), json!(r.int(5)?));
+    m.insert("angle".into(), json!(r.int(6)?));
+    m.insert("satellites".into(), json!(r.int(7)?));
+    m.insert("speed".into(), json!(r.int(8)?));
+    m.insert("valid".into(), json!(r.boolean(9)?));
+    m.insert("event_id".into(), json!(r.int(10)?));
+    m.insert("generation_type".into(), json!(r.opt_int(11)?));
     m.insert("io".into(), io_value(&io, model));
-    m.insert("codec".into(), json!(r.get::<_, String>(13)?));
-    m.insert("transport".into(), json!(r.get::<_, String>(14)?));
-    m.insert("received_ms".into(), json!(r.get::<_, i64>(15)?));
-    let fuel = match r.get::<_, Option<i64>>(16)? {
-        Some(id) => {
-            json!({"io_id": id, "value": r.get::<_, f64>(17)?, "unit": r.get::<_, Option<String>>(18)?})
-        }
+    m.insert("codec".into(), json!(r.text(13)?));
+    m.insert("transport".into(), json!(r.text(14)?));
+    m.insert("received_ms".into(), json!(r.int(15)?));
+    let fuel = match r.opt_int(16)? {
+        Some(id) => json!({"io_id": id, "value": r.float(17)?, "unit": r.opt_text(18)?}),
         None => Value::Null,
     };
     m.insert("fuel".into(), fuel);
     Ok(Value::Object(m))
 }
 
+/// A fuel row (of [`FUEL_SQL`]).
+pub(crate) fn fuel_reading<R: Cols>(r: &R) -> Result<FuelReading, R::Err> {
+    let ignition = r.opt_int(5)?.and_then(|v| u8::try_from(v).ok());
+    let movement = r.opt_int(6)?.and_then(|v| u8::try_from(v).ok());
+    let speed = u16::try_from(r.int(4)?).unwrap_or(u16::MAX);
+    Ok((
+        u16::try_from(r.int(0)?).unwrap_or_default(),
+        r.opt_text(1)?,
+        fuel::Point {
+            timestamp_ms: r.int(2)?,
+            level: r.float(3)?,
+            stationary: fuel::stationary(speed, ignition, movement),
+            latitude: r.float(7)?,
+            longitude: r.float(8)?,
+        },
+    ))
+}
+
+/// A command row (of [`COMMAND_SQL`]) as the API shows it.
+pub(crate) fn command_value<R: Cols>(r: &R) -> Result<Value, R::Err> {
+    let text = r.opt_text(3)?;
+    let payload = r.bytes(4)?;
+    let response = r.opt_text(9)?;
+    Ok(json!({
+        "id": r.int(0)?,
+        "imei": r.text(1)?,
+        "codec": r.text(2)?,
+        "hex": if text.is_some() { None } else { Some(fleetview::hex::encode(&payload)) },
+        "text": text,
+        "status": r.text(5)?,
+        "created_ms": r.int(6)?,
+        "sent_ms": r.opt_int(7)?,
+        "answered_ms": r.opt_int(8)?,
+        "response": response.and_then(|s| serde_json::from_str::<Value>(&s).ok()),
+        "error": r.opt_text(10)?,
+    }))
+}
+
 /// The stored IO column as the JSON model's `io` array. The writer stores the compact form of
-/// [`super::storage::io_json`]; rows written before it hold the full model (kept as is).
+/// the storage's `io_json`; rows written before it hold the full model (kept as is).
 pub(crate) fn io_value(text: &str, model: Option<&str>) -> Value {
     let Ok(Value::Array(items)) = serde_json::from_str::<Value>(text) else {
         return Value::Array(Vec::new());
@@ -140,130 +246,4 @@ fn compact_element(item: &Value) -> Option<IoElement> {
         _ => return None,
     };
     Some(IoElement { id, value })
-}
-
-/// Every device with its record count and last position (the latest valid fix, else the latest
-/// record). `connected` is filled in by the caller, which knows the live connections.
-pub(crate) fn devices(
-    c: &Connection,
-    model: Option<&str>,
-) -> rusqlite::Result<Vec<(String, Value)>> {
-    let mut list = c.prepare_cached(
-        "SELECT id, imei, first_seen_ms, last_seen_ms, transport, address, records FROM devices ORDER BY imei",
-    )?;
-    let mut last = c.prepare_cached(&format!(
-        "SELECT {RECORD_COLUMNS} FROM records r WHERE r.device_id = ?1 ORDER BY r.valid DESC, r.timestamp_ms DESC LIMIT 1"
-    ))?;
-    let rows = list
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                json!({
-                    "imei": r.get::<_, String>(1)?,
-                    "first_seen_ms": r.get::<_, i64>(2)?,
-                    "last_seen_ms": r.get::<_, i64>(3)?,
-                    "transport": r.get::<_, Option<String>>(4)?,
-                    "address": r.get::<_, Option<String>>(5)?,
-                    "records": r.get::<_, i64>(6)?,
-                }),
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut out = Vec::with_capacity(rows.len());
-    for (id, imei, mut v) in rows {
-        let pos = last
-            .query_row([id], |r| record_value(r, model))
-            .optional()?;
-        v["last_position"] = pos.unwrap_or(Value::Null);
-        out.push((imei, v));
-    }
-    Ok(out)
-}
-
-/// Whether the device is known.
-pub(crate) fn device_exists(c: &Connection, imei: &str) -> rusqlite::Result<bool> {
-    c.prepare_cached("SELECT 1 FROM devices WHERE imei = ?1")?
-        .query_row([imei], |_| Ok(()))
-        .optional()
-        .map(|o| o.is_some())
-}
-
-/// The most recent `limit` records of a device within `[from, to]`, in ascending time order.
-pub(crate) fn positions(
-    c: &Connection,
-    imei: &str,
-    from: i64,
-    to: i64,
-    limit: i64,
-    model: Option<&str>,
-) -> rusqlite::Result<Vec<Value>> {
-    let mut q = c.prepare_cached(&format!(
-        "SELECT {RECORD_COLUMNS} FROM records r JOIN devices d ON d.id = r.device_id
-         WHERE d.imei = ?1 AND r.timestamp_ms BETWEEN ?2 AND ?3 ORDER BY r.timestamp_ms DESC, r.id DESC LIMIT ?4"
-    ))?;
-    let mut rows = q
-        .query_map(params![imei, from, to, limit.clamp(0, MAX_LIMIT)], |r| {
-            record_value(r, model)
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    rows.reverse();
-    Ok(rows)
-}
-
-/// Fuel readings of a device within `[from, to]`, ascending: (io id, unit, point).
-pub(crate) fn fuel_points(
-    c: &Connection,
-    imei: &str,
-    from: i64,
-    to: i64,
-) -> rusqlite::Result<Vec<(u16, Option<String>, fuel::Point)>> {
-    let mut q = c.prepare_cached(
-        "SELECT r.fuel_id, r.fuel_unit, r.timestamp_ms, r.fuel_level, r.speed, r.ignition, r.movement, r.latitude, r.longitude
-         FROM records r JOIN devices d ON d.id = r.device_id
-         WHERE d.imei = ?1 AND r.fuel_id IS NOT NULL AND r.timestamp_ms BETWEEN ?2 AND ?3
-         ORDER BY r.timestamp_ms, r.id LIMIT ?4",
-    )?;
-    let rows = q.query_map(params![imei, from, to, MAX_LIMIT], |r| {
-        Ok((
-            r.get::<_, u16>(0)?,
-            r.get::<_, Option<String>>(1)?,
-            fuel::Point {
-                timestamp_ms: r.get(2)?,
-                level: r.get(3)?,
-                stationary: fuel::stationary(r.get(4)?, r.get(5)?, r.get(6)?),
-                latitude: r.get(7)?,
-                longitude: r.get(8)?,
-            },
-        ))
-    })?;
-    rows.collect()
-}
-
-/// A command as the API shows it.
-pub(crate) fn command(c: &Connection, id: i64) -> rusqlite::Result<Option<Value>> {
-    c.prepare_cached(
-        "SELECT c.id, d.imei, c.codec, c.text, c.payload, c.status, c.created_ms, c.sent_ms, c.answered_ms,
-           c.response, c.error
-         FROM commands c JOIN devices d ON d.id = c.device_id WHERE c.id = ?1",
-    )?
-    .query_row([id], |r| {
-        let text: Option<String> = r.get(3)?;
-        let payload: Vec<u8> = r.get(4)?;
-        let response: Option<String> = r.get(9)?;
-        Ok(json!({
-            "id": r.get::<_, i64>(0)?,
-            "imei": r.get::<_, String>(1)?,
-            "codec": r.get::<_, String>(2)?,
-            "hex": if text.is_some() { None } else { Some(fleetview::hex::encode(&payload)) },
-            "text": text,
-            "status": r.get::<_, String>(5)?,
-            "created_ms": r.get::<_, i64>(6)?,
-            "sent_ms": r.get::<_, Option<i64>>(7)?,
-            "answered_ms": r.get::<_, Option<i64>>(8)?,
-            "response": response.and_then(|s| serde_json::from_str::<Value>(&s).ok()),
-            "error": r.get::<_, Option<String>>(10)?,
-        }))
-    })
-    .optional()
 }

@@ -1,0 +1,504 @@
+//! The PostgreSQL writer task: group commit on one pooled connection. A group's records go in
+//! with one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` (one round trip whatever
+//! its size); the other jobs follow in the same transaction. When a group fails, its jobs are
+//! applied again each in its own transaction, so one bad job costs only its own ack.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Object, Pool, Transaction};
+use tokio::sync::mpsc;
+
+use super::super::{
+    cut_at_close, drain, now_ms, record_hash, CommandEnd, Error, Job, Op, Outcome, Pending, Queued,
+    Sync, LINGER_BELOW, MAX_GROUP,
+};
+use super::COMMAND_CHANNEL;
+
+/// The devices' last data times (TCP batches) are written at most this often under load (at
+/// every group when groups are small, and at shutdown): one update per device per interval.
+const SEEN_EVERY: Duration = Duration::from_secs(1);
+/// Groups this small write the last data times at once.
+const SMALL_GROUP: usize = 8;
+
+const INSERT_RECORDS: &str = "
+INSERT INTO records (device_id, timestamp_ms, hash, received_ms, transport, codec, priority, longitude,
+  latitude, altitude, angle, satellites, speed, valid, event_id, generation_type, io, fuel_id, fuel_level,
+  fuel_unit, ignition, movement, raw)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],
+  $7::bigint[], $8::float8[], $9::float8[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
+  $14::bool[], $15::bigint[], $16::bigint[], $17::text[], $18::bigint[], $19::float8[], $20::text[],
+  $21::bigint[], $22::bigint[], $23::bytea[])
+ON CONFLICT (device_id, timestamp_ms, hash) DO NOTHING
+RETURNING id, device_id, timestamp_ms, hash";
+
+/// What the writer keeps between groups.
+struct State {
+    pending: Arc<Pending>,
+    node: String,
+    /// Last data time per device not yet written to the devices table.
+    seen: HashMap<i64, i64>,
+    seen_at: Instant,
+}
+
+pub(super) async fn write_loop(
+    pool: Pool,
+    sync: Sync,
+    mut rx: mpsc::Receiver<Job>,
+    pending: Arc<Pending>,
+    node: String,
+) {
+    let mut state = State {
+        pending,
+        node,
+        seen: HashMap::new(),
+        seen_at: Instant::now(),
+    };
+    let mut client: Option<Object> = None;
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    let mut closing = false;
+    while !closing {
+        let Some(job) = rx.recv().await else { break };
+        group.push(job);
+        drain(&mut rx, &mut group);
+        if group.len() < LINGER_BELOW {
+            // A moment for more jobs to join a small group (the commit's sync is the cost).
+            tokio::task::yield_now().await;
+            drain(&mut rx, &mut group);
+        }
+        closing = cut_at_close(&mut group);
+        let (ops, replies): (Vec<Op>, Vec<_>) = group.drain(..).map(|j| (j.op, j.reply)).unzip();
+        let outcomes = match connection(&pool, &mut client, sync).await {
+            Ok(c) => commit_group(c, ops, &mut state, closing).await,
+            Err(e) => {
+                tracing::error!("database: {e}; {} jobs not stored", ops.len());
+                ops.iter().map(|_| Err(e.clone())).collect()
+            }
+        };
+        if client.as_ref().is_some_and(|c| c.is_closed()) {
+            // Broken (the server restarted, say): the next group takes a new connection.
+            client = None;
+        }
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            let _ = reply.send(outcome);
+        }
+    }
+    tracing::debug!("writer closed");
+}
+
+/// The writer's connection, taken from the pool when it has none.
+async fn connection<'a>(
+    pool: &Pool,
+    client: &'a mut Option<Object>,
+    sync: Sync,
+) -> Result<&'a mut Object, Error> {
+    if client.is_none() {
+        let c = pool.get().await?;
+        // Acked means committed: the commit returns once its WAL record is on disk.
+        let setting = match sync {
+            Sync::Full => "on",
+            Sync::Normal => "off",
+        };
+        c.batch_execute(&format!("SET synchronous_commit = {setting}"))
+            .await?;
+        *client = Some(c);
+    }
+    Ok(client.as_mut().expect("set above"))
+}
+
+/// What applying a job produced, turned into its [`Outcome`] after the commit.
+enum Applied {
+    Records(Vec<Option<i64>>, i64),
+    Device(Option<i64>),
+    Id(i64),
+    Taken(Option<Queued>),
+    Retried(Option<String>),
+    Done,
+}
+
+impl Applied {
+    fn outcome(self, op: Op) -> Outcome {
+        match (self, op) {
+            (Applied::Records(ids, device), Op::Records(batch)) => {
+                Outcome::Records(batch, ids, device)
+            }
+            (Applied::Device(id), _) => Outcome::Device(id),
+            (Applied::Id(id), _) => Outcome::Id(id),
+            (Applied::Taken(q), _) => Outcome::Taken(q),
+            (Applied::Retried(imei), _) => Outcome::Retried(imei),
+            _ => Outcome::Done,
+        }
+    }
+}
+
+async fn commit_group(
+    client: &mut Object,
+    ops: Vec<Op>,
+    state: &mut State,
+    closing: bool,
+) -> Vec<Result<Outcome, Error>> {
+    let n = ops.len();
+    let write_seen = closing || n <= SMALL_GROUP || state.seen_at.elapsed() >= SEEN_EVERY;
+    let applied = match apply_group(client, &ops, state, write_seen).await {
+        Ok(applied) => applied.into_iter().map(Ok).collect::<Vec<_>>(),
+        Err(e) if n == 1 || client.is_closed() => {
+            tracing::error!("commit failed, {n} jobs not stored: {e}");
+            (0..n).map(|_| Err(e.clone())).collect()
+        }
+        Err(e) => {
+            tracing::warn!("a group of {n} jobs failed ({e}): each job again on its own");
+            let mut each = Vec::with_capacity(n);
+            for op in &ops {
+                let r = apply_group(client, std::slice::from_ref(op), state, false).await;
+                if let Err(e) = &r {
+                    tracing::warn!("database job failed: {e}");
+                }
+                each.push(r.map(|mut a| a.pop().unwrap_or(Applied::Done)));
+            }
+            each
+        }
+    };
+    ops.into_iter()
+        .zip(applied)
+        .map(|(op, r)| r.map(|a| a.outcome(op)))
+        .collect()
+}
+
+/// The group's jobs in one transaction, committed.
+async fn apply_group(
+    client: &mut Object,
+    ops: &[Op],
+    state: &mut State,
+    write_seen: bool,
+) -> Result<Vec<Applied>, Error> {
+    let tx = client.transaction().await?;
+    let mut applied: Vec<Option<Applied>> = ops.iter().map(|_| None).collect();
+
+    // Device rows for batches that come without one (UDP, a device's first data).
+    let mut devices: HashMap<&str, i64> = HashMap::new();
+    for op in ops {
+        if let Op::Records(b) = op {
+            if b.device.is_none() && !devices.contains_key(&*b.imei) {
+                let id =
+                    upsert_device(&tx, &b.imei, b.transport, &b.address, b.received_ms).await?;
+                devices.insert(&b.imei, id);
+            }
+        }
+    }
+    let device_of = |b: &super::super::Batch| b.device.or_else(|| devices.get(&*b.imei).copied());
+
+    // Every record of the group in one statement.
+    let mut cols = Columns::default();
+    for op in ops {
+        if let Op::Records(b) = op {
+            let device = device_of(b).unwrap_or_default();
+            for row in &b.rows {
+                cols.push(device, b, row);
+            }
+        }
+    }
+    let mut new_ids: HashMap<(i64, i64, i64), i64> = HashMap::new();
+    if !cols.device.is_empty() {
+        let stmt = tx.prepare_cached(INSERT_RECORDS).await?;
+        let rows = tx
+            .query(
+                &stmt,
+                &[
+                    &cols.device,
+                    &cols.timestamp,
+                    &cols.hash,
+                    &cols.received,
+                    &cols.transport,
+                    &cols.codec,
+                    &cols.priority,
+                    &cols.longitude,
+                    &cols.latitude,
+                    &cols.altitude,
+                    &cols.angle,
+                    &cols.satellites,
+                    &cols.speed,
+                    &cols.valid,
+                    &cols.event_id,
+                    &cols.generation_type,
+                    &cols.io,
+                    &cols.fuel_id,
+                    &cols.fuel_level,
+                    &cols.fuel_unit,
+                    &cols.ignition,
+                    &cols.movement,
+                    &cols.raw,
+                ],
+            )
+            .await?;
+        for r in rows {
+            new_ids.insert((r.try_get(1)?, r.try_get(2)?, r.try_get(3)?), r.try_get(0)?);
+        }
+    }
+    let mut k = 0;
+    let mut seen_now: HashMap<i64, i64> = HashMap::new();
+    for (op, slot) in ops.iter().zip(applied.iter_mut()) {
+        if let Op::Records(b) = op {
+            let device = device_of(b).unwrap_or_default();
+            // The first of equal keys got the row (a duplicate within the group gets `None`).
+            let ids = b
+                .rows
+                .iter()
+                .map(|_| {
+                    let key = (cols.device[k], cols.timestamp[k], cols.hash[k]);
+                    k += 1;
+                    new_ids.remove(&key)
+                })
+                .collect();
+            if b.device.is_some() {
+                let e = seen_now.entry(device).or_insert(0);
+                *e = (*e).max(b.received_ms);
+            }
+            *slot = Some(Applied::Records(ids, device));
+        }
+    }
+
+    // The other jobs, in their order.
+    for (op, slot) in ops.iter().zip(applied.iter_mut()) {
+        if slot.is_none() {
+            *slot = Some(apply(&tx, op, state).await?);
+        }
+    }
+
+    for (device, at) in seen_now {
+        let e = state.seen.entry(device).or_insert(0);
+        *e = (*e).max(at);
+    }
+    if write_seen && !state.seen.is_empty() {
+        // In id order: two nodes updating the same devices lock them in the same order.
+        let mut seen: Vec<(i64, i64)> = state.seen.iter().map(|(&d, &t)| (d, t)).collect();
+        seen.sort_unstable();
+        let (ids, times): (Vec<i64>, Vec<i64>) = seen.into_iter().unzip();
+        tx.execute(
+            "UPDATE devices SET last_seen_ms = GREATEST(last_seen_ms, d.at)
+             FROM unnest($1::bigint[], $2::bigint[]) AS d(id, at) WHERE devices.id = d.id",
+            &[&ids, &times],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    if write_seen {
+        state.seen.clear();
+        state.seen_at = Instant::now();
+    }
+    Ok(applied
+        .into_iter()
+        .map(|a| a.unwrap_or(Applied::Done))
+        .collect())
+}
+
+/// The group's records, column by column (for `unnest`).
+#[derive(Default)]
+struct Columns<'a> {
+    device: Vec<i64>,
+    timestamp: Vec<i64>,
+    hash: Vec<i64>,
+    received: Vec<i64>,
+    transport: Vec<&'a str>,
+    codec: Vec<&'a str>,
+    priority: Vec<i64>,
+    longitude: Vec<f64>,
+    latitude: Vec<f64>,
+    altitude: Vec<i64>,
+    angle: Vec<i64>,
+    satellites: Vec<i64>,
+    speed: Vec<i64>,
+    valid: Vec<bool>,
+    event_id: Vec<i64>,
+    generation_type: Vec<Option<i64>>,
+    io: Vec<&'a str>,
+    fuel_id: Vec<Option<i64>>,
+    fuel_level: Vec<Option<f64>>,
+    fuel_unit: Vec<Option<&'static str>>,
+    ignition: Vec<Option<i64>>,
+    movement: Vec<Option<i64>>,
+    raw: Vec<&'a [u8]>,
+}
+
+impl<'a> Columns<'a> {
+    fn push(&mut self, device: i64, b: &'a super::super::Batch, row: &'a super::super::RecordRow) {
+        let r = &row.record;
+        self.device.push(device);
+        self.timestamp.push(r.timestamp_ms as i64);
+        self.hash.push(record_hash(&row.raw));
+        self.received.push(b.received_ms);
+        self.transport.push(b.transport);
+        self.codec.push(b.codec);
+        self.priority.push(i64::from(r.priority.0));
+        self.longitude.push(r.gps.longitude_deg());
+        self.latitude.push(r.gps.latitude_deg());
+        self.altitude.push(i64::from(r.gps.altitude));
+        self.angle.push(i64::from(r.gps.angle));
+        self.satellites.push(i64::from(r.gps.satellites));
+        self.speed.push(i64::from(r.gps.speed));
+        self.valid.push(r.gps.has_fix());
+        self.event_id.push(i64::from(r.event_id));
+        self.generation_type
+            .push(r.generation_type.map(|g| i64::from(g.0)));
+        self.io.push(&row.io);
+        self.fuel_id
+            .push(row.fuel.as_ref().map(|f| i64::from(f.id)));
+        self.fuel_level.push(row.fuel.as_ref().map(|f| f.level));
+        self.fuel_unit.push(row.fuel.as_ref().and_then(|f| f.unit));
+        self.ignition.push(row.ignition.map(i64::from));
+        self.movement.push(row.movement.map(i64::from));
+        self.raw.push(&row.raw);
+    }
+}
+
+/// Find or create the device's row, updating its transport, address and time.
+async fn upsert_device(
+    tx: &Transaction<'_>,
+    imei: &str,
+    transport: &str,
+    address: &str,
+    at: i64,
+) -> Result<i64, Error> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO devices (imei, first_seen_ms, last_seen_ms, transport, address) VALUES ($1, $2, $2, $3, $4)
+             ON CONFLICT (imei) DO UPDATE SET last_seen_ms = GREATEST(devices.last_seen_ms, excluded.last_seen_ms),
+               transport = excluded.transport, address = excluded.address
+             RETURNING id",
+        )
+        .await?;
+    Ok(tx
+        .query_one(&stmt, &[&imei, &at, &transport, &address])
+        .await?
+        .try_get(0)?)
+}
+
+/// Wake the node holding the device (this one included), at commit.
+async fn notify_command(tx: &Transaction<'_>, imei: &str) -> Result<(), Error> {
+    tx.execute("SELECT pg_notify($1, $2)", &[&COMMAND_CHANNEL, &imei])
+        .await?;
+    Ok(())
+}
+
+async fn apply(tx: &Transaction<'_>, op: &Op, state: &State) -> Result<Applied, Error> {
+    let pending = &state.pending;
+    match op {
+        Op::Records(_) => unreachable!("records are inserted together"),
+        Op::Seen {
+            imei,
+            transport,
+            address,
+            create,
+        } => {
+            if *create {
+                let id = upsert_device(tx, imei, transport, address, now_ms()).await?;
+                return Ok(Applied::Device(Some(id)));
+            }
+            let row = tx
+                .query_opt(
+                    "UPDATE devices SET last_seen_ms = $1, transport = $2, address = $3 WHERE imei = $4 RETURNING id",
+                    &[&now_ms(), transport, address, imei],
+                )
+                .await?;
+            Ok(Applied::Device(row.map(|r| r.try_get(0)).transpose()?))
+        }
+        Op::Queue {
+            imei,
+            codec,
+            text,
+            payload,
+        } => {
+            tx.execute(
+                "INSERT INTO devices (imei, first_seen_ms, last_seen_ms) VALUES ($1, $2, $2) ON CONFLICT (imei) DO NOTHING",
+                &[imei, &now_ms()],
+            )
+            .await?;
+            let id: i64 = tx
+                .query_one(
+                    "INSERT INTO commands (device_id, codec, text, payload, status, created_ms)
+                     SELECT id, $2, $3, $4, 'queued', $5 FROM devices WHERE imei = $1 RETURNING id",
+                    &[imei, codec, text, payload, &now_ms()],
+                )
+                .await?
+                .try_get(0)?;
+            notify_command(tx, imei).await?;
+            pending.set(imei, true);
+            Ok(Applied::Id(id))
+        }
+        Op::Take { imei } => {
+            // SKIP LOCKED: two nodes never take the same command.
+            let next = tx
+                .query_opt(
+                    "UPDATE commands SET status = 'sent', sent_ms = $1, node = $2
+                     WHERE id = (SELECT c.id FROM commands c JOIN devices d ON d.id = c.device_id
+                                 WHERE d.imei = $3 AND c.status = 'queued' ORDER BY c.id LIMIT 1
+                                 FOR UPDATE OF c SKIP LOCKED)
+                     RETURNING id, codec, payload",
+                    &[&now_ms(), &state.node, imei],
+                )
+                .await?;
+            match next {
+                Some(r) => Ok(Applied::Taken(Some(Queued {
+                    id: r.try_get(0)?,
+                    codec: r.try_get(1)?,
+                    payload: r.try_get(2)?,
+                }))),
+                None => {
+                    pending.set(imei, false);
+                    Ok(Applied::Taken(None))
+                }
+            }
+        }
+        Op::End { id, end } => {
+            let now = now_ms();
+            match end {
+                CommandEnd::Answered { response, error } => {
+                    let status = if error.is_some() {
+                        "failed"
+                    } else {
+                        "answered"
+                    };
+                    tx.execute(
+                        "UPDATE commands SET status = $1, answered_ms = $2, response = $3, error = $4 WHERE id = $5",
+                        &[&status, &now, response, error, id],
+                    )
+                    .await?;
+                }
+                CommandEnd::Failed(error) => {
+                    tx.execute(
+                        "UPDATE commands SET status = 'failed', error = $1 WHERE id = $2",
+                        &[error, id],
+                    )
+                    .await?;
+                }
+                CommandEnd::Unanswered(error) => {
+                    tx.execute(
+                        "UPDATE commands SET status = 'unanswered', error = $1 WHERE id = $2 AND status = 'sent'",
+                        &[error, id],
+                    )
+                    .await?;
+                }
+            }
+            Ok(Applied::Done)
+        }
+        Op::Retry { id } => {
+            let imei: Option<String> = tx
+                .query_opt(
+                    "UPDATE commands SET status = 'queued', sent_ms = NULL, answered_ms = NULL, response = NULL,
+                       error = NULL, node = NULL
+                     WHERE id = $1 AND status IN ('unanswered', 'failed')
+                     RETURNING (SELECT imei FROM devices d WHERE d.id = commands.device_id)",
+                    &[id],
+                )
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+            if let Some(imei) = &imei {
+                notify_command(tx, imei).await?;
+                pending.set(imei, true);
+            }
+            Ok(Applied::Retried(imei))
+        }
+        Op::Close => Ok(Applied::Done),
+    }
+}
