@@ -218,3 +218,66 @@ fn json_model_md_examples_are_real_output() {
     }
     assert!(checked >= 5, "{checked} examples checked");
 }
+
+/// Nothing in the repository points to documents that are not in it: the contracts are in
+/// `core/docs/`, the protocol facts in the code and the vector files' `source` fields.
+#[test]
+fn no_reference_to_files_outside_the_repository() {
+    // Built from pieces so that this file does not match itself.
+    let needles = [
+        ["design", ".md"].concat(),
+        ["../", "shared"].concat(),
+        ["/work/", "shared"].concat(),
+        ["protocol ", "reference"].concat(),
+    ];
+    let repo = root().parent().unwrap();
+    let skip = [
+        ".git",
+        "target",
+        "node_modules",
+        "corpus",
+        "artifacts",
+        "dist",
+        "build",
+        "test-artifacts",
+        "coverage",
+    ];
+    fn walk(dir: &Path, skip: &[&str], out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if !skip.contains(&name.as_str()) {
+                    walk(&path, skip, out);
+                }
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(repo, &skip, &mut files);
+    assert!(
+        files.len() > 50,
+        "{} files under {}",
+        files.len(),
+        repo.display()
+    );
+    let mut found = Vec::new();
+    for file in files {
+        let Ok(text) = std::fs::read(&file) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&text).to_lowercase();
+        for needle in &needles {
+            if text.contains(needle.as_str()) {
+                found.push(format!("{}: {needle}", file.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "references outside the repository:\n{}",
+        found.join("\n")
+    );
+}
