@@ -134,6 +134,11 @@ pub struct Server {
 impl Server {
     /// Start on `dir/fleetview.db` with ports chosen by the OS; `extra` flags are appended.
     pub fn start(dir: &Path, extra: &[&str]) -> Self {
+        Self::start_env(dir, extra, &[])
+    }
+
+    /// [`Server::start`] with environment variables set for the server.
+    pub fn start_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         static RUNS: AtomicUsize = AtomicUsize::new(0);
         let log = dir.join(format!(
             "server-{}.log",
@@ -153,6 +158,7 @@ impl Server {
             .arg(db_arg(dir))
             .args(extra)
             .env("FLEETVIEW_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())

@@ -16,6 +16,8 @@ mod send;
 mod serve;
 #[cfg(feature = "server")]
 mod simulate;
+#[cfg(feature = "server")]
+mod token;
 
 #[derive(Parser)]
 #[command(name = "fleetview", version, about = ABOUT)]
@@ -38,7 +40,7 @@ enum Command {
     Relay(relay::Args),
     /// Run the server: TCP/UDP listeners, SQLite storage, HTTP API and web UI.
     #[cfg(feature = "server")]
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Queue a command for a device through a running server and print its answer.
     #[cfg(feature = "server")]
     Send(send::Args),
@@ -70,7 +72,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "server")]
         Command::Relay(args) => relay::run(args),
         #[cfg(feature = "server")]
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         #[cfg(feature = "server")]
         Command::Send(args) => send::run(args),
         #[cfg(feature = "server")]

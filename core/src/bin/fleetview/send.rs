@@ -38,9 +38,13 @@ pub(crate) struct Args {
     /// The server's HTTP address.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     server: String,
-    /// Bearer token, when the server runs with --token.
-    #[arg(long)]
+    /// Bearer token, when the server requires one. Visible in `ps`: prefer --token-file or the
+    /// FLEETVIEW_TOKEN environment variable (read when neither flag is given).
+    #[arg(long, conflicts_with = "token_file")]
     token: Option<String>,
+    /// File holding the bearer token (surrounding whitespace ignored).
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<std::path::PathBuf>,
     /// Seconds to wait for the answer (the device may be offline; the command stays queued).
     #[arg(long, default_value_t = 120.0)]
     timeout: f64,
@@ -60,7 +64,14 @@ pub(crate) fn run(args: Args) -> ExitCode {
 }
 
 fn send(args: &Args) -> Result<ExitCode, String> {
-    let server = Server::parse(&args.server, args.token.clone())?;
+    let token = crate::token::load(
+        args.token.as_deref(),
+        args.token_file.as_deref(),
+        std::env::var(crate::token::TOKEN_ENV).ok(),
+    )
+    .map_err(|e| e.to_string())?
+    .map(|(t, _)| t.as_str().to_string());
+    let server = Server::parse(&args.server, token)?;
     let codec = match args.codec {
         CommandCodec::C12 => "12",
         CommandCodec::C14 => "14",
@@ -198,7 +209,9 @@ impl Server {
             .as_str()
             .map_or_else(|| json.to_string(), str::to_string);
         Err(match status {
-            401 => format!("the server needs a token (--token): {msg}"),
+            401 => format!(
+                "the server needs a token (--token-file, FLEETVIEW_TOKEN or --token): {msg}"
+            ),
             _ => format!("{method} {path}: HTTP {status}: {msg}"),
         })
     }

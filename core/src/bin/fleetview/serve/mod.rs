@@ -44,7 +44,8 @@ pub(crate) struct Args {
     /// UDP address devices send datagrams to.
     #[arg(long, default_value = "0.0.0.0:5027")]
     udp: SocketAddr,
-    /// HTTP address of the API and web UI. Anything but a loopback address needs --token.
+    /// HTTP address of the API and web UI. Anything but a loopback address needs a token
+    /// (--token-file, FLEETVIEW_TOKEN or --token).
     #[arg(long, default_value = "127.0.0.1:8080")]
     http: SocketAddr,
     /// The database: an SQLite file (created when missing), or PostgreSQL as
@@ -59,9 +60,6 @@ pub(crate) struct Args {
     /// IMEI allowlist: one IMEI per line, `#` comments. Without it every IMEI is accepted.
     #[arg(long)]
     allow: Option<PathBuf>,
-    /// Bearer token the HTTP API requires (`Authorization: Bearer T`).
-    #[arg(long)]
-    token: Option<String>,
     /// Directory of the built web UI. Default: web/dist when it exists.
     #[arg(long)]
     web: Option<PathBuf>,
@@ -98,6 +96,9 @@ pub(crate) struct Args {
     /// gave a lower p99 than normal in the load test (core/loadtest).
     #[arg(long, value_enum, default_value_t = Sync::Full)]
     sync: Sync,
+    /// The HTTP API's token, names, limits and certificate.
+    #[command(flatten)]
+    api: api::HttpArgs,
     /// Write the bound addresses as JSON to this file once listening (for scripts and tests).
     #[arg(long)]
     ready_file: Option<PathBuf>,
@@ -118,7 +119,6 @@ pub(crate) struct Ctx {
     fuel_ids: fuel::FuelIds,
     fuel_threshold: f64,
     command_timeout: Duration,
-    token: Option<String>,
     web: Option<PathBuf>,
     shutdown: watch::Receiver<bool>,
 }
@@ -185,16 +185,7 @@ fn seconds(name: &str, v: f64) -> Result<Duration, String> {
 }
 
 async fn serve(args: Args) -> Result<(), String> {
-    if !args.http.ip().is_loopback() && args.token.is_none() {
-        return Err(format!(
-            "refusing to serve HTTP on {} without --token: the API lists positions and sends commands to devices. \
-             Bind a loopback address (--http 127.0.0.1:8080) or require a bearer token (--token SECRET)",
-            args.http
-        ));
-    }
-    if args.token.as_deref() == Some("") {
-        return Err("--token must not be empty".into());
-    }
+    let http_setup = api::HttpSetup::new(&args.api, args.http)?;
     if args.max_buffered < args.max_frame + 12 {
         return Err(format!(
             "--max-buffered {} is below --max-frame {} + 12: a frame of the largest size would not fit",
@@ -288,7 +279,6 @@ async fn serve(args: Args) -> Result<(), String> {
         model: args.model,
         fuel_threshold: args.fuel_threshold,
         command_timeout,
-        token: args.token,
         web,
         shutdown: shutdown.clone(),
     });
@@ -298,15 +288,18 @@ async fn serve(args: Args) -> Result<(), String> {
     let tcp_task = tokio::spawn(listener::tcp(tcp, ctx.clone(), alive.clone()));
     let udp_task = tokio::spawn(listener::udp(udp, ctx.clone(), alive.clone()));
     drop(alive);
-    let mut http_shutdown = shutdown.clone();
-    let app = api::router(ctx.clone());
-    let http_task = tokio::spawn(async move {
-        axum::serve(http, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_shutdown.wait_for(|&s| s).await;
-            })
-            .await
-    });
+    let app = api::router(
+        ctx.clone(),
+        http_setup.token.clone(),
+        http_setup.guard(addrs.2)?,
+    );
+    let http_task = tokio::spawn(api::serve(
+        http,
+        app,
+        http_setup.server.clone(),
+        shutdown.clone(),
+        Duration::from_secs(5),
+    ));
 
     // Handlers first: a signal right after the ready line must shut down gracefully too.
     let signal = shutdown_signal()?;
@@ -316,8 +309,11 @@ async fn serve(args: Args) -> Result<(), String> {
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     info!(
-        "listening: TCP {}, UDP {}, web UI and API at http://{}/",
-        addrs.0, addrs.1, addrs.2
+        "listening: TCP {}, UDP {}, web UI and API at {}://{}/",
+        addrs.0,
+        addrs.1,
+        http_setup.scheme(),
+        addrs.2
     );
     // One line on stdout for scripts: the addresses actually bound (port 0 picks a free one).
     let mut out = std::io::stdout().lock();
@@ -336,10 +332,12 @@ async fn serve(args: Args) -> Result<(), String> {
     {
         warn!("connections still busy after 10 s: exiting without them");
     }
-    match tokio::time::timeout(Duration::from_secs(5), http_task).await {
-        Ok(Ok(Err(e))) => warn!("HTTP server: {e}"),
-        Err(_) => warn!("HTTP requests still running after 5 s: exiting without them"),
-        _ => {}
+    // The HTTP loop gives its connections 5 s; a little more for it to notice.
+    if tokio::time::timeout(Duration::from_secs(6), http_task)
+        .await
+        .is_err()
+    {
+        warn!("HTTP requests still running after 5 s: exiting without them");
     }
     // Everything stored so far is committed; then the WAL is folded into the database file.
     if let Err(e) = ctx.store.close().await {
