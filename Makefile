@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test setup setup-run lint test-core test-cli fuzz-smoke bench test-www test-worker test-web
+.PHONY: run test setup setup-run lint test-core test-cli test-cluster fuzz-smoke bench test-www test-worker test-web loadtest
 
 ## The main job: build the web UI, then serve it with the TCP/UDP listeners (port 5027) and the
 ## HTTP API (http://127.0.0.1:8080/) on an embedded SQLite database (fleetview.db).
@@ -12,9 +12,9 @@ run: setup-run
 	npm --prefix web run build -- --lean
 	$(CARGO) run --release --features server --bin fleetview -- serve --db fleetview.db --web web/dist
 
-## Every test: lint, core (unit, vectors, property, truncation, CLI), fuzz smoke, npm package,
-## Worker in workerd, playground in headless Chromium.
-test: setup lint test-core test-cli fuzz-smoke test-www test-worker test-web
+## Every test: lint, core (unit, vectors, property, truncation, CLI, docs), the decoder CLI alone,
+## the cluster, fuzz smoke, npm package, Worker in workerd, playground in headless Chromium.
+test: setup lint test-core test-cli test-cluster fuzz-smoke test-www test-worker test-web
 
 setup-run:
 	.ci/setup wasm
@@ -41,6 +41,12 @@ test-core:
 ## `fleetview decode` built with feature `cli` alone: no server dependencies, `decode` only.
 test-cli:
 	$(CARGO) test -p fleetview --no-default-features --features cli --test cli
+
+## Two nodes on a private PostgreSQL behind HAProxy, 500 simulated devices: a node killed with
+## SIGKILL, a command across nodes, PostgreSQL stopped -m immediate; every acked record stored once.
+test-cluster:
+	.ci/setup cluster
+	python3 core/tests/cluster/cluster_test.py
 
 fuzz-smoke:
 	.ci/fuzz-smoke

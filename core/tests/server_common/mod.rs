@@ -597,6 +597,15 @@ pub fn read_command(d: &mut Device) -> Packet {
         .remove(0)
 }
 
+/// The text of the next command frame the device receives.
+pub fn command_text(d: &mut Device) -> String {
+    let p = read_command(d);
+    let fleetview::Content::Command(c) = &p.content else {
+        panic!("not a command: {p:?}")
+    };
+    c.messages[0].text().unwrap_or("").to_string()
+}
+
 pub fn respond(d: &mut Device, codec: Codec, kind: u8, text: &str) {
     let mut m = CommandMessage::command(text);
     m.kind = kind;

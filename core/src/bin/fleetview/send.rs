@@ -106,6 +106,14 @@ fn send(args: &Args) -> Result<ExitCode, String> {
             said_sent = true;
         }
         match status {
+            "unanswered" => {
+                let why = cmd["error"].as_str().unwrap_or("no answer");
+                eprintln!(
+                    "fleetview send: command {id} is unanswered ({why}); it may have run on the device and is not sent again \
+                     unless retried: POST /api/commands/{id}/retry"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
             "answered" | "failed" => {
                 if args.json {
                     println!("{}", serde_json::to_string_pretty(&cmd).unwrap_or_default());

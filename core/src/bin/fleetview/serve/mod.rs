@@ -33,7 +33,7 @@ use tracing::{info, warn};
 use self::hub::Hub;
 use self::listener::Limits;
 use self::query::Reader;
-use self::storage::postgres::cluster::Cluster;
+use self::storage::postgres::cluster::{Cluster, Node};
 use self::storage::{Db, Store, Sync};
 
 #[derive(clap::Args)]
@@ -57,6 +57,11 @@ pub(crate) struct Args {
     /// name and the process id.
     #[arg(long)]
     node_id: Option<String>,
+    /// Seconds a PostgreSQL node is taken for alive after renewing its lease (renewed every
+    /// fifth of it). When it expires (the node died or lost the database), another node drops
+    /// its sessions and marks its commands in flight unanswered.
+    #[arg(long, default_value_t = 15.0)]
+    lease: f64,
     /// IMEI allowlist: one IMEI per line, `#` comments. Without it every IMEI is accepted.
     #[arg(long)]
     allow: Option<PathBuf>,
@@ -228,7 +233,13 @@ async fn serve(args: Args) -> Result<(), String> {
         }
     }
 
-    let node = args.node_id.clone().unwrap_or_else(default_node_id);
+    let node = Node {
+        name: args.node_id.clone().unwrap_or_else(default_node_id),
+        lease: seconds("lease", args.lease)?,
+    };
+    if node.name.is_empty() || node.name.contains('\t') {
+        return Err("--node-id: expected a non-empty name without tabs".into());
+    }
     let opened = storage::open(&args.db, args.sync, &node)
         .await
         .map_err(|e| e.to_string())?;
@@ -256,7 +267,7 @@ async fn serve(args: Args) -> Result<(), String> {
     let (stop, shutdown) = watch::channel(false);
     let hub = Arc::new(Hub::new());
     if let Some(c) = &cluster {
-        c.start(hub.clone(), shutdown.clone());
+        c.start(hub.clone(), shutdown.clone()).await;
         info!("cluster node {}", c.node());
     }
     let ctx = Arc::new(Ctx {
