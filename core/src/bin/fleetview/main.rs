@@ -17,9 +17,9 @@ mod serve;
 #[cfg(feature = "server")]
 mod simulate;
 #[cfg(feature = "server")]
-mod token;
-#[cfg(feature = "server")]
 mod stream;
+#[cfg(feature = "server")]
+mod token;
 
 #[derive(Parser)]
 #[command(name = "fleetview", version, about = ABOUT)]
@@ -40,7 +40,7 @@ enum Command {
     /// Forward UDP datagrams from devices to the edge Worker (POST /udp) and send its acks back.
     #[cfg(feature = "server")]
     Relay(relay::Args),
-    /// Run the server: TCP/UDP listeners, SQLite storage, HTTP API and web UI.
+    /// Run the server: TCP/UDP listeners, SQLite or PostgreSQL storage, HTTP API and web UI.
     #[cfg(feature = "server")]
     Serve(Box<serve::Args>),
     /// Queue a command for a device through a running server and print its answer.
