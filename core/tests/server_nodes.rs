@@ -109,14 +109,17 @@ fn a_login_on_another_node_closes_the_old_connection_and_logs_both_addresses() {
     let mut second = Device::connect(b.tcp, IMEI);
     let new = second.stream.local_addr().unwrap().to_string();
     assert!(first.closed_by_server(), "the old connection stays open");
-    let log = a.wait_log("the device logged in on another node");
-    let line = log
-        .lines()
-        .find(|l| l.contains("the device logged in on another node"))
-        .unwrap();
-    assert!(line.contains(&old) && line.contains(&new), "{line}");
-    let log = b.wait_log("second connection with an IMEI connected to another node");
-    assert!(log.contains(&old) && log.contains("node-a"), "{log}");
+    a.wait_line(&[
+        "the device logged in on another node",
+        &format!("here={old}"),
+        &format!("there={new}"),
+    ]);
+    b.wait_line(&[
+        "second connection with an IMEI connected to another node",
+        &format!("old={old}"),
+        "node=node-a",
+        &format!("new={new}"),
+    ]);
     assert_eq!(second.send(Codec::Codec8, records(2_000_000, 1)), 1);
     // Now held by B: a command through A reaches it there.
     let (status, cmd) = a.post(
