@@ -1,7 +1,8 @@
 //! Two `fleetview serve` nodes on one PostgreSQL database, over real sockets: a device held by
 //! one node is seen, read, reported and commanded through the other; a login on the other node
 //! closes the old connection; `/api/live` on one node shows the other's devices; a dead node's
-//! command in flight becomes `unanswered` when its lease expires.
+//! command in flight becomes `unanswered` when its lease expires. (A crash of PostgreSQL itself:
+//! `server_pg_crash.rs`, alone in its binary, as it cuts every test's connections.)
 //!
 //! Needs PostgreSQL: run with `.ci/with-postgres cargo test -p fleetview --features server --test
 //! server_nodes` (which sets `FLEETVIEW_TEST_PG`). Without it each test says so and passes.
