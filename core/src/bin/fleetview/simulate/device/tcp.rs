@@ -1,5 +1,6 @@
 //! The TCP conversation: connect, log in, send frames, read 4-byte acks and command frames,
-//! reconnect with back-off when an ack does not come.
+//! reconnect with back-off ([`Backoff`]) when the connection drops, is refused, or an ack does
+//! not come; the records not acked go again on the next connection.
 
 use std::io;
 use std::time::Duration;
@@ -11,7 +12,9 @@ use tokio::sync::watch;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
 use super::{far_future, kind, Device, End};
+use crate::simulate::backoff::Backoff;
 use crate::simulate::stats::Stats;
+use crate::stream::Stream;
 
 /// Run one device over TCP until the run stops, it finishes, or its login is rejected.
 pub(crate) async fn run_tcp(mut dev: Device, mut stop: watch::Receiver<bool>) {
@@ -26,7 +29,7 @@ pub(crate) async fn run_tcp(mut dev: Device, mut stop: watch::Receiver<bool>) {
             dev.vehicle.city()
         );
     }
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = Backoff::new(dev.cfg.backoff, dev.cfg.backoff_max);
     let mut first = true;
     loop {
         if !first {
@@ -39,11 +42,18 @@ pub(crate) async fn run_tcp(mut dev: Device, mut stop: watch::Receiver<bool>) {
         };
         let end = match attempt {
             Ok(stream) => {
-                backoff = Duration::from_secs(1);
                 dev.stats.connect();
-                dev.connected_at = Some(Instant::now());
+                let since = Instant::now();
+                dev.connected_at = Some(since);
+                let acked = dev.acked;
                 let end = tcp_session(&mut dev, stream, &mut stop).await;
                 dev.stats.disconnect();
+                // A session that got records acked (or, for an idle device, lasted) was a real
+                // one: back off from the start again. A server that takes logins but drops
+                // every connection (its database is down) keeps the back-off growing.
+                if dev.acked > acked || since.elapsed() >= dev.cfg.backoff_max {
+                    backoff.reset();
+                }
                 end
             }
             Err(Refused::Rejected) => End::Rejected,
@@ -69,8 +79,7 @@ pub(crate) async fn run_tcp(mut dev: Device, mut stop: watch::Receiver<bool>) {
                 }
                 // Frames in flight are lost with the connection: resend them on the next one.
                 dev.in_flight = None;
-                let wait = backoff.mul_f64(dev.jitter.range(0.5, 1.5));
-                backoff = (backoff * 2).min(Duration::from_secs(30));
+                let wait = backoff.next_wait(&mut dev.jitter);
                 tokio::select! {
                     _ = sleep(wait) => {}
                     _ = stop.changed() => return,
@@ -96,20 +105,31 @@ impl From<String> for Refused {
 
 /// Connect and log in. Returns the stream, and any bytes that came after the `01`, once the
 /// server accepted the IMEI.
-async fn connect(dev: &Device) -> Result<(TcpStream, Vec<u8>), Refused> {
+async fn connect(dev: &Device) -> Result<(Stream, Vec<u8>), Refused> {
     let t = dev.cfg.ack_timeout;
     let addr = dev.cfg.server;
-    let mut stream = match timeout(t, TcpStream::connect(addr)).await {
+    let tcp = match timeout(t, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(format!("connect to {addr}: {e}").into()),
         Err(_) => return Err(format!("connect to {addr}: no answer within {t:?}").into()),
     };
     // Frames are small and latency is measured: do not let Nagle hold them back.
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
+    let mut stream = match &dev.cfg.tls {
+        None => Stream::Plain(tcp),
+        Some(tls) => match timeout(t, tls.connect(tcp)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(format!("TLS handshake with {addr}: {e}").into()),
+            Err(_) => {
+                return Err(format!("TLS handshake with {addr}: no answer within {t:?}").into())
+            }
+        },
+    };
     let login = dev.imei.login_frame();
     let mut buf = Vec::new();
     let answer = async {
         stream.write_all(&login).await?;
+        stream.flush().await?;
         let n = stream.read_buf(&mut buf).await?;
         Ok::<usize, io::Error>(n)
     };
@@ -144,7 +164,7 @@ const AMBIGUOUS_GRACE: Duration = Duration::from_millis(100);
 
 async fn tcp_session(
     dev: &mut Device,
-    (mut stream, mut rbuf): (TcpStream, Vec<u8>),
+    (mut stream, mut rbuf): (Stream, Vec<u8>),
     stop: &mut watch::Receiver<bool>,
 ) -> End {
     let mut ambiguous_since: Option<Instant> = None;
@@ -203,8 +223,12 @@ async fn tcp_session(
     }
 }
 
-async fn write(dev: &Device, stream: &mut TcpStream, bytes: &[u8]) -> Result<(), String> {
-    match timeout(dev.cfg.ack_timeout, stream.write_all(bytes)).await {
+async fn write(dev: &Device, stream: &mut Stream, bytes: &[u8]) -> Result<(), String> {
+    let sent = async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    };
+    match timeout(dev.cfg.ack_timeout, sent).await {
         Ok(Ok(())) => {
             Stats::add(&dev.stats.c.bytes_sent, bytes.len() as u64);
             Ok(())
