@@ -162,3 +162,37 @@ fn a_dead_node_leaves_its_command_unanswered_and_its_devices_move() {
     assert_eq!(status, 200);
     assert_eq!(list[0]["connected"], true, "{list}");
 }
+
+#[test]
+fn an_unreachable_or_malformed_database_url_is_a_clear_startup_error() {
+    // Runs without PostgreSQL: nothing listens on port 1, and the second URL is not one.
+    for (url, needle) in [
+        (
+            "postgres://fleetview@127.0.0.1:1/fleetview",
+            "cannot connect to PostgreSQL fleetview@127.0.0.1/fleetview",
+        ),
+        (
+            "postgres://fleetview@127.0.0.1:port/fleetview",
+            "not a PostgreSQL URL",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fleetview"))
+            .args([
+                "serve",
+                "--tcp",
+                "127.0.0.1:0",
+                "--udp",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--db",
+                url,
+            ])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{err}");
+    }
+}
