@@ -141,6 +141,10 @@ async fn connection<'a>(
     client: &'a mut Option<Object>,
     sync: Sync,
 ) -> Result<&'a mut Object, Error> {
+    if client.as_ref().is_some_and(|c| c.is_closed()) {
+        // Broken since its last group (the server restarted, say): a new one.
+        *client = None;
+    }
     if client.is_none() {
         let c = pool.get().await?;
         // Acked means committed: the commit returns once its WAL record is on disk.
