@@ -76,7 +76,7 @@ pub(super) async fn open(
     }
     drop(client);
     let cluster = cluster::Cluster::join(config, pool.clone(), node, pending.clone()).await?;
-    let writer = tokio::spawn(writer::write_loop(
+    let writer = tokio::spawn(writer::run(
         pool.clone(),
         sync,
         rx,
