@@ -165,7 +165,7 @@ impl Connection {
         } else {
             let fed = self.session.handle_input(&early);
             drop(early);
-            match self.input(fed).await {
+            match Box::pin(self.input(fed)).await {
                 Ok(()) => self.serve().await,
                 Err(reason) => reason,
             }
@@ -259,7 +259,9 @@ impl Connection {
                 Step::Read(Ok(None)) => return "closed by the device".into(),
                 Step::Read(Ok(Some(fed))) => {
                     self.last_read = Instant::now();
-                    if let Err(reason) = self.input(fed).await {
+                    // Boxed, like the other steps taken after a wake-up: an idle connection's
+                    // task then holds only what it waits on, not the largest step's state.
+                    if let Err(reason) = Box::pin(self.input(fed)).await {
                         return reason;
                     }
                 }
@@ -276,7 +278,7 @@ impl Connection {
                             "no answer from the device within {secs} s"
                         ));
                         self.orphan = Some(id);
-                        self.end_command(id, end).await;
+                        Box::pin(self.end_command(id, end)).await;
                     }
                 }
                 Step::Shutdown => return "server shutting down".into(),
@@ -284,7 +286,7 @@ impl Connection {
             if let Err(e) = self.flush().await {
                 return format!("write failed: {e}");
             }
-            if let Err(reason) = self.next_command().await {
+            if let Err(reason) = Box::pin(self.next_command()).await {
                 return reason;
             }
         }
