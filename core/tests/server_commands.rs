@@ -10,7 +10,7 @@
 mod server_common;
 
 use fleetview::command::CommandMessage;
-use fleetview::{Codec, CommandPacket, Content, Imei};
+use fleetview::{Codec, CommandPacket, Imei};
 use serde_json::{json, Value};
 use server_common::*;
 
@@ -29,15 +29,6 @@ fn command(server: &Server, id: i64) -> Value {
     cmd
 }
 
-/// The text of a command frame the device received.
-fn received_text(d: &mut Device) -> String {
-    let p = read_command(d);
-    let Content::Command(c) = &p.content else {
-        panic!("not a command: {p:?}")
-    };
-    c.messages[0].text().unwrap_or("").to_string()
-}
-
 #[test]
 fn a_codec_14_answer_with_another_imei_is_ignored() {
     let dir = temp_dir("cmd-spoof");
@@ -46,7 +37,7 @@ fn a_codec_14_answer_with_another_imei_is_ignored() {
     let mut d = Device::connect(server.tcp, IMEI);
     assert_eq!(d.send(Codec::Codec8, records(1_000_000, 1)), 1);
     let id = queue(&server, IMEI, json!({"text": "getver", "codec": "14"}));
-    assert_eq!(received_text(&mut d), "getver");
+    assert_eq!(command_text(&mut d), "getver");
     wait_status(&server, id, "sent");
 
     // An answer addressed from another device on this connection: logged, ignored.
@@ -84,7 +75,7 @@ fn a_late_answer_is_never_taken_for_the_next_command() {
     let mut d = Device::connect(server.tcp, IMEI);
     assert_eq!(d.send(Codec::Codec8, records(1_000_000, 1)), 1);
     let first = queue(&server, IMEI, json!({"text": "cpureset"}));
-    assert_eq!(received_text(&mut d), "cpureset");
+    assert_eq!(command_text(&mut d), "cpureset");
     // No answer within the timeout: unanswered, may have run.
     let timed_out = wait_status(&server, first, "unanswered");
     assert!(
@@ -107,7 +98,7 @@ fn a_late_answer_is_never_taken_for_the_next_command() {
     );
     server.wait_log("late answer to a command that timed out");
     // Then the next command goes out, and its own answer is recorded.
-    assert_eq!(received_text(&mut d), "getgps");
+    assert_eq!(command_text(&mut d), "getgps");
     respond(&mut d, Codec::Codec12, CommandMessage::RESPONSE, "GPS:1");
     let done = wait_status(&server, second, "answered");
     assert_eq!(done["response"]["text"], "GPS:1");
@@ -125,7 +116,7 @@ fn a_command_unanswered_when_the_connection_drops_is_not_sent_again_unless_retri
     let mut d = Device::connect(server.tcp, IMEI);
     assert_eq!(d.send(Codec::Codec8, records(1_000_000, 1)), 1);
     let id = queue(&server, IMEI, json!({"text": "cpureset"}));
-    assert_eq!(received_text(&mut d), "cpureset");
+    assert_eq!(command_text(&mut d), "cpureset");
     wait_status(&server, id, "sent");
     drop(d);
     let cmd = wait_status(&server, id, "unanswered");
@@ -147,7 +138,7 @@ fn a_command_unanswered_when_the_connection_drops_is_not_sent_again_unless_retri
     let (status, v) = server.post(&format!("/api/commands/{id}/retry"), &json!({}));
     assert_eq!(status, 200, "{v}");
     assert!(v["status"] == "queued" || v["status"] == "sent", "{v}");
-    assert_eq!(received_text(&mut d), "cpureset");
+    assert_eq!(command_text(&mut d), "cpureset");
     respond(&mut d, Codec::Codec12, CommandMessage::RESPONSE, "Reset");
     wait_status(&server, id, "answered");
     // An answered command is not retried.
@@ -171,7 +162,7 @@ fn a_command_in_flight_when_the_server_dies_is_unanswered_after_the_restart() {
     let mut d = Device::connect(server.tcp, IMEI);
     assert_eq!(d.send(Codec::Codec8, records(1_000_000, 1)), 1);
     let id = queue(&server, IMEI, json!({"text": "cpureset"}));
-    assert_eq!(received_text(&mut d), "cpureset");
+    assert_eq!(command_text(&mut d), "cpureset");
     wait_status(&server, id, "sent");
     server.kill9();
     drop(d);

@@ -22,6 +22,8 @@ enum Answer {
     Only(u32),
     /// Say nothing: the device must time out and reconnect.
     Silence,
+    /// Close the connection without an ack (a server node that died): the device reconnects.
+    Close,
 }
 
 type Policy = Arc<dyn Fn(&Conn, usize, usize) -> Answer + Send + Sync>;
@@ -113,6 +115,7 @@ fn serve(
                         Answer::All => session.ack(n as u32),
                         Answer::Only(k) => session.ack(k),
                         Answer::Silence => {}
+                        Answer::Close => return,
                     }
                     if matches!(command_after, Some((k, _)) if k == frames) && c.nth == 0 {
                         let text = command_after.unwrap().1;
@@ -401,4 +404,158 @@ fn bad_arguments_are_explained() {
     let out = simulate(&["--server", "127.0.0.1:1", "--batch", "300"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("1..=255"));
+}
+
+/// The `--acked-log` lines: (IMEI, timestamp, record bytes), checked for form on the way.
+fn acked_lines(path: &std::path::Path) -> Vec<(String, u64, Vec<u8>)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .map(|l| {
+            let parts: Vec<&str> = l.split(' ').collect();
+            assert_eq!(parts.len(), 3, "line {l:?}");
+            let bytes = fleetview::hex::decode(parts[2]).unwrap();
+            (parts[0].to_string(), parts[1].parse().unwrap(), bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn the_acked_log_lists_each_acked_record_once_across_dropped_connections() {
+    // Each device's first connection: the first frame is acked short (3 of 5), the second is
+    // never acked (the connection closes, as when a node dies). The next connection acks all.
+    let policy: Policy = Arc::new(|c, frame, _| match (c.nth, frame) {
+        (0, 0) => Answer::Only(3),
+        (0, _) => Answer::Close,
+        _ => Answer::All,
+    });
+    let srv = server(true, policy, None);
+    let dir = std::env::temp_dir().join(format!("fleetview-acked-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("acked.log");
+    let out = simulate(&[
+        "--devices",
+        "4",
+        "--server",
+        &srv.addr,
+        "--records",
+        "25",
+        "--batch",
+        "5",
+        "--rate",
+        "200",
+        "--backoff",
+        "0.05",
+        "--backoff-max",
+        "0.2",
+        "--acked-log",
+        path.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = stats(&out);
+    assert_eq!(counter(&s, "acked"), 100);
+    assert_eq!(counter(&s, "logins"), 8, "each device came back once");
+    assert_eq!(counter(&s, "reconnects"), 4);
+    assert_eq!(s["acked_log_lines"], 100);
+    let lines = acked_lines(&path);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(lines.len(), 100);
+    let log = srv.log.lock().unwrap();
+    let mut seen = BTreeSet::new();
+    for (imei, ts, bytes) in &lines {
+        assert!(seen.insert((imei.clone(), *ts)), "{imei} {ts} logged twice");
+        // The line's bytes are the record the server received, encoded alone in its codec.
+        let packets = fleetview::decode(bytes, &DecodeOptions::default()).unwrap();
+        let record = &packets[0].records()[0];
+        assert_eq!(record.timestamp_ms, *ts);
+        let received = distinct(&log.records[imei]);
+        assert_eq!(&received[ts], record, "{imei} {ts}");
+    }
+    // Every record the server received was acked in the end, so each is in the log.
+    let received: usize = log.records.values().map(|r| distinct(r).len()).sum();
+    assert_eq!(received, 100);
+}
+
+#[test]
+fn a_refused_connection_is_retried_until_the_server_is_up() {
+    // A port with nothing behind it: connections are refused until the server starts there.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetview"))
+        .args([
+            "simulate",
+            "--devices",
+            "2",
+            "--server",
+            &addr,
+            "--records",
+            "10",
+            "--batch",
+            "5",
+            "--rate",
+            "100",
+            "--backoff",
+            "0.1",
+            "--backoff-max",
+            "0.3",
+            "--json",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(1500));
+    // Several refused attempts by now; then the server comes up on that port.
+    let listener = TcpListener::bind(&addr).unwrap();
+    let log = Arc::new(Mutex::new(Log::default()));
+    let shared = log.clone();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let log = shared.clone();
+            thread::spawn(move || serve(stream, true, &log, &|_, _, _| Answer::All, None));
+        }
+    });
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the simulator did not finish"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = stats(&out);
+    assert_eq!(counter(&s, "acked"), 20);
+    // At most 0.3 s between attempts over 1.5 s: several refusals per device, not one.
+    assert!(counter(&s, "connect_errors") >= 6, "{s}");
+    assert_eq!(counter(&s, "logins"), 2);
+    assert_eq!(log.lock().unwrap().records.len(), 2);
+}
+
+#[test]
+fn backoff_arguments_are_checked() {
+    let out = simulate(&[
+        "--server",
+        "127.0.0.1:1",
+        "--backoff",
+        "2",
+        "--backoff-max",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--backoff-max 1 is below --backoff 2"));
 }

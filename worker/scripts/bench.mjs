@@ -103,7 +103,8 @@ const records = (list) => list.reduce((n, d) => n + d.records.length, 0);
 // Two disjoint sets (different seeds and times), so the second phase stores new rows too.
 const first = datagrams({ devices: DEVICES, count: N, seed: 101 });
 const second = datagrams({ devices: DEVICES, count: N, seed: 202, startMs: 1_710_000_000_000 });
-const w = await startWorker({ http: true });
+// The relay path is measured without a token (the explicit opt-out of wrangler.toml).
+const w = await startWorker({ http: true, bindings: { ALLOW_UNAUTHENTICATED: 'true' } });
 let relay;
 try {
   console.log(`fleetview edge relay bench: ${N} datagrams from ${DEVICES} devices per phase, ${CONCURRENCY} in flight, workerd + in-memory D1 on 127.0.0.1`);

@@ -5,6 +5,10 @@
 use wasm_bindgen::JsValue;
 use worker::{console_error, event, Context, D1Database, Date, Env, Request, Response, Result};
 
+use futures_util::StreamExt as _;
+
+use crate::auth::{Protection, ALLOW_UNAUTHENTICATED, UNAUTHENTICATED_WARNING};
+use crate::bounds::{body_too_large, decode_bounded, MAX_DECODE_BODY, MAX_UDP_BODY};
 use crate::geojson::{feature_collection, PositionRow};
 use crate::ingest::{ingest, Ingest, Rejected};
 use crate::input::{decode_body, DecodeQuery, Positions};
@@ -13,7 +17,8 @@ use crate::route::{allowed_methods, route, Route};
 
 /// The D1 binding (wrangler.toml `[[d1_databases]] binding = "DB"`).
 const DB: &str = "DB";
-/// The optional bearer token secret (`wrangler secret put RELAY_TOKEN`).
+/// The bearer token secret (`wrangler secret put RELAY_TOKEN`); without it (and without
+/// [`ALLOW_UNAUTHENTICATED`]) `/udp` and `/devices` are closed.
 const TOKEN: &str = "RELAY_TOKEN";
 
 /// Whether this IMEI may send: the allowlist is empty, or lists it. Evaluated inside each insert
@@ -46,35 +51,99 @@ async fn handle(route: Route, mut req: Request, env: &Env) -> Result<Response> {
                 Err(p) => return problem(&p),
             };
             let content_type = req.headers().get("Content-Type")?;
-            let body = req.bytes().await?;
+            let body = match read_body(&mut req, MAX_DECODE_BODY).await? {
+                Some(b) => b,
+                None => return problem(&body_too_large("POST /decode", MAX_DECODE_BODY)),
+            };
             decode(&query, content_type.as_deref(), &body)
         }
         Route::Udp => {
-            if let Err(p) = authorize(&req, env) {
-                return problem(&p);
-            }
-            let body = req.bytes().await?;
-            match ingest(&body) {
+            let open = match authorize(&req, env) {
+                Ok(open) => open,
+                Err(p) => return problem(&p),
+            };
+            let body = match read_body(&mut req, MAX_UDP_BODY).await? {
+                Some(b) => b,
+                None => return problem(&body_too_large("POST /udp", MAX_UDP_BODY)),
+            };
+            let answer = match ingest(&body) {
                 Ok(plan) => store(env, &plan).await,
                 Err(Rejected(json)) => json_response(&json, 400),
-            }
+            };
+            warn_if(open, answer)
         }
         Route::Positions { imei } => {
-            if let Err(p) = authorize(&req, env) {
-                return problem(&p);
-            }
-            match Positions::parse(req.url()?.query().unwrap_or("")) {
+            let open = match authorize(&req, env) {
+                Ok(open) => open,
+                Err(p) => return problem(&p),
+            };
+            let answer = match Positions::parse(req.url()?.query().unwrap_or("")) {
                 Ok(q) => positions(env, imei.as_str(), &q).await,
                 Err(p) => problem(&p),
-            }
+            };
+            warn_if(open, answer)
         }
     }
 }
 
-fn authorize(req: &Request, env: &Env) -> core::result::Result<(), Problem> {
-    let expected = env.secret(TOKEN).ok().map(|s| s.to_string());
+/// Whether the request may use a protected route; `Ok(true)` when it passes only because the
+/// relay runs without authentication (logged once per isolate, flagged on the answer).
+fn authorize(req: &Request, env: &Env) -> core::result::Result<bool, Problem> {
+    use core::sync::atomic::{AtomicBool, Ordering};
+    static WARNED: AtomicBool = AtomicBool::new(false);
+
+    let token = env.secret(TOKEN).ok().map(|s| s.to_string());
+    // A string var, or a TOML boolean (`= true`): both read as text.
+    let opt_out = js_sys::Reflect::get(env, &JsValue::from_str(ALLOW_UNAUTHENTICATED))
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_null())
+        .map(|v| {
+            v.as_string()
+                .or_else(|| v.as_bool().map(|b| b.to_string()))
+                .unwrap_or_else(|| format!("{v:?}"))
+        });
+    let protection = Protection::new(token.as_deref(), opt_out.as_deref());
     let header = req.headers().get("Authorization").ok().flatten();
-    crate::auth::check(expected.as_deref(), header.as_deref())
+    protection.check(header.as_deref())?;
+    let open = protection == Protection::Open;
+    if open && !WARNED.swap(true, Ordering::Relaxed) {
+        worker::console_warn!("{}", UNAUTHENTICATED_WARNING.1);
+    }
+    Ok(open)
+}
+
+fn warn_if(open: bool, answer: Result<Response>) -> Result<Response> {
+    let mut response = answer?;
+    if open {
+        let (name, value) = UNAUTHENTICATED_WARNING;
+        response.headers_mut().set(name, value)?;
+    }
+    Ok(response)
+}
+
+/// The request body, read as a stream and abandoned once it passes `cap` bytes (`None`). A
+/// `Content-Length` over the cap is refused before reading anything.
+async fn read_body(req: &mut Request, cap: usize) -> Result<Option<Vec<u8>>> {
+    let declared = req
+        .headers()
+        .get("Content-Length")?
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > cap as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    let Ok(mut stream) = req.stream() else {
+        // No body at all.
+        return Ok(Some(body));
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > cap {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// `GET /health`: 200 when D1 answers, 503 when it does not.
@@ -113,11 +182,16 @@ fn decode(query: &DecodeQuery, content_type: Option<&str>, body: &[u8]) -> Resul
     let json_opts = JsonOptions {
         model: query.model.clone(),
     };
+    let results = match decode_bounded(&bytes, &opts) {
+        Ok(r) => r,
+        Err(p) => return problem(&p),
+    };
     let mut failed = false;
-    let mut items: Vec<ItemJson> = fleetview::decode_each(&bytes, &opts)
+    let mut items: Vec<ItemJson> = results
+        .iter()
         .map(|r| {
             failed |= r.is_err();
-            ItemJson::new(&r, &json_opts)
+            ItemJson::new(r, &json_opts)
         })
         .collect();
     let status = if failed { 400 } else { 200 };

@@ -1,5 +1,6 @@
 // The built Worker in workerd (Miniflare) with D1: every route and status, retransmit dedup,
-// allowlist, token, and 1,000 datagrams from 50 IMEIs with every ack checked.
+// allowlist, token, failing closed without one, /decode bounds, and 1,000 datagrams from 50
+// IMEIs with every ack checked.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { datagrams, pool, postUdp, startWorker } from './helpers.mjs';
@@ -14,6 +15,35 @@ const IMEI_HEX = Buffer.from('352093086403655').toString('hex');
 const UDP_COMMAND = `002400010101000F${IMEI_HEX}0C010500000007${Buffer.from('getinfo').toString('hex')}01`;
 
 const hex = (buf) => Buffer.from(buf).toString('hex');
+// The explicit opt-out of authentication (wrangler.toml [vars]) for the suites that test
+// everything else.
+const OPEN = { ALLOW_UNAUTHENTICATED: 'true' };
+
+/** CRC-16/IBM (ARC) of the frame's data field. */
+function crc16(bytes) {
+  let crc = 0;
+  for (const b of bytes) {
+    crc ^= b;
+    for (let i = 0; i < 8; i++) crc = crc & 1 ? (crc >>> 1) ^ 0xa001 : crc >>> 1;
+  }
+  return crc;
+}
+
+/** A Codec 8 TCP frame of `n` records without IO elements (30 bytes each). */
+function codec8Frame(n) {
+  const records = [];
+  for (let i = 0; i < n; i++) {
+    const r = Buffer.alloc(30);
+    r.writeBigUInt64BE(1_560_000_000_000n + BigInt(i) * 1000n, 0);
+    records.push(r);
+  }
+  const data = Buffer.concat([Buffer.from([0x08, n]), ...records, Buffer.from([n])]);
+  const head = Buffer.alloc(8);
+  head.writeUInt32BE(data.length, 4);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc16(data));
+  return Buffer.concat([head, data, crc]);
+}
 
 async function count(db, sql, ...args) {
   const row = await db.prepare(sql).bind(...args).first();
@@ -25,7 +55,7 @@ describe('worker routes in workerd', () => {
   let fixtures;
   before(async () => {
     fixtures = datagrams({ devices: 50, count: 1000, seed: 7 });
-    w = await startWorker();
+    w = await startWorker({ bindings: OPEN });
   });
   after(async () => {
     await w?.mf.dispose();
@@ -111,6 +141,8 @@ describe('worker routes in workerd', () => {
   test('POST /udp: 200 with exactly the 7-byte ack, records in D1', async () => {
     const r = await postUdp(w.mf, Buffer.from(UDP_EXAMPLE, 'hex'));
     assert.equal(r.status, 200);
+    // Running without a token was asked for, and every answer says so.
+    assert.match(r.headers.get('x-fleetview-warning'), /^unauthenticated: RELAY_TOKEN is not set/);
     assert.equal(r.headers.get('content-type'), 'application/octet-stream');
     assert.equal(hex(await r.arrayBuffer()), '0005cafe010501');
     assert.equal(await count(w.db, 'SELECT COUNT(*) FROM records WHERE imei = ?', '352093086403655'), 1);
@@ -289,6 +321,7 @@ describe('bearer token (secret RELAY_TOKEN)', () => {
     assert.equal(await count(w.db, 'SELECT COUNT(*) FROM records'), 0);
     const ok = await postUdp(w.mf, bytes, { Authorization: 'Bearer s3cret-token' });
     assert.equal(ok.status, 200);
+    assert.equal(ok.headers.get('x-fleetview-warning'), null);
     assert.equal(hex(await ok.arrayBuffer()), '0005cafe010501');
 
     let r = await w.mf.dispatchFetch('http://relay.test/devices/352093086403655/positions');
@@ -307,10 +340,131 @@ describe('bearer token (secret RELAY_TOKEN)', () => {
   });
 });
 
-describe('storage failure', () => {
+describe('fails closed without RELAY_TOKEN', () => {
   let w;
   before(async () => {
     w = await startWorker();
+  });
+  after(async () => {
+    await w?.mf.dispose();
+  });
+
+  test('/udp and /devices are 503 with how to configure; nothing stored', async () => {
+    let r = await postUdp(w.mf, Buffer.from(UDP_EXAMPLE, 'hex'));
+    assert.equal(r.status, 503);
+    let j = await r.json();
+    assert.equal(j.error.kind, 'relay_token_missing');
+    assert.match(j.error.message, /wrangler secret put RELAY_TOKEN/);
+    assert.match(j.error.message, /ALLOW_UNAUTHENTICATED = "true"/);
+    r = await w.mf.dispatchFetch('http://relay.test/devices/352093086403655/positions');
+    assert.equal(r.status, 503);
+    assert.equal((await r.json()).error.kind, 'relay_token_missing');
+    assert.equal(await count(w.db, 'SELECT COUNT(*) FROM records'), 0);
+  });
+
+  test('/decode and /health stay open', async () => {
+    let r = await w.mf.dispatchFetch('http://relay.test/health');
+    assert.equal(r.status, 200);
+    r = await w.mf.dispatchFetch('http://relay.test/decode', { method: 'POST', body: TCP_FRAME });
+    assert.equal(r.status, 200);
+  });
+
+  test('an opt-out that is not "true" or "false" keeps them closed and says why', async () => {
+    const bad = await startWorker({ bindings: { ALLOW_UNAUTHENTICATED: 'yes' } });
+    try {
+      const r = await postUdp(bad.mf, Buffer.from(UDP_EXAMPLE, 'hex'));
+      assert.equal(r.status, 503);
+      const j = await r.json();
+      assert.equal(j.error.kind, 'invalid_configuration');
+      assert.match(j.error.message, /ALLOW_UNAUTHENTICATED = "yes"/);
+    } finally {
+      await bad.mf.dispose();
+    }
+  });
+});
+
+describe('/decode and /udp are bounded', () => {
+  let w;
+  before(async () => {
+    w = await startWorker({ bindings: OPEN });
+  });
+  after(async () => {
+    await w?.mf.dispose();
+  });
+
+  const decode = (body, init = {}) =>
+    w.mf.dispatchFetch('http://relay.test/decode', { method: 'POST', body, ...init });
+
+  test('a body over 256 KiB is 413, declared or streamed', async () => {
+    const cap = 256 * 1024;
+    // Exactly the cap: decoded (hex of keep-alives, within the packet bound).
+    let r = await decode(`${'FF'.repeat(500)}${' '.repeat(cap - 1000)}`);
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).length, 500);
+    r = await decode(Buffer.alloc(cap + 1, 0x20));
+    assert.equal(r.status, 413);
+    let j = await r.json();
+    assert.equal(j.error.kind, 'body_too_large');
+    assert.match(j.error.message, /262144 bytes/);
+    // No Content-Length: the Worker stops reading at the cap. The client sees the 413, or a
+    // failed upload when the answer comes before its body is sent (undici reports that as a
+    // fetch error); either way it could not send its 64 MiB.
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    const chunks = 1024;
+    let sent = 0;
+    const stream = new ReadableStream({
+      pull(c) {
+        if (sent >= chunks) return c.close();
+        sent += 1;
+        c.enqueue(chunk);
+      },
+    });
+    try {
+      r = await decode(stream, { duplex: 'half' });
+      assert.equal(r.status, 413);
+      assert.equal((await r.json()).error.kind, 'body_too_large');
+    } catch (e) {
+      assert.match(String(e), /fetch failed/);
+    }
+    assert.ok(sent < chunks, `the Worker read all ${sent} chunks of 64 KiB`);
+  });
+
+  test('more than 1,000 packets or 2,000 records is 413 with where it stopped', async () => {
+    let r = await decode('FF'.repeat(1000));
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).length, 1000);
+    r = await decode('FF'.repeat(1001));
+    assert.equal(r.status, 413);
+    let j = await r.json();
+    assert.equal(j.error.kind, 'too_much_to_decode');
+    assert.match(j.error.message, /packet 1001 starts at byte 1000/);
+
+    const frame = codec8Frame(250);
+    r = await decode(hex(frame));
+    assert.equal(r.status, 200, JSON.stringify(await r.clone().json()).slice(0, 300));
+    assert.equal((await r.json()).records.length, 250);
+    r = await decode(Buffer.concat(Array(8).fill(frame)), { headers: { 'Content-Type': 'application/octet-stream' } });
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).reduce((n, p) => n + p.records.length, 0), 2000);
+    r = await decode(Buffer.concat(Array(9).fill(frame)), { headers: { 'Content-Type': 'application/octet-stream' } });
+    assert.equal(r.status, 413);
+    j = await r.json();
+    assert.equal(j.error.kind, 'too_much_to_decode');
+    assert.match(j.error.message, new RegExp(`2000 records \\(reached in the packet at byte ${frame.length * 8}\\)`));
+  });
+
+  test('a /udp body over 65,535 bytes is 413, nothing stored', async () => {
+    const r = await postUdp(w.mf, Buffer.alloc(65_536));
+    assert.equal(r.status, 413);
+    assert.equal((await r.json()).error.kind, 'body_too_large');
+    assert.equal(await count(w.db, 'SELECT COUNT(*) FROM records'), 0);
+  });
+});
+
+describe('storage failure', () => {
+  let w;
+  before(async () => {
+    w = await startWorker({ bindings: OPEN });
   });
   after(async () => {
     await w?.mf.dispose();

@@ -136,6 +136,11 @@ pub struct Server {
 impl Server {
     /// Start on `dir/fleetview.db` with ports chosen by the OS; `extra` flags are appended.
     pub fn start(dir: &Path, extra: &[&str]) -> Self {
+        Self::start_env(dir, extra, &[])
+    }
+
+    /// [`Server::start`] with environment variables set for the server.
+    pub fn start_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         static RUNS: AtomicUsize = AtomicUsize::new(0);
         let log = dir.join(format!(
             "server-{}.log",
@@ -155,6 +160,7 @@ impl Server {
             .arg(db_arg(dir))
             .args(extra)
             .env("FLEETVIEW_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -608,6 +614,15 @@ pub fn read_command(d: &mut Device) -> Packet {
     fleetview::decode(&bytes, &DecodeOptions::default())
         .unwrap()
         .remove(0)
+}
+
+/// The text of the next command frame the device receives.
+pub fn command_text(d: &mut Device) -> String {
+    let p = read_command(d);
+    let fleetview::Content::Command(c) = &p.content else {
+        panic!("not a command: {p:?}")
+    };
+    c.messages[0].text().unwrap_or("").to_string()
 }
 
 pub fn respond(d: &mut Device, codec: Codec, kind: u8, text: &str) {

@@ -1,5 +1,6 @@
-//! Types and calls of the HTTP API (web/API.md). Deserialisation is tolerant: unknown fields are
-//! ignored and optional ones default, so a server that adds fields never breaks the view.
+//! Types and calls of the HTTP API (core/docs/http-api.md). Deserialisation is tolerant: unknown
+//! fields are ignored and optional ones default, so a server that adds fields never breaks the
+//! view.
 
 use serde::Deserialize;
 use wasm_bindgen::{JsCast, JsValue};
@@ -204,7 +205,9 @@ pub async fn call(
     let request = Request::new_with_str_and_init(path, &init).map_err(js_err)?;
     let headers = request.headers();
     let _ = headers.set("Accept", "application/json");
-    if body.is_some() {
+    // The server refuses state-changing requests that are not declared as JSON (a cross-site
+    // form can only post text/plain and the like), with or without a body.
+    if method != "GET" {
         let _ = headers.set("Content-Type", "application/json");
     }
     if let Some(t) = token() {

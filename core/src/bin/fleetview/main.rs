@@ -16,7 +16,10 @@ mod send;
 mod serve;
 #[cfg(feature = "server")]
 mod simulate;
+#[cfg(feature = "server")]
 mod stream;
+#[cfg(feature = "server")]
+mod token;
 
 #[derive(Parser)]
 #[command(name = "fleetview", version, about = ABOUT)]
@@ -61,7 +64,7 @@ fn main() -> ExitCode {
     {
         eprintln!(
             "fleetview: `{name}` is not in this build: it needs feature `server` \
-             (cargo install fleetview --features server); this build offers `decode` only"
+             (build with --features server); this build offers `decode` only"
         );
         return ExitCode::from(2);
     }

@@ -8,6 +8,7 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,11 +18,14 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+mod acked_log;
+mod backoff;
 mod command;
 mod device;
 mod route;
 mod stats;
 
+use acked_log::AckedLog;
 use device::{Config, Device};
 use stats::{Latency, Snapshot, Stats};
 
@@ -42,7 +46,7 @@ pub(crate) struct Args {
     /// PEM file of the CA that signed the server's certificate (the one uploaded to devices).
     /// The certificate must name the host of --server.
     #[arg(long, requires = "tls", value_name = "PEM")]
-    ca: Option<std::path::PathBuf>,
+    ca: Option<PathBuf>,
     /// AVL codec of the data frames: 8, 8E or 16.
     #[arg(long, default_value = "8E", value_parser = parse_codec)]
     codec: Codec,
@@ -79,6 +83,17 @@ pub(crate) struct Args {
     /// Reconnect (TCP) or resend (UDP) when a frame is not acked within this many seconds.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     ack_timeout: f64,
+    /// First wait before reconnecting after a dropped or refused connection (TCP); each failed
+    /// attempt doubles it, up to `--backoff-max`, and every wait is jittered by ±50 %.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    backoff: f64,
+    /// Longest wait between two connection attempts.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    backoff_max: f64,
+    /// Write every record the server acked to FILE, one line each: IMEI, timestamp (ms) and the
+    /// record encoded alone in its codec (hex), to check later that the server stored them all.
+    #[arg(long, value_name = "FILE")]
+    acked_log: Option<PathBuf>,
     /// Seed of the routes and sensor values: the same seed and start time give the same records.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -118,6 +133,8 @@ impl Args {
             ("--ramp", self.ramp),
             ("--hold", self.hold),
             ("--ack-timeout", self.ack_timeout),
+            ("--backoff", self.backoff),
+            ("--backoff-max", self.backoff_max),
             ("--report-every", self.report_every),
             ("--duration", self.duration.unwrap_or(0.0)),
         ];
@@ -126,8 +143,14 @@ impl Args {
                 return Err(format!("{name} must be a non-negative number, got {v}"));
             }
         }
-        if self.ack_timeout == 0.0 || self.report_every == 0.0 {
-            return Err("--ack-timeout and --report-every must be above zero".into());
+        if self.ack_timeout == 0.0 || self.report_every == 0.0 || self.backoff == 0.0 {
+            return Err("--ack-timeout, --report-every and --backoff must be above zero".into());
+        }
+        if self.backoff_max < self.backoff {
+            return Err(format!(
+                "--backoff-max {} is below --backoff {}",
+                self.backoff_max, self.backoff
+            ));
         }
         if self.devices == 0 {
             return Err("--devices must be at least 1".into());
@@ -182,6 +205,13 @@ async fn simulate(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let acked_log = match args.acked_log.as_deref().map(AckedLog::create).transpose() {
+        Ok(log) => log.map(Arc::new),
+        Err(e) => {
+            eprintln!("fleetview simulate: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let tls = match &args.ca {
         Some(ca) => {
             let host = args
@@ -219,6 +249,9 @@ async fn simulate(args: Args) -> ExitCode {
         max_frame_records: args.max_frame_records.max(args.batch),
         max_buffered: args.max_buffered.max(args.max_frame_records),
         ack_timeout: Duration::from_secs_f64(args.ack_timeout),
+        backoff: Duration::from_secs_f64(args.backoff),
+        backoff_max: Duration::from_secs_f64(args.backoff_max),
+        acked_log: acked_log.clone(),
         records: args.records,
         t0,
         ramp,
@@ -251,7 +284,7 @@ async fn simulate(args: Args) -> ExitCode {
         args.batch
     );
 
-    let mut progress = Progress::new(&args, stats.clone(), t0, cfg.data_start);
+    let mut progress = Progress::new(&args, stats.clone(), t0, cfg.data_start, acked_log.clone());
     let deadline = args.duration.map(|d| t0 + Duration::from_secs_f64(d));
     let mut tick = tokio::time::interval(progress.every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -288,7 +321,16 @@ async fn simulate(args: Args) -> ExitCode {
     })
     .await;
     progress.finish();
-    let summary = Summary::new(&args, transport, &stats, t0, cfg.data_start, interrupted);
+    let acked_log = acked_log.map(|log| log.finish());
+    let mut summary = Summary::new(&args, transport, &stats, t0, cfg.data_start, interrupted);
+    match acked_log {
+        Some(Ok(lines)) => summary.acked_log_lines = Some(lines),
+        Some(Err(e)) => {
+            eprintln!("fleetview simulate: {e}");
+            summary.acked_log_failed = true;
+        }
+        None => {}
+    }
     if args.json {
         println!("{}", serde_json::to_string(&summary).unwrap_or_default());
     } else {
@@ -317,10 +359,17 @@ struct Progress {
     last: Snapshot,
     last_at: Instant,
     devices: u32,
+    acked_log: Option<Arc<AckedLog>>,
 }
 
 impl Progress {
-    fn new(args: &Args, stats: Arc<Stats>, t0: Instant, data_start: Instant) -> Self {
+    fn new(
+        args: &Args,
+        stats: Arc<Stats>,
+        t0: Instant,
+        data_start: Instant,
+        acked_log: Option<Arc<AckedLog>>,
+    ) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_style(
@@ -344,10 +393,14 @@ impl Progress {
             last: Snapshot::default(),
             last_at: t0,
             devices: args.devices,
+            acked_log,
         }
     }
 
     fn report(&mut self) {
+        if let Some(log) = &self.acked_log {
+            log.flush();
+        }
         let now = Instant::now();
         let s = self.stats.c.snapshot();
         let dt = (now - self.last_at).as_secs_f64().max(1e-3);
@@ -416,6 +469,10 @@ struct Summary {
     unacked: u64,
     records_per_device: Option<u64>,
     interrupted: bool,
+    /// Lines written to `--acked-log` (one per acked record).
+    acked_log_lines: Option<u64>,
+    #[serde(skip)]
+    acked_log_failed: bool,
 }
 
 impl Summary {
@@ -446,6 +503,8 @@ impl Summary {
             unacked: (counters.generated - counters.dropped).saturating_sub(counters.acked),
             records_per_device: args.records,
             interrupted,
+            acked_log_lines: None,
+            acked_log_failed: false,
         }
     }
 
@@ -480,11 +539,18 @@ impl Summary {
             "  commands      {} answered, {} protocol errors",
             c.commands, c.protocol_errors
         );
+        if let Some(lines) = self.acked_log_lines {
+            println!("  acked log     {lines} records");
+        }
     }
 
-    /// Success unless nothing got through, or a `--records` run ended with records unacked.
+    /// Success unless nothing got through, a `--records` run ended with records unacked, or the
+    /// acked log could not be written.
     fn exit_code(&self) -> ExitCode {
         let c = &self.counters;
+        if self.acked_log_failed {
+            return ExitCode::FAILURE;
+        }
         if c.logins == 0 && self.transport == "tcp" {
             eprintln!("fleetview simulate: no device could log in");
             return ExitCode::FAILURE;

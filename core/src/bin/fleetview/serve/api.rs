@@ -1,4 +1,4 @@
-//! The HTTP side: the JSON API of design.md (shapes pinned in web/API.md), live updates as
+//! The HTTP side: the JSON API (routes and shapes in core/docs/http-api.md), live updates as
 //! Server-Sent Events, and the web UI as static files.
 
 use std::collections::HashMap;
@@ -19,17 +19,27 @@ use fleetview::{io_catalog, Imei};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
+mod guard;
+mod https;
+mod options;
+mod server;
+
+pub(crate) use self::options::{HttpArgs, HttpSetup};
+pub(crate) use self::server::serve;
+
 use super::query::MAX_LIMIT;
 use super::storage::now_ms;
 use super::{fuel, Ctx};
+use crate::token::Token;
 
 /// Records returned by `positions` when no `limit` is given.
 const DEFAULT_LIMIT: i64 = 10_000;
 /// Largest command payload accepted (devices take a few hundred bytes).
 const MAX_COMMAND: usize = 4096;
 
-/// The router: `/api/...` (behind the bearer token when one is set) and the UI at `/`.
-pub(crate) fn router(ctx: Arc<Ctx>) -> Router {
+/// The router: `/api/...` (behind the bearer token when one is set) and the UI at `/`, all
+/// behind the [`guard`] (Host, Origin, content type, body limits).
+pub(crate) fn router(ctx: Arc<Ctx>, token: Option<Token>, guard: Arc<guard::Guard>) -> Router {
     let api = Router::new()
         .route("/api/devices", get(devices))
         .route("/api/devices/{imei}/positions", get(positions))
@@ -38,10 +48,11 @@ pub(crate) fn router(ctx: Arc<Ctx>) -> Router {
         .route("/api/commands/{id}", get(command))
         .route("/api/commands/{id}/retry", post(retry_command))
         .route("/api/live", get(live))
-        .route_layer(middleware::from_fn_with_state(ctx.clone(), auth));
+        .route_layer(middleware::from_fn_with_state(token, auth));
     Router::new()
         .merge(api)
         .fallback(static_file)
+        .layer(middleware::from_fn_with_state(guard, guard::guard))
         .with_state(ctx)
 }
 
@@ -67,29 +78,31 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
-/// With `--token`, every API request needs `Authorization: Bearer T` (or `?access_token=T`,
-/// for EventSource, which cannot set headers).
-async fn auth(State(ctx): State<Arc<Ctx>>, req: Request, next: Next) -> Response {
-    let Some(token) = &ctx.token else {
+/// With a token, every API request needs `Authorization: Bearer T` (or `?access_token=T`,
+/// percent-encoded, for EventSource, which cannot set headers).
+async fn auth(State(token): State<Option<Token>>, req: Request, next: Next) -> Response {
+    let Some(token) = &token else {
         return next.run(req).await;
     };
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let query = req
-        .uri()
-        .query()
-        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("access_token=")));
-    let given = header.or(query).unwrap_or("");
-    if constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        .and_then(|v| bearer(v.as_bytes()));
+    let query = req.uri().query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "access_token")
+            .map(|(_, v)| v.into_owned().into_bytes())
+    });
+    let given = header.map(<[u8]>::to_vec).or(query).unwrap_or_default();
+    if token.matches(&given) {
         next.run(req).await
     } else {
         let mut r = ApiError(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "this server needs a bearer token: send `Authorization: Bearer <token>` (the --token of fleetview serve)".into(),
+            "this server needs a bearer token: send `Authorization: Bearer <token>` (the token of fleetview serve: \
+             --token-file, FLEETVIEW_TOKEN or --token)"
+                .into(),
         )
         .into_response();
         r.headers_mut()
@@ -98,8 +111,12 @@ async fn auth(State(ctx): State<Arc<Ctx>>, req: Request, next: Next) -> Response
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The token of an `Authorization: Bearer <token>` value (the scheme is case-insensitive).
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = value.split_at_checked(7)?;
+    scheme
+        .eq_ignore_ascii_case(b"bearer ")
+        .then(|| rest.trim_ascii())
 }
 
 async fn devices(State(ctx): State<Arc<Ctx>>) -> ApiResult {

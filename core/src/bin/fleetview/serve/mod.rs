@@ -38,7 +38,7 @@ use tracing::{info, warn};
 use self::hub::Hub;
 use self::listener::Limits;
 use self::query::Reader;
-use self::storage::postgres::cluster::Cluster;
+use self::storage::postgres::cluster::{Cluster, Node};
 use self::storage::{Db, Store, Sync};
 
 #[derive(clap::Args)]
@@ -65,7 +65,8 @@ pub(crate) struct Args {
     /// one logged and counted per address. Connections without one are closed.
     #[arg(long)]
     proxy_protocol: bool,
-    /// HTTP address of the API and web UI. Anything but a loopback address needs --token.
+    /// HTTP address of the API and web UI. Anything but a loopback address needs a token
+    /// (--token-file, FLEETVIEW_TOKEN or --token).
     #[arg(long, default_value = "127.0.0.1:8080")]
     http: SocketAddr,
     /// The database: an SQLite file (created when missing), or PostgreSQL as
@@ -77,12 +78,14 @@ pub(crate) struct Args {
     /// name and the process id.
     #[arg(long)]
     node_id: Option<String>,
+    /// Seconds a PostgreSQL node is taken for alive after renewing its lease (renewed every
+    /// fifth of it). When it expires (the node died or lost the database), another node drops
+    /// its sessions and marks its commands in flight unanswered.
+    #[arg(long, default_value_t = 15.0)]
+    lease: f64,
     /// IMEI allowlist: one IMEI per line, `#` comments. Without it every IMEI is accepted.
     #[arg(long)]
     allow: Option<PathBuf>,
-    /// Bearer token the HTTP API requires (`Authorization: Bearer T`).
-    #[arg(long)]
-    token: Option<String>,
     /// Directory of the built web UI. Default: web/dist when it exists.
     #[arg(long)]
     web: Option<PathBuf>,
@@ -143,6 +146,9 @@ pub(crate) struct Args {
     /// gave a lower p99 than normal in the load test (core/loadtest).
     #[arg(long, value_enum, default_value_t = Sync::Full)]
     sync: Sync,
+    /// The HTTP API's token, names, limits and certificate.
+    #[command(flatten)]
+    api: api::HttpArgs,
     /// Write the bound addresses as JSON to this file once listening (for scripts and tests).
     #[arg(long)]
     ready_file: Option<PathBuf>,
@@ -166,7 +172,6 @@ pub(crate) struct Ctx {
     fuel_ids: fuel::FuelIds,
     fuel_threshold: f64,
     command_timeout: Duration,
-    token: Option<String>,
     web: Option<PathBuf>,
     shutdown: watch::Receiver<bool>,
 }
@@ -233,16 +238,7 @@ fn seconds(name: &str, v: f64) -> Result<Duration, String> {
 }
 
 async fn serve(args: Args) -> Result<(), String> {
-    if !args.http.ip().is_loopback() && args.token.is_none() {
-        return Err(format!(
-            "refusing to serve HTTP on {} without --token: the API lists positions and sends commands to devices. \
-             Bind a loopback address (--http 127.0.0.1:8080) or require a bearer token (--token SECRET)",
-            args.http
-        ));
-    }
-    if args.token.as_deref() == Some("") {
-        return Err("--token must not be empty".into());
-    }
+    let http_setup = api::HttpSetup::new(&args.api, args.http)?;
     let max_buffered = args.max_buffered.unwrap_or(args.max_frame + 12);
     if max_buffered < args.max_frame + 12 {
         return Err(format!(
@@ -301,7 +297,13 @@ async fn serve(args: Args) -> Result<(), String> {
         }
     }
 
-    let node = args.node_id.clone().unwrap_or_else(default_node_id);
+    let node = Node {
+        name: args.node_id.clone().unwrap_or_else(default_node_id),
+        lease: seconds("lease", args.lease)?,
+    };
+    if node.name.is_empty() || node.name.contains('\t') {
+        return Err("--node-id: expected a non-empty name without tabs".into());
+    }
     let opened = storage::open(&args.db, args.sync, &node)
         .await
         .map_err(|e| e.to_string())?;
@@ -339,7 +341,7 @@ async fn serve(args: Args) -> Result<(), String> {
     let (stop, shutdown) = watch::channel(false);
     let hub = Arc::new(Hub::new());
     if let Some(c) = &cluster {
-        c.start(hub.clone(), shutdown.clone());
+        c.start(hub.clone(), shutdown.clone()).await;
         info!("cluster node {}", c.node());
     }
     let ctx = Arc::new(Ctx {
@@ -366,7 +368,6 @@ async fn serve(args: Args) -> Result<(), String> {
         model: args.model,
         fuel_threshold: args.fuel_threshold,
         command_timeout,
-        token: args.token,
         web,
         shutdown: shutdown.clone(),
     });
@@ -390,15 +391,18 @@ async fn serve(args: Args) -> Result<(), String> {
     });
     let udp_task = tokio::spawn(listener::udp(udp, ctx.clone(), alive.clone()));
     drop(alive);
-    let mut http_shutdown = shutdown.clone();
-    let app = api::router(ctx.clone());
-    let http_task = tokio::spawn(async move {
-        axum::serve(http, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_shutdown.wait_for(|&s| s).await;
-            })
-            .await
-    });
+    let app = api::router(
+        ctx.clone(),
+        http_setup.token.clone(),
+        http_setup.guard(addrs.2)?,
+    );
+    let http_task = tokio::spawn(api::serve(
+        http,
+        app,
+        http_setup.server.clone(),
+        shutdown.clone(),
+        Duration::from_secs(5),
+    ));
 
     // Handlers first: a signal right after the ready line must shut down gracefully too.
     let signal = shutdown_signal()?;
@@ -412,8 +416,11 @@ async fn serve(args: Args) -> Result<(), String> {
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     info!(
-        "listening: TCP {}, UDP {}, web UI and API at http://{}/",
-        addrs.0, addrs.1, addrs.2
+        "listening: TCP {}, UDP {}, web UI and API at {}://{}/",
+        addrs.0,
+        addrs.1,
+        http_setup.scheme(),
+        addrs.2
     );
     // One line on stdout for scripts: the addresses actually bound (port 0 picks a free one).
     let mut out = std::io::stdout().lock();
@@ -435,10 +442,12 @@ async fn serve(args: Args) -> Result<(), String> {
     {
         warn!("connections still busy after 10 s: exiting without them");
     }
-    match tokio::time::timeout(Duration::from_secs(5), http_task).await {
-        Ok(Ok(Err(e))) => warn!("HTTP server: {e}"),
-        Err(_) => warn!("HTTP requests still running after 5 s: exiting without them"),
-        _ => {}
+    // The HTTP loop gives its connections 5 s; a little more for it to notice.
+    if tokio::time::timeout(Duration::from_secs(6), http_task)
+        .await
+        .is_err()
+    {
+        warn!("HTTP requests still running after 5 s: exiting without them");
     }
     // Everything stored so far is committed; then the WAL is folded into the database file.
     if let Err(e) = ctx.store.close().await {

@@ -14,6 +14,7 @@ use std::time::Duration;
 use fleetview::{AvlData, AvlRecord, Codec, CommandPacket, Content, DecodeOptions, Imei};
 use tokio::time::Instant;
 
+use super::acked_log::AckedLog;
 use super::command;
 
 mod tcp;
@@ -45,6 +46,11 @@ pub(crate) struct Config {
     /// Most records a device buffers; beyond, new records are dropped and counted.
     pub(crate) max_buffered: usize,
     pub(crate) ack_timeout: Duration,
+    /// First and longest reconnect waits ([`super::backoff::Backoff`]).
+    pub(crate) backoff: Duration,
+    pub(crate) backoff_max: Duration,
+    /// Where acked records are listed (`--acked-log`).
+    pub(crate) acked_log: Option<Arc<AckedLog>>,
     /// Records per device, then the device finishes.
     pub(crate) records: Option<u64>,
     /// When the run started.
@@ -112,6 +118,8 @@ pub(crate) struct Device {
     front_sent: usize,
     in_flight: Option<InFlight>,
     generated: u64,
+    /// Records the server acked.
+    acked: u64,
     /// Time of the next record (wall) and its timestamp.
     next_record: Instant,
     next_ms: u64,
@@ -158,6 +166,7 @@ impl Device {
             front_sent: 0,
             in_flight: None,
             generated: 0,
+            acked: 0,
             next_record: cfg.data_start + offset,
             next_ms: cfg.data_start_ms + offset_ms,
             first_ms: cfg.data_start_ms + offset_ms,
@@ -250,8 +259,12 @@ impl Device {
         if n < f.records {
             Stats::add(&self.stats.c.short_acks, 1);
         }
+        if let Some(log) = &self.cfg.acked_log {
+            log.acked(&self.imei, self.cfg.codec, self.backlog.range(..n));
+        }
         self.backlog.drain(..n);
         self.front_sent -= n;
+        self.acked += n as u64;
         Stats::add(&self.stats.c.acked, n as u64);
     }
 

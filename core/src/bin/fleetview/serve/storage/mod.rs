@@ -298,8 +298,12 @@ pub(crate) struct Opened {
 }
 
 /// Open (creating and migrating when needed) the database and start the writer. `node`: this
-/// process's name in a cluster (PostgreSQL).
-pub(crate) async fn open(db: &Db, sync: Sync, node: &str) -> Result<Opened, Error> {
+/// process in a cluster (PostgreSQL).
+pub(crate) async fn open(
+    db: &Db,
+    sync: Sync,
+    node: &postgres::cluster::Node,
+) -> Result<Opened, Error> {
     let pending = Arc::new(Pending::default());
     let (tx, rx) = mpsc::channel(QUEUE);
     let store = Store {

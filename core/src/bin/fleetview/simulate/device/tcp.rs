@@ -1,5 +1,6 @@
 //! The TCP conversation: connect, log in, send frames, read 4-byte acks and command frames,
-//! reconnect with back-off when an ack does not come.
+//! reconnect with back-off ([`Backoff`]) when the connection drops, is refused, or an ack does
+//! not come; the records not acked go again on the next connection.
 
 use std::io;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use tokio::sync::watch;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
 use super::{far_future, kind, Device, End};
+use crate::simulate::backoff::Backoff;
 use crate::simulate::stats::Stats;
 use crate::stream::Stream;
 
@@ -27,7 +29,7 @@ pub(crate) async fn run_tcp(mut dev: Device, mut stop: watch::Receiver<bool>) {
             dev.vehicle.city()
         );
     }
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = Backoff::new(dev.cfg.backoff, dev.cfg.backoff_max);
     let mut first = true;
     loop {
         if !first {
@@ -40,11 +42,18 @@ pub(crate) async fn run_tcp(mut dev: Device, mut stop: watch::Receiver<bool>) {
         };
         let end = match attempt {
             Ok(stream) => {
-                backoff = Duration::from_secs(1);
                 dev.stats.connect();
-                dev.connected_at = Some(Instant::now());
+                let since = Instant::now();
+                dev.connected_at = Some(since);
+                let acked = dev.acked;
                 let end = tcp_session(&mut dev, stream, &mut stop).await;
                 dev.stats.disconnect();
+                // A session that got records acked (or, for an idle device, lasted) was a real
+                // one: back off from the start again. A server that takes logins but drops
+                // every connection (its database is down) keeps the back-off growing.
+                if dev.acked > acked || since.elapsed() >= dev.cfg.backoff_max {
+                    backoff.reset();
+                }
                 end
             }
             Err(Refused::Rejected) => End::Rejected,
@@ -70,8 +79,7 @@ pub(crate) async fn run_tcp(mut dev: Device, mut stop: watch::Receiver<bool>) {
                 }
                 // Frames in flight are lost with the connection: resend them on the next one.
                 dev.in_flight = None;
-                let wait = backoff.mul_f64(dev.jitter.range(0.5, 1.5));
-                backoff = (backoff * 2).min(Duration::from_secs(30));
+                let wait = backoff.next_wait(&mut dev.jitter);
                 tokio::select! {
                     _ = sleep(wait) => {}
                     _ = stop.changed() => return,

@@ -1,8 +1,8 @@
 //! This node's part in a cluster of `fleetview serve` nodes on one PostgreSQL.
 //!
 //! - Lease: the node's row in `nodes` says until when it is alive; it is renewed every
-//!   [`RENEW`]. A node whose lease has expired (it died, or lost the database for longer than
-//!   [`LEASE`]) is swept by any other: its sessions are dropped, and the commands it had sent
+//!   fifth of it (`--lease`, 15 s by default). A node whose lease has expired (it died, or lost
+//!   the database for longer than the lease) is swept by any other: its sessions are dropped, and the commands it had sent
 //!   without an answer are marked `unanswered` (never sent again unless the API asks).
 //! - Sessions: which node holds which device's TCP connection. A device that logs in here while
 //!   its session is on another node makes that node close its old connection (NOTIFY on
@@ -35,16 +35,21 @@ const KICK_CHANNEL: &str = "fleetview_kick";
 const LIVE_CHANNEL: &str = "fleetview_live";
 /// NOTIFY channel: a node's live subscribers came or went.
 const WATCH_CHANNEL: &str = "fleetview_watch";
-/// How long a node is taken for alive after its last renewal.
-pub(crate) const LEASE: Duration = Duration::from_secs(15);
-/// How often the lease is renewed (and the sweep and the command look run).
-const RENEW: Duration = Duration::from_secs(3);
+/// A node: its name (unique among running nodes) and its lease, how long it is taken for
+/// alive after its last renewal (renewed every fifth of it, when the sweep and the look for
+/// queued commands run too).
+#[derive(Clone, Debug)]
+pub(crate) struct Node {
+    pub(crate) name: String,
+    pub(crate) lease: Duration,
+}
 /// Largest NOTIFY payload sent (PostgreSQL refuses 8000 bytes and more).
 const MAX_PAYLOAD: usize = 7900;
 
 /// The node's membership.
 pub(crate) struct Cluster {
     node: String,
+    lease: Duration,
     config: tokio_postgres::Config,
     pool: Pool,
     pending: Arc<Pending>,
@@ -58,11 +63,13 @@ impl Cluster {
     pub(super) async fn join(
         config: tokio_postgres::Config,
         pool: Pool,
-        node: &str,
+        me: &Node,
         pending: Arc<Pending>,
     ) -> Result<Arc<Self>, Error> {
+        let node = me.name.as_str();
         let c = Arc::new(Self {
             node: node.to_string(),
+            lease: me.lease,
             config,
             pool,
             pending,
@@ -102,11 +109,22 @@ impl Cluster {
         &self.node
     }
 
-    /// Start the LISTEN loop, the lease loop and the live relay.
-    pub(crate) fn start(self: &Arc<Self>, hub: Arc<Hub>, shutdown: watch::Receiver<bool>) {
+    /// Start the LISTEN loop, the lease loop and the live relay; returns once the node listens
+    /// to the others (or, should that take long, after a while: it goes on trying).
+    pub(crate) async fn start(self: &Arc<Self>, hub: Arc<Hub>, shutdown: watch::Receiver<bool>) {
         let (tx, rx) = mpsc::channel(4096);
         hub.relay_to(tx);
-        tokio::spawn(self.clone().listen_loop(hub.clone(), shutdown.clone()));
+        let (listening, ready) = tokio::sync::oneshot::channel();
+        tokio::spawn(
+            self.clone()
+                .listen_loop(hub.clone(), shutdown.clone(), listening),
+        );
+        if tokio::time::timeout(Duration::from_secs(10), ready)
+            .await
+            .is_err()
+        {
+            warn!("not listening to the other nodes yet: serving meanwhile");
+        }
         tokio::spawn(self.clone().lease_loop(hub.clone(), shutdown));
         tokio::spawn(self.clone().relay_loop(rx));
     }
@@ -126,7 +144,7 @@ impl Cluster {
                 &[
                     &self.node,
                     &self.started_ms,
-                    &(now + LEASE.as_millis() as i64),
+                    &(now + self.lease.as_millis() as i64),
                     &i64::from(watching),
                 ],
             )
@@ -194,17 +212,23 @@ impl Cluster {
         }
         let r = async {
             self.renew(watching).await?;
-            self.pool
-                .get()
-                .await?
-                .execute("SELECT pg_notify($1, $2)", &[&WATCH_CHANNEL, &self.node])
-                .await?;
-            Ok::<_, Error>(())
+            self.announce_watching(watching).await
         }
         .await;
         if let Err(e) = r {
             warn!("cannot announce live subscribers to the other nodes: {e}");
         }
+    }
+
+    /// NOTIFY the other nodes whether this one has live subscribers (payload: node, 1 or 0).
+    async fn announce_watching(&self, watching: bool) -> Result<(), Error> {
+        let payload = format!("{}\t{}", self.node, u8::from(watching));
+        self.pool
+            .get()
+            .await?
+            .execute("SELECT pg_notify($1, $2)", &[&WATCH_CHANNEL, &payload])
+            .await?;
+        Ok(())
     }
 
     /// Leave at shutdown: the node's row and sessions go (its connections are closed already).
@@ -227,7 +251,7 @@ impl Cluster {
     async fn lease_loop(self: Arc<Self>, hub: Arc<Hub>, mut shutdown: watch::Receiver<bool>) {
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(RENEW) => {}
+                _ = tokio::time::sleep(self.lease / 5) => {}
                 _ = shutdown.wait_for(|&s| s) => return,
             }
             let watching = hub.locally_watched();
@@ -244,21 +268,15 @@ impl Cluster {
                 }
             }
             if changed {
-                self.set_watching_notify().await;
+                if let Err(e) = self.announce_watching(watching).await {
+                    warn!("cannot announce live subscribers to the other nodes: {e}");
+                }
             }
             if let Err(e) = self.sweep().await {
                 warn!("sweep of expired nodes: {e}");
             }
             self.look_for_commands(&hub).await;
             self.refresh_watchers(&hub).await;
-        }
-    }
-
-    async fn set_watching_notify(&self) {
-        if let Ok(c) = self.pool.get().await {
-            let _ = c
-                .execute("SELECT pg_notify($1, $2)", &[&WATCH_CHANNEL, &self.node])
-                .await;
         }
     }
 
@@ -354,10 +372,16 @@ impl Cluster {
         }
     }
 
-    async fn listen_loop(self: Arc<Self>, hub: Arc<Hub>, mut shutdown: watch::Receiver<bool>) {
+    async fn listen_loop(
+        self: Arc<Self>,
+        hub: Arc<Hub>,
+        mut shutdown: watch::Receiver<bool>,
+        listening: tokio::sync::oneshot::Sender<()>,
+    ) {
         let mut backoff = Duration::from_millis(100);
+        let mut listening = Some(listening);
         loop {
-            match self.listen(&hub, &mut shutdown).await {
+            match self.listen(&hub, &mut shutdown, &mut listening).await {
                 Ok(()) => return,
                 Err(e) => warn!("LISTEN connection lost: {e}; connecting again in {backoff:?}"),
             }
@@ -374,6 +398,7 @@ impl Cluster {
         &self,
         hub: &Arc<Hub>,
         shutdown: &mut watch::Receiver<bool>,
+        listening: &mut Option<tokio::sync::oneshot::Sender<()>>,
     ) -> Result<(), Error> {
         let (client, mut connection) = self.config.connect(NoTls).await?;
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -400,6 +425,9 @@ impl Cluster {
         // Anything NOTIFYed while not listening is lost: look now.
         self.look_for_commands(hub).await;
         self.refresh_watchers(hub).await;
+        if let Some(l) = listening.take() {
+            let _ = l.send(());
+        }
         loop {
             let n = tokio::select! {
                 n = rx.recv() => n,
@@ -441,6 +469,9 @@ impl Cluster {
                     }
                 }
             }
+            // Subscribers on another node: relay from now on, before any query. Gone: look
+            // whether any other node still has some.
+            WATCH_CHANNEL if payload.ends_with("\t1") => hub.set_others_watch(true),
             WATCH_CHANNEL => self.refresh_watchers(hub).await,
             _ => {}
         }
@@ -452,7 +483,7 @@ impl Cluster {
         while rx.recv_many(&mut events, 256).await > 0 {
             let mut payloads = Vec::new();
             for live in events.drain(..) {
-                self.payloads(&live, &mut payloads);
+                payloads_of(&self.node, &live, &mut payloads);
             }
             if payloads.is_empty() {
                 continue;
@@ -477,57 +508,109 @@ impl Cluster {
             }
         }
     }
+}
 
-    /// The NOTIFY payloads of one event: one, or (a large `records` event) several, each under
-    /// [`MAX_PAYLOAD`] bytes.
-    fn payloads(&self, live: &Live, out: &mut Vec<String>) {
-        let head = format!("{}\t{}\t", self.node, live.event);
-        if head.len() + live.data.len() <= MAX_PAYLOAD {
-            out.push(head + &live.data);
-            return;
+/// The NOTIFY payloads of one event of `node`: one, or (a large `records` event) several, each
+/// under [`MAX_PAYLOAD`] bytes.
+fn payloads_of(node: &str, live: &Live, out: &mut Vec<String>) {
+    let head = format!("{node}\t{}\t", live.event);
+    if head.len() + live.data.len() <= MAX_PAYLOAD {
+        out.push(head + &live.data);
+        return;
+    }
+    let split = serde_json::from_str::<Value>(&live.data)
+        .ok()
+        .and_then(|v| {
+            let imei = v.get("imei")?.clone();
+            let records = v.get("records")?.as_array()?.clone();
+            Some((imei, records))
+        });
+    let Some((imei, records)) = split.filter(|_| live.event == "records") else {
+        warn!(
+            event = live.event,
+            bytes = live.data.len(),
+            "live event too large to relay to the other nodes"
+        );
+        return;
+    };
+    let mut chunk: Vec<String> = Vec::new();
+    let mut size = 0;
+    let flush = |chunk: &mut Vec<String>, out: &mut Vec<String>| {
+        if !chunk.is_empty() {
+            out.push(format!(
+                "{head}{{\"imei\":{imei},\"records\":[{}]}}",
+                chunk.join(",")
+            ));
+            chunk.clear();
         }
-        let split = serde_json::from_str::<Value>(&live.data)
-            .ok()
-            .and_then(|v| {
-                let imei = v.get("imei")?.clone();
-                let records = v.get("records")?.as_array()?.clone();
-                Some((imei, records))
-            });
-        let Some((imei, records)) = split.filter(|_| live.event == "records") else {
+    };
+    for r in records {
+        let text = r.to_string();
+        if head.len() + 64 + text.len() > MAX_PAYLOAD {
             warn!(
-                event = live.event,
-                bytes = live.data.len(),
-                "live event too large to relay to the other nodes"
+                bytes = text.len(),
+                "a live record too large to relay to the other nodes"
             );
-            return;
-        };
-        let mut chunk: Vec<String> = Vec::new();
-        let mut size = 0;
-        let flush = |chunk: &mut Vec<String>, out: &mut Vec<String>| {
-            if !chunk.is_empty() {
-                out.push(format!(
-                    "{head}{{\"imei\":{imei},\"records\":[{}]}}",
-                    chunk.join(",")
-                ));
-                chunk.clear();
-            }
-        };
-        for r in records {
-            let text = r.to_string();
-            if head.len() + 64 + text.len() > MAX_PAYLOAD {
-                warn!(
-                    bytes = text.len(),
-                    "a live record too large to relay to the other nodes"
-                );
-                continue;
-            }
-            if head.len() + 64 + size + text.len() > MAX_PAYLOAD {
-                flush(&mut chunk, out);
-                size = 0;
-            }
-            size += text.len() + 1;
-            chunk.push(text);
+            continue;
         }
-        flush(&mut chunk, out);
+        if head.len() + 64 + size + text.len() > MAX_PAYLOAD {
+            flush(&mut chunk, out);
+            size = 0;
+        }
+        size += text.len() + 1;
+        chunk.push(text);
+    }
+    flush(&mut chunk, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_events_fit_in_notify_payloads() {
+        let small = Live {
+            event: "device",
+            data: r#"{"imei":"1","connected":true}"#.into(),
+        };
+        let mut out = Vec::new();
+        payloads_of("a", &small, &mut out);
+        assert_eq!(out, vec![format!("a\tdevice\t{}", small.data)]);
+
+        // 40 records of ~600 bytes: split, every record kept once, each payload small enough.
+        let records: Vec<Value> = (0..40)
+            .map(|i| serde_json::json!({"id": i, "pad": "x".repeat(600)}))
+            .collect();
+        let big = Live {
+            event: "records",
+            data: serde_json::json!({"imei": "356307042441013", "records": records}).to_string(),
+        };
+        let mut out = Vec::new();
+        payloads_of("node-a", &big, &mut out);
+        assert!(out.len() > 1);
+        let mut ids = Vec::new();
+        for p in &out {
+            assert!(p.len() < 8000, "{}", p.len());
+            let data = p.strip_prefix("node-a\trecords\t").unwrap();
+            let v: Value = serde_json::from_str(data).unwrap();
+            assert_eq!(v["imei"], "356307042441013");
+            ids.extend(
+                v["records"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["id"].as_i64().unwrap()),
+            );
+        }
+        assert_eq!(ids, (0..40).collect::<Vec<_>>());
+
+        // Too large and not splittable: not relayed (logged).
+        let huge = Live {
+            event: "command",
+            data: "x".repeat(9000),
+        };
+        let mut out = Vec::new();
+        payloads_of("a", &huge, &mut out);
+        assert!(out.is_empty());
     }
 }

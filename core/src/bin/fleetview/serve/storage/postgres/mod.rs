@@ -30,7 +30,7 @@ const POOL_WAIT: Duration = Duration::from_secs(10);
 pub(super) async fn open(
     url: &str,
     sync: Sync,
-    node: &str,
+    node: &cluster::Node,
     rx: mpsc::Receiver<Job>,
     pending: Arc<Pending>,
 ) -> Result<(Writer, Reader, Arc<cluster::Cluster>), Error> {
@@ -38,7 +38,7 @@ pub(super) async fn open(
         .parse()
         .map_err(|e| Error::open(format!("--db {url}: not a PostgreSQL URL"), e))?;
     if config.get_application_name().is_none() {
-        config.application_name(format!("fleetview {node}"));
+        config.application_name(format!("fleetview {}", node.name));
     }
     config.connect_timeout(Duration::from_secs(5));
     let manager = Manager::from_config(
@@ -81,7 +81,7 @@ pub(super) async fn open(
         sync,
         rx,
         pending,
-        node.to_string(),
+        node.name.clone(),
     ));
     Ok((
         Writer::Task(writer),
