@@ -372,6 +372,17 @@ fn cross_site_form_posts_are_refused_and_same_origin_json_is_accepted() {
         assert_eq!(status, 415, "{ct}: {err}");
         assert_eq!(err["error"]["kind"], "unsupported_media_type");
     }
+    // A body over 64 KiB is refused before the route sees it.
+    let big = format!(r#"{{"text":"{}"}}"#, "x".repeat(70_000));
+    let (status, err) = request(
+        addr,
+        "POST",
+        &path,
+        &[&host(addr), "Content-Type: application/json"],
+        &big,
+    );
+    assert_eq!(status, 413, "{err}");
+    assert_eq!(err["error"]["kind"], "body_too_large");
     // Nothing was queued: the device logs in and acks again, and command 1 does not exist.
     device_round(&server, 1);
     let (status, _) = server.get("/api/commands/1");
