@@ -345,6 +345,25 @@ impl Session {
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Rejected | State::Failed)
     }
+
+    /// Give back the memory the session holds beyond what it buffers now. The input buffer
+    /// keeps the capacity of the largest frame received; a server holding many idle
+    /// connections calls this once a large frame is consumed.
+    pub fn shrink(&mut self) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.base += self.start;
+            self.start = 0;
+        }
+        self.buf.shrink_to_fit();
+        self.events.shrink_to_fit();
+        self.transmit.shrink_to_fit();
+    }
+
+    /// Bytes of memory the input buffer holds (its capacity), whatever it buffers.
+    pub fn buffer_capacity(&self) -> usize {
+        self.buf.capacity()
+    }
 }
 
 fn map_status<T, U>(s: Status<T>, f: impl FnOnce(T) -> U) -> Status<U> {
@@ -375,5 +394,34 @@ mod tests {
             assert_eq!(s.poll_event(), Some(Event::KeepAlive { offset: start + i }));
         }
         assert_eq!(s.poll_event(), None);
+    }
+
+    /// After a large frame the buffer keeps its size until `shrink`; a partial frame survives it.
+    #[test]
+    fn shrink_gives_back_a_large_frames_buffer() {
+        let mut s = Session::new(DecodeOptions::default());
+        let login = Imei::new("356307042441013").unwrap().login_frame();
+        s.handle_input(&login).unwrap();
+        s.accept_imei(true);
+        let _ = s.poll_event();
+        // A frame announcing 2000 bytes, of which 1500 arrived.
+        let mut partial = alloc::vec![0, 0, 0, 0, 0, 0, 0x07, 0xD0, 0x08];
+        partial.resize(1500, 0);
+        s.handle_input(&partial).unwrap();
+        s.shrink();
+        assert_eq!(s.buffered(), 1500);
+        assert!(s.buffer_capacity() >= 1500);
+        let offset = s.offset();
+        s.handle_input(&[0xFF]).unwrap();
+        assert_eq!(s.offset(), offset, "still inside the frame");
+        // Once nothing is buffered, nothing is held.
+        let mut s = Session::new(DecodeOptions::default());
+        s.handle_input(&login).unwrap();
+        s.accept_imei(true);
+        s.handle_input(&[KEEP_ALIVE; 3000]).unwrap();
+        while s.poll_event().is_some() {}
+        assert!(s.buffer_capacity() >= 3000);
+        s.shrink();
+        assert_eq!(s.buffer_capacity(), 0);
     }
 }

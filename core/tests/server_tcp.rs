@@ -244,18 +244,35 @@ fn garbage_and_slow_clients_do_not_disturb_other_devices() {
 #[test]
 fn idle_connections_are_closed_and_the_connection_limit_holds() {
     let dir = temp_dir("limits");
-    let server = Server::start(&dir, &["--idle-timeout", "1", "--max-connections", "2"]);
+    let server = Server::start(
+        &dir,
+        &[
+            "--idle-timeout",
+            "1",
+            "--login-timeout",
+            "30",
+            "--max-connections",
+            "2",
+        ],
+    );
     let mut a = Device::connect(server.tcp, "356307042441013");
-    // Accepted in arrival order: this one is the second, the next one the third.
-    let _b = TcpStream::connect(server.tcp).unwrap();
-
-    // The third connection is over the limit: closed at once.
-    let mut c = Device {
+    // A silent connection holds the second slot until a newer one needs it.
+    let mut b = Device {
         stream: TcpStream::connect(server.tcp).unwrap(),
         imei: String::new(),
     };
-    c.stream.set_read_timeout(Some(WAIT)).unwrap();
-    assert!(c.closed_by_server());
+    b.stream.set_read_timeout(Some(WAIT)).unwrap();
+    // A device arriving at the limit takes the place of the silent connection.
+    let mut c = Device::connect(server.tcp, "352093086403655");
+    assert!(b.closed_by_server(), "the silent connection made room");
+    assert_eq!(c.send(Codec::Codec8, records(1_000_000, 1)), 1);
+    // Every slot is a logged-in device: the next connection is closed at once.
+    let mut d = Device {
+        stream: TcpStream::connect(server.tcp).unwrap(),
+        imei: String::new(),
+    };
+    d.stream.set_read_timeout(Some(WAIT)).unwrap();
+    assert!(d.closed_by_server());
     server.wait_log("connection limit reached");
 
     // Silence beyond the idle timeout closes a connection, which frees its slot.
@@ -263,12 +280,12 @@ fn idle_connections_are_closed_and_the_connection_limit_holds() {
     assert!(a.closed_by_server());
     assert!(t.elapsed() < Duration::from_secs(15));
     server.wait_log("idle for 1 s");
-    // Both idle connections go; a new device gets in.
+    // Both idle devices go; a new device gets in.
     let start = Instant::now();
     loop {
-        let (mut d, answer) = Device::try_login(server.tcp, "352093086403655");
+        let (mut d, answer) = Device::try_login(server.tcp, "351234567890123");
         if answer == Some(1) {
-            assert_eq!(d.send(Codec::Codec8, records(1_000_000, 1)), 1);
+            assert_eq!(d.send(Codec::Codec8, records(2_000_000, 1)), 1);
             break;
         }
         assert!(start.elapsed() < WAIT, "no slot freed");

@@ -127,6 +127,8 @@ pub struct Server {
     pub tcp: SocketAddr,
     pub udp: SocketAddr,
     pub http: SocketAddr,
+    /// The TLS port, when started with `--tls`.
+    pub tls: Option<SocketAddr>,
     pub dir: PathBuf,
     log: PathBuf,
 }
@@ -191,10 +193,27 @@ impl Server {
             tcp: addr("tcp"),
             udp: addr("udp"),
             http: addr("http"),
+            tls: json["tls"].as_str().map(|a| a.parse().unwrap()),
             child: Some(child),
             dir: dir.to_path_buf(),
             log,
         }
+    }
+
+    /// The server's resident memory now, bytes (VmRSS of /proc/PID/status).
+    pub fn rss(&self) -> u64 {
+        let pid = self.child.as_ref().unwrap().id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .expect("VmRSS");
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            * 1024
     }
 
     /// The server's log so far.

@@ -18,6 +18,8 @@ mod serve;
 mod simulate;
 #[cfg(feature = "server")]
 mod token;
+#[cfg(feature = "server")]
+mod stream;
 
 #[derive(Parser)]
 #[command(name = "fleetview", version, about = ABOUT)]

@@ -40,6 +40,13 @@ pub(crate) struct Args {
     /// Send datagrams over the UDP channel instead of TCP.
     #[arg(long)]
     udp: bool,
+    /// Connect with TLS (the server's --tls port), as a device with "Encryption: TLS".
+    #[arg(long, requires = "ca", conflicts_with = "udp")]
+    tls: bool,
+    /// PEM file of the CA that signed the server's certificate (the one uploaded to devices).
+    /// The certificate must name the host of --server.
+    #[arg(long, requires = "tls", value_name = "PEM")]
+    ca: Option<PathBuf>,
     /// AVL codec of the data frames: 8, 8E or 16.
     #[arg(long, default_value = "8E", value_parser = parse_codec)]
     codec: Codec,
@@ -205,6 +212,23 @@ async fn simulate(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let tls = match &args.ca {
+        Some(ca) => {
+            let host = args
+                .server
+                .rsplit_once(':')
+                .map_or(args.server.as_str(), |(h, _)| h);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            match crate::stream::TlsClient::new(ca, host) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    eprintln!("fleetview simulate: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => None,
+    };
     let t0 = Instant::now();
     let ramp = Duration::from_secs_f64(args.ramp);
     let data_delay = Duration::from_secs_f64(args.ramp + args.hold);
@@ -214,6 +238,7 @@ async fn simulate(args: Args) -> ExitCode {
     let period = (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate));
     let cfg = Arc::new(Config {
         server,
+        tls,
         codec: args.codec,
         devices: args.devices,
         seed: args.seed,

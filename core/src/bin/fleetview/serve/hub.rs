@@ -3,6 +3,10 @@
 //!
 //! Events are serialized once, when published, and only when someone listens: without a
 //! subscriber publishing costs nothing ([`Hub::watched`]).
+//!
+//! Per-device state lives only while the device does: a TCP device's entries go when its
+//! connection closes, a UDP device's once it has been silent for the idle timeout (swept as
+//! new devices arrive), so memory follows the devices online, not every IMEI ever seen.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,7 +47,15 @@ struct Devices {
     tcp: HashMap<String, Held>,
     /// Last datagram per UDP device, ms since 1970.
     udp: HashMap<String, i64>,
+    /// Sweep `udp` of silent devices when it grows past this.
+    udp_sweep_at: usize,
 }
+
+/// Smallest `udp` map size that triggers a sweep.
+const UDP_SWEEP_MIN: usize = 1024;
+
+/// Fuel events remembered per device (the latest): enough for the stops a batch can touch.
+const ANNOUNCED_KEPT: usize = 32;
 
 /// Shared state of the listeners and the API.
 pub(crate) struct Hub {
@@ -64,6 +76,21 @@ struct DeviceFuel {
     tracker: Option<Tracker>,
     /// Events announced: start of the event → change.
     announced: HashMap<i64, f64>,
+}
+
+impl DeviceFuel {
+    /// Keep the latest [`ANNOUNCED_KEPT`] events: older stops are over and never looked at
+    /// again, and a device on the road for months must not grow this without end.
+    fn trim_announced(&mut self) {
+        if self.announced.len() <= 2 * ANNOUNCED_KEPT {
+            return;
+        }
+        let mut starts: Vec<i64> = self.announced.keys().copied().collect();
+        starts.sort_unstable();
+        for old in &starts[..starts.len() - ANNOUNCED_KEPT] {
+            self.announced.remove(old);
+        }
+    }
 }
 
 impl Hub {
@@ -166,15 +193,37 @@ impl Hub {
         (Registration { id, wake, kick }, old)
     }
 
-    /// Remove a connection; false when a newer connection of the device replaced it.
+    /// Remove a connection; false when a newer connection of the device replaced it. The
+    /// device's live fuel state goes with its last connection (it is read again from the
+    /// database when the device is back).
     pub(crate) fn unregister(&self, imei: &str, id: u64) -> bool {
-        self.with_devices(|d| match d.tcp.get(imei) {
+        let (removed, gone) = self.with_devices(|d| match d.tcp.get(imei) {
             Some(held) if held.id == id => {
                 d.tcp.remove(imei);
-                true
+                (true, !d.udp.contains_key(imei))
             }
-            _ => false,
-        })
+            _ => (false, false),
+        });
+        if gone {
+            self.forget_fuel([imei]);
+        }
+        removed
+    }
+
+    fn forget_fuel<'a>(&self, imeis: impl IntoIterator<Item = &'a str>) {
+        let mut all = self.fuel.lock().unwrap_or_else(|p| p.into_inner());
+        for imei in imeis {
+            all.remove(imei);
+        }
+    }
+
+    /// Devices with in-memory state: connected over TCP, recently seen over UDP, with live
+    /// fuel state.
+    #[cfg(test)]
+    fn sizes(&self) -> (usize, usize, usize) {
+        let (tcp, udp) = self.with_devices(|d| (d.tcp.len(), d.udp.len()));
+        let fuel = self.fuel.lock().unwrap_or_else(|p| p.into_inner()).len();
+        (tcp, udp, fuel)
     }
 
     /// Close the device's connection here (it logged in on another node); its address.
@@ -208,11 +257,27 @@ impl Hub {
     }
 
     /// Note a datagram; true when the device was not seen within `fresh_ms` (it came online).
+    /// Devices silent for longer than `fresh_ms` are swept out as the map grows (amortized:
+    /// a sweep each time it doubles).
     pub(crate) fn udp_seen(&self, imei: &str, now_ms: i64, fresh_ms: i64) -> bool {
-        self.with_devices(|d| {
+        let (online, swept) = self.with_devices(|d| {
             let before = d.udp.insert(imei.to_string(), now_ms);
-            before.is_none_or(|t| now_ms - t > fresh_ms)
-        })
+            let mut swept = Vec::new();
+            if d.udp.len() >= d.udp_sweep_at.max(UDP_SWEEP_MIN) {
+                let tcp = &d.tcp;
+                d.udp.retain(|k, &mut t| {
+                    let keep = now_ms - t <= fresh_ms;
+                    if !keep && !tcp.contains_key(k) {
+                        swept.push(k.clone());
+                    }
+                    keep
+                });
+                d.udp_sweep_at = d.udp.len() * 2;
+            }
+            (before.is_none_or(|t| now_ms - t > fresh_ms), swept)
+        });
+        self.forget_fuel(swept.iter().map(String::as_str));
+        online
     }
 
     /// Connected over TCP now, or a datagram within `fresh_ms`.
@@ -252,6 +317,7 @@ impl Hub {
             let before = dev.announced.insert(e.start_ms, e.change);
             before.is_none_or(|c| (c - e.change).abs() > 1e-9)
         });
+        dev.trim_announced();
         Some(found)
     }
 
@@ -278,6 +344,7 @@ impl Hub {
                 fresh.push(i);
             }
         }
+        dev.trim_announced();
         fresh
     }
 }
@@ -299,6 +366,32 @@ mod tests {
         assert!(hub.connected("1", 0, 0));
         assert!(hub.unregister("1", b.id));
         assert!(!hub.connected("1", 0, 0));
+    }
+
+    #[test]
+    fn state_goes_with_the_device() {
+        let hub = Hub::new();
+        let (a, _) = hub.register("1", "127.0.0.1:1");
+        hub.fuel_seed("1", None, &[], &[ev(10, 50.0, 12)], 100);
+        assert_eq!(hub.sizes(), (1, 0, 1));
+        assert!(hub.unregister("1", a.id));
+        assert_eq!(hub.sizes(), (0, 0, 0));
+        // UDP devices silent for longer than the freshness are swept as others arrive.
+        let fresh = 1000;
+        for i in 0..UDP_SWEEP_MIN - 1 {
+            hub.udp_seen(&format!("old{i}"), 0, fresh);
+            hub.fuel_seed(&format!("old{i}"), None, &[], &[], 0);
+        }
+        hub.udp_seen("new", 5000, fresh);
+        assert_eq!(hub.sizes(), (0, 1, 0));
+        assert!(hub.connected("new", 5000, fresh) && !hub.connected("old1", 5000, fresh));
+        // The announced events of a device are trimmed to the latest.
+        let events: Vec<_> = (0..100).map(|i| ev(i * 10, 20.0, i * 10 + 5)).collect();
+        hub.fuel_seed("2", None, &[], &events, 0);
+        let all = hub.fuel.lock().unwrap();
+        let kept = &all["2"].announced;
+        assert_eq!(kept.len(), ANNOUNCED_KEPT);
+        assert!(kept.contains_key(&990) && !kept.contains_key(&0));
     }
 
     fn ev(start: i64, change: f64, end: i64) -> FuelEvent {

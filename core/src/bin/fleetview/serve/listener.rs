@@ -7,22 +7,29 @@
 //! next queued command. Each connection is its own task
 //! with its own limits, so a garbage, slow or silent client only ever costs its own task.
 
+use std::future::poll_fn;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use fleetview::command::CommandMessage;
 use fleetview::json::MessageJson;
-use fleetview::{udp, CommandPacket, Content, DecodeOptions, Event, Imei, Packet, Session};
+use fleetview::{
+    udp, CommandPacket, Content, DecodeError, DecodeOptions, Event, Imei, Packet, Session,
+};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::time::{sleep_until, timeout, Instant};
 use tracing::{debug, error, info, warn};
 
+use super::admission::Ticket;
 use super::storage::{now_ms, Batch, CommandEnd, RecordRow};
 use super::{live, Ctx};
+use crate::stream::Stream;
 
 /// Per-connection and global limits, each a command-line flag.
 #[derive(Clone, Debug)]
@@ -31,61 +38,32 @@ pub(crate) struct Limits {
     pub(crate) max_buffered: usize,
     /// A connection silent this long (and a write blocked this long) is closed.
     pub(crate) idle: Duration,
-    /// TCP connections held at once; more are closed on accept.
+    /// TCP connections held at once (see [`super::admission`]).
     pub(crate) max_connections: usize,
+    /// From accept to the IMEI login (PROXY header and TLS handshake included).
+    pub(crate) login_timeout: Duration,
+    /// From the first byte of a frame to its last.
+    pub(crate) frame_timeout: Duration,
     /// Datagrams being stored at once; beyond it the UDP loop waits (the kernel queues or drops).
     pub(crate) udp_in_flight: usize,
 }
 
-/// Accept TCP connections until shutdown. `alive` is cloned into every connection task; the
-/// caller waits for all clones to drop.
-pub(crate) async fn tcp(listener: TcpListener, ctx: Arc<Ctx>, alive: mpsc::Sender<()>) {
-    let permits = Arc::new(Semaphore::new(ctx.limits.max_connections));
-    let mut shutdown = ctx.shutdown.clone();
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = shutdown.wait_for(|&s| s) => break,
-        };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            warn!(%peer, limit = ctx.limits.max_connections, "connection limit reached: closing the new connection");
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let conn = Connection {
-            ctx: ctx.clone(),
-            stream,
-            peer,
-            session: Session::new(ctx.decode.clone()),
-            address: peer.to_string().into(),
-            imei: None,
-            device: None,
-            reg: None,
-            in_flight: None,
-            orphan: None,
-            commands_ready: false,
-            logged_in_at: None,
-        };
-        tokio::spawn(conn.run(permit, alive.clone()));
-    }
-    debug!("TCP listener stopped");
-}
-
 /// One device connection.
-struct Connection {
+pub(crate) struct Connection {
     ctx: Arc<Ctx>,
-    stream: TcpStream,
+    stream: Stream,
     peer: SocketAddr,
     session: Session,
+    /// Its connection slot; the connection closes when it is taken to make room.
+    ticket: Ticket,
+    /// Until the login; then the idle timeout and the frame deadline apply.
+    login_deadline: Instant,
+    /// The last bytes received.
+    last_read: Instant,
+    /// The partial frame buffered: its stream offset and when its first bytes came.
+    partial: Option<(usize, Instant)>,
+    /// Bytes charged to the budget of partial frames ([`Ctx::buffered`]).
+    charged: usize,
     /// `peer` as text, shared by every batch.
     address: Arc<str>,
     imei: Option<Arc<str>>,
@@ -111,7 +89,11 @@ const COMMAND_GRACE: Duration = Duration::from_secs(3);
 
 /// What woke the connection up.
 enum Step {
-    Read(Result<std::io::Result<usize>, tokio::time::error::Elapsed>),
+    /// Bytes fed to the session (its verdict), or `None` at the end of the stream.
+    Read(std::io::Result<Option<Result<usize, DecodeError>>>),
+    /// The login, idle or frame deadline passed.
+    Deadline(Close),
+    Evicted,
     Wake,
     Kicked,
     CommandTimeout,
@@ -122,17 +104,79 @@ enum Step {
 /// Why the connection ends; logged once.
 type Close = String;
 
+/// Bytes read at once, into a buffer on the stack (see [`poll_feed`]).
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Read what the socket has and feed it to the session through a buffer on the stack: an idle
+/// connection then holds no read buffer of its own (a 16 KiB buffer each was most of an idle
+/// connection's memory), and the session keeps only an unfinished frame.
+fn poll_feed(
+    stream: &mut Stream,
+    session: &mut Session,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<Option<Result<usize, DecodeError>>>> {
+    let mut buf = [0u8; READ_CHUNK];
+    let mut read = ReadBuf::new(&mut buf);
+    ready!(Pin::new(stream).poll_read(cx, &mut read))?;
+    let data = read.filled();
+    Poll::Ready(Ok((!data.is_empty()).then(|| session.handle_input(data))))
+}
+
 impl Connection {
+    /// A connection admitted with `ticket`; it must log in by `login_deadline`.
+    pub(crate) fn new(
+        ctx: Arc<Ctx>,
+        stream: Stream,
+        peer: SocketAddr,
+        ticket: Ticket,
+        login_deadline: Instant,
+    ) -> Self {
+        Self {
+            session: Session::new(ctx.decode.clone()),
+            ctx,
+            stream,
+            peer,
+            ticket,
+            login_deadline,
+            last_read: Instant::now(),
+            partial: None,
+            charged: 0,
+            address: peer.to_string().into(),
+            imei: None,
+            device: None,
+            reg: None,
+            in_flight: None,
+            orphan: None,
+            commands_ready: false,
+            logged_in_at: None,
+        }
+    }
+
     fn imei(&self) -> &str {
         self.imei.as_deref().unwrap_or("-")
     }
 
-    async fn run(mut self, _permit: OwnedSemaphorePermit, _alive: mpsc::Sender<()>) {
+    /// Serve the connection until it ends; `early` are bytes already read (after a PROXY
+    /// header).
+    pub(crate) async fn run(mut self, early: Vec<u8>, _alive: mpsc::Sender<()>) {
         debug!(peer = %self.peer, "connection opened");
-        let reason = self.serve().await;
+        let reason = if early.is_empty() {
+            self.serve().await
+        } else {
+            let fed = self.session.handle_input(&early);
+            drop(early);
+            match self.input(fed).await {
+                Ok(()) => self.serve().await,
+                Err(reason) => reason,
+            }
+        };
         // Whatever is still queued (acks of what was stored, the reject byte) goes out if it can.
         let _ = self.flush().await;
         let _ = self.stream.shutdown().await;
+        let _ = self
+            .ctx
+            .buffered
+            .charge(std::mem::take(&mut self.charged), 0);
         if let Some((id, _)) = self.in_flight.take() {
             // It may have run on the device: never sent again unless the API asks for it.
             warn!(imei = %self.imei(), command = id, "connection closed before the device answered the command: marked unanswered");
@@ -151,13 +195,42 @@ impl Connection {
                     .publish("device", &json!({"imei": &*imei, "connected": false}));
             }
         }
-        info!(imei = %self.imei(), peer = %self.peer, offset = self.session.offset(), "connection closed: {reason}");
+        if self.imei.is_some() {
+            info!(imei = %self.imei(), peer = %self.peer, offset = self.session.offset(), "connection closed: {reason}");
+        } else {
+            // Sockets that never log in come in floods: not a line each at the default level.
+            debug!(peer = %self.peer, offset = self.session.offset(), "connection closed: {reason}");
+        }
+    }
+
+    /// The next deadline of the read side: the login deadline until the login, then the idle
+    /// timeout, or the frame deadline while a frame is half received.
+    fn read_deadline(&self) -> (Instant, Close) {
+        let limits = &self.ctx.limits;
+        if self.reg.is_none() {
+            let why = format!("no login within {} s", limits.login_timeout.as_secs_f64());
+            return (self.login_deadline, why);
+        }
+        let idle = (
+            self.last_read + limits.idle,
+            format!("idle for {} s", limits.idle.as_secs_f64()),
+        );
+        match self.partial {
+            Some((offset, since)) if since + limits.frame_timeout < idle.0 => (
+                since + limits.frame_timeout,
+                format!(
+                    "frame at byte {offset} not complete within {} s ({} bytes received)",
+                    limits.frame_timeout.as_secs_f64(),
+                    self.session.buffered()
+                ),
+            ),
+            _ => idle,
+        }
     }
 
     async fn serve(&mut self) -> Close {
-        let mut buf = vec![0u8; 16 * 1024];
-        let idle = self.ctx.limits.idle;
         let mut shutdown = self.ctx.shutdown.clone();
+        let evicted = self.ticket.evicted.clone();
         loop {
             let (wake, kick) = match &self.reg {
                 Some(r) => (r.wake.clone(), r.kick.clone()),
@@ -168,23 +241,30 @@ impl Connection {
                 .logged_in_at
                 .filter(|_| !self.commands_ready)
                 .map(|t| t + COMMAND_GRACE);
+            let registered = self.reg.is_some();
+            let (read_deadline, why) = self.read_deadline();
+            let (stream, session) = (&mut self.stream, &mut self.session);
             let step = tokio::select! {
-                r = timeout(idle, self.stream.read(&mut buf)) => Step::Read(r),
-                _ = wake.notified(), if self.reg.is_some() => Step::Wake,
-                _ = kick.notified(), if self.reg.is_some() => Step::Kicked,
+                r = poll_fn(|cx| poll_feed(stream, session, cx)) => Step::Read(r),
+                _ = sleep_until(read_deadline) => Step::Deadline(why),
+                _ = evicted.notified(), if !registered => Step::Evicted,
+                _ = wake.notified(), if registered => Step::Wake,
+                _ = kick.notified(), if registered => Step::Kicked,
                 _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => Step::CommandTimeout,
                 _ = sleep_until(grace.unwrap_or_else(Instant::now)), if grace.is_some() => Step::Grace,
                 _ = shutdown.wait_for(|&s| s) => Step::Shutdown,
             };
             match step {
-                Step::Read(Err(_)) => return format!("idle for {} s", idle.as_secs_f64()),
-                Step::Read(Ok(Err(e))) => return format!("read error: {e}"),
-                Step::Read(Ok(Ok(0))) => return "closed by the device".into(),
-                Step::Read(Ok(Ok(n))) => {
-                    if let Err(reason) = self.input(&buf[..n]).await {
+                Step::Read(Err(e)) => return format!("read error: {e}"),
+                Step::Read(Ok(None)) => return "closed by the device".into(),
+                Step::Read(Ok(Some(fed))) => {
+                    self.last_read = Instant::now();
+                    if let Err(reason) = self.input(fed).await {
                         return reason;
                     }
                 }
+                Step::Deadline(why) => return why,
+                Step::Evicted => return "closed to make room: not logged in".into(),
                 Step::Wake => {}
                 Step::Grace => self.commands_ready = true,
                 Step::Kicked => return "the device logged in on a newer connection".into(),
@@ -210,18 +290,9 @@ impl Connection {
         }
     }
 
-    /// Bytes from the socket: feed the session and act on its events.
-    async fn input(&mut self, data: &[u8]) -> Result<(), Close> {
-        let buffered = self.session.buffered() + data.len();
-        if buffered > self.ctx.limits.max_buffered {
-            let offset = self.session.offset();
-            let max = self.ctx.limits.max_buffered;
-            warn!(imei = %self.imei(), peer = %self.peer, offset, buffered, max, "too many bytes buffered without a complete frame");
-            return Err(format!(
-                "buffer limit: {buffered} bytes undecoded at byte {offset}, limit {max}"
-            ));
-        }
-        let fed = self.session.handle_input(data);
+    /// Bytes were fed to the session (`fed` is its verdict): act on its events, then check
+    /// what it buffers.
+    async fn input(&mut self, fed: Result<usize, DecodeError>) -> Result<(), Close> {
         // Frames decoded before an error are still stored and acked.
         self.events().await?;
         if let Err(e) = fed {
@@ -230,6 +301,32 @@ impl Connection {
         }
         if self.session.is_closed() {
             return Err("login rejected".into());
+        }
+        let buffered = self.session.buffered();
+        let offset = self.session.offset();
+        if buffered > self.ctx.limits.max_buffered {
+            let max = self.ctx.limits.max_buffered;
+            warn!(imei = %self.imei(), peer = %self.peer, offset, buffered, max, "too many bytes buffered without a complete frame");
+            return Err(format!(
+                "buffer limit: {buffered} bytes undecoded at byte {offset}, limit {max}"
+            ));
+        }
+        let charged = std::mem::replace(&mut self.charged, buffered);
+        if let Err(total) = self.ctx.buffered.charge(charged, buffered) {
+            let max = self.ctx.buffered.max();
+            warn!(imei = %self.imei(), peer = %self.peer, offset, buffered, total, max, "partial frames of all connections over --max-buffered-total");
+            return Err(format!(
+                "partial frames of all connections take {total} bytes, limit {max}: closed at byte {offset}"
+            ));
+        }
+        self.partial = match self.partial {
+            _ if buffered == 0 => None,
+            Some((at, since)) if at == offset => Some((at, since)),
+            _ => Some((offset, Instant::now())),
+        };
+        if buffered == 0 {
+            // A large frame must not leave a frame-sized buffer behind on an idle connection.
+            self.session.shrink();
         }
         Ok(())
     }
@@ -255,6 +352,9 @@ impl Connection {
     async fn login(&mut self, imei: Imei) -> Result<(), Close> {
         let digits = imei.as_str().to_string();
         let allowed = self.ctx.allowed(&digits);
+        if allowed && !self.ticket.logged_in() {
+            return Err("closed to make room before the login".into());
+        }
         self.session.accept_imei(allowed);
         if !allowed {
             warn!(imei = %digits, peer = %self.peer, offset = 0, "login rejected: IMEI not in the allowlist");
@@ -440,7 +540,12 @@ impl Connection {
         if out.is_empty() {
             return Ok(());
         }
-        match timeout(self.ctx.limits.idle, self.stream.write_all(&out)).await {
+        let write = async {
+            self.stream.write_all(&out).await?;
+            // TLS: push the records out.
+            self.stream.flush().await
+        };
+        match timeout(self.ctx.limits.idle, write).await {
             Ok(r) => r,
             Err(_) => Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,

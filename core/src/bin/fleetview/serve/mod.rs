@@ -8,13 +8,18 @@
 //! committed; live events and fuel monitoring ([`live`]) follow the ack. SIGINT/SIGTERM stop accepting, let every connection finish
 //! the frame it is storing (and ack it), close the database cleanly and exit 0.
 
+mod accept;
+mod admission;
 mod api;
 mod fuel;
 mod hub;
+mod limits;
 mod listener;
 mod live;
+mod proxy;
 mod query;
 mod storage;
+mod tls;
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -44,6 +49,22 @@ pub(crate) struct Args {
     /// UDP address devices send datagrams to.
     #[arg(long, default_value = "0.0.0.0:5027")]
     udp: SocketAddr,
+    /// TLS address for devices with "Encryption: TLS" (e.g. 0.0.0.0:5028), beside the plain
+    /// port. Needs --tls-cert and --tls-key. TLS 1.2 and 1.3.
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    tls: Option<SocketAddr>,
+    /// PEM certificate chain of the TLS port, leaf first (signed by the CA loaded into the
+    /// devices).
+    #[arg(long, requires = "tls")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of the TLS certificate (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, requires = "tls")]
+    tls_key: Option<PathBuf>,
+    /// Every connection to the plain TCP port starts with a PROXY protocol header (v2 or v1),
+    /// from HAProxy or stunnel terminating TLS in front of it: the address in the header is the
+    /// one logged and counted per address. Connections without one are closed.
+    #[arg(long)]
+    proxy_protocol: bool,
     /// HTTP address of the API and web UI. Anything but a loopback address needs a token
     /// (--token-file, FLEETVIEW_TOKEN or --token).
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -76,18 +97,42 @@ pub(crate) struct Args {
     #[arg(long)]
     lenient: bool,
     /// Largest data frame (TCP data field, UDP datagram) in bytes; larger ones close the
-    /// connection. Devices send at most 1280 bytes, camera chunks about 2 KiB.
-    #[arg(long, default_value_t = 65_536)]
+    /// connection. Devices send AVL packets of at most 1280 bytes (512 on FMB640) and camera
+    /// chunks over Codec 12 of about 2,070 bytes: 4096 takes both with room to spare, and
+    /// bounds what a connection may make the server buffer.
+    #[arg(long, default_value_t = limits::MAX_FRAME)]
     max_frame: usize,
-    /// Bytes a TCP connection may hold without a complete frame. At least --max-frame + 12.
-    #[arg(long, default_value_t = 131_072)]
-    max_buffered: usize,
-    /// Seconds a TCP connection may stay silent (or not read what is written to it).
+    /// Bytes a TCP connection may hold without a complete frame. Default and minimum:
+    /// --max-frame + 12 (one frame of the largest size).
+    #[arg(long)]
+    max_buffered: Option<usize>,
+    /// Bytes of partial frames all TCP connections may hold together; the connection whose
+    /// frame would go beyond is closed. Bounds the memory a flood of half frames can take.
+    #[arg(long, default_value_t = limits::BUFFERED_TOTAL)]
+    max_buffered_total: usize,
+    /// Seconds a logged-in TCP connection may stay silent (or not read what is written to it).
     #[arg(long, default_value_t = 600.0)]
     idle_timeout: f64,
-    /// TCP connections held at once; more are closed as they arrive.
-    #[arg(long, default_value_t = 10_000)]
-    max_connections: usize,
+    /// Seconds from connect to the IMEI login (TLS handshake and PROXY header included). A
+    /// device sends its IMEI right after connecting: this leaves room for a few lost packets
+    /// on a slow cellular link.
+    #[arg(long, default_value_t = limits::LOGIN_TIMEOUT)]
+    login_timeout: f64,
+    /// Seconds from the first byte of a frame to its last. A device's frame arrives in one or
+    /// a few TCP segments within a second or two; a frame trickling in slower is closed.
+    #[arg(long, default_value_t = limits::FRAME_TIMEOUT)]
+    frame_timeout: f64,
+    /// TCP connections held at once. Default: what the open-files limit allows (raised to
+    /// its hard limit at start), less a reserve for the database and the HTTP API. At the
+    /// limit, the oldest connection that has not logged in makes room; logged-in devices
+    /// are never pushed out.
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Connections from one address that have not logged in yet; one more closes the oldest
+    /// of them. Logged-in connections do not count: any number of devices behind one
+    /// carrier NAT get in, as each logs in within a round trip.
+    #[arg(long, default_value_t = limits::PENDING_PER_ADDRESS)]
+    max_pending_per_address: usize,
     /// Seconds to wait for the answer to a command before marking it unanswered (not sent again;
     /// POST /api/commands/{id}/retry queues it again).
     #[arg(long, default_value_t = 60.0)]
@@ -112,6 +157,9 @@ pub(crate) struct Args {
 /// What the listeners and the API share.
 pub(crate) struct Ctx {
     store: Store,
+    admission: Arc<admission::Admission>,
+    /// Partial frames across connections (`--max-buffered-total`).
+    buffered: limits::Budget,
     reader: Reader,
     hub: Arc<Hub>,
     /// This node's part in a cluster (PostgreSQL).
@@ -191,10 +239,11 @@ fn seconds(name: &str, v: f64) -> Result<Duration, String> {
 
 async fn serve(args: Args) -> Result<(), String> {
     let http_setup = api::HttpSetup::new(&args.api, args.http)?;
-    if args.max_buffered < args.max_frame + 12 {
+    let max_buffered = args.max_buffered.unwrap_or(args.max_frame + 12);
+    if max_buffered < args.max_frame + 12 {
         return Err(format!(
-            "--max-buffered {} is below --max-frame {} + 12: a frame of the largest size would not fit",
-            args.max_buffered, args.max_frame
+            "--max-buffered {max_buffered} is below --max-frame {} + 12: a frame of the largest size would not fit",
+            args.max_frame
         ));
     }
     if !(args.fuel_threshold.is_finite() && args.fuel_threshold > 0.0) {
@@ -204,6 +253,21 @@ async fn serve(args: Args) -> Result<(), String> {
         ));
     }
     let idle = seconds("idle-timeout", args.idle_timeout)?;
+    let login_timeout = seconds("login-timeout", args.login_timeout)?;
+    let frame_timeout = seconds("frame-timeout", args.frame_timeout)?;
+    if args.max_pending_per_address == 0 {
+        return Err("--max-pending-per-address must be at least 1".into());
+    }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(|e| e.to_string())?),
+        _ => None,
+    };
+    let max_connections = limits::connections(args.max_connections)?;
+    info!(
+        "partial frames take at most {} MiB ({max_connections} connections x {max_buffered} bytes, --max-buffered-total {})",
+        (max_connections.saturating_mul(max_buffered) >> 20).min(args.max_buffered_total >> 20),
+        args.max_buffered_total
+    );
     let command_timeout = seconds("command-timeout", args.command_timeout)?;
     if let Some(m) = &args.model {
         if !fleetview::io_catalog::is_known_model(m) {
@@ -255,6 +319,16 @@ async fn serve(args: Args) -> Result<(), String> {
     let udp = UdpSocket::bind(args.udp)
         .await
         .map_err(|e| bind_err("UDP", args.udp, e))?;
+    let tls_listener = match (args.tls, tls) {
+        (Some(addr), Some(acceptor)) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|e| bind_err("TLS", addr, e))?;
+            let bound = l.local_addr().map_err(|e| e.to_string())?;
+            Some((l, acceptor, bound))
+        }
+        _ => None,
+    };
     let http = TcpListener::bind(args.http)
         .await
         .map_err(|e| bind_err("HTTP", args.http, e))?;
@@ -272,14 +346,18 @@ async fn serve(args: Args) -> Result<(), String> {
     }
     let ctx = Arc::new(Ctx {
         store,
+        admission: admission::Admission::new(max_connections, args.max_pending_per_address),
+        buffered: limits::Budget::new(args.max_buffered_total),
         reader,
         hub,
         cluster,
         allow,
         limits: Limits {
-            max_buffered: args.max_buffered,
+            max_buffered,
             idle,
-            max_connections: args.max_connections,
+            max_connections,
+            login_timeout,
+            frame_timeout,
             udp_in_flight: 1024,
         },
         decode: DecodeOptions {
@@ -296,7 +374,21 @@ async fn serve(args: Args) -> Result<(), String> {
 
     // Every connection and datagram task holds a clone; all gone = all finished.
     let (alive, mut all_done) = mpsc::channel::<()>(1);
-    let tcp_task = tokio::spawn(listener::tcp(tcp, ctx.clone(), alive.clone()));
+    let plain = if args.proxy_protocol {
+        accept::Port::Proxy
+    } else {
+        accept::Port::Plain
+    };
+    let tcp_task = tokio::spawn(accept::tcp(tcp, plain, ctx.clone(), alive.clone()));
+    let tls_addr = tls_listener.as_ref().map(|(_, _, a)| *a);
+    let tls_task = tls_listener.map(|(l, acceptor, _)| {
+        tokio::spawn(accept::tcp(
+            l,
+            accept::Port::Tls(acceptor),
+            ctx.clone(),
+            alive.clone(),
+        ))
+    });
     let udp_task = tokio::spawn(listener::udp(udp, ctx.clone(), alive.clone()));
     drop(alive);
     let app = api::router(
@@ -314,7 +406,11 @@ async fn serve(args: Args) -> Result<(), String> {
 
     // Handlers first: a signal right after the ready line must shut down gracefully too.
     let signal = shutdown_signal()?;
-    let ready = serde_json::json!({"tcp": addrs.0.to_string(), "udp": addrs.1.to_string(), "http": addrs.2.to_string()});
+    let mut ready = serde_json::json!({"tcp": addrs.0.to_string(), "udp": addrs.1.to_string(), "http": addrs.2.to_string()});
+    if let Some(a) = tls_addr {
+        ready["tls"] = a.to_string().into();
+        info!("TLS for devices on {a}");
+    }
     if let Some(path) = &args.ready_file {
         std::fs::write(path, ready.to_string())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -336,6 +432,9 @@ async fn serve(args: Args) -> Result<(), String> {
     info!("{signal}: shutting down (finishing the frames being stored)");
     let _ = stop.send(true);
     let _ = tcp_task.await;
+    if let Some(t) = tls_task {
+        let _ = t.await;
+    }
     let _ = udp_task.await;
     if tokio::time::timeout(Duration::from_secs(10), all_done.recv())
         .await

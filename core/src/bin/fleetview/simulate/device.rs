@@ -28,6 +28,8 @@ pub(crate) use udp::run_udp;
 /// Settings shared by every device of a run.
 pub(crate) struct Config {
     pub(crate) server: SocketAddr,
+    /// Connect with TLS, trusting this client's CA.
+    pub(crate) tls: Option<crate::stream::TlsClient>,
     pub(crate) codec: Codec,
     pub(crate) devices: u32,
     pub(crate) seed: u64,

@@ -14,6 +14,7 @@ use tokio::time::{sleep, sleep_until, timeout, Instant};
 use super::{far_future, kind, Device, End};
 use crate::simulate::backoff::Backoff;
 use crate::simulate::stats::Stats;
+use crate::stream::Stream;
 
 /// Run one device over TCP until the run stops, it finishes, or its login is rejected.
 pub(crate) async fn run_tcp(mut dev: Device, mut stop: watch::Receiver<bool>) {
@@ -104,20 +105,31 @@ impl From<String> for Refused {
 
 /// Connect and log in. Returns the stream, and any bytes that came after the `01`, once the
 /// server accepted the IMEI.
-async fn connect(dev: &Device) -> Result<(TcpStream, Vec<u8>), Refused> {
+async fn connect(dev: &Device) -> Result<(Stream, Vec<u8>), Refused> {
     let t = dev.cfg.ack_timeout;
     let addr = dev.cfg.server;
-    let mut stream = match timeout(t, TcpStream::connect(addr)).await {
+    let tcp = match timeout(t, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(format!("connect to {addr}: {e}").into()),
         Err(_) => return Err(format!("connect to {addr}: no answer within {t:?}").into()),
     };
     // Frames are small and latency is measured: do not let Nagle hold them back.
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
+    let mut stream = match &dev.cfg.tls {
+        None => Stream::Plain(tcp),
+        Some(tls) => match timeout(t, tls.connect(tcp)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(format!("TLS handshake with {addr}: {e}").into()),
+            Err(_) => {
+                return Err(format!("TLS handshake with {addr}: no answer within {t:?}").into())
+            }
+        },
+    };
     let login = dev.imei.login_frame();
     let mut buf = Vec::new();
     let answer = async {
         stream.write_all(&login).await?;
+        stream.flush().await?;
         let n = stream.read_buf(&mut buf).await?;
         Ok::<usize, io::Error>(n)
     };
@@ -152,7 +164,7 @@ const AMBIGUOUS_GRACE: Duration = Duration::from_millis(100);
 
 async fn tcp_session(
     dev: &mut Device,
-    (mut stream, mut rbuf): (TcpStream, Vec<u8>),
+    (mut stream, mut rbuf): (Stream, Vec<u8>),
     stop: &mut watch::Receiver<bool>,
 ) -> End {
     let mut ambiguous_since: Option<Instant> = None;
@@ -211,8 +223,12 @@ async fn tcp_session(
     }
 }
 
-async fn write(dev: &Device, stream: &mut TcpStream, bytes: &[u8]) -> Result<(), String> {
-    match timeout(dev.cfg.ack_timeout, stream.write_all(bytes)).await {
+async fn write(dev: &Device, stream: &mut Stream, bytes: &[u8]) -> Result<(), String> {
+    let sent = async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    };
+    match timeout(dev.cfg.ack_timeout, sent).await {
         Ok(Ok(())) => {
             Stats::add(&dev.stats.c.bytes_sent, bytes.len() as u64);
             Ok(())
