@@ -17,9 +17,9 @@ mod serve;
 #[cfg(feature = "server")]
 mod simulate;
 #[cfg(feature = "server")]
-mod token;
-#[cfg(feature = "server")]
 mod stream;
+#[cfg(feature = "server")]
+mod token;
 
 #[derive(Parser)]
 #[command(name = "fleetview", version, about = ABOUT)]

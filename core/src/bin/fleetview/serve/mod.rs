@@ -259,7 +259,9 @@ async fn serve(args: Args) -> Result<(), String> {
         return Err("--max-pending-per-address must be at least 1".into());
     }
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(|e| e.to_string())?),
+        (Some(cert), Some(key)) => {
+            Some(tls::acceptor(cert, key).map_err(|e| format!("--tls-cert/--tls-key: {e}"))?)
+        }
         _ => None,
     };
     let max_connections = limits::connections(args.max_connections)?;

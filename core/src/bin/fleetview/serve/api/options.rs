@@ -90,9 +90,7 @@ impl HttpSetup {
             return Err("--http-max-connections must be at least 1".into());
         }
         let tls = match (&args.http_tls_cert, &args.http_tls_key) {
-            (Some(cert), Some(key)) => {
-                Some(super::https::acceptor(cert, key).map_err(|e| e.to_string())?)
-            }
+            (Some(cert), Some(key)) => Some(super::https::acceptor(cert, key)?),
             _ => None,
         };
         if tls.is_none() && !bound.ip().is_loopback() {
