@@ -64,7 +64,7 @@ fn main() -> ExitCode {
     {
         eprintln!(
             "fleetview: `{name}` is not in this build: it needs feature `server` \
-             (cargo install fleetview --features server); this build offers `decode` only"
+             (build with --features server); this build offers `decode` only"
         );
         return ExitCode::from(2);
     }
