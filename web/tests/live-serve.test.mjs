@@ -44,7 +44,7 @@ function fleetviewBin() {
   return bin;
 }
 
-// The protocol reference's Codec 12 response (a getinfo answer), from the core test vectors.
+// Teltonika's documented Codec 12 response example (a getinfo answer), from the core test vectors.
 const RESPONSE = JSON.parse(readFileSync(join(REPO, "core/tests/vectors/t07_codec12_getinfo_response.json"), "utf8"));
 const RESPONSE_TEXT = RESPONSE.expect[0].messages[0].text;
 
