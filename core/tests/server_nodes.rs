@@ -176,23 +176,7 @@ fn an_unreachable_or_malformed_database_url_is_a_clear_startup_error() {
             "not a PostgreSQL URL",
         ),
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fleetview"))
-            .args([
-                "serve",
-                "--tcp",
-                "127.0.0.1:0",
-                "--udp",
-                "127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-                "--db",
-                url,
-            ])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        assert!(!out.status.success());
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = serve_refused(&["--http", "127.0.0.1:0", "--db", url]);
         assert!(err.contains(needle), "{err}");
     }
 }

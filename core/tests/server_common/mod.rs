@@ -121,6 +121,19 @@ pub fn psql(url: &str, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Run `fleetview serve` on free loopback ports with `args`, expecting it to refuse to start;
+/// its standard error.
+pub fn serve_refused(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_fleetview"))
+        .args(["serve", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run fleetview serve");
+    assert!(!out.status.success(), "fleetview serve {args:?} started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// A running `fleetview serve`.
 pub struct Server {
     child: Option<Child>,
