@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test setup setup-run lint test-core test-cluster fuzz-smoke bench test-www test-worker test-web loadtest
+.PHONY: run test setup setup-run lint test-core test-cli test-postgres test-cluster fuzz-smoke bench test-www test-worker test-web loadtest
 
 ## The main job: build the web UI, then serve it with the TCP/UDP listeners (port 5027) and the
 ## HTTP API (http://127.0.0.1:8080/) on an embedded SQLite database (fleetview.db).
@@ -12,9 +12,9 @@ run: setup-run
 	npm --prefix web run build -- --lean
 	$(CARGO) run --release --features server --bin fleetview -- serve --db fleetview.db --web web/dist
 
-## Every test: lint, core (unit, vectors, property, truncation, CLI), the cluster, fuzz smoke,
-## npm package, Worker in workerd, playground in headless Chromium.
-test: setup lint test-core test-cluster fuzz-smoke test-www test-worker test-web
+## Every test: lint, core (unit, vectors, property, truncation, CLI, docs), the decoder CLI alone,
+## the server tests on PostgreSQL, the cluster, fuzz smoke, npm package, Worker in workerd, playground in headless Chromium.
+test: setup lint test-core test-cli test-postgres test-cluster fuzz-smoke test-www test-worker test-web
 
 setup-run:
 	.ci/setup wasm
@@ -24,7 +24,12 @@ setup:
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy -p fleetview --all-targets --all-features -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+	# The Worker's edge module (and the playground) are built for wasm32: lint that build too.
+	$(CARGO) clippy -p fleetview-worker -p fleetview-web --target wasm32-unknown-unknown \
+		--all-targets --all-features -- -D warnings
+	# The fuzz crate is a workspace of its own.
+	$(CARGO) clippy --manifest-path core/fuzz/Cargo.toml --all-targets -- -D warnings
 	# no_std + alloc: the codec builds without the standard library (as an rlib; the cdylib
 	# crate type is for the npm package and needs std).
 	$(CARGO) rustc -p fleetview --no-default-features --lib --crate-type rlib \
@@ -32,6 +37,17 @@ lint:
 
 test-core:
 	$(CARGO) test -p fleetview --all-features
+
+## `fleetview decode` built with feature `cli` alone: no server dependencies, `decode` only.
+test-cli:
+	$(CARGO) test -p fleetview --no-default-features --features cli --test cli
+
+## The server tests again on a private PostgreSQL (the other storage engine), and the ones that
+## need it: two nodes on one database, PostgreSQL crashing under a node.
+test-postgres:
+	.ci/setup cluster
+	.ci/with-postgres $(CARGO) test -p fleetview --all-features --test server_commands --test server_api \
+		--test server_tcp --test server_crash --test server_http_guard --test server_nodes --test server_pg_crash
 
 ## Two nodes on a private PostgreSQL behind HAProxy, 500 simulated devices: a node killed with
 ## SIGKILL, a command across nodes, PostgreSQL stopped -m immediate; every acked record stored once.

@@ -73,7 +73,7 @@ mod tests {
 
     #[test]
     fn matches_the_bitwise_definition() {
-        // The algorithm in words from the protocol reference, as an independent oracle.
+        // The algorithm as Teltonika's documentation states it in words, as an independent oracle.
         fn bitwise(data: &[u8]) -> u16 {
             let mut crc = 0u16;
             for &b in data {

@@ -1,6 +1,6 @@
-//! The JSON model (design.md): one shape for the CLI, the npm package, the Worker, the
-//! playground and the HTTP API. Built from a [`Packet`] by [`PacketJson::new`]; every type here
-//! implements `serde::Serialize`.
+//! The JSON model (`core/docs/json-model.md`): one shape for the CLI, the npm package, the
+//! Worker, the playground and the HTTP API. Built from a [`Packet`] by [`PacketJson::new`];
+//! every type here implements `serde::Serialize`.
 //!
 //! IO values keep `raw` (the unsigned integer on the wire) or `hex` (variable-length values);
 //! `name`, `value` and `unit` come from the IO catalogue for the chosen device model.

@@ -213,3 +213,43 @@ fn cli_build_offers_decode_only() {
         assert!(err.contains("needs feature `server`"), "{name}: {err}");
     }
 }
+
+/// Every flag of every subcommand this build offers is documented in its section of
+/// docs/cli.md (and the section exists).
+#[test]
+fn every_flag_is_documented_in_cli_md() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/cli.md")).unwrap();
+    let mut subcommands = vec!["decode"];
+    if cfg!(feature = "server") {
+        subcommands.extend(["serve", "simulate", "relay", "send"]);
+    }
+    for sub in subcommands {
+        let heading = format!("\n## `fleetview {sub}`");
+        let section = doc
+            .split_once(&heading)
+            .unwrap_or_else(|| panic!("docs/cli.md has no section {heading:?}"))
+            .1;
+        let section = section.split("\n## ").next().unwrap();
+        let (code, help, _) = run(&[sub, "--help"], None);
+        assert_eq!(code, 0);
+        let flags: Vec<String> = help
+            .split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']')
+            .filter_map(|w| w.strip_prefix("--"))
+            .map(|w| {
+                let name: String = w
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .collect();
+                format!("--{name}")
+            })
+            .filter(|w| w.len() > 2 && w != "--help" && w != "--version")
+            .collect();
+        assert!(!flags.is_empty(), "{sub}: no flags in\n{help}");
+        for flag in &flags {
+            assert!(
+                section.contains(&format!("`{flag}")),
+                "docs/cli.md: `fleetview {sub}` does not document {flag}"
+            );
+        }
+    }
+}

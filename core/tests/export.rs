@@ -1,11 +1,13 @@
-//! GeoJSON (validated against RFC 7946's rules) and CSV exports.
-#![cfg(feature = "serde")]
+//! GeoJSON (validated against RFC 7946's rules; feature `serde`) and CSV (any features) exports.
 
 use fleetview::encode::{avl_datagram, avl_frame};
-use fleetview::export::{csv, feature_collection};
+use fleetview::export::csv;
+#[cfg(feature = "serde")]
+use fleetview::export::feature_collection;
 use fleetview::{
     decode, AvlData, AvlRecord, Codec, DecodeOptions, GpsElement, Imei, IoElement, IoValue,
 };
+#[cfg(feature = "serde")]
 use serde_json::Value;
 
 fn record(ts: u64, lon: f64, lat: f64, sats: u8, io: Vec<IoElement>) -> AvlRecord {
@@ -69,12 +71,14 @@ fn packets() -> Vec<fleetview::Packet> {
     p
 }
 
+#[cfg(feature = "serde")]
 fn is_position(v: &Value) -> bool {
     let a = v.as_array().unwrap();
     let (lon, lat) = (a[0].as_f64().unwrap(), a[1].as_f64().unwrap());
     a.len() >= 2 && (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)
 }
 
+#[cfg(feature = "serde")]
 #[test]
 fn geojson_follows_rfc_7946() {
     let fc = serde_json::to_value(feature_collection(&packets(), Some("FMB920"))).unwrap();

@@ -78,22 +78,26 @@ fn host(addr: SocketAddr) -> String {
     format!("Host: {addr}")
 }
 
-/// Whether the server closes `s` (EOF or reset) before `limit`; the time it took.
+/// Read once, waiting up to `wait`: whether the server has closed `s` (EOF or reset).
+fn closed_now(s: &mut TcpStream, wait: Duration) -> bool {
+    s.set_read_timeout(Some(wait)).unwrap();
+    let mut b = [0u8; 512];
+    match s.read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+/// Whether the server closes `s` before `limit`; the time it took.
 fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
     let start = Instant::now();
-    s.set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let mut b = [0u8; 256];
     while start.elapsed() < limit {
-        match s.read(&mut b) {
-            Ok(0) => return Some(start.elapsed()),
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return Some(start.elapsed()),
+        if closed_now(s, Duration::from_millis(100)) {
+            return Some(start.elapsed());
         }
     }
     None
@@ -114,17 +118,8 @@ fn trickle(
                 return (i, Some(start.elapsed()));
             }
             // A closed socket shows on read before the next write fails.
-            s.set_read_timeout(Some(every)).unwrap();
-            let mut buf = [0u8; 512];
-            match s.read(&mut buf) {
-                Ok(0) => return (i + 1, Some(start.elapsed())),
-                Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(_) => return (i + 1, Some(start.elapsed())),
+            if closed_now(&mut s, every) {
+                return (i + 1, Some(start.elapsed()));
             }
         }
         (bytes.len(), None)
@@ -137,6 +132,10 @@ fn slowloris_headers_and_bodies_are_dropped_while_others_are_served() {
     let server = Server::start(&dir, &["--http-header-timeout", "1"]);
     device_round(&server, 0);
     let addr = server.http;
+    // A live view subscribed now must outlive the header timeout: it is waiting for events,
+    // not sending headers.
+    let mut live = Live::open(addr, "");
+    let opened = Instant::now();
 
     // Three connections that never finish their headers (a byte every 200 ms: 60 s for this
     // header), and two that send nothing at all.
@@ -214,6 +213,10 @@ fn slowloris_headers_and_bodies_are_dropped_while_others_are_served() {
     let (status, _) = request(addr, "GET", "/api/devices", &[&host(addr)], "");
     assert_eq!(status, 200);
     device_round(&server, 2);
+    assert!(opened.elapsed() > Duration::from_secs(2));
+    live.next("records", |v| {
+        v["imei"] == HEARTBEAT && v["records"][0]["timestamp_ms"] == 1_700_000_200_000u64
+    });
     assert!(server.stop().success());
 }
 
@@ -377,6 +380,17 @@ fn cross_site_form_posts_are_refused_and_same_origin_json_is_accepted() {
         assert_eq!(status, 415, "{ct}: {err}");
         assert_eq!(err["error"]["kind"], "unsupported_media_type");
     }
+    // A body over 64 KiB is refused before the route sees it.
+    let big = format!(r#"{{"text":"{}"}}"#, "x".repeat(70_000));
+    let (status, err) = request(
+        addr,
+        "POST",
+        &path,
+        &[&host(addr), "Content-Type: application/json"],
+        &big,
+    );
+    assert_eq!(status, 413, "{err}");
+    assert_eq!(err["error"]["kind"], "body_too_large");
     // Nothing was queued: the device logs in and acks again, and command 1 does not exist.
     device_round(&server, 1);
     let (status, _) = server.get("/api/commands/1");
@@ -551,6 +565,7 @@ fn make_certificates(dir: &std::path::Path) -> rustls::pki_types::CertificateDer
         .unwrap();
     std::fs::write(dir.join("cert.pem"), leaf.pem() + &ca_cert.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
     ca_cert.der().clone()
 }
 
@@ -633,6 +648,21 @@ fn https_with_a_test_made_ca() {
     );
     let (status, cmd) = https(&config, addr, "localhost", &post).unwrap();
     assert_eq!(status, 201, "{cmd}");
+    // `fleetview send` over HTTPS, trusting the test CA with --ca (and failing without it).
+    let send = |ca: Option<&std::path::Path>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fleetview"));
+        cmd.args(["send", IMEI, "getver", "--timeout", "0.2", "--server"])
+            .arg(format!("https://localhost:{port}"));
+        if let Some(ca) = ca {
+            cmd.arg("--ca").arg(ca);
+        }
+        let out = cmd.output().unwrap();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = send(Some(&dir.join("ca.pem")));
+    assert!(stderr.contains("queued for"), "{stderr}");
+    let stderr = send(None);
+    assert!(stderr.contains("certificate"), "{stderr}");
     // Foreign Host over TLS: refused like over HTTP.
     let evil = format!(
         "GET /api/devices HTTP/1.1\r\nHost: evil.example:{port}\r\nConnection: close\r\n\r\n"

@@ -1,4 +1,4 @@
-//! The examples menu's packets: the official worked examples of the protocol reference (§A.16),
+//! The examples menu's packets: the official worked examples of Teltonika's documentation,
 //! one per codec and transport, and a Codec 8 Extended frame with a real route, built by core's
 //! encoder, so that the map has something to show (the official vectors all carry 0,0).
 

@@ -1,4 +1,4 @@
-//! The live view's client side of the `fleetview serve` HTTP API (shapes pinned in web/API.md):
+//! The live view's client side of the `fleetview serve` HTTP API (shapes in core/docs/http-api.md):
 //! [`api`] reads and writes the API, [`state`] is the live view's reducer.
 
 pub mod api;

@@ -93,13 +93,14 @@ fn authorize(req: &Request, env: &Env) -> core::result::Result<bool, Problem> {
     static WARNED: AtomicBool = AtomicBool::new(false);
 
     let token = env.secret(TOKEN).ok().map(|s| s.to_string());
-    // A string var, or a TOML boolean: both read as text.
-    let opt_out = env
-        .object_var::<serde_json::Value>(ALLOW_UNAUTHENTICATED)
+    // A string var, or a TOML boolean (`= true`): both read as text.
+    let opt_out = js_sys::Reflect::get(env, &JsValue::from_str(ALLOW_UNAUTHENTICATED))
         .ok()
-        .map(|v| match v {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
+        .filter(|v| !v.is_undefined() && !v.is_null())
+        .map(|v| {
+            v.as_string()
+                .or_else(|| v.as_bool().map(|b| b.to_string()))
+                .unwrap_or_else(|| format!("{v:?}"))
         });
     let protection = Protection::new(token.as_deref(), opt_out.as_deref());
     let header = req.headers().get("Authorization").ok().flatten();

@@ -3,7 +3,7 @@
 //!
 //! Devices speak UDP, Workers speak HTTP: `fleetview relay` (the native binary) listens on the
 //! UDP port, POSTs each datagram to `/udp` here and sends the returned 7-byte ack back to the
-//! device. Routes (design.md § Worker HTTP API):
+//! device. Routes (core/docs/http-api.md, "The edge Worker"):
 //!
 //! | route | answer |
 //! |---|---|

@@ -26,8 +26,8 @@ const args = process.argv.slice(2);
 const seconds = Number(args[args.indexOf('--seconds') + 1]) || 1;
 const rounds = 5;
 
-// Official examples (protocol reference §A.16: T1–T4; complete-teltonika-parser rejects the
-// Codec 16 one, T5) and complete-teltonika-parser's own sample, a real FMB640 Codec 8E frame with
+// Official examples (Teltonika's documentation: the three Codec 8 examples and the Codec 8
+// Extended one; complete-teltonika-parser rejects the Codec 16 one) and complete-teltonika-parser's own sample, a real FMB640 Codec 8E frame with
 // two records of 41 IO elements each.
 const vectors = JSON.parse(readFileSync(new URL('../test/vectors.json', import.meta.url), 'utf8'));
 const simulated = JSON.parse(readFileSync(new URL('./simulated.json', import.meta.url), 'utf8'));

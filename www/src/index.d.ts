@@ -1,5 +1,5 @@
 // Types of the `fleetview` npm package: the API of src/api.js and the JSON model of Fleetview
-// (design.md), whose source of truth is core's `json` module. Keep them in step.
+// (core/docs/json-model.md), whose source of truth is core's `json` module. Keep them in step.
 
 /** Decoding options shared by `decode`, `decodeAll`, `decodeJson` and `Decoder`. */
 export interface DecodeOptions {

@@ -1,5 +1,5 @@
-// The package from Node: official vectors (protocol reference §A.16) with their values, errors
-// (kind and offset), the encoders, the IO catalogue, and the fast object path checked against
+// The package from Node: the official examples of Teltonika's documentation with their values,
+// errors (kind and offset), the encoders, the IO catalogue, and the fast object path checked against
 // core's serde rendering of the same JSON model.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

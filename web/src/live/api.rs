@@ -1,5 +1,6 @@
-//! Types and calls of the HTTP API (web/API.md). Deserialisation is tolerant: unknown fields are
-//! ignored and optional ones default, so a server that adds fields never breaks the view.
+//! Types and calls of the HTTP API (core/docs/http-api.md). Deserialisation is tolerant: unknown
+//! fields are ignored and optional ones default, so a server that adds fields never breaks the
+//! view.
 
 use serde::Deserialize;
 use wasm_bindgen::{JsCast, JsValue};

@@ -40,7 +40,7 @@ enum Command {
     /// Forward UDP datagrams from devices to the edge Worker (POST /udp) and send its acks back.
     #[cfg(feature = "server")]
     Relay(relay::Args),
-    /// Run the server: TCP/UDP listeners, SQLite storage, HTTP API and web UI.
+    /// Run the server: TCP/UDP listeners, SQLite or PostgreSQL storage, HTTP API and web UI.
     #[cfg(feature = "server")]
     Serve(Box<serve::Args>),
     /// Queue a command for a device through a running server and print its answer.
@@ -64,7 +64,7 @@ fn main() -> ExitCode {
     {
         eprintln!(
             "fleetview: `{name}` is not in this build: it needs feature `server` \
-             (cargo install fleetview --features server); this build offers `decode` only"
+             (build with --features server); this build offers `decode` only"
         );
         return ExitCode::from(2);
     }

@@ -2,13 +2,18 @@
 //! device's answer. It posts to `POST /api/devices/{imei}/commands` and polls
 //! `GET /api/commands/{id}` until the command is answered, fails, or the timeout passes.
 //!
-//! The client is a few lines of HTTP/1.1 over a std socket: one request per connection, to the
-//! project's own server, so no HTTP client library is needed.
+//! The client is a few lines of HTTP/1.1 over a std socket (with rustls for `https://`): one
+//! request per connection, to the project's own server, so no HTTP client library is needed.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::ServerName;
 
 use serde_json::{json, Value};
 
@@ -35,16 +40,21 @@ pub(crate) struct Args {
     /// The command is hex bytes rather than text.
     #[arg(long)]
     hex: bool,
-    /// The server's HTTP address.
+    /// The server's address: http://HOST:PORT, or https://HOST:PORT when it serves the API
+    /// with a certificate.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     server: String,
+    /// PEM certificate(s) of the authority that signed the server's certificate, for an
+    /// https:// server whose certificate is not from a public CA.
+    #[arg(long, value_name = "PEM")]
+    ca: Option<PathBuf>,
     /// Bearer token, when the server requires one. Visible in `ps`: prefer --token-file or the
     /// FLEETVIEW_TOKEN environment variable (read when neither flag is given).
     #[arg(long, conflicts_with = "token_file")]
     token: Option<String>,
     /// File holding the bearer token (surrounding whitespace ignored).
     #[arg(long, value_name = "PATH")]
-    token_file: Option<std::path::PathBuf>,
+    token_file: Option<PathBuf>,
     /// Seconds to wait for the answer (the device may be offline; the command stays queued).
     #[arg(long, default_value_t = 120.0)]
     timeout: f64,
@@ -71,7 +81,12 @@ fn send(args: &Args) -> Result<ExitCode, String> {
     )
     .map_err(|e| e.to_string())?
     .map(|(t, _)| t.as_str().to_string());
-    let server = Server::parse(&args.server, token)?;
+    let mut server = Server::parse(&args.server, token)?;
+    if server.https {
+        server.tls = Some(tls_config(args.ca.as_deref())?);
+    } else if args.ca.is_some() {
+        return Err("--ca is for an https:// --server".into());
+    }
     let codec = match args.codec {
         CommandCodec::C12 => "12",
         CommandCodec::C14 => "14",
@@ -140,33 +155,68 @@ fn send(args: &Args) -> Result<ExitCode, String> {
     }
 }
 
-/// A `http://host:port` server.
+/// The roots for an https:// server: the `--ca` file, or the public CAs (webpki-roots).
+fn tls_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    let roots = match ca {
+        Some(path) => crate::stream::ca_roots(path)?,
+        None => rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+    };
+    crate::stream::client_config(roots)
+}
+
+/// A `http://host:port` or `https://host:port` server.
 struct Server {
+    /// `host:port` to connect to.
     host: String,
+    /// What the URL said (the `Host` header).
     authority: String,
+    /// The name the certificate must carry (the host without port or brackets).
+    name: String,
     token: Option<String>,
+    https: bool,
+    /// The client configuration of an https:// server ([`tls_config`]).
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Server {
     fn parse(url: &str, token: Option<String>) -> Result<Self, String> {
-        let rest = url.strip_prefix("http://").ok_or_else(|| {
-            format!("--server {url:?}: expected http://HOST:PORT (the server speaks plain HTTP; put TLS in front of it)")
-        })?;
+        let (rest, https) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(rest), _) => (rest, false),
+            (_, Some(rest)) => (rest, true),
+            _ => {
+                return Err(format!(
+                    "--server {url:?}: expected http://HOST:PORT or https://HOST:PORT"
+                ))
+            }
+        };
         let authority = rest.trim_end_matches('/').to_string();
         if authority.is_empty() || authority.contains('/') {
             return Err(format!(
-                "--server {url:?}: expected http://HOST:PORT without a path"
+                "--server {url:?}: expected http(s)://HOST:PORT without a path"
             ));
         }
-        let host = if authority.contains(':') && !authority.ends_with(']') {
+        let has_port = authority.contains(':') && !authority.ends_with(']');
+        let host = if has_port {
             authority.clone()
         } else {
-            format!("{authority}:80")
+            format!("{authority}:{}", if https { 443 } else { 80 })
         };
+        let name = match authority.rsplit_once(':') {
+            Some((h, _)) if has_port => h,
+            _ => &authority,
+        }
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
         Ok(Self {
             host,
             authority,
+            name,
             token,
+            https,
+            tls: None,
         })
     }
 
@@ -178,14 +228,24 @@ impl Server {
             .map_err(|e| format!("cannot resolve {}: {e}", self.host))?
             .next()
             .ok_or_else(|| format!("cannot resolve {}", self.host))?;
-        let mut stream =
-            TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| {
-                format!(
-                    "cannot connect to http://{} ({e}): is fleetview serve running?",
-                    self.authority
-                )
-            })?;
-        stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let scheme = if self.https { "https" } else { "http" };
+        let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| {
+            format!(
+                "cannot connect to {scheme}://{} ({e}): is fleetview serve running?",
+                self.authority
+            )
+        })?;
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let mut stream: Box<dyn ReadWrite> = match &self.tls {
+            None => Box::new(tcp),
+            Some(config) => {
+                let name = ServerName::try_from(self.name.clone())
+                    .map_err(|e| format!("{:?} is not a server name: {e}", self.name))?;
+                let conn = rustls::ClientConnection::new(config.clone(), name)
+                    .map_err(|e| format!("TLS: {e}"))?;
+                Box::new(rustls::StreamOwned::new(conn, tcp))
+            }
+        };
         let body = body.map(Value::to_string).unwrap_or_default();
         let mut req = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n",
@@ -206,9 +266,12 @@ impl Server {
             .write_all(req.as_bytes())
             .map_err(|e| format!("cannot send the request: {e}"))?;
         let mut raw = Vec::new();
-        stream
-            .read_to_end(&mut raw)
-            .map_err(|e| format!("cannot read the answer: {e}"))?;
+        match stream.read_to_end(&mut raw) {
+            Ok(_) => {}
+            // The server closes after `Connection: close` without a TLS close_notify.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+            Err(e) => return Err(format!("cannot read the answer: {e}")),
+        }
         let (status, json) = parse_response(&raw)?;
         if (200..300).contains(&status) {
             return Ok(json);
@@ -224,6 +287,9 @@ impl Server {
         })
     }
 }
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
 
 /// Status and JSON body of an HTTP/1.1 response read to the end (fixed length or chunked).
 fn parse_response(raw: &[u8]) -> Result<(u16, Value), String> {
@@ -296,7 +362,15 @@ mod tests {
             Server::parse("http://fleet.example", None).unwrap().host,
             "fleet.example:80"
         );
-        assert!(Server::parse("https://x", None).is_err());
+        let s = Server::parse("https://fleet.example", None).unwrap();
+        assert_eq!(
+            (s.host.as_str(), s.name.as_str()),
+            ("fleet.example:443", "fleet.example")
+        );
+        assert!(s.https);
+        let s = Server::parse("https://[::1]:8443", None).unwrap();
+        assert_eq!((s.host.as_str(), s.name.as_str()), ("[::1]:8443", "::1"));
+        assert!(Server::parse("ftp://x", None).is_err());
         assert!(Server::parse("http://x/prefix", None).is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! The HTTP side: the JSON API of design.md (shapes pinned in web/API.md), live updates as
+//! The HTTP side: the JSON API (routes and shapes in core/docs/http-api.md), live updates as
 //! Server-Sent Events, and the web UI as static files.
 
 use std::collections::HashMap;

@@ -7,7 +7,8 @@
 //! - a connection has `header_timeout` to deliver each request's headers, counted from the
 //!   moment the server waits for them (after the connection opens, and again after each
 //!   response): a client that trickles its headers (slowloris) or says nothing is dropped;
-//! - with a certificate, the TLS handshake must finish within the same time.
+//! - with a certificate, the TLS handshake must finish within the same time;
+//! - a request head larger than [`READ_BUFFER`] is refused.
 //!
 //! Shutdown stops accepting, lets requests in progress finish (live streams end on the same
 //! signal) and closes idle keep-alive connections.
@@ -37,6 +38,11 @@ pub(crate) struct ServerOptions {
     pub(crate) tls: Option<TlsAcceptor>,
 }
 
+/// Largest read buffer of a connection, which bounds its request head (hyper's default is
+/// about 400 KiB; the API's requests are a few hundred bytes): 256 connections hold at most
+/// 16 MiB of buffers. A longer head gets `431 Request Header Fields Too Large`.
+const READ_BUFFER: usize = 64 * 1024;
+
 /// Refusals at the connection limit are logged at most this often.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -54,7 +60,8 @@ pub(crate) async fn serve(
     let service = TowerToHyperService::new(app);
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(opts.header_timeout);
+        .header_read_timeout(opts.header_timeout)
+        .max_buf_size(READ_BUFFER);
     let mut refused = 0u64;
     let mut last_refusal_log: Option<Instant> = None;
     loop {
