@@ -238,6 +238,22 @@ impl Server {
         }
     }
 
+    /// Wait until one log line contains every one of `needles`; that line.
+    pub fn wait_line(&self, needles: &[&str]) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log();
+            if let Some(line) = log.lines().find(|l| needles.iter().all(|n| l.contains(n))) {
+                return line.to_string();
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "no log line with all of {needles:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERM, then wait for the exit.
     pub fn stop(mut self) -> ExitStatus {
         let mut child = self.child.take().unwrap();

@@ -142,9 +142,10 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 10.0)]
     fuel_threshold: f64,
     /// Durability of each commit before the ack: full syncs the WAL to disk (survives a power
-    /// cut), normal does not (survives a crash of the server). A tracker deletes what is acked,
-    /// so full is the default; it costs no throughput here (one sync per group of frames) and
-    /// gave a lower p99 than normal in the load test (core/loadtest).
+    /// cut), normal does not (survives a crash of the server). On PostgreSQL: full is
+    /// synchronous_commit = on, normal is off. A tracker deletes what is acked, so full is the
+    /// default; it costs no throughput here (one sync per group of frames) and gave a lower p99
+    /// than normal in the load test (core/loadtest).
     #[arg(long, value_enum, default_value_t = Sync::Full)]
     sync: Sync,
     /// The HTTP API's token, names, limits and certificate.
