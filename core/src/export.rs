@@ -130,18 +130,20 @@ mod geojson {
     use alloc::collections::BTreeMap;
     use serde::Serialize;
 
-    /// An RFC 7946 FeatureCollection: one Point per record with a fix, one LineString per device
-    /// track with two or more such points. Records without a fix are left out of the geometry and
-    /// counted in `properties` (a foreign member, allowed by RFC 7946 § 6.1).
+    /// An RFC 7946 FeatureCollection. From packets ([`feature_collection`]): one Point per
+    /// record with a fix, one LineString per device track with two or more such points, and the
+    /// records without a fix counted in `properties` (a foreign member, allowed by RFC 7946
+    /// § 6.1). From stored positions ([`point_collection`]): one Point per position, no counts.
     #[derive(Clone, Debug, Serialize)]
-    pub struct FeatureCollection {
+    pub struct FeatureCollection<P = BTreeMap<String, Property>> {
         /// Always `"FeatureCollection"`.
         #[serde(rename = "type")]
         pub kind: &'static str,
         /// Points, then tracks.
-        pub features: Vec<Feature>,
-        /// Counts: records, plotted, without fix.
-        pub properties: CollectionProperties,
+        pub features: Vec<Feature<P>>,
+        /// Counts: records, plotted, without fix (absent from a collection of positions).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub properties: Option<CollectionProperties>,
     }
 
     /// Counts over the whole collection.
@@ -157,14 +159,46 @@ mod geojson {
 
     /// A Feature.
     #[derive(Clone, Debug, Serialize)]
-    pub struct Feature {
+    pub struct Feature<P = BTreeMap<String, Property>> {
         /// Always `"Feature"`.
         #[serde(rename = "type")]
         pub kind: &'static str,
         /// Point or LineString.
         pub geometry: Geometry,
         /// Record or track properties.
-        pub properties: BTreeMap<String, Property>,
+        pub properties: P,
+    }
+
+    impl<P> Feature<P> {
+        /// A Point at `longitude`, `latitude` (degrees; RFC 7946 puts longitude first).
+        pub fn point(longitude: f64, latitude: f64, properties: P) -> Self {
+            Self {
+                kind: "Feature",
+                geometry: Geometry::Point([longitude, latitude]),
+                properties,
+            }
+        }
+    }
+
+    /// The collection of stored positions, one Point each (in the given order): the GeoJSON of
+    /// the server's and the Worker's positions queries. `properties` gives each position's
+    /// longitude, latitude and properties.
+    pub fn point_collection<T, P>(
+        positions: impl IntoIterator<Item = T>,
+        mut properties: impl FnMut(T) -> (f64, f64, P),
+    ) -> FeatureCollection<P> {
+        let features = positions
+            .into_iter()
+            .map(|t| {
+                let (longitude, latitude, p) = properties(t);
+                Feature::point(longitude, latitude, p)
+            })
+            .collect();
+        FeatureCollection {
+            kind: "FeatureCollection",
+            features,
+            properties: None,
+        }
     }
 
     /// A geometry; positions are `[longitude, latitude]` (RFC 7946 § 3.1.1).
@@ -232,11 +266,7 @@ mod geojson {
             for (name, value) in named_io(r, model) {
                 p.entry(name).or_insert(Property::Io(value));
             }
-            features.push(Feature {
-                kind: "Feature",
-                geometry: Geometry::Point(at),
-                properties: p,
-            });
+            features.push(Feature::point(at[0], at[1], p));
         }
         let plotted = features.len();
         for (device, (line, missing)) in tracks {
@@ -263,11 +293,11 @@ mod geojson {
         FeatureCollection {
             kind: "FeatureCollection",
             features,
-            properties: CollectionProperties {
+            properties: Some(CollectionProperties {
                 records: rows.len(),
                 plotted,
                 without_fix,
-            },
+            }),
         }
     }
 }

@@ -76,6 +76,9 @@ pub mod explain;
 pub mod export;
 #[cfg(feature = "serde")]
 pub mod json;
+// The HTTP API's shapes (feature `serde`): stored records, devices, live events.
+#[cfg(feature = "serde")]
+pub mod api;
 
 #[cfg(feature = "wasm")]
 pub mod wasm;

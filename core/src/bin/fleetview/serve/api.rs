@@ -124,13 +124,12 @@ async fn devices(State(ctx): State<Arc<Ctx>>) -> ApiResult {
     let list = ctx.reader.devices(model).await.map_err(internal)?;
     let now = now_ms();
     let fresh = ctx.limits.idle.as_millis() as i64;
-    let out: Vec<Value> = list
+    let out: Vec<_> = list
         .into_iter()
-        .map(|(imei, mut v)| {
+        .map(|mut d| {
             // Here, or (PostgreSQL) on another node with a live lease.
-            let elsewhere = v["connected"] == json!(true);
-            v["connected"] = json!(elsewhere || ctx.hub.connected(&imei, now, fresh));
-            v
+            d.connected = d.connected || ctx.hub.connected(&d.imei, now, fresh);
+            d
         })
         .collect();
     Ok(Json(out).into_response())
@@ -258,20 +257,20 @@ async fn positions(
     if !geojson {
         return Ok(Json(json!({"imei": imei, "positions": rows})).into_response());
     }
-    let features: Vec<Value> = rows
-        .into_iter()
-        .filter(|r| r["valid"] == json!(true))
-        .map(|mut r| {
-            let coordinates = json!([r["longitude"], r["latitude"]]);
-            if let Value::Object(m) = &mut r {
-                m.remove("longitude");
-                m.remove("latitude");
-                m.insert("imei".into(), json!(imei));
-            }
-            json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": coordinates}, "properties": r})
-        })
-        .collect();
-    let mut resp = Json(json!({"type": "FeatureCollection", "features": features})).into_response();
+    // Properties: the stored record without its coordinates, and the device.
+    let collection =
+        fleetview::export::point_collection(rows.into_iter().filter(|r| r.valid), |r| {
+            let (longitude, latitude) = (r.longitude, r.latitude);
+            let mut p = match serde_json::to_value(r) {
+                Ok(Value::Object(m)) => m,
+                _ => serde_json::Map::new(),
+            };
+            p.remove("longitude");
+            p.remove("latitude");
+            p.insert("imei".into(), json!(imei));
+            (longitude, latitude, p)
+        });
+    let mut resp = Json(collection).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/geo+json"),

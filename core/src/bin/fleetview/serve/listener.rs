@@ -14,12 +14,12 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use fleetview::api::DeviceEvent;
 use fleetview::command::CommandMessage;
 use fleetview::json::MessageJson;
 use fleetview::{
     udp, CommandPacket, Content, DecodeError, DecodeOptions, Event, Imei, Packet, Session,
 };
-use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Notify, Semaphore};
@@ -200,7 +200,7 @@ impl Connection {
             if self.ctx.hub.unregister(&imei, reg.id) {
                 self.ctx
                     .hub
-                    .publish("device", &json!({"imei": &*imei, "connected": false}));
+                    .publish("device", &DeviceEvent::disconnect(&imei));
             }
         }
         if self.imei.is_some() {
@@ -416,7 +416,7 @@ impl Connection {
         self.logged_in_at = Some(Instant::now());
         self.ctx.hub.publish(
             "device",
-            &json!({"imei": digits, "connected": true, "transport": "tcp", "address": address, "last_seen_ms": now_ms()}),
+            &DeviceEvent::login(&digits, "tcp", address, now_ms()),
         );
         self.imei = Some(digits.into());
         Ok(())
@@ -668,7 +668,7 @@ pub(crate) async fn udp(socket: UdpSocket, ctx: Arc<Ctx>, alive: mpsc::Sender<()
                     {
                         ctx.hub.publish(
                             "device",
-                            &json!({"imei": imei, "connected": true, "transport": "udp", "address": peer.to_string(), "last_seen_ms": now}),
+                            &DeviceEvent::login(&imei, "udp", peer.to_string(), now),
                         );
                     }
                     let accepted = u8::try_from(n).unwrap_or(u8::MAX);

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use fleetview::api::{FuelJson, Origin, PositionJson, RecordsEvent};
 use fleetview::json::RecordJson;
 use serde::Serialize;
 use tracing::{info, warn};
@@ -17,33 +18,6 @@ use super::Ctx;
 
 /// How far back from the new readings the stored series is read to seed the live state.
 const FUEL_WINDOW_MS: i64 = 24 * 3600 * 1000;
-
-/// `records` event data: the records just committed, as `positions` shows them.
-#[derive(Serialize)]
-struct Records<'a> {
-    imei: &'a str,
-    records: Vec<Record<'a>>,
-}
-
-/// A record as `GET /api/devices/{imei}/positions` shows it: the JSON model's record and where
-/// it came from.
-#[derive(Serialize)]
-struct Record<'a> {
-    id: i64,
-    #[serde(flatten)]
-    record: RecordJson,
-    codec: &'a str,
-    transport: &'a str,
-    received_ms: i64,
-    fuel: Option<Fuel>,
-}
-
-#[derive(Serialize)]
-struct Fuel {
-    io_id: u16,
-    value: f64,
-    unit: Option<&'static str>,
-}
 
 /// `fuel` event data.
 #[derive(Serialize)]
@@ -70,8 +44,8 @@ pub(crate) async fn after_commit(ctx: &Arc<Ctx>, batch: &Batch, ids: &[Option<i6
         if !records.is_empty() {
             ctx.hub.publish(
                 "records",
-                &Records {
-                    imei: &batch.imei,
+                &RecordsEvent {
+                    imei: batch.imei.to_string(),
                     records,
                 },
             );
@@ -112,19 +86,24 @@ pub(crate) async fn after_commit(ctx: &Arc<Ctx>, batch: &Batch, ids: &[Option<i6
     }
 }
 
-fn record<'a>(id: i64, row: &RecordRow, batch: &'a Batch, model: Option<&str>) -> Record<'a> {
-    Record {
+fn record(
+    id: i64,
+    row: &RecordRow,
+    batch: &Batch,
+    model: Option<&str>,
+) -> PositionJson<Vec<fleetview::json::IoJson>> {
+    let origin = Origin {
         id,
-        record: RecordJson::new(&row.record, model),
-        codec: batch.codec,
-        transport: batch.transport,
+        codec: batch.codec.into(),
+        transport: batch.transport.into(),
         received_ms: batch.received_ms,
-        fuel: row.fuel.as_ref().map(|f| Fuel {
+        fuel: row.fuel.as_ref().map(|f| FuelJson {
             io_id: f.id,
             value: f.level,
-            unit: f.unit,
+            unit: f.unit.map(Into::into),
         }),
-    }
+    };
+    PositionJson::new(RecordJson::new(&row.record, model), origin)
 }
 
 /// Read the device's stored series (from a day before `since`, its earliest new reading), seed

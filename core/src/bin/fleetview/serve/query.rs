@@ -4,9 +4,10 @@
 //! connections on blocking threads, [`super::storage::sqlite::read`]; PostgreSQL: a pool,
 //! [`super::storage::postgres::read`]) and rows become JSON here, through [`Cols`].
 
+use fleetview::api::{DeviceJson, FuelJson, PositionJson};
 use fleetview::json::IoJson;
 use fleetview::{IoElement, IoValue};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::fuel;
 use super::storage::{postgres, sqlite, Error};
@@ -21,6 +22,11 @@ pub(crate) enum Reader {
     Postgres(postgres::read::Pool),
 }
 
+/// A stored record as the API shows it (IO elements as the JSON the store holds).
+pub(crate) type Position = PositionJson<Value>;
+/// A device as the API shows it.
+pub(crate) type Device = DeviceJson<Value>;
+
 /// A fuel reading: (io id, unit, point).
 pub(crate) type FuelReading = (u16, Option<String>, fuel::Point);
 
@@ -28,10 +34,7 @@ impl Reader {
     /// Every device with its record count and last position (the latest valid fix, else the
     /// latest record), ordered by IMEI. `connected` is what the database knows (PostgreSQL: a
     /// session on a node with a live lease); the caller adds this node's own connections.
-    pub(crate) async fn devices(
-        &self,
-        model: Option<String>,
-    ) -> Result<Vec<(String, Value)>, Error> {
+    pub(crate) async fn devices(&self, model: Option<String>) -> Result<Vec<Device>, Error> {
         match self {
             Reader::Sqlite(p) => p.devices(model).await,
             Reader::Postgres(p) => p.devices(model).await,
@@ -54,7 +57,7 @@ impl Reader {
         to: i64,
         limit: i64,
         model: Option<String>,
-    ) -> Result<Vec<Value>, Error> {
+    ) -> Result<Vec<Position>, Error> {
         let limit = limit.clamp(0, MAX_LIMIT);
         match self {
             Reader::Sqlite(p) => p.positions(imei, from, to, limit, model).await,
@@ -128,53 +131,63 @@ pub(crate) const COMMAND_SQL: &str =
        c.response, c.error
      FROM commands c JOIN devices d ON d.id = c.device_id WHERE c.id = $1";
 
-/// A devices row (of [`DEVICES_SQL`]): id, IMEI and its JSON without `last_position`.
-pub(crate) fn device_value<R: Cols>(r: &R) -> Result<(i64, String, Value), R::Err> {
-    let imei = r.text(1)?;
+/// A devices row (of [`DEVICES_SQL`]): id and the device, without `last_position` and
+/// `connected`.
+pub(crate) fn device_value<R: Cols>(r: &R) -> Result<(i64, Device), R::Err> {
     Ok((
         r.int(0)?,
-        imei.clone(),
-        json!({
-            "imei": imei,
-            "first_seen_ms": r.int(2)?,
-            "last_seen_ms": r.int(3)?,
-            "transport": r.opt_text(4)?,
-            "address": r.opt_text(5)?,
-            "records": r.int(6)?,
-        }),
+        DeviceJson {
+            imei: r.text(1)?,
+            first_seen_ms: r.int(2)?,
+            last_seen_ms: r.int(3)?,
+            transport: r.opt_text(4)?,
+            address: r.opt_text(5)?,
+            records: r.int(6)?,
+            connected: false,
+            last_position: None,
+        },
     ))
 }
 
-/// A record row as the JSON model's record (core's RecordJson fields, same names) plus where
-/// it came from: `id`, `codec`, `transport`, `received_ms` and `fuel`. IO elements are named
-/// for `model` here, from the compact form the writer stores ([`io_value`]).
-pub(crate) fn record_value<R: Cols>(r: &R, model: Option<&str>) -> Result<Value, R::Err> {
+/// A record row as the API's stored record (core's `PositionJson`: the JSON model's record and
+/// `id`, `codec`, `transport`, `received_ms` and `fuel`). IO elements are named for `model`
+/// here, from the compact form the writer stores ([`io_value`]). The numeric columns hold what
+/// the writer stored from the same types, so narrowing them cannot fail on rows it wrote.
+pub(crate) fn record_value<R: Cols>(r: &R, model: Option<&str>) -> Result<Position, R::Err> {
     let ts = r.int(1)?;
-    let io = r.text(12)?;
-    let mut m = Map::new();
-    m.insert("id".into(), json!(r.int(0)?));
-    m.insert("timestamp_ms".into(), json!(ts));
-    m.insert("time".into(), json!(fleetview::time::iso8601(ts as u64)));
-    m.insert("priority".into(), json!(r.int(2)?));
-    m.insert("longitude".into(), json!(r.float(3)?));
-    m.insert("latitude".into(), json!(r.float(4)?));
-    m.insert("altitude".into(), json!(r.int(5)?));
-    m.insert("angle".into(), json!(r.int(6)?));
-    m.insert("satellites".into(), json!(r.int(7)?));
-    m.insert("speed".into(), json!(r.int(8)?));
-    m.insert("valid".into(), json!(r.boolean(9)?));
-    m.insert("event_id".into(), json!(r.int(10)?));
-    m.insert("generation_type".into(), json!(r.opt_int(11)?));
-    m.insert("io".into(), io_value(&io, model));
-    m.insert("codec".into(), json!(r.text(13)?));
-    m.insert("transport".into(), json!(r.text(14)?));
-    m.insert("received_ms".into(), json!(r.int(15)?));
     let fuel = match r.opt_int(16)? {
-        Some(id) => json!({"io_id": id, "value": r.float(17)?, "unit": r.opt_text(18)?}),
-        None => Value::Null,
+        Some(id) => Some(FuelJson {
+            io_id: narrow(id),
+            value: r.float(17)?,
+            unit: r.opt_text(18)?,
+        }),
+        None => None,
     };
-    m.insert("fuel".into(), fuel);
-    Ok(Value::Object(m))
+    Ok(PositionJson {
+        id: r.int(0)?,
+        timestamp_ms: narrow(ts),
+        time: fleetview::time::iso8601(narrow(ts)),
+        priority: narrow(r.int(2)?),
+        longitude: r.float(3)?,
+        latitude: r.float(4)?,
+        altitude: narrow(r.int(5)?),
+        angle: narrow(r.int(6)?),
+        satellites: narrow(r.int(7)?),
+        speed: narrow(r.int(8)?),
+        valid: r.boolean(9)?,
+        event_id: narrow(r.int(10)?),
+        generation_type: r.opt_int(11)?.map(narrow),
+        io: io_value(&r.text(12)?, model),
+        codec: r.text(13)?,
+        transport: r.text(14)?,
+        received_ms: r.int(15)?,
+        fuel,
+    })
+}
+
+/// A stored integer as the API type (0 for a value the writer cannot have stored).
+fn narrow<T: TryFrom<i64> + Default>(v: i64) -> T {
+    T::try_from(v).unwrap_or_default()
 }
 
 /// A fuel row (of [`FUEL_SQL`]).

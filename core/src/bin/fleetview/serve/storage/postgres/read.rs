@@ -48,23 +48,19 @@ impl Pool {
         Ok(self.0.get().await?)
     }
 
-    pub(crate) async fn devices(
-        &self,
-        model: Option<String>,
-    ) -> Result<Vec<(String, Value)>, Error> {
+    pub(crate) async fn devices(&self, model: Option<String>) -> Result<Vec<query::Device>, Error> {
         let c = self.client().await?;
         let last = c.prepare_cached(query::LAST_POSITION_SQL).await?;
         let rows = c.query(DEVICES_SQL, &[&now_ms()]).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let (id, imei, mut v) = query::device_value(&r)?;
-            let pos = match c.query_opt(&last, &[&id]).await? {
-                Some(p) => query::record_value(&p, model.as_deref())?,
-                None => Value::Null,
+            let (id, mut device) = query::device_value(&r)?;
+            device.last_position = match c.query_opt(&last, &[&id]).await? {
+                Some(p) => Some(query::record_value(&p, model.as_deref())?),
+                None => None,
             };
-            v["last_position"] = pos;
-            v["connected"] = Value::Bool(r.boolean(7)?);
-            out.push((imei, v));
+            device.connected = r.boolean(7)?;
+            out.push(device);
         }
         Ok(out)
     }
@@ -82,7 +78,7 @@ impl Pool {
         to: i64,
         limit: i64,
         model: Option<String>,
-    ) -> Result<Vec<Value>, Error> {
+    ) -> Result<Vec<query::Position>, Error> {
         let c = self.client().await?;
         let q = c.prepare_cached(query::POSITIONS_SQL).await?;
         let rows = c.query(&q, &[&imei, &from, &to, &limit]).await?;

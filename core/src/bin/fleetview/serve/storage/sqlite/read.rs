@@ -89,10 +89,7 @@ impl Pool {
         .map_err(|e| Error::Task(e.to_string()))?
     }
 
-    pub(crate) async fn devices(
-        &self,
-        model: Option<String>,
-    ) -> Result<Vec<(String, Value)>, Error> {
+    pub(crate) async fn devices(&self, model: Option<String>) -> Result<Vec<query::Device>, Error> {
         self.with(move |c| {
             let mut list = c.prepare_cached(query::DEVICES_SQL)?;
             let mut last = c.prepare_cached(query::LAST_POSITION_SQL)?;
@@ -100,13 +97,11 @@ impl Pool {
                 .query_map([], |r| query::device_value(r))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let mut out = Vec::with_capacity(rows.len());
-            for (id, imei, mut v) in rows {
-                let pos = last
+            for (id, mut device) in rows {
+                device.last_position = last
                     .query_row([id], |r| query::record_value(r, model.as_deref()))
                     .optional()?;
-                v["last_position"] = pos.unwrap_or(Value::Null);
-                v["connected"] = Value::Bool(false);
-                out.push((imei, v));
+                out.push(device);
             }
             Ok(out)
         })
@@ -130,7 +125,7 @@ impl Pool {
         to: i64,
         limit: i64,
         model: Option<String>,
-    ) -> Result<Vec<Value>, Error> {
+    ) -> Result<Vec<query::Position>, Error> {
         self.with(move |c| {
             let mut q = c.prepare_cached(query::POSITIONS_SQL)?;
             let mut rows = q

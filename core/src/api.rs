@@ -1,0 +1,226 @@
+//! The shapes of the HTTP API of `fleetview serve` (core/docs/http-api.md): a stored record
+//! (`positions`, a device's `last_position`, the live `records` event), a device, and the live
+//! `records` and `device` events. The server serializes these types and the web UI
+//! deserializes them, so both sides follow one definition.
+//!
+//! A stored record carries its IO elements as the type parameter `Io`: the server writes the
+//! JSON model's `io` array (`Vec<IoJson>`, or the stored JSON as is), a reader that does not
+//! need them reads [`serde::de::IgnoredAny`].
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use serde::{Deserialize, Serialize};
+
+use crate::json::RecordJson;
+
+/// A stored record: the JSON model's record (same names, same order) and where it came from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, bound(deserialize = "Io: Deserialize<'de> + Default"))]
+pub struct PositionJson<Io> {
+    /// Row id in the server's store.
+    pub id: i64,
+    /// Milliseconds since 1970 UTC.
+    pub timestamp_ms: u64,
+    /// ISO 8601 UTC.
+    pub time: String,
+    /// 0–3.
+    pub priority: u8,
+    /// Degrees, west negative.
+    pub longitude: f64,
+    /// Degrees, south negative.
+    pub latitude: f64,
+    /// Metres.
+    pub altitude: i16,
+    /// Degrees from north.
+    pub angle: u16,
+    /// Visible satellites.
+    pub satellites: u8,
+    /// km/h.
+    pub speed: u16,
+    /// Whether the position is a fix worth plotting.
+    pub valid: bool,
+    /// IO id that triggered the record, 0 for none.
+    pub event_id: u16,
+    /// Codec 16 generation type.
+    pub generation_type: Option<u8>,
+    /// IO elements.
+    pub io: Io,
+    /// The codec of the frame that carried it (`"8"`, `"8E"`, `"16"`).
+    pub codec: String,
+    /// `"tcp"` or `"udp"`.
+    pub transport: String,
+    /// When the server received it, milliseconds since 1970 UTC.
+    pub received_ms: i64,
+    /// The fuel level read from the record, when the device has a fuel sensor.
+    pub fuel: Option<FuelJson>,
+}
+
+/// Where a stored record came from (the fields a [`RecordJson`] lacks).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Origin {
+    /// Row id.
+    pub id: i64,
+    /// Codec name.
+    pub codec: String,
+    /// `"tcp"` or `"udp"`.
+    pub transport: String,
+    /// Reception time, milliseconds since 1970 UTC.
+    pub received_ms: i64,
+    /// Fuel reading.
+    pub fuel: Option<FuelJson>,
+}
+
+impl PositionJson<Vec<crate::json::IoJson>> {
+    /// The JSON model's record with where it came from.
+    pub fn new(record: RecordJson, origin: Origin) -> Self {
+        Self {
+            id: origin.id,
+            timestamp_ms: record.timestamp_ms,
+            time: record.time,
+            priority: record.priority,
+            longitude: record.longitude,
+            latitude: record.latitude,
+            altitude: record.altitude,
+            angle: record.angle,
+            satellites: record.satellites,
+            speed: record.speed,
+            valid: record.valid,
+            event_id: record.event_id,
+            generation_type: record.generation_type,
+            io: record.io,
+            codec: origin.codec,
+            transport: origin.transport,
+            received_ms: origin.received_ms,
+            fuel: origin.fuel,
+        }
+    }
+}
+
+/// A record's fuel level.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FuelJson {
+    /// The IO id of the fuel sensor.
+    pub io_id: u16,
+    /// Level, in `unit`.
+    pub value: f64,
+    /// Unit, where known.
+    pub unit: Option<String>,
+}
+
+/// An item of `GET /api/devices`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, bound(deserialize = "Io: Deserialize<'de> + Default"))]
+pub struct DeviceJson<Io> {
+    /// 15 digits.
+    pub imei: String,
+    /// First contact, milliseconds since 1970 UTC.
+    pub first_seen_ms: i64,
+    /// Last contact, milliseconds since 1970 UTC.
+    pub last_seen_ms: i64,
+    /// `"tcp"` or `"udp"` (of the last contact).
+    pub transport: Option<String>,
+    /// Peer address of the last contact.
+    pub address: Option<String>,
+    /// Stored records.
+    pub records: i64,
+    /// Connected now (to this server or, clustered, to another node).
+    pub connected: bool,
+    /// The latest record with a valid fix, else the latest record, or `null`.
+    pub last_position: Option<PositionJson<Io>>,
+}
+
+/// The live `records` event: the records of one device just committed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, bound(deserialize = "Io: Deserialize<'de> + Default"))]
+pub struct RecordsEvent<Io> {
+    /// The device.
+    pub imei: String,
+    /// Ascending in time.
+    pub records: Vec<PositionJson<Io>>,
+}
+
+/// The live `device` event: a login (or the first datagram after the idle timeout) or a
+/// disconnect, which carries only `imei` and `connected`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeviceEvent {
+    /// 15 digits.
+    pub imei: String,
+    /// Connected (login) or not (disconnect).
+    pub connected: bool,
+    /// `"tcp"` or `"udp"`, at a login.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
+    /// Peer address, at a login.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Milliseconds since 1970 UTC, at a login.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen_ms: Option<i64>,
+}
+
+impl DeviceEvent {
+    /// A login over `transport` from `address`.
+    pub fn login(imei: &str, transport: &str, address: String, last_seen_ms: i64) -> Self {
+        Self {
+            imei: imei.into(),
+            connected: true,
+            transport: Some(transport.into()),
+            address: Some(address),
+            last_seen_ms: Some(last_seen_ms),
+        }
+    }
+
+    /// A disconnect.
+    pub fn disconnect(imei: &str) -> Self {
+        Self {
+            imei: imei.into(),
+            ..Self::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::de::IgnoredAny;
+
+    #[test]
+    fn a_disconnect_has_only_imei_and_connected() {
+        let e = DeviceEvent::disconnect("356307042441013");
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"imei":"356307042441013","connected":false}"#
+        );
+    }
+
+    #[test]
+    fn a_position_reads_back_without_its_io() {
+        let p = PositionJson {
+            id: 7,
+            timestamp_ms: 1_700_000_000_000,
+            time: "2023-11-14T22:13:20.000Z".into(),
+            longitude: 25.1,
+            latitude: 54.6,
+            altitude: -3,
+            valid: true,
+            io: alloc::vec![1u8, 2],
+            codec: "8E".into(),
+            transport: "tcp".into(),
+            fuel: Some(FuelJson {
+                io_id: 84,
+                value: 12.5,
+                unit: Some("l".into()),
+            }),
+            ..PositionJson::default()
+        };
+        let text = serde_json::to_string(&p).unwrap();
+        assert!(text.starts_with(r#"{"id":7,"timestamp_ms":1700000000000,"time":"#));
+        let back: PositionJson<IgnoredAny> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.altitude, -3);
+        assert_eq!(back.fuel, p.fuel);
+        assert_eq!(back.codec, "8E");
+    }
+}
