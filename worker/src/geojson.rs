@@ -1,6 +1,7 @@
 //! Stored positions as a GeoJSON FeatureCollection (RFC 7946): one `Point` feature per record
 //! with a fix, coordinates `[longitude, latitude]` in that order, the rest as properties.
 
+use fleetview::export::{point_collection, FeatureCollection};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -31,35 +32,6 @@ pub struct PositionRow {
     pub io: String,
 }
 
-/// `{"type":"FeatureCollection","features":[…]}`.
-#[derive(Clone, Debug, Serialize)]
-pub struct FeatureCollection {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    /// The features, oldest first.
-    pub features: Vec<Feature>,
-}
-
-/// One `Point` feature.
-#[derive(Clone, Debug, Serialize)]
-pub struct Feature {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    /// `{"type":"Point","coordinates":[lon, lat]}`.
-    pub geometry: Point,
-    /// The record's other fields.
-    pub properties: Properties,
-}
-
-/// A GeoJSON point.
-#[derive(Clone, Debug, Serialize)]
-pub struct Point {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    /// `[longitude, latitude]`: RFC 7946 § 3.1.1 puts longitude first.
-    pub coordinates: [f64; 2],
-}
-
 /// Feature properties.
 #[derive(Clone, Debug, Serialize)]
 pub struct Properties {
@@ -87,37 +59,26 @@ pub struct Properties {
     pub io: Value,
 }
 
-/// Build the collection for `imei` from rows in query order.
-pub fn feature_collection(imei: &str, rows: Vec<PositionRow>) -> FeatureCollection {
-    let features = rows
-        .into_iter()
-        .map(|r| Feature {
-            kind: "Feature",
-            geometry: Point {
-                kind: "Point",
-                coordinates: [r.longitude, r.latitude],
-            },
-            properties: Properties {
-                imei: imei.to_string(),
-                timestamp_ms: r.timestamp_ms,
-                time: fleetview::time::iso8601(r.timestamp_ms),
-                altitude: r.altitude,
-                angle: r.angle,
-                satellites: r.satellites,
-                speed: r.speed,
-                priority: r.priority,
-                event_id: r.event_id,
-                codec: r.codec,
-                // Written by `ingest` from serde_json: it parses; `null` would only mean a row
-                // written by hand.
-                io: serde_json::from_str(&r.io).unwrap_or(Value::Null),
-            },
-        })
-        .collect();
-    FeatureCollection {
-        kind: "FeatureCollection",
-        features,
-    }
+/// Build the collection for `imei` from rows in query order (core's GeoJSON, one Point each).
+pub fn feature_collection(imei: &str, rows: Vec<PositionRow>) -> FeatureCollection<Properties> {
+    point_collection(rows, |r| {
+        let properties = Properties {
+            imei: imei.to_string(),
+            timestamp_ms: r.timestamp_ms,
+            time: fleetview::time::iso8601(r.timestamp_ms),
+            altitude: r.altitude,
+            angle: r.angle,
+            satellites: r.satellites,
+            speed: r.speed,
+            priority: r.priority,
+            event_id: r.event_id,
+            codec: r.codec,
+            // Written by `ingest` from serde_json: it parses; `null` would only mean a row
+            // written by hand.
+            io: serde_json::from_str(&r.io).unwrap_or(Value::Null),
+        };
+        (r.longitude, r.latitude, properties)
+    })
 }
 
 #[cfg(test)]
