@@ -11,8 +11,10 @@ use yew::prelude::*;
 
 use crate::components::fuel_chart::FuelChart;
 use crate::components::map::{MapMode, MapView};
-use crate::live::api::{self, Command, Device, FuelEvent, Position};
+use crate::live::api::{self, Command, Device, FuelEvent};
 use crate::live::state::{LiveAction, LiveState, Status};
+use fleetview::api::{DeviceEvent, RecordsEvent};
+use serde::de::IgnoredAny;
 
 fn fmt_time(ms: u64) -> String {
     fleetview::time::iso8601(ms)
@@ -34,11 +36,13 @@ fn sse_action(name: &str, data: &str) -> Option<LiveAction> {
     match name.as_str() {
         "records" => Some(LiveAction::Records {
             imei,
-            records: serde_json::from_value::<Vec<Position>>(v["records"].clone()).ok()?,
+            records: serde_json::from_value::<RecordsEvent<IgnoredAny>>(v)
+                .ok()?
+                .records,
         }),
-        "device" => Some(LiveAction::DeviceUpdate(
-            serde_json::from_value::<Device>(v).ok()?,
-        )),
+        "device" => Some(LiveAction::DeviceUpdate(Device::from(
+            serde_json::from_value::<DeviceEvent>(v).ok()?,
+        ))),
         "fuel" => Some(LiveAction::FuelEvent {
             imei,
             event: serde_json::from_value::<FuelEvent>(v["event"].clone()).ok()?,

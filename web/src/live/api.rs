@@ -2,43 +2,48 @@
 //! fields are ignored and optional ones default, so a server that adds fields never breaks the
 //! view.
 
+use fleetview::api::{DeviceEvent, DeviceJson, PositionJson};
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Request, RequestInit, Response};
 
-/// A position: the fields of core's `RecordJson` the live view uses.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct Position {
-    pub timestamp_ms: u64,
-    pub time: Option<String>,
-    pub latitude: f64,
-    pub longitude: f64,
-    pub altitude: f64,
-    pub angle: f64,
-    pub satellites: u32,
-    pub speed: f64,
-    pub valid: Option<bool>,
-}
+/// A stored record: core's API shape, read without its IO elements.
+pub type Position = PositionJson<IgnoredAny>;
 
-impl Position {
-    /// Worth plotting: `valid`, or (when absent) satellites and non-zero coordinates.
-    pub fn has_fix(&self) -> bool {
-        self.valid
-            .unwrap_or(self.satellites > 0 && (self.latitude != 0.0 || self.longitude != 0.0))
-    }
-}
-
-/// An item of `GET /api/devices` (and of the SSE `device` event).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(default)]
+/// A device as the view keeps it: what `GET /api/devices` (core's `DeviceJson`) or a live
+/// `device` event (core's `DeviceEvent`) said, `None` for what neither said yet.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Device {
     pub imei: String,
     pub connected: Option<bool>,
     pub last_seen_ms: Option<u64>,
     pub records: Option<u64>,
     pub last_position: Option<Position>,
+}
+
+impl From<DeviceJson<IgnoredAny>> for Device {
+    fn from(d: DeviceJson<IgnoredAny>) -> Self {
+        Self {
+            imei: d.imei,
+            connected: Some(d.connected),
+            last_seen_ms: u64::try_from(d.last_seen_ms).ok(),
+            records: u64::try_from(d.records).ok(),
+            last_position: d.last_position,
+        }
+    }
+}
+
+impl From<DeviceEvent> for Device {
+    fn from(d: DeviceEvent) -> Self {
+        Self {
+            imei: d.imei,
+            connected: Some(d.connected),
+            last_seen_ms: d.last_seen_ms.and_then(|t| u64::try_from(t).ok()),
+            ..Self::default()
+        }
+    }
 }
 
 /// `GET /api/devices/{imei}/fuel`.
@@ -143,7 +148,8 @@ pub fn parse_devices(v: serde_json::Value) -> Result<Vec<Device>, ApiError> {
         }
         other => other,
     };
-    serde_json::from_value(list)
+    serde_json::from_value::<Vec<DeviceJson<IgnoredAny>>>(list)
+        .map(|list| list.into_iter().map(Device::from).collect())
         .map_err(|e| ApiError::NoServer(format!("unexpected /api/devices body: {e}")))
 }
 
@@ -299,11 +305,11 @@ mod tests {
     }
 
     #[test]
-    fn fix_without_valid_falls_back_to_satellites() {
+    fn a_position_without_valid_is_not_plotted() {
         let p: Position = serde_json::from_value(
-            serde_json::json!({"latitude": 1.0, "longitude": 1.0, "satellites": 0}),
+            serde_json::json!({"latitude": 1.0, "longitude": 1.0, "satellites": 5}),
         )
         .unwrap();
-        assert!(!p.has_fix());
+        assert!(!p.valid);
     }
 }

@@ -39,7 +39,7 @@ impl DeviceView {
     pub fn position(&self) -> Option<&Position> {
         self.track
             .last()
-            .or(self.info.last_position.as_ref().filter(|p| p.has_fix()))
+            .or(self.info.last_position.as_ref().filter(|p| p.valid))
     }
 }
 
@@ -100,7 +100,7 @@ pub enum LiveAction {
 }
 
 fn merge_track(track: &mut Vec<Position>, new: impl IntoIterator<Item = Position>) {
-    for p in new.into_iter().filter(Position::has_fix) {
+    for p in new.into_iter().filter(|p| p.valid) {
         if track
             .last()
             .map(|l| p.timestamp_ms >= l.timestamp_ms)
@@ -233,7 +233,7 @@ mod tests {
             latitude: lat,
             longitude: 1.0,
             satellites: 5,
-            valid: Some(true),
+            valid: true,
             ..Default::default()
         }
     }
@@ -292,7 +292,7 @@ mod tests {
     #[test]
     fn positions_without_fix_are_not_tracked() {
         let mut p = pos(5, 0.0);
-        p.valid = Some(false);
+        p.valid = false;
         let s = reduce(
             LiveState::default(),
             LiveAction::Records {
