@@ -12,8 +12,24 @@ const DIGITS: &[u8; 16] = b"0123456789abcdef";
 pub fn encode(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
     for &b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 15)]));
+        push_byte(&mut s, b);
+    }
+    s
+}
+
+fn push_byte(s: &mut String, b: u8) {
+    s.push(char::from(DIGITS[usize::from(b >> 4)]));
+    s.push(char::from(DIGITS[usize::from(b & 15)]));
+}
+
+/// Lowercase hex of `bytes` with a space between bytes (`00 0f 33`), as hex views show them.
+pub fn encode_spaced(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, &b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        push_byte(&mut s, b);
     }
     s
 }
@@ -135,6 +151,8 @@ mod tests {
         assert_eq!(decode("\\x00\\xff").unwrap(), [0, 0xff]);
         assert_eq!(decode("00:ff").unwrap(), [0, 0xff]);
         assert_eq!(encode(&[0, 0xab, 0xff]), "00abff");
+        assert_eq!(encode_spaced(&[0, 0xab, 0xff]), "00 ab ff");
+        assert_eq!(encode_spaced(&[]), "");
     }
 
     #[test]

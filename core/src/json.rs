@@ -15,7 +15,7 @@ use crate::command::CommandMessage;
 use crate::error::{DecodeError, Warning};
 use crate::hex::HexError;
 use crate::io_catalog::{self, IoValueView};
-use crate::packet::{Content, Packet};
+use crate::packet::{Content, Packet, PacketKind, TransportKind};
 
 /// How to render packets.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -28,9 +28,9 @@ pub struct JsonOptions {
 #[derive(Clone, Debug, Serialize)]
 pub struct PacketJson {
     /// `avl`, `imei`, `command` or `keepalive`.
-    pub kind: &'static str,
+    pub kind: PacketKind,
     /// `tcp`, `udp` or `bare`.
-    pub transport: &'static str,
+    pub transport: TransportKind,
     /// `"7"`, `"8"`, `"8E"`, `"16"`, `"12"` …
     #[serde(skip_serializing_if = "Option::is_none")]
     pub codec: Option<&'static str>,
@@ -277,7 +277,7 @@ impl PacketJson {
         };
         Self {
             kind: p.kind(),
-            transport: p.transport.name(),
+            transport: p.transport.kind(),
             codec: p.codec().map(|c| c.name()),
             codec_id: p.codec().map(|c| c.id()),
             imei: p.imei().map(|i| String::from(i.as_str())),

@@ -94,7 +94,8 @@ pub use frame::{CrcCheck, Status};
 pub use imei::Imei;
 pub use options::DecodeOptions;
 pub use packet::{
-    annotate, decode, decode_bare, decode_each, decode_frame, tcp_ack, Packet, Transport,
+    annotate, decode, decode_bare, decode_each, decode_frame, tcp_ack, Packet, PacketKind,
+    Transport, TransportKind,
 };
 pub use reader::Span;
 pub use session::{Event, Session};

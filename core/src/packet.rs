@@ -37,10 +37,73 @@ pub enum Transport {
 impl Transport {
     /// `"tcp"`, `"udp"` or `"bare"`.
     pub fn name(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// Which transport, without its data.
+    pub fn kind(&self) -> TransportKind {
         match self {
-            Self::Tcp { .. } => "tcp",
-            Self::Udp(_) => "udp",
+            Self::Tcp { .. } => TransportKind::Tcp,
+            Self::Udp(_) => TransportKind::Udp,
+            Self::Bare => TransportKind::Bare,
+        }
+    }
+}
+
+/// A transport by name: the JSON model's `transport` (`tcp`, `udp`, `bare`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "lowercase")
+)]
+pub enum TransportKind {
+    /// TCP.
+    Tcp,
+    /// A UDP channel datagram.
+    Udp,
+    /// An AVL data array alone.
+    Bare,
+}
+
+impl TransportKind {
+    /// The JSON model's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
             Self::Bare => "bare",
+        }
+    }
+}
+
+/// What a packet carries, by name: the JSON model's `kind` (`imei`, `keepalive`, `avl`,
+/// `command`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "lowercase")
+)]
+pub enum PacketKind {
+    /// An IMEI login.
+    Imei,
+    /// A keep-alive.
+    KeepAlive,
+    /// AVL data.
+    Avl,
+    /// A Codec 12/13/14/15 command message.
+    Command,
+}
+
+impl PacketKind {
+    /// The JSON model's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Imei => "imei",
+            Self::KeepAlive => "keepalive",
+            Self::Avl => "avl",
+            Self::Command => "command",
         }
     }
 }
@@ -63,12 +126,12 @@ pub struct Packet {
 
 impl Packet {
     /// `"avl"`, `"imei"`, `"command"` or `"keepalive"`, as in the JSON model.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> PacketKind {
         match self.content {
-            Content::Imei(_) => "imei",
-            Content::KeepAlive => "keepalive",
-            Content::Avl(_) => "avl",
-            Content::Command(_) => "command",
+            Content::Imei(_) => PacketKind::Imei,
+            Content::KeepAlive => PacketKind::KeepAlive,
+            Content::Avl(_) => PacketKind::Avl,
+            Content::Command(_) => PacketKind::Command,
         }
     }
 
@@ -199,7 +262,7 @@ impl Packet {
 /// let Status::Complete(packet, used) = decode_frame(&bytes, &DecodeOptions::default()).unwrap() else {
 ///     panic!("partial")
 /// };
-/// assert_eq!((packet.kind(), used), ("imei", 17));
+/// assert_eq!((packet.kind().as_str(), used), ("imei", 17));
 /// assert_eq!(packet.ack(), Some(vec![0x01]));
 /// ```
 pub fn decode_frame(input: &[u8], opts: &DecodeOptions) -> Result<Status<Packet>, DecodeError> {

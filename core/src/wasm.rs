@@ -528,7 +528,7 @@ impl<'a> Tape<'a> {
     /// The fields of [`PacketJson::new`], in its order.
     fn packet(&mut self, p: &Packet) {
         self.num(ITEM_PACKET);
-        self.stat(p.kind());
+        self.stat(p.kind().as_str());
         self.stat(p.transport.name());
         let codec = p.codec();
         let imei = p.imei();

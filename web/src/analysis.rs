@@ -299,8 +299,8 @@ impl Analysis {
                 seg.len
             )
         };
-        let raw_hex =
-            spaced_hex(&raw[..raw.len().min(64)]) + if raw.len() > 64 { " …" } else { "" };
+        let raw_hex = fleetview::hex::encode_spaced(&raw[..raw.len().min(64)])
+            + if raw.len() > 64 { " …" } else { "" };
         let packet = seg.packet.and_then(|i| self.label_packets.get(i));
         let Some(span) = seg.span.and_then(|i| self.spans.get(i)) else {
             let (label, value) = match packet.map(|p| &p.content) {
@@ -406,18 +406,6 @@ fn mark_error(segs: &mut Vec<Segment>, at: usize) {
         });
     }
     segs.splice(i..=i, parts);
-}
-
-/// `"00 0f 33"`.
-pub fn spaced_hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 3);
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 {
-            s.push(' ');
-        }
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
 }
 
 /// Broad class of a field, for colouring the hex view (a CSS class).

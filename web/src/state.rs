@@ -173,7 +173,7 @@ impl State {
 pub fn hex_lines(bytes: &[u8]) -> String {
     bytes
         .chunks(16)
-        .map(crate::analysis::spaced_hex)
+        .map(fleetview::hex::encode_spaced)
         .collect::<Vec<_>>()
         .join("\n")
 }

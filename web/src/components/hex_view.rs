@@ -10,7 +10,7 @@ use yew::prelude::*;
 
 use fleetview::Field;
 
-use crate::analysis::{category, spaced_hex, Analysis, Segment, HEX_VIEW_LIMIT};
+use crate::analysis::{category, Analysis, Segment, HEX_VIEW_LIMIT};
 use crate::state::{Action, Selection, State};
 
 #[derive(Properties, PartialEq)]
@@ -98,7 +98,7 @@ pub fn hex_view(props: &HexViewProps) -> Html {
         html! {
             <span class={classes!("seg", cat, lit(i).then_some("hl"), s.error.then_some("err"))}
                 data-seg={i.to_string()} data-offset={s.offset.to_string()} title={title}>
-                { spaced_hex(&a.bytes[s.offset..s.offset + s.len]) }
+                { fleetview::hex::encode_spaced(&a.bytes[s.offset..s.offset + s.len]) }
             </span>
         }
     };

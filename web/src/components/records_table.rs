@@ -5,6 +5,7 @@
 use std::rc::Rc;
 
 use fleetview::json::{IoJson, PacketJson, RecordJson};
+use fleetview::{PacketKind, TransportKind};
 use yew::prelude::*;
 
 use crate::analysis::Analysis;
@@ -34,17 +35,17 @@ fn io_text(io: &IoJson) -> String {
 
 fn ack_line(p: &PacketJson) -> Html {
     match (&p.ack, p.kind) {
-        (Some(ack), "imei") => {
+        (Some(ack), PacketKind::Imei) => {
             html! { <p class="ack">{ "Server answers " }<code class="ack-hex">{ ack }</code>{ " to accept this device (00 rejects it)." }</p> }
         }
         (Some(ack), _) => {
             html! { <p class="ack">{ "Server must answer " }<code class="ack-hex">{ ack }</code>
-            { if p.transport == "udp" { " (length 5, packet id, 01, AVL packet id, records accepted)" } else { " (number of records accepted, 4 bytes)" } }</p> }
+            { if p.transport == TransportKind::Udp { " (length 5, packet id, 01, AVL packet id, records accepted)" } else { " (number of records accepted, 4 bytes)" } }</p> }
         }
-        (None, "command") => {
+        (None, PacketKind::Command) => {
             html! { <p class="ack">{ "No ack: command codecs are never acknowledged." }</p> }
         }
-        (None, "keepalive") => html! { <p class="ack">{ "No answer: keep-alive." }</p> },
+        (None, PacketKind::KeepAlive) => html! { <p class="ack">{ "No answer: keep-alive." }</p> },
         (None, _) => {
             html! { <p class="ack">{ "No ack: a bare AVL data array has no transport to answer on." }</p> }
         }
@@ -53,17 +54,19 @@ fn ack_line(p: &PacketJson) -> Html {
 
 fn summary(p: &PacketJson, i: usize) -> String {
     let mut parts = vec![format!("Packet {}", i + 1)];
-    parts.push(match p.kind {
-        "avl" => "AVL data".into(),
-        "imei" => "IMEI login".into(),
-        "command" => "Command".into(),
-        "keepalive" => "Keep-alive".into(),
-        k => k.into(),
-    });
+    parts.push(
+        match p.kind {
+            PacketKind::Avl => "AVL data",
+            PacketKind::Imei => "IMEI login",
+            PacketKind::Command => "Command",
+            PacketKind::KeepAlive => "Keep-alive",
+        }
+        .into(),
+    );
     if let Some(c) = p.codec {
         parts.push(format!("Codec {c}"));
     }
-    parts.push(p.transport.to_uppercase());
+    parts.push(p.transport.as_str().to_uppercase());
     if let Some(imei) = &p.imei {
         parts.push(format!("IMEI {imei}"));
     }
@@ -143,7 +146,7 @@ pub fn records_table(props: &RecordsTableProps) -> Html {
     html! {
         <section class="packets" id="packets">
             { for a.json.iter().enumerate().map(|(pi, p)| html! {
-                <article class="packet" data-kind={p.kind} data-codec={p.codec.unwrap_or("")}>
+                <article class="packet" data-kind={p.kind.as_str()} data-codec={p.codec.unwrap_or("")}>
                     <h3>{ summary(p, pi) }</h3>
                     { ack_line(p) }
                     if !p.warnings.is_empty() {
