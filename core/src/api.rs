@@ -161,6 +161,42 @@ pub struct DeviceEvent {
     pub last_seen_ms: Option<i64>,
 }
 
+/// A command as `GET /api/commands/{id}` shows it (and the live `command` event). `R` is the
+/// device's answer: the JSON model's command message.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, bound(deserialize = "R: Deserialize<'de> + Default"))]
+pub struct CommandJson<R> {
+    /// Command id.
+    pub id: i64,
+    /// The device.
+    pub imei: String,
+    /// `"12"`, `"13"`, `"14"` or `"15"`.
+    pub codec: String,
+    /// The payload as queued, when it was text.
+    pub text: Option<String>,
+    /// The payload as queued (lowercase hex), when it was bytes.
+    pub hex: Option<String>,
+    /// `queued` → `sent` → `answered`; or `failed`, or `unanswered`.
+    pub status: String,
+    /// Queued at, milliseconds since 1970 UTC.
+    pub created_ms: i64,
+    /// Sent at.
+    pub sent_ms: Option<i64>,
+    /// Answered at.
+    pub answered_ms: Option<i64>,
+    /// The device's answer.
+    pub response: Option<R>,
+    /// Why it failed or went unanswered.
+    pub error: Option<String>,
+}
+
+impl<R> CommandJson<R> {
+    /// Still waiting for the device (`queued` or `sent`).
+    pub fn pending(&self) -> bool {
+        matches!(self.status.as_str(), "queued" | "sent")
+    }
+}
+
 impl DeviceEvent {
     /// A login over `transport` from `address`.
     pub fn login(imei: &str, transport: &str, address: String, last_seen_ms: i64) -> Self {

@@ -320,7 +320,7 @@ fn command_panel(props: &CommandPanelProps) -> Html {
             wasm_bindgen_futures::spawn_local(async move {
                 match api::send_command(&imei, &t, &c).await {
                     Ok(cmd) => {
-                        let id = cmd.id_text();
+                        let id = cmd.id.to_string();
                         let pending = cmd.pending();
                         d.dispatch(LiveAction::CommandUpdate(cmd));
                         if pending {

@@ -2,7 +2,7 @@
 //! fields are ignored and optional ones default, so a server that adds fields never breaks the
 //! view.
 
-use fleetview::api::{DeviceEvent, DeviceJson, PositionJson};
+use fleetview::api::{CommandJson, DeviceEvent, DeviceJson, PositionJson};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use wasm_bindgen::{JsCast, JsValue};
@@ -88,36 +88,8 @@ pub struct CommandResponse {
     pub payload_hex: Option<String>,
 }
 
-/// `GET /api/commands/{id}`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct Command {
-    pub id: serde_json::Value,
-    pub imei: String,
-    pub codec: Option<String>,
-    pub text: Option<String>,
-    pub hex: Option<String>,
-    pub status: String,
-    pub created_ms: Option<u64>,
-    pub answered_ms: Option<u64>,
-    pub response: Option<CommandResponse>,
-    pub error: Option<String>,
-}
-
-impl Command {
-    /// The id as text (the API may send a number or a string).
-    pub fn id_text(&self) -> String {
-        match &self.id {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }
-    }
-
-    /// Still waiting for the device.
-    pub fn pending(&self) -> bool {
-        matches!(self.status.as_str(), "queued" | "sent")
-    }
-}
+/// `GET /api/commands/{id}`: core's API shape with the answer as [`CommandResponse`].
+pub type Command = CommandJson<CommandResponse>;
 
 /// Why a call failed.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -383,7 +383,13 @@ async fn queue_command(
         .command(id)
         .await
         .map_err(internal)?
-        .unwrap_or_else(|| json!({"id": id, "status": "queued"}));
+        .unwrap_or_else(|| super::query::Command {
+            id,
+            imei: imei.clone(),
+            codec: codec.into(),
+            status: "queued".into(),
+            ..super::query::Command::default()
+        });
     ctx.hub.publish("command", &v);
     ctx.hub.wake(&imei);
     Ok((StatusCode::CREATED, Json(v)).into_response())
@@ -423,7 +429,7 @@ async fn retry_command(State(ctx): State<Arc<Ctx>>, UrlPath(id): UrlPath<String>
             "not_retryable",
             format!(
                 "command {id} is {}: only an unanswered or failed command can be queued again",
-                before["status"].as_str().unwrap_or("?")
+                before.status
             ),
         ));
     };

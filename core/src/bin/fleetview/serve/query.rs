@@ -4,10 +4,10 @@
 //! connections on blocking threads, [`super::storage::sqlite::read`]; PostgreSQL: a pool,
 //! [`super::storage::postgres::read`]) and rows become JSON here, through [`Cols`].
 
-use fleetview::api::{DeviceJson, FuelJson, PositionJson};
+use fleetview::api::{CommandJson, DeviceJson, FuelJson, PositionJson};
 use fleetview::json::IoJson;
 use fleetview::{IoElement, IoValue};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::fuel;
 use super::storage::{postgres, sqlite, Error};
@@ -26,6 +26,8 @@ pub(crate) enum Reader {
 pub(crate) type Position = PositionJson<Value>;
 /// A device as the API shows it.
 pub(crate) type Device = DeviceJson<Value>;
+/// A command as the API shows it (the answer as the JSON the store holds).
+pub(crate) type Command = CommandJson<Value>;
 
 /// A fuel reading: (io id, unit, point).
 pub(crate) type FuelReading = (u16, Option<String>, fuel::Point);
@@ -79,7 +81,7 @@ impl Reader {
     }
 
     /// A command as the API shows it.
-    pub(crate) async fn command(&self, id: i64) -> Result<Option<Value>, Error> {
+    pub(crate) async fn command(&self, id: i64) -> Result<Option<Command>, Error> {
         match self {
             Reader::Sqlite(p) => p.command(id).await,
             Reader::Postgres(p) => p.command(id).await,
@@ -209,23 +211,27 @@ pub(crate) fn fuel_reading<R: Cols>(r: &R) -> Result<FuelReading, R::Err> {
 }
 
 /// A command row (of [`COMMAND_SQL`]) as the API shows it.
-pub(crate) fn command_value<R: Cols>(r: &R) -> Result<Value, R::Err> {
+pub(crate) fn command_value<R: Cols>(r: &R) -> Result<Command, R::Err> {
     let text = r.opt_text(3)?;
     let payload = r.bytes(4)?;
     let response = r.opt_text(9)?;
-    Ok(json!({
-        "id": r.int(0)?,
-        "imei": r.text(1)?,
-        "codec": r.text(2)?,
-        "hex": if text.is_some() { None } else { Some(fleetview::hex::encode(&payload)) },
-        "text": text,
-        "status": r.text(5)?,
-        "created_ms": r.int(6)?,
-        "sent_ms": r.opt_int(7)?,
-        "answered_ms": r.opt_int(8)?,
-        "response": response.and_then(|s| serde_json::from_str::<Value>(&s).ok()),
-        "error": r.opt_text(10)?,
-    }))
+    Ok(CommandJson {
+        id: r.int(0)?,
+        imei: r.text(1)?,
+        codec: r.text(2)?,
+        hex: if text.is_some() {
+            None
+        } else {
+            Some(fleetview::hex::encode(&payload))
+        },
+        text,
+        status: r.text(5)?,
+        created_ms: r.int(6)?,
+        sent_ms: r.opt_int(7)?,
+        answered_ms: r.opt_int(8)?,
+        response: response.and_then(|s| serde_json::from_str::<Value>(&s).ok()),
+        error: r.opt_text(10)?,
+    })
 }
 
 /// The stored IO column as the JSON model's `io` array. The writer stores the compact form of

@@ -1,7 +1,5 @@
 //! PostgreSQL's read side: the shared queries of [`crate::serve::query`] on the pool.
 
-use serde_json::Value;
-
 use super::super::{now_ms, Error};
 use crate::serve::query::{self, Cols, FuelReading, MAX_LIMIT};
 
@@ -105,7 +103,7 @@ impl Pool {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
-    pub(crate) async fn command(&self, id: i64) -> Result<Option<Value>, Error> {
+    pub(crate) async fn command(&self, id: i64) -> Result<Option<query::Command>, Error> {
         let c = self.client().await?;
         let q = c.prepare_cached(query::COMMAND_SQL).await?;
         match c.query_opt(&q, &[&id]).await? {

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use serde_json::Value;
 
 use super::super::Error;
 use crate::serve::query::{self, Cols, FuelReading, MAX_LIMIT};
@@ -155,7 +154,7 @@ impl Pool {
         .await
     }
 
-    pub(crate) async fn command(&self, id: i64) -> Result<Option<Value>, Error> {
+    pub(crate) async fn command(&self, id: i64) -> Result<Option<query::Command>, Error> {
         self.with(move |c| {
             c.prepare_cached(query::COMMAND_SQL)?
                 .query_row([id], |r| query::command_value(r))
