@@ -53,7 +53,7 @@ pub struct PositionJson<Io> {
     /// When the server received it, milliseconds since 1970 UTC.
     pub received_ms: i64,
     /// The fuel level read from the record, when the device has a fuel sensor.
-    pub fuel: Option<FuelJson>,
+    pub fuel: Option<FuelReading>,
 }
 
 /// Where a stored record came from (the fields a [`RecordJson`] lacks).
@@ -68,7 +68,7 @@ pub struct Origin {
     /// Reception time, milliseconds since 1970 UTC.
     pub received_ms: i64,
     /// Fuel reading.
-    pub fuel: Option<FuelJson>,
+    pub fuel: Option<FuelReading>,
 }
 
 impl PositionJson<Vec<crate::json::IoJson>> {
@@ -97,10 +97,10 @@ impl PositionJson<Vec<crate::json::IoJson>> {
     }
 }
 
-/// A record's fuel level.
+/// A record's fuel level (the `fuel` of a stored record).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct FuelJson {
+pub struct FuelReading {
     /// The IO id of the fuel sensor.
     pub io_id: u16,
     /// Level, in `unit`.
@@ -159,6 +159,100 @@ pub struct DeviceEvent {
     /// Milliseconds since 1970 UTC, at a login.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_seen_ms: Option<i64>,
+}
+
+/// `GET /api/devices/{imei}/fuel`: a device's fuel levels and the refuels and drains in them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FuelSeries {
+    /// The device.
+    pub imei: String,
+    /// The IO id of the fuel sensor, `null` without readings.
+    pub io_id: Option<u16>,
+    /// The sensor's name in the IO catalogue.
+    pub name: Option<String>,
+    /// Unit of the levels.
+    pub unit: Option<String>,
+    /// The change that counts as an event, in `unit`.
+    pub threshold: f64,
+    /// Levels, ascending in time.
+    pub levels: Vec<FuelLevel>,
+    /// Refuels and drains, ascending in time.
+    pub events: Vec<FuelEvent>,
+}
+
+/// One fuel level.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FuelLevel {
+    /// Milliseconds since 1970 UTC.
+    pub timestamp_ms: i64,
+    /// Level, in the series' unit.
+    pub value: f64,
+    /// Whether the vehicle stood still (speed 0, ignition off or the movement sensor at 0).
+    pub stationary: bool,
+}
+
+/// Which way the level jumped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FuelEventKind {
+    /// A rise.
+    #[default]
+    Refuel,
+    /// A fall.
+    Drain,
+}
+
+impl FuelEventKind {
+    /// A rise for a positive `change`, else a fall.
+    pub fn of(change: f64) -> Self {
+        if change > 0.0 {
+            Self::Refuel
+        } else {
+            Self::Drain
+        }
+    }
+
+    /// `refuel` or `drain`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Refuel => "refuel",
+            Self::Drain => "drain",
+        }
+    }
+}
+
+/// A sudden rise (refuel) or fall (drain) of the fuel level while the vehicle stood still.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FuelEvent {
+    /// `refuel` or `drain`.
+    pub kind: FuelEventKind,
+    /// When the stop ended (the last level of the stop): the moment the change is known.
+    pub timestamp_ms: i64,
+    /// The last level before the stop (or its first level when the series starts stopped).
+    pub start_ms: i64,
+    /// Level before.
+    pub before: f64,
+    /// Level after.
+    pub after: f64,
+    /// `after - before`: negative for a drain.
+    pub change: f64,
+    /// Where the vehicle stood.
+    pub latitude: f64,
+    /// Where the vehicle stood.
+    pub longitude: f64,
+}
+
+/// The live `fuel` event: a refuel or drain found in newly committed records.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FuelDetected {
+    /// The device.
+    pub imei: String,
+    /// What was found.
+    pub event: FuelEvent,
 }
 
 /// A command as `GET /api/commands/{id}` shows it (and the live `command` event). `R` is the
@@ -245,7 +339,7 @@ mod tests {
             io: alloc::vec![1u8, 2],
             codec: "8E".into(),
             transport: "tcp".into(),
-            fuel: Some(FuelJson {
+            fuel: Some(FuelReading {
                 io_id: 84,
                 value: 12.5,
                 unit: Some("l".into()),

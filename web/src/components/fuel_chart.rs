@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
-use crate::live::api::Fuel;
+use crate::live::api::{Fuel, FuelEventKind};
 
 #[derive(Properties, PartialEq)]
 pub struct FuelChartProps {
@@ -52,7 +52,7 @@ pub fn fuel_chart(props: &FuelChartProps) -> Html {
         .map(|l| l.value)
         .fold(0.0_f64, f64::max)
         .max(1.0);
-    let x = |t: u64| PAD + (t - t0) as f64 / (t1 - t0) as f64 * (W - 2.0 * PAD);
+    let x = |t: i64| PAD + (t - t0) as f64 / (t1 - t0) as f64 * (W - 2.0 * PAD);
     let y = |v: f64| H - PAD - v / vmax * (H - 2.0 * PAD);
     let line: String = fuel
         .levels
@@ -60,7 +60,9 @@ pub fn fuel_chart(props: &FuelChartProps) -> Html {
         .map(|l| format!("{:.1},{:.1}", x(l.timestamp_ms), y(l.value)))
         .collect::<Vec<_>>()
         .join(" ");
-    let span = |ms: u64| fleetview::time::iso8601(ms)[11..16].to_string();
+    let span = |ms: i64| {
+        fleetview::time::iso8601(u64::try_from(ms).unwrap_or_default())[11..16].to_string()
+    };
     html! {
         <div class="fuel" id="fuel">
             <h3>{ title }</h3>
@@ -73,24 +75,24 @@ pub fn fuel_chart(props: &FuelChartProps) -> Html {
                 <text x={(W - PAD - 30.0).to_string()} y={(H - 8.0).to_string()} class="tick">{ span(t1) }</text>
                 <polyline points={line} class="level" />
                 { for fuel.events.iter().map(|e| {
-                    let v = e.after.or(e.before).unwrap_or(0.0);
-                    let refuel = e.kind == "refuel";
+                    let v = e.after;
+                    let refuel = e.kind == FuelEventKind::Refuel;
                     html! {
                         <text x={(x(e.timestamp_ms) - 5.0).to_string()} y={(y(v) + if refuel { -6.0 } else { 14.0 }).to_string()}
-                            class={classes!("event", e.kind.clone())}>
+                            class={classes!("event", e.kind.as_str())}>
                             { if refuel { "▲" } else { "▼" } }
-                            <title>{ format!("{} {:+.1}{unit}", e.kind, e.change.unwrap_or_default()) }</title>
+                            <title>{ format!("{} {:+.1}{unit}", e.kind.as_str(), e.change) }</title>
                         </text>
                     }
                 }) }
             </svg>
             <ul class="fuel-events">
                 { for fuel.events.iter().map(|e| html! {
-                    <li class={e.kind.clone()}>{ format!("{} at {} UTC: {} → {} ({:+.1}{unit})",
-                        e.kind, fleetview::time::iso8601(e.timestamp_ms).replace('T', " ").trim_end_matches(".000Z"),
-                        e.before.map(|v| format!("{v:.1}")).unwrap_or_else(|| "?".into()),
-                        e.after.map(|v| format!("{v:.1}")).unwrap_or_else(|| "?".into()),
-                        e.change.unwrap_or_default()) }</li>
+                    <li class={e.kind.as_str()}>{ format!("{} at {} UTC: {:.1} → {:.1} ({:+.1}{unit})",
+                        e.kind.as_str(), fleetview::time::iso8601(u64::try_from(e.timestamp_ms).unwrap_or_default()).replace('T', " ").trim_end_matches(".000Z"),
+                        e.before,
+                        e.after,
+                        e.change) }</li>
                 }) }
             </ul>
         </div>

@@ -46,37 +46,9 @@ impl From<DeviceEvent> for Device {
     }
 }
 
-/// `GET /api/devices/{imei}/fuel`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct Fuel {
-    pub io_id: Option<u16>,
-    pub name: Option<String>,
-    pub unit: Option<String>,
-    pub levels: Vec<FuelLevel>,
-    pub events: Vec<FuelEvent>,
-}
-
-/// One fuel level sample.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct FuelLevel {
-    pub timestamp_ms: u64,
-    pub value: f64,
-}
-
-/// A refuel or a drain.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct FuelEvent {
-    pub kind: String,
-    pub timestamp_ms: u64,
-    pub before: Option<f64>,
-    pub after: Option<f64>,
-    pub change: Option<f64>,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-}
+/// `GET /api/devices/{imei}/fuel`, and the fuel level samples and refuel/drain events in it:
+/// core's API shapes.
+pub use fleetview::api::{FuelEvent, FuelEventKind, FuelLevel, FuelSeries as Fuel};
 
 /// A command's response message (core's `MessageJson`).
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]

@@ -15,6 +15,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use fleetview::api::{FuelLevel, FuelSeries};
 use fleetview::{io_catalog, Imei};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
@@ -308,14 +309,23 @@ async fn fuel_report(
     let name = io_id
         .and_then(|id| io_catalog::lookup(id, ctx.model.as_deref()))
         .map(|i| i.name);
-    let levels: Vec<Value> = points
+    let levels = points
         .iter()
-        .map(|p| json!({"timestamp_ms": p.timestamp_ms, "value": p.level, "stationary": p.stationary}))
+        .map(|p| FuelLevel {
+            timestamp_ms: p.timestamp_ms,
+            value: p.level,
+            stationary: p.stationary,
+        })
         .collect();
-    Ok(Json(json!({
-        "imei": imei, "io_id": io_id, "name": name, "unit": unit, "threshold": threshold,
-        "levels": levels, "events": events,
-    }))
+    Ok(Json(FuelSeries {
+        imei,
+        io_id,
+        name: name.map(Into::into),
+        unit,
+        threshold,
+        levels,
+        events,
+    })
     .into_response())
 }
 

@@ -12,7 +12,6 @@
 
 use fleetview::io_catalog::{self, IoInfo, IoValueView};
 use fleetview::AvlRecord;
-use serde::Serialize;
 
 /// IO ids that may carry a fuel level, most preferred first (core's list).
 pub(crate) const FUEL_LEVEL_IDS: &[u16] = io_catalog::ids::FUEL_LEVELS;
@@ -112,26 +111,9 @@ pub(crate) struct Point {
     pub(crate) longitude: f64,
 }
 
-/// A sudden rise (refuel) or fall (drain) of the level while stationary.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub(crate) struct FuelEvent {
-    /// `refuel` or `drain`.
-    pub(crate) kind: &'static str,
-    /// When the stop ended (the last level of the stop): the moment the change is known.
-    pub(crate) timestamp_ms: i64,
-    /// The last level before the stop (or its first level when the series starts stopped).
-    pub(crate) start_ms: i64,
-    /// Level before.
-    pub(crate) before: f64,
-    /// Level after.
-    pub(crate) after: f64,
-    /// `after - before`: negative for a drain.
-    pub(crate) change: f64,
-    /// Where the vehicle stood.
-    pub(crate) latitude: f64,
-    /// Where the vehicle stood.
-    pub(crate) longitude: f64,
-}
+/// A sudden rise (refuel) or fall (drain) of the level while stationary: the API's shape.
+pub(crate) use fleetview::api::FuelEvent;
+use fleetview::api::FuelEventKind;
 
 /// Refuel and drain events in `points` (ascending time): for every run of stationary points,
 /// the level of its last point against the level just before the run. A change of at least
@@ -160,7 +142,7 @@ pub(crate) fn detect(points: &[Point], threshold: f64) -> Vec<FuelEvent> {
 fn event(before: &Point, after: &Point, threshold: f64) -> Option<FuelEvent> {
     let change = after.level - before.level;
     (change.abs() >= threshold && threshold > 0.0).then(|| FuelEvent {
-        kind: if change > 0.0 { "refuel" } else { "drain" },
+        kind: FuelEventKind::of(change),
         timestamp_ms: after.timestamp_ms,
         start_ms: before.timestamp_ms,
         before: before.level,
@@ -366,7 +348,7 @@ mod tests {
         assert_eq!(ev.len(), 1);
         assert_eq!(
             (ev[0].kind, ev[0].before, ev[0].after, ev[0].change),
-            ("refuel", 38.0, 90.0, 52.0)
+            (FuelEventKind::Refuel, 38.0, 90.0, 52.0)
         );
         assert_eq!((ev[0].start_ms, ev[0].timestamp_ms), (1, 4));
     }
@@ -382,7 +364,7 @@ mod tests {
         ];
         let ev = detect(&pts, 10.0);
         assert_eq!(ev.len(), 1);
-        assert_eq!((ev[0].kind, ev[0].change), ("drain", -20.0));
+        assert_eq!((ev[0].kind, ev[0].change), (FuelEventKind::Drain, -20.0));
     }
 
     #[test]

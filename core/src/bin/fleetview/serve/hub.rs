@@ -396,7 +396,7 @@ mod tests {
 
     fn ev(start: i64, change: f64, end: i64) -> FuelEvent {
         FuelEvent {
-            kind: if change > 0.0 { "refuel" } else { "drain" },
+            kind: fleetview::api::FuelEventKind::of(change),
             timestamp_ms: end,
             start_ms: start,
             before: 50.0,

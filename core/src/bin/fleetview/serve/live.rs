@@ -7,9 +7,8 @@
 
 use std::sync::Arc;
 
-use fleetview::api::{FuelJson, Origin, PositionJson, RecordsEvent};
+use fleetview::api::{FuelDetected, FuelReading, Origin, PositionJson, RecordsEvent};
 use fleetview::json::RecordJson;
-use serde::Serialize;
 use tracing::{info, warn};
 
 use super::fuel::{self, FuelEvent, Point};
@@ -18,13 +17,6 @@ use super::Ctx;
 
 /// How far back from the new readings the stored series is read to seed the live state.
 const FUEL_WINDOW_MS: i64 = 24 * 3600 * 1000;
-
-/// `fuel` event data.
-#[derive(Serialize)]
-struct FuelNews<'a> {
-    imei: &'a str,
-    event: &'a FuelEvent,
-}
 
 /// Announce the records just committed (`ids`: the new row id of each, `None` for one stored
 /// before) and the fuel events they complete. Called after the ack.
@@ -75,12 +67,12 @@ pub(crate) async fn after_commit(ctx: &Arc<Ctx>, batch: &Batch, ids: &[Option<i6
         None => seed_fuel(ctx, &batch.imei, since).await,
     };
     for e in &events {
-        info!(imei = %batch.imei, kind = e.kind, change = e.change, "fuel event");
+        info!(imei = %batch.imei, kind = e.kind.as_str(), change = e.change, "fuel event");
         ctx.hub.publish(
             "fuel",
-            &FuelNews {
-                imei: &batch.imei,
-                event: e,
+            &FuelDetected {
+                imei: batch.imei.to_string(),
+                event: e.clone(),
             },
         );
     }
@@ -97,7 +89,7 @@ fn record(
         codec: batch.codec.into(),
         transport: batch.transport.into(),
         received_ms: batch.received_ms,
-        fuel: row.fuel.as_ref().map(|f| FuelJson {
+        fuel: row.fuel.as_ref().map(|f| FuelReading {
             io_id: f.id,
             value: f.level,
             unit: f.unit.map(Into::into),

@@ -4,7 +4,7 @@
 //! connections on blocking threads, [`super::storage::sqlite::read`]; PostgreSQL: a pool,
 //! [`super::storage::postgres::read`]) and rows become JSON here, through [`Cols`].
 
-use fleetview::api::{CommandJson, DeviceJson, FuelJson, PositionJson};
+use fleetview::api::{CommandJson, DeviceJson, PositionJson};
 use fleetview::json::IoJson;
 use fleetview::{IoElement, IoValue};
 use serde_json::Value;
@@ -158,7 +158,7 @@ pub(crate) fn device_value<R: Cols>(r: &R) -> Result<(i64, Device), R::Err> {
 pub(crate) fn record_value<R: Cols>(r: &R, model: Option<&str>) -> Result<Position, R::Err> {
     let ts = r.int(1)?;
     let fuel = match r.opt_int(16)? {
-        Some(id) => Some(FuelJson {
+        Some(id) => Some(fleetview::api::FuelReading {
             io_id: narrow(id),
             value: r.float(17)?,
             unit: r.opt_text(18)?,
