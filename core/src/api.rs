@@ -1,6 +1,7 @@
 //! The shapes of the HTTP API of `fleetview serve` (core/docs/http-api.md): a stored record
-//! (`positions`, a device's `last_position`, the live `records` event), a device, and the live
-//! `records` and `device` events. The server serializes these types and the web UI
+//! (`positions`, a device's `last_position`, the live `records` event), a device, a fuel series
+//! and its events, a command, and the live `records`, `device` and `fuel` events (the live
+//! `command` event is the command). The server serializes these types and the web UI
 //! deserializes them, so both sides follow one definition.
 //!
 //! A stored record carries its IO elements as the type parameter `Io`: the server writes the
@@ -54,6 +55,16 @@ pub struct PositionJson<Io> {
     pub received_ms: i64,
     /// The fuel level read from the record, when the device has a fuel sensor.
     pub fuel: Option<FuelReading>,
+}
+
+/// `GET /api/devices/{imei}/positions`: a device's stored records, ascending in time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, bound(deserialize = "Io: Deserialize<'de> + Default"))]
+pub struct Positions<Io> {
+    /// The device.
+    pub imei: String,
+    /// The records.
+    pub positions: Vec<PositionJson<Io>>,
 }
 
 /// Where a stored record came from (the fields a [`RecordJson`] lacks).

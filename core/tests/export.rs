@@ -146,3 +146,25 @@ fn csv_one_row_per_record_one_column_per_io_name() {
         ("356307042441013", "false", "")
     );
 }
+
+/// Stored positions become one Point each, longitude first, with the given properties and no
+/// collection counts (the GeoJSON of the server's and the Worker's positions queries).
+#[cfg(feature = "serde")]
+#[test]
+fn stored_positions_become_points_in_order() {
+    use fleetview::export::point_collection;
+    let rows = [(25.25, 54.66, 1u64), (25.26, 54.67, 2)];
+    let fc = point_collection(rows, |(lon, lat, ts)| {
+        (lon, lat, serde_json::json!({ "timestamp_ms": ts }))
+    });
+    let v: Value = serde_json::to_value(&fc).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [25.25, 54.66]},
+             "properties": {"timestamp_ms": 1}},
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [25.26, 54.67]},
+             "properties": {"timestamp_ms": 2}},
+        ]})
+    );
+}

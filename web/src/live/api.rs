@@ -2,7 +2,7 @@
 //! fields are ignored and optional ones default, so a server that adds fields never breaks the
 //! view.
 
-use fleetview::api::{CommandJson, DeviceEvent, DeviceJson, PositionJson};
+use fleetview::api::{CommandJson, DeviceEvent, DeviceJson, PositionJson, Positions};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use wasm_bindgen::{JsCast, JsValue};
@@ -99,11 +99,12 @@ pub fn parse_devices(v: serde_json::Value) -> Result<Vec<Device>, ApiError> {
 
 /// Accept `{"positions": [...]}` or `[...]`.
 pub fn parse_positions(v: serde_json::Value) -> Vec<Position> {
-    let list = match v {
-        serde_json::Value::Object(mut m) => m.remove("positions").unwrap_or_default(),
-        other => other,
-    };
-    serde_json::from_value(list).unwrap_or_default()
+    match v {
+        serde_json::Value::Array(_) => serde_json::from_value(v).unwrap_or_default(),
+        other => serde_json::from_value::<Positions<IgnoredAny>>(other)
+            .map(|p| p.positions)
+            .unwrap_or_default(),
+    }
 }
 
 const TOKEN_KEY: &str = "fleetview-token";

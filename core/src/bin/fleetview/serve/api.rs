@@ -15,7 +15,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use fleetview::api::{FuelLevel, FuelSeries};
+use fleetview::api::{FuelLevel, FuelSeries, Positions};
 use fleetview::{io_catalog, Imei};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
@@ -256,7 +256,11 @@ async fn positions(
         .await
         .map_err(internal)?;
     if !geojson {
-        return Ok(Json(json!({"imei": imei, "positions": rows})).into_response());
+        return Ok(Json(Positions {
+            imei,
+            positions: rows,
+        })
+        .into_response());
     }
     // Properties: the stored record without its coordinates, and the device.
     let collection =
