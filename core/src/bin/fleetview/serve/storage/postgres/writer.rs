@@ -250,43 +250,74 @@ async fn apply_group(
             }
         }
     }
-    let mut new_ids: HashMap<(i64, i64, i64), i64> = HashMap::new();
-    if !cols.device.is_empty() {
-        let stmt = tx.prepare_cached(INSERT_RECORDS).await?;
-        let rows = tx
-            .query(
-                &stmt,
-                &[
-                    &cols.device,
-                    &cols.timestamp,
-                    &cols.hash,
-                    &cols.received,
-                    &cols.transport,
-                    &cols.codec,
-                    &cols.priority,
-                    &cols.longitude,
-                    &cols.latitude,
-                    &cols.altitude,
-                    &cols.angle,
-                    &cols.satellites,
-                    &cols.speed,
-                    &cols.valid,
-                    &cols.event_id,
-                    &cols.generation_type,
-                    &cols.io,
-                    &cols.fuel_id,
-                    &cols.fuel_level,
-                    &cols.fuel_unit,
-                    &cols.ignition,
-                    &cols.movement,
-                    &cols.raw,
-                ],
-            )
-            .await?;
-        for r in rows {
-            new_ids.insert((r.try_get(1)?, r.try_get(2)?, r.try_get(3)?), r.try_get(0)?);
+    // The devices of the group's TCP batches (whose connections take commands).
+    let mut held: HashMap<i64, &str> = HashMap::new();
+    for op in ops {
+        if let Op::Records(b) = op {
+            if b.transport == "tcp" {
+                held.insert(device_of(b).unwrap_or_default(), &b.imei);
+            }
         }
     }
+    let insert = async {
+        if cols.device.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stmt = tx.prepare_cached(INSERT_RECORDS).await?;
+        tx.query(
+            &stmt,
+            &[
+                &cols.device,
+                &cols.timestamp,
+                &cols.hash,
+                &cols.received,
+                &cols.transport,
+                &cols.codec,
+                &cols.priority,
+                &cols.longitude,
+                &cols.latitude,
+                &cols.altitude,
+                &cols.angle,
+                &cols.satellites,
+                &cols.speed,
+                &cols.valid,
+                &cols.event_id,
+                &cols.generation_type,
+                &cols.io,
+                &cols.fuel_id,
+                &cols.fuel_level,
+                &cols.fuel_unit,
+                &cols.ignition,
+                &cols.movement,
+                &cols.raw,
+            ],
+        )
+        .await
+    };
+    // Which of them have queued commands, pipelined with the insert (no extra round trip):
+    // their connections take the next one after the ack. NOTIFY has no replay; a command whose
+    // notification was missed is found here at the device's next frame.
+    let ids: Vec<i64> = held.keys().copied().collect();
+    let queued = async {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stmt = tx
+            .prepare_cached(
+                "SELECT DISTINCT device_id FROM commands WHERE status = 'queued' AND device_id = ANY($1)",
+            )
+            .await?;
+        tx.query(&stmt, &[&ids]).await
+    };
+    let (rows, queued) = tokio::try_join!(insert, queued)?;
+    let mut new_ids: HashMap<(i64, i64, i64), i64> = HashMap::new();
+    for r in rows {
+        new_ids.insert((r.try_get(1)?, r.try_get(2)?, r.try_get(3)?), r.try_get(0)?);
+    }
+    let queued = queued
+        .into_iter()
+        .map(|r| r.try_get::<_, i64>(0))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut k = 0;
     let mut seen_now: HashMap<i64, i64> = HashMap::new();
     for (op, slot) in ops.iter().zip(applied.iter_mut()) {
@@ -334,6 +365,11 @@ async fn apply_group(
         .await?;
     }
     tx.commit().await?;
+    for device in queued {
+        if let Some(imei) = held.get(&device) {
+            state.pending.set(imei, true);
+        }
+    }
     if write_seen {
         state.seen.clear();
         state.seen_at = Instant::now();
