@@ -10,9 +10,12 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::{Object, Pool, Transaction};
 use tokio::sync::mpsc;
 
+use super::super::job::{
+    outcomes, ANSWERED_SQL, FAILED_SQL, QUEUE_DEVICE_SQL, RETRY_SQL, SEEN_SQL, UNANSWERED_SQL,
+};
 use super::super::{
-    cut_at_close, drain, now_ms, record_hash, CommandEnd, Error, Job, Op, Outcome, Pending, Queued,
-    Sync, LINGER_BELOW, MAX_GROUP,
+    cut_at_close, drain, now_ms, record_hash, Applied, CommandEnd, Error, Job, Op, Outcome,
+    Pending, Queued, Sync, LINGER_BELOW, MAX_GROUP,
 };
 use super::COMMAND_CHANNEL;
 
@@ -159,31 +162,6 @@ async fn connection<'a>(
     Ok(client.as_mut().expect("set above"))
 }
 
-/// What applying a job produced, turned into its [`Outcome`] after the commit.
-enum Applied {
-    Records(Vec<Option<i64>>, i64),
-    Device(Option<i64>),
-    Id(i64),
-    Taken(Option<Queued>),
-    Retried(Option<String>),
-    Done,
-}
-
-impl Applied {
-    fn outcome(self, op: Op) -> Outcome {
-        match (self, op) {
-            (Applied::Records(ids, device), Op::Records(batch)) => {
-                Outcome::Records(batch, ids, device)
-            }
-            (Applied::Device(id), _) => Outcome::Device(id),
-            (Applied::Id(id), _) => Outcome::Id(id),
-            (Applied::Taken(q), _) => Outcome::Taken(q),
-            (Applied::Retried(imei), _) => Outcome::Retried(imei),
-            _ => Outcome::Done,
-        }
-    }
-}
-
 async fn commit_group(
     client: &mut Object,
     ops: Vec<Op>,
@@ -211,10 +189,7 @@ async fn commit_group(
             each
         }
     };
-    ops.into_iter()
-        .zip(applied)
-        .map(|(op, r)| r.map(|a| a.outcome(op)))
-        .collect()
+    outcomes(ops, applied)
 }
 
 /// The group's jobs in one transaction, committed.
@@ -337,7 +312,7 @@ async fn apply_group(
                 let e = seen_now.entry(device).or_insert(0);
                 *e = (*e).max(b.received_ms);
             }
-            *slot = Some(Applied::Records(ids, device));
+            *slot = Some(Applied::Records { ids, device });
         }
     }
 
@@ -483,10 +458,7 @@ async fn apply(tx: &Transaction<'_>, op: &Op, state: &State) -> Result<Applied, 
                 return Ok(Applied::Device(Some(id)));
             }
             let row = tx
-                .query_opt(
-                    "UPDATE devices SET last_seen_ms = $1, transport = $2, address = $3 WHERE imei = $4 RETURNING id",
-                    &[&now_ms(), transport, address, imei],
-                )
+                .query_opt(SEEN_SQL, &[&now_ms(), transport, address, imei])
                 .await?;
             Ok(Applied::Device(row.map(|r| r.try_get(0)).transpose()?))
         }
@@ -496,11 +468,7 @@ async fn apply(tx: &Transaction<'_>, op: &Op, state: &State) -> Result<Applied, 
             text,
             payload,
         } => {
-            tx.execute(
-                "INSERT INTO devices (imei, first_seen_ms, last_seen_ms) VALUES ($1, $2, $2) ON CONFLICT (imei) DO NOTHING",
-                &[imei, &now_ms()],
-            )
-            .await?;
+            tx.execute(QUEUE_DEVICE_SQL, &[imei, &now_ms()]).await?;
             let id: i64 = tx
                 .query_one(
                     "INSERT INTO commands (device_id, codec, text, payload, status, created_ms)
@@ -541,43 +509,22 @@ async fn apply(tx: &Transaction<'_>, op: &Op, state: &State) -> Result<Applied, 
             let now = now_ms();
             match end {
                 CommandEnd::Answered { response, error } => {
-                    let status = if error.is_some() {
-                        "failed"
-                    } else {
-                        "answered"
-                    };
-                    tx.execute(
-                        "UPDATE commands SET status = $1, answered_ms = $2, response = $3, error = $4 WHERE id = $5",
-                        &[&status, &now, response, error, id],
-                    )
-                    .await?;
+                    let status = CommandEnd::answered_status(error);
+                    tx.execute(ANSWERED_SQL, &[&status, &now, response, error, id])
+                        .await?;
                 }
                 CommandEnd::Failed(error) => {
-                    tx.execute(
-                        "UPDATE commands SET status = 'failed', error = $1 WHERE id = $2",
-                        &[error, id],
-                    )
-                    .await?;
+                    tx.execute(FAILED_SQL, &[error, id]).await?;
                 }
                 CommandEnd::Unanswered(error) => {
-                    tx.execute(
-                        "UPDATE commands SET status = 'unanswered', error = $1 WHERE id = $2 AND status = 'sent'",
-                        &[error, id],
-                    )
-                    .await?;
+                    tx.execute(UNANSWERED_SQL, &[error, id]).await?;
                 }
             }
             Ok(Applied::Done)
         }
         Op::Retry { id } => {
             let imei: Option<String> = tx
-                .query_opt(
-                    "UPDATE commands SET status = 'queued', sent_ms = NULL, answered_ms = NULL, response = NULL,
-                       error = NULL, node = NULL
-                     WHERE id = $1 AND status IN ('unanswered', 'failed')
-                     RETURNING (SELECT imei FROM devices d WHERE d.id = commands.device_id)",
-                    &[id],
-                )
+                .query_opt(RETRY_SQL, &[id])
                 .await?
                 .map(|r| r.try_get(0))
                 .transpose()?;
