@@ -138,8 +138,10 @@ pub(crate) struct Batch {
 }
 
 /// The devices with queued commands, as far as this process knows: kept by the writer as it
-/// queues and takes them, and (PostgreSQL) by the notifications of the other nodes. A
-/// connection asks the writer for a command only when its device is here.
+/// queues and takes them, and (PostgreSQL) by the notifications of the other nodes and by each
+/// group of records, whose commit finds which of its devices have queued commands (whatever
+/// queued them: a missed NOTIFY costs no more than the device's next frame). A connection asks
+/// the writer for a command only when its device is here (after each ack, among others).
 #[derive(Default)]
 pub(crate) struct Pending {
     count: AtomicUsize,
