@@ -13,8 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::pem::PemObject as _;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::pki_types::ServerName;
 
 use serde_json::{json, Value};
 
@@ -160,22 +159,7 @@ fn send(args: &Args) -> Result<ExitCode, String> {
 fn tls_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
     let mut roots = rustls::RootCertStore::empty();
     match ca {
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|c| c.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("--ca {}: {e}", path.display()))?;
-            if certs.is_empty() {
-                return Err(format!(
-                    "--ca {}: no CERTIFICATE in the file",
-                    path.display()
-                ));
-            }
-            for c in certs {
-                roots
-                    .add(c)
-                    .map_err(|e| format!("--ca {}: {e}", path.display()))?;
-            }
-        }
+        Some(path) => crate::stream::add_ca_file(&mut roots, path)?,
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -66,23 +66,9 @@ impl TlsClient {
     /// Trust the certificates in the PEM file `ca`; `host` is the name or address the
     /// server's certificate must carry.
     pub(crate) fn new(ca: &std::path::Path, host: &str) -> Result<Self, String> {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, ServerName};
+        use rustls::pki_types::ServerName;
         let mut roots = rustls::RootCertStore::empty();
-        let certs = CertificateDer::pem_file_iter(ca)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| format!("--ca {}: {e}", ca.display()))?;
-        if certs.is_empty() {
-            return Err(format!(
-                "--ca {}: no CERTIFICATE block (expected PEM)",
-                ca.display()
-            ));
-        }
-        for cert in certs {
-            roots
-                .add(cert)
-                .map_err(|e| format!("--ca {}: {e}", ca.display()))?;
-        }
+        add_ca_file(&mut roots, ca)?;
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
@@ -102,4 +88,28 @@ impl TlsClient {
         let s = self.connector.connect(self.name.clone(), tcp).await?;
         Ok(Stream::Tls(Box::new(s.into())))
     }
+}
+
+/// Trust the CA certificates of the PEM file `ca` (the `--ca` flag of `simulate` and `send`).
+pub(crate) fn add_ca_file(
+    roots: &mut rustls::RootCertStore,
+    ca: &std::path::Path,
+) -> Result<(), String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let certs = CertificateDer::pem_file_iter(ca)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("--ca {}: {e}", ca.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "--ca {}: no CERTIFICATE in the file (expected PEM)",
+            ca.display()
+        ));
+    }
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|e| format!("--ca {}: {e}", ca.display()))?;
+    }
+    Ok(())
 }
