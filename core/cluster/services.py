@@ -21,6 +21,7 @@ import glob
 import json
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import socket
@@ -446,6 +447,12 @@ def main():
         log(f"PostgreSQL on 127.0.0.1:{pg.port} (data in {pg.data})")
         try:
             env = dict(os.environ, FLEETVIEW_TEST_PG=f"postgres://{pg.USER}@127.0.0.1:{pg.port}/postgres")
+            # For server_pg_crash.rs: a crash of PostgreSQL (`-m immediate`) and its restart.
+            restart = [os.path.join(pg.bindir, "pg_ctl"), "-D", pg.data, "-l", pg.logfile,
+                       "-m", "immediate", "-w", "-t", "60", "restart"]
+            if pg.account:
+                restart = ["runuser", "-u", pg.account.pw_name, "--"] + restart
+            env["FLEETVIEW_TEST_PG_RESTART"] = shlex.join(restart)
             code = subprocess.run(argv[1:], env=env).returncode
         finally:
             pg.close()

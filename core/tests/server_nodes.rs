@@ -1,7 +1,8 @@
 //! Two `fleetview serve` nodes on one PostgreSQL database, over real sockets: a device held by
 //! one node is seen, read, reported and commanded through the other; a login on the other node
 //! closes the old connection; `/api/live` on one node shows the other's devices; a dead node's
-//! command in flight becomes `unanswered` when its lease expires.
+//! command in flight becomes `unanswered` when its lease expires. (A crash of PostgreSQL itself:
+//! `server_pg_crash.rs`, alone in its binary, as it cuts every test's connections.)
 //!
 //! Needs PostgreSQL: run with `.ci/with-postgres cargo test -p fleetview --features server --test
 //! server_nodes` (which sets `FLEETVIEW_TEST_PG`). Without it each test says so and passes.
@@ -109,14 +110,17 @@ fn a_login_on_another_node_closes_the_old_connection_and_logs_both_addresses() {
     let mut second = Device::connect(b.tcp, IMEI);
     let new = second.stream.local_addr().unwrap().to_string();
     assert!(first.closed_by_server(), "the old connection stays open");
-    let log = a.wait_log("the device logged in on another node");
-    let line = log
-        .lines()
-        .find(|l| l.contains("the device logged in on another node"))
-        .unwrap();
-    assert!(line.contains(&old) && line.contains(&new), "{line}");
-    let log = b.wait_log("second connection with an IMEI connected to another node");
-    assert!(log.contains(&old) && log.contains("node-a"), "{log}");
+    a.wait_line(&[
+        "the device logged in on another node",
+        &format!("here={old}"),
+        &format!("there={new}"),
+    ]);
+    b.wait_line(&[
+        "second connection with an IMEI connected to another node",
+        &format!("old={old}"),
+        "node=node-a",
+        &format!("new={new}"),
+    ]);
     assert_eq!(second.send(Codec::Codec8, records(2_000_000, 1)), 1);
     // Now held by B: a command through A reaches it there.
     let (status, cmd) = a.post(
@@ -157,4 +161,22 @@ fn a_dead_node_leaves_its_command_unanswered_and_its_devices_move() {
     let (status, list) = b.get("/api/devices");
     assert_eq!(status, 200);
     assert_eq!(list[0]["connected"], true, "{list}");
+}
+
+#[test]
+fn an_unreachable_or_malformed_database_url_is_a_clear_startup_error() {
+    // Runs without PostgreSQL: nothing listens on port 1, and the second URL is not one.
+    for (url, needle) in [
+        (
+            "postgres://fleetview@127.0.0.1:1/fleetview",
+            "cannot connect to PostgreSQL fleetview@127.0.0.1/fleetview",
+        ),
+        (
+            "postgres://fleetview@127.0.0.1:port/fleetview",
+            "not a PostgreSQL URL",
+        ),
+    ] {
+        let err = serve_refused(&["--http", "127.0.0.1:0", "--db", url]);
+        assert!(err.contains(needle), "{err}");
+    }
 }

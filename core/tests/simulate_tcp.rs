@@ -321,13 +321,16 @@ fn a_missing_ack_means_reconnect_and_resend() {
     assert_eq!(counter(&s, "ack_timeouts"), 1);
     assert_eq!(counter(&s, "reconnects"), 1);
     assert_eq!(counter(&s, "logins"), 2);
-    assert_eq!(counter(&s, "resent"), 4, "the unacked frame went again");
+    // The unacked frame went again, whole: a batch of 4, or more when a loaded machine let more
+    // records fall due before the frame was taken.
+    let resent = counter(&s, "resent");
+    assert!(resent >= 4, "the unacked frame went again: {resent}");
     let log = srv.log.lock().unwrap();
     assert_eq!(log.codecs, BTreeSet::from([Codec::Codec16]));
     let (imei, records) = log.records.iter().next().unwrap();
     assert_eq!(log.connections[imei], 2);
     assert_eq!(distinct(records).len(), 12);
-    assert_eq!(records.len(), 16);
+    assert_eq!(records.len() as u64, 12 + resent);
     assert!(records.iter().all(|r| r.generation_type.is_some()));
 }
 

@@ -121,6 +121,19 @@ pub fn psql(url: &str, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Run `fleetview serve` on free loopback ports with `args`, expecting it to refuse to start;
+/// its standard error.
+pub fn serve_refused(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_fleetview"))
+        .args(["serve", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run fleetview serve");
+    assert!(!out.status.success(), "fleetview serve {args:?} started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// A running `fleetview serve`.
 pub struct Server {
     child: Option<Child>,
@@ -233,6 +246,22 @@ impl Server {
             assert!(
                 start.elapsed() < WAIT,
                 "log never contained {needle:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait until one log line contains every one of `needles`; that line.
+    pub fn wait_line(&self, needles: &[&str]) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log();
+            if let Some(line) = log.lines().find(|l| needles.iter().all(|n| l.contains(n))) {
+                return line.to_string();
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "no log line with all of {needles:?}:\n{log}"
             );
             std::thread::sleep(Duration::from_millis(20));
         }

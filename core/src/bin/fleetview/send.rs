@@ -157,18 +157,13 @@ fn send(args: &Args) -> Result<ExitCode, String> {
 
 /// The roots for an https:// server: the `--ca` file, or the public CAs (webpki-roots).
 fn tls_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    match ca {
-        Some(path) => crate::stream::add_ca_file(&mut roots, path)?,
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    let roots = match ca {
+        Some(path) => crate::stream::ca_roots(path)?,
+        None => rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+    };
+    crate::stream::client_config(roots)
 }
 
 /// A `http://host:port` or `https://host:port` server.

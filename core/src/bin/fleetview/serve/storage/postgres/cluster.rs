@@ -201,7 +201,7 @@ impl Cluster {
         }
         .await;
         if let Err(e) = r {
-            warn!(imei, "cannot end the session: {e}");
+            warn!(imei = %imei, "cannot end the session: {e}");
         }
     }
 
@@ -284,7 +284,7 @@ impl Cluster {
     async fn restore_sessions(&self, hub: &Hub) {
         for (imei, conn, address) in hub.tcp_sessions() {
             if let Err(e) = self.login(&imei, conn, &address).await {
-                warn!(imei, "cannot register the session again: {e}");
+                warn!(imei = %imei, "cannot register the session again: {e}");
             }
         }
     }
@@ -457,7 +457,7 @@ impl Cluster {
                 };
                 if node != self.node {
                     if let Some(here) = hub.kick(imei) {
-                        warn!(imei, here = %here, there = address, node, "the device logged in on another node: closing its connection here");
+                        warn!(imei = %imei, here = %here, there = %address, node = %node, "the device logged in on another node: closing its connection here");
                     }
                 }
             }

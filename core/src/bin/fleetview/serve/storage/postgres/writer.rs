@@ -42,10 +42,41 @@ struct State {
     seen_at: Instant,
 }
 
-pub(super) async fn write_loop(
+/// Writers committing groups side by side, each on its own connection: while one waits for
+/// its COMMIT to be synced, the next group is collected and inserted by another. Each job is
+/// still answered only after the commit of its own group.
+const WRITERS: usize = 2;
+
+/// Run the writers until the channel closes or a `Close` job has been committed.
+pub(super) async fn run(
     pool: Pool,
     sync: Sync,
-    mut rx: mpsc::Receiver<Job>,
+    rx: mpsc::Receiver<Job>,
+    pending: Arc<Pending>,
+    node: String,
+) {
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|_| {
+            tokio::spawn(write_loop(
+                pool.clone(),
+                sync,
+                rx.clone(),
+                pending.clone(),
+                node.clone(),
+            ))
+        })
+        .collect();
+    for w in writers {
+        let _ = w.await;
+    }
+    tracing::debug!("writers closed");
+}
+
+async fn write_loop(
+    pool: Pool,
+    sync: Sync,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     pending: Arc<Pending>,
     node: String,
 ) {
@@ -59,15 +90,25 @@ pub(super) async fn write_loop(
     let mut group = Vec::with_capacity(MAX_GROUP);
     let mut closing = false;
     while !closing {
-        let Some(job) = rx.recv().await else { break };
-        group.push(job);
-        drain(&mut rx, &mut group);
-        if group.len() < LINGER_BELOW {
-            // A moment for more jobs to join a small group (the commit's sync is the cost).
-            tokio::task::yield_now().await;
+        {
+            // One writer collects a group at a time; the others commit theirs meanwhile.
+            let mut rx = rx.lock().await;
+            let Some(job) = rx.recv().await else { break };
+            group.push(job);
             drain(&mut rx, &mut group);
+            if group.len() < LINGER_BELOW {
+                // A moment for more jobs to join a small group (the commit's sync is the cost).
+                tokio::task::yield_now().await;
+                drain(&mut rx, &mut group);
+            }
+            closing = cut_at_close(&mut group);
+            if closing {
+                // Nothing after the close is taken: its senders see an error. The other
+                // writers finish the groups they hold and find the channel closed.
+                rx.close();
+                while rx.try_recv().is_ok() {}
+            }
         }
-        closing = cut_at_close(&mut group);
         let (ops, replies): (Vec<Op>, Vec<_>) = group.drain(..).map(|j| (j.op, j.reply)).unzip();
         let outcomes = match connection(&pool, &mut client, sync).await {
             Ok(c) => commit_group(c, ops, &mut state, closing).await,
@@ -84,7 +125,14 @@ pub(super) async fn write_loop(
             let _ = reply.send(outcome);
         }
     }
-    tracing::debug!("writer closed");
+    if !state.seen.is_empty() {
+        // The last data times this writer still holds (another writer committed the close).
+        if let Ok(c) = connection(&pool, &mut client, sync).await {
+            if let Err(e) = apply_group(c, &[], &mut state, true).await {
+                tracing::warn!("devices' last data times not written at close: {e}");
+            }
+        }
+    }
 }
 
 /// The writer's connection, taken from the pool when it has none.
@@ -93,6 +141,10 @@ async fn connection<'a>(
     client: &'a mut Option<Object>,
     sync: Sync,
 ) -> Result<&'a mut Object, Error> {
+    if client.as_ref().is_some_and(|c| c.is_closed()) {
+        // Broken since its last group (the server restarted, say): a new one.
+        *client = None;
+    }
     if client.is_none() {
         let c = pool.get().await?;
         // Acked means committed: the commit returns once its WAL record is on disk.
