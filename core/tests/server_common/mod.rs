@@ -346,7 +346,6 @@ pub fn record(ts_ms: u64, speed: u16, io: &[(u16, IoValue)]) -> AvlRecord {
                 value: value.clone(),
             })
             .collect(),
-        codec7: None,
     }
 }
 
@@ -364,11 +363,7 @@ pub fn records(start_ms: u64, n: usize) -> Vec<AvlRecord> {
 }
 
 pub fn frame(codec: Codec, recs: Vec<AvlRecord>) -> Vec<u8> {
-    fleetview::encode::avl_frame(&AvlData {
-        codec,
-        records: recs,
-    })
-    .unwrap()
+    fleetview::encode::avl_frame(&AvlData::new(codec, recs)).unwrap()
 }
 
 /// A scripted device on a TCP connection.
@@ -615,10 +610,7 @@ impl UdpDevice {
     }
 
     pub fn datagram(&self, packet_id: u16, avl_packet_id: u8, recs: Vec<AvlRecord>) -> Vec<u8> {
-        let data = AvlData {
-            codec: Codec::Codec8Ext,
-            records: recs,
-        };
+        let data = AvlData::new(Codec::Codec8Ext, recs);
         fleetview::encode::avl_datagram(&self.imei, packet_id, avl_packet_id, &data).unwrap()
     }
 

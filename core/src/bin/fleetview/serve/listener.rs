@@ -579,26 +579,16 @@ fn command_packet(
     imei: &str,
     payload: Vec<u8>,
 ) -> Result<CommandPacket, fleetview::EncodeError> {
-    let mut message = CommandMessage {
-        kind: CommandMessage::COMMAND,
-        timestamp_s: None,
-        imei: None,
-        payload,
-    };
     let codec = if codec == "14" {
-        message.imei = Some(
-            Imei::new(imei)
-                .ok_or(fleetview::EncodeError::InvalidImei)?
-                .to_bcd()?,
-        );
         fleetview::Codec::Codec14
     } else {
         fleetview::Codec::Codec12
     };
-    Ok(CommandPacket {
+    CommandPacket::new(
         codec,
-        messages: vec![message],
-    })
+        payload,
+        (codec == fleetview::Codec::Codec14).then_some(imei),
+    )
 }
 
 /// Announce a command's current state to live subscribers.
@@ -637,9 +627,7 @@ pub(crate) async fn udp(socket: UdpSocket, ctx: Arc<Ctx>, alive: mpsc::Sender<()
                 continue;
             }
         };
-        let Some(header) = packet.udp.clone() else {
-            continue;
-        };
+        let header = packet.header.clone();
         let imei = header.imei.as_str().to_string();
         if !ctx.allowed(&imei) {
             warn!(imei = %imei, peer = %peer, offset = 8, "datagram rejected, not acked: IMEI not in the allowlist");
