@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test setup setup-run lint test-core test-cli test-cluster fuzz-smoke bench test-www test-worker test-web loadtest
+.PHONY: run test setup setup-run lint test-core test-cli test-postgres test-cluster fuzz-smoke bench test-www test-worker test-web loadtest
 
 ## The main job: build the web UI, then serve it with the TCP/UDP listeners (port 5027) and the
 ## HTTP API (http://127.0.0.1:8080/) on an embedded SQLite database (fleetview.db).
@@ -13,8 +13,8 @@ run: setup-run
 	$(CARGO) run --release --features server --bin fleetview -- serve --db fleetview.db --web web/dist
 
 ## Every test: lint, core (unit, vectors, property, truncation, CLI, docs), the decoder CLI alone,
-## the cluster, fuzz smoke, npm package, Worker in workerd, playground in headless Chromium.
-test: setup lint test-core test-cli test-cluster fuzz-smoke test-www test-worker test-web
+## the server tests on PostgreSQL, the cluster, fuzz smoke, npm package, Worker in workerd, playground in headless Chromium.
+test: setup lint test-core test-cli test-postgres test-cluster fuzz-smoke test-www test-worker test-web
 
 setup-run:
 	.ci/setup wasm
@@ -41,6 +41,13 @@ test-core:
 ## `fleetview decode` built with feature `cli` alone: no server dependencies, `decode` only.
 test-cli:
 	$(CARGO) test -p fleetview --no-default-features --features cli --test cli
+
+## The server tests again on a private PostgreSQL (the other storage engine), and the ones that
+## need it: two nodes on one database, PostgreSQL crashing under a node.
+test-postgres:
+	.ci/setup cluster
+	.ci/with-postgres $(CARGO) test -p fleetview --all-features --test server_commands --test server_api \
+		--test server_tcp --test server_crash --test server_http_guard --test server_nodes --test server_pg_crash
 
 ## Two nodes on a private PostgreSQL behind HAProxy, 500 simulated devices: a node killed with
 ## SIGKILL, a command across nodes, PostgreSQL stopped -m immediate; every acked record stored once.

@@ -10,8 +10,9 @@
 
 use alloc::vec::Vec;
 
-use crate::avl::{AvlRecord, DecodeOptions, GpsElement, IoElement, IoValue, Priority};
-use crate::error::{DecodeError, EncodeError, Warning};
+use crate::avl::{AvlRecord, GpsElement, IoElement, IoValue, Priority};
+use crate::error::{DecodeError, EncodeError};
+use crate::field::Field;
 use crate::reader::{be_uint, Reader};
 
 /// Seconds from 1970-01-01 to 2007-01-01, the Codec 7 epoch.
@@ -39,68 +40,67 @@ pub struct Codec7Fields {
 
 const GPS: u8 = 1;
 
+/// One record and its Codec 7 extras.
 pub(crate) fn read_record(
     r: &mut Reader<'_, '_>,
-    _opts: &DecodeOptions,
-    _warnings: &mut Vec<Warning>,
-) -> Result<AvlRecord, DecodeError> {
+) -> Result<(AvlRecord, Codec7Fields), DecodeError> {
     // Two bits of priority: always 0..=3, nothing to check.
-    let head = r.u32("timestamp and priority")?;
+    let head = r.u32(Field::TimestampAndPriority)?;
     let priority = Priority((head >> 30) as u8);
     let timestamp_ms = (u64::from(head & 0x3FFF_FFFF) + GH3000_EPOCH_S) * 1000;
-    let global_mask = r.u8("global mask")?;
+    let global_mask = r.u8(Field::GlobalMask)?;
     let mut fields = Codec7Fields {
         global_mask,
         ..Codec7Fields::default()
     };
     let mut gps = GpsElement::default();
     if global_mask & GPS != 0 {
-        let mask = r.u8("gps mask")?;
+        let mask = r.u8(Field::GpsMask)?;
         fields.gps_mask = mask;
         if mask & 0x01 != 0 {
-            let lat = f32::from_bits(r.u32("latitude")?);
-            let lon = f32::from_bits(r.u32("longitude")?);
+            let lat = f32::from_bits(r.u32(Field::Latitude)?);
+            let lon = f32::from_bits(r.u32(Field::Longitude)?);
             fields.coordinates = Some((lat, lon));
             gps.latitude = degrees_to_e7(lat);
             gps.longitude = degrees_to_e7(lon);
         }
         if mask & 0x02 != 0 {
-            gps.altitude = r.u16("altitude")? as i16;
+            gps.altitude = r.u16(Field::Altitude)? as i16;
         }
         if mask & 0x04 != 0 {
-            fields.angle_raw = r.u8("angle")?;
+            fields.angle_raw = r.u8(Field::Angle)?;
             gps.angle = angle_from_raw(fields.angle_raw);
         }
         if mask & 0x08 != 0 {
-            gps.speed = r.u8("speed")?.into();
+            gps.speed = r.u8(Field::Speed)?.into();
         }
         if mask & 0x10 != 0 {
-            gps.satellites = r.u8("satellites")?;
+            gps.satellites = r.u8(Field::Satellites)?;
         }
         if mask & 0x20 != 0 {
-            fields.cell = Some((r.u16("location area code")?, r.u16("cell id")?));
+            fields.cell = Some((r.u16(Field::LocationAreaCode)?, r.u16(Field::CellId)?));
         }
         if mask & 0x40 != 0 {
-            fields.signal_quality = Some(r.u8("signal quality")?);
+            fields.signal_quality = Some(r.u8(Field::SignalQuality)?);
         }
         if mask & 0x80 != 0 {
-            fields.operator = Some(r.u32("operator code")?);
+            fields.operator = Some(r.u32(Field::OperatorCode)?);
         }
     }
     let mut io = Vec::new();
     for (bit, size, field) in [
-        (0x02u8, 1usize, "io count 1 byte"),
-        (0x04, 2, "io count 2 bytes"),
-        (0x08, 4, "io count 4 bytes"),
+        (0x02u8, 1usize, Field::IoCount1),
+        (0x04, 2, Field::IoCount2),
+        (0x08, 4, Field::IoCount4),
     ] {
         if global_mask & bit == 0 {
             continue;
         }
         let n = r.u8(field)?;
         for _ in 0..n {
-            let id = u16::from(r.u8("io id")?);
+            let id = u16::from(r.u8(Field::IoId)?);
             r.io_id = Some(id);
-            let v = be_uint(r.take(size, "io value")?);
+            let v = be_uint(r.take(size, Field::IoValue)?);
             r.io_id = None;
             let value = match size {
                 1 => IoValue::U8(v as u8),
@@ -110,15 +110,15 @@ pub(crate) fn read_record(
             io.push(IoElement { id, value });
         }
     }
-    Ok(AvlRecord {
+    let record = AvlRecord {
         timestamp_ms,
         priority,
         gps,
         event_id: 0,
         generation_type: None,
         io,
-        codec7: Some(fields),
-    })
+    };
+    Ok((record, fields))
 }
 
 fn degrees_to_e7(deg: f32) -> i32 {
@@ -163,7 +163,12 @@ fn fields_from_gps(gps: &GpsElement) -> Codec7Fields {
     }
 }
 
-pub(crate) fn write_record(record: &AvlRecord, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+/// Encode one record with its extras (derived from the record when `None`).
+pub(crate) fn write_record(
+    record: &AvlRecord,
+    fields: Option<&Codec7Fields>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     let secs = record.timestamp_ms / 1000;
     let since = secs
         .checked_sub(GH3000_EPOCH_S)
@@ -181,7 +186,7 @@ pub(crate) fn write_record(record: &AvlRecord, out: &mut Vec<u8>) -> Result<(), 
         });
     }
     let derived;
-    let f = match &record.codec7 {
+    let f = match fields {
         Some(f) => f,
         None => {
             derived = fields_from_gps(&record.gps);
@@ -276,17 +281,21 @@ pub(crate) fn write_record(record: &AvlRecord, out: &mut Vec<u8>) -> Result<(), 
 
 #[cfg(test)]
 mod tests {
-    use crate::{decode_bare, DecodeOptions};
+    use crate::{decode_bare, AvlData, Content, DecodeOptions, Packet};
+
+    fn avl(packet: &Packet) -> &AvlData {
+        match &packet.content {
+            Content::Avl(d) => d,
+            _ => panic!("not AVL data"),
+        }
+    }
 
     /// Fuzz regression (roundtrip): a global mask with the undefined bits 5 and 6 set.
     #[test]
     fn undefined_global_mask_bits_survive_encoding() {
         let bytes = [0x07, 0x01, 0xFF, 0x23, 0x00, 0x00, 0x68, 0x00, 0x01];
         let packet = decode_bare(&bytes, &DecodeOptions::default()).unwrap();
-        assert_eq!(
-            packet.records()[0].codec7.as_ref().unwrap().global_mask,
-            0x68
-        );
+        assert_eq!(avl(&packet).codec7[0].global_mask, 0x68);
         assert_eq!(packet.encode().unwrap(), bytes);
     }
 
@@ -298,12 +307,7 @@ mod tests {
         bytes.extend_from_slice(&[0xFF; 8 + 2 + 1 + 1 + 1 + 4 + 1 + 4]);
         bytes.extend_from_slice(&[0x01, 0x00, 0x00, 0x00, 0x01]);
         let packet = decode_bare(&bytes, &DecodeOptions::default()).unwrap();
-        let (lat, lon) = packet.records()[0]
-            .codec7
-            .as_ref()
-            .unwrap()
-            .coordinates
-            .unwrap();
+        let (lat, lon) = avl(&packet).codec7[0].coordinates.unwrap();
         assert!(lat.is_nan() && lon.is_nan());
         assert_eq!(packet.records()[0].gps.latitude, 0);
         assert_eq!(packet.encode().unwrap(), bytes);

@@ -1,30 +1,21 @@
-//! Records of Codec 8 (0x08), Codec 8 Extended (0x8E) and Codec 16 (0x10).
-//!
-//! The three share the record head (timestamp, priority, GPS element) and differ in the IO
-//! element:
-//!
-//! | | event id | generation type | counts | IO ids | NX group |
-//! |---|---|---|---|---|---|
-//! | 8 | 1 byte | – | 1 byte | 1 byte | – |
-//! | 8E | 2 bytes | – | 2 bytes | 2 bytes | yes |
-//! | 16 | 2 bytes | 1 byte | 1 byte | 2 bytes | – |
+//! Records of Codec 8 (0x08), Codec 8 Extended (0x8E) and Codec 16 (0x10): owned decoding and
+//! encoding over the layout of [`crate::layout`].
 
 use alloc::vec::Vec;
 
-use crate::avl::{
-    tolerate, AvlData, AvlRecord, DecodeOptions, GenerationType, GpsElement, IoElement, IoValue,
-    Priority,
-};
+use crate::avl::{AvlRecord, GenerationType, GpsElement, IoElement, IoValue, Priority};
 use crate::codec::Codec;
 use crate::error::{DecodeError, EncodeError, ErrorKind, Warning};
+use crate::field::Field;
+use crate::layout::{gps_of, take_head, take_var, timestamp_of, Layout};
+use crate::options::{tolerate, DecodeOptions};
 use crate::reader::{be_uint, Reader};
-use crate::view::{gps_of, skip_io, take_head, take_var, timestamp_of, Layout};
 
 fn layout(codec: Codec) -> Layout {
     Layout::of(codec)
 }
 
-fn read_var(r: &mut Reader<'_, '_>, wide: bool, field: &'static str) -> Result<u16, DecodeError> {
+fn read_var(r: &mut Reader<'_, '_>, wide: bool, field: Field) -> Result<u16, DecodeError> {
     if wide {
         r.u16(field)
     } else {
@@ -42,7 +33,7 @@ pub(crate) fn check_priority(
         tolerate(
             opts.lenient,
             warnings,
-            DecodeError::new(at, "priority", ErrorKind::InvalidPriority { value }),
+            DecodeError::new(at, Field::Priority, ErrorKind::InvalidPriority { value }),
         )?;
     }
     Ok(Priority(value))
@@ -50,12 +41,12 @@ pub(crate) fn check_priority(
 
 pub(crate) fn read_gps(r: &mut Reader<'_, '_>) -> Result<GpsElement, DecodeError> {
     Ok(GpsElement {
-        longitude: r.u32("longitude")? as i32,
-        latitude: r.u32("latitude")? as i32,
-        altitude: r.u16("altitude")? as i16,
-        angle: r.u16("angle")?,
-        satellites: r.u8("satellites")?,
-        speed: r.u16("speed")?,
+        longitude: r.u32(Field::Longitude)? as i32,
+        latitude: r.u32(Field::Latitude)? as i32,
+        altitude: r.u16(Field::Altitude)? as i16,
+        angle: r.u16(Field::Angle)?,
+        satellites: r.u8(Field::Satellites)?,
+        speed: r.u16(Field::Speed)?,
     })
 }
 
@@ -66,22 +57,22 @@ pub(crate) fn read_record(
     warnings: &mut Vec<Warning>,
 ) -> Result<AvlRecord, DecodeError> {
     let l = layout(codec);
-    let timestamp_ms = r.u64("timestamp")?;
+    let timestamp_ms = r.u64(Field::Timestamp)?;
     let at = r.offset();
-    let p = r.u8("priority")?;
+    let p = r.u8(Field::Priority)?;
     let priority = check_priority(p, at, opts, warnings)?;
     let gps = read_gps(r)?;
-    let event_id = read_var(r, l.wide_event, "event io id")?;
+    let event_id = read_var(r, l.wide_event, Field::EventIoId)?;
     let generation_type = if l.generation_type {
         let at = r.offset();
-        let value = r.u8("generation type")?;
+        let value = r.u8(Field::GenerationType)?;
         if value > 7 {
             tolerate(
                 opts.lenient,
                 warnings,
                 DecodeError::new(
                     at,
-                    "generation type",
+                    Field::GenerationType,
                     ErrorKind::InvalidGenerationType { value },
                 ),
             )?;
@@ -91,23 +82,23 @@ pub(crate) fn read_record(
         None
     };
     let total_at = r.offset();
-    let total = read_var(r, l.wide_counts, "io count")?;
+    let total = read_var(r, l.wide_counts, Field::IoCount)?;
     // Every element takes at least id + 1 byte: bound the allocation by the bytes present.
     let min_element = if l.wide_ids { 3 } else { 2 };
     let mut io = Vec::with_capacity(usize::from(total).min(r.left() / min_element));
     let mut actual: u16 = 0;
     for (size, field) in [
-        (1usize, "io count 1 byte"),
-        (2, "io count 2 bytes"),
-        (4, "io count 4 bytes"),
-        (8, "io count 8 bytes"),
+        (1usize, Field::IoCount1),
+        (2, Field::IoCount2),
+        (4, Field::IoCount4),
+        (8, Field::IoCount8),
     ] {
         let n = read_var(r, l.wide_counts, field)?;
         actual = actual.wrapping_add(n);
         for _ in 0..n {
-            let id = read_var(r, l.wide_ids, "io id")?;
+            let id = read_var(r, l.wide_ids, Field::IoId)?;
             r.io_id = Some(id);
-            let bytes = r.take(size, "io value")?;
+            let bytes = r.take(size, Field::IoValue)?;
             let v = be_uint(bytes);
             let value = match size {
                 1 => IoValue::U8(v as u8),
@@ -120,13 +111,13 @@ pub(crate) fn read_record(
         }
     }
     if l.nx {
-        let n = r.u16("io count variable")?;
+        let n = r.u16(Field::IoCountVariable)?;
         actual = actual.wrapping_add(n);
         for _ in 0..n {
-            let id = r.u16("io id")?;
+            let id = r.u16(Field::IoId)?;
             r.io_id = Some(id);
-            let len = usize::from(r.u16("io length")?);
-            let value = IoValue::Bytes(r.take(len, "io value")?.to_vec());
+            let len = usize::from(r.u16(Field::IoLength)?);
+            let value = IoValue::Bytes(r.take(len, Field::IoValue)?.to_vec());
             r.io_id = None;
             io.push(IoElement { id, value });
         }
@@ -137,7 +128,7 @@ pub(crate) fn read_record(
             warnings,
             DecodeError::new(
                 total_at,
-                "io count",
+                Field::IoCount,
                 ErrorKind::IoCountMismatch {
                     declared: total,
                     actual,
@@ -152,7 +143,6 @@ pub(crate) fn read_record(
         event_id,
         generation_type,
         io,
-        codec7: None,
     })
 }
 
@@ -161,8 +151,8 @@ pub(crate) fn read_record(
 /// anything strict decoding would reject, or another codec: the caller then runs the [`Reader`]
 /// decoder, which names the field and offset (or tolerates the problem in lenient mode). On
 /// strictly valid input both give the same records, so the fast path is taken in lenient mode too.
-/// Returns the data and the bytes used.
-pub(crate) fn fast_avl_data(input: &[u8]) -> Option<(AvlData, usize)> {
+/// Returns the codec, the records and the bytes used.
+pub(crate) fn fast_avl_data(input: &[u8]) -> Option<(Codec, Vec<AvlRecord>, usize)> {
     let (&[id, count], body) = input.split_first_chunk::<2>()?;
     let (codec, rest) = match id {
         0x08 => (Codec::Codec8, fast_records::<0x08>(count, body)?),
@@ -175,7 +165,7 @@ pub(crate) fn fast_avl_data(input: &[u8]) -> Option<(AvlData, usize)> {
     if trailer != count {
         return None;
     }
-    Some((AvlData { codec, records }, input.len() - after.len()))
+    Some((codec, records, input.len() - after.len()))
 }
 
 /// `count` records of the codec with id `C` at the front of `input`, and the bytes after them.
@@ -192,11 +182,15 @@ fn fast_records<const C: u8>(count: u8, input: &[u8]) -> Option<(Vec<AvlRecord>,
     let mut rest = input;
     for _ in 0..count {
         let (head, io_start) = take_head(l, rest)?;
-        // Validate first (cheap: one length check per fixed group), so the elements are then
-        // written into one allocation of exactly the declared size.
-        let after = skip_io(l, head.total, io_start)?;
-        let mut io = Vec::with_capacity(usize::from(head.total));
-        fast_io(l, io_start, &mut io)?;
+        // One pass that validates while it reads: the allocation is the declared count (bounded
+        // by the bytes present), and a count that disagrees with the groups sends the input to
+        // the exact decoder.
+        let min_element = l.id_len() + 1;
+        let mut io = Vec::with_capacity(usize::from(head.total).min(io_start.len() / min_element));
+        let after = fast_io(l, io_start, &mut io)?;
+        if io.len() != usize::from(head.total) {
+            return None;
+        }
         records.push(AvlRecord {
             timestamp_ms: timestamp_of(head.head),
             priority: Priority(head.head[8]),
@@ -204,7 +198,6 @@ fn fast_records<const C: u8>(count: u8, input: &[u8]) -> Option<(Vec<AvlRecord>,
             event_id: head.event_id,
             generation_type: head.generation_type,
             io,
-            codec7: None,
         });
         rest = after;
     }
@@ -214,9 +207,10 @@ fn fast_records<const C: u8>(count: u8, input: &[u8]) -> Option<(Vec<AvlRecord>,
 /// The smallest record of Codec 8 (24-byte head, event id, io count, four group counts).
 const MIN_RECORD: usize = 24 + 1 + 1 + 4;
 
-/// Append the IO elements of validated groups at the front of `input`.
+/// Append the IO elements of the groups at the front of `input`; the bytes after them, or
+/// `None` if a group runs past the end.
 #[inline(always)]
-fn fast_io(l: Layout, input: &[u8], io: &mut Vec<IoElement>) -> Option<()> {
+fn fast_io<'a>(l: Layout, input: &'a [u8], io: &mut Vec<IoElement>) -> Option<&'a [u8]> {
     let rest = if l.wide_ids {
         let rest = fixed_group::<true, 1>(l, input, io, |v| IoValue::U8(v[0]))?;
         let rest = fixed_group::<true, 2>(l, rest, io, |v| IoValue::U16(u16::from_be_bytes(*v)))?;
@@ -239,8 +233,9 @@ fn fast_io(l: Layout, input: &[u8], io: &mut Vec<IoElement>) -> Option<()> {
             });
             rest = r;
         }
+        return Some(rest);
     }
-    Some(())
+    Some(rest)
 }
 
 /// One group of `SIZE`-byte values with 2-byte (`WIDE`) or 1-byte ids.
@@ -254,19 +249,19 @@ fn fixed_group<'a, const WIDE: bool, const SIZE: usize>(
     let (n, rest) = take_var(l.wide_counts, input)?;
     let id_len = if WIDE { 2 } else { 1 };
     let (bytes, rest) = rest.split_at_checked(usize::from(n) * (id_len + SIZE))?;
-    // A plain loop of pushes into the exact capacity reserved by the caller: `extend` would
-    // call out of line and reserve again for every group.
-    for chunk in bytes.chunks_exact(id_len + SIZE) {
+    // `chunks_exact` + `map` has an exact length: `extend` reserves once and writes the
+    // elements with the length kept in a register, not stored back after every push.
+    io.extend(bytes.chunks_exact(id_len + SIZE).map(|chunk| {
         let (id, v) = chunk.split_at(id_len);
-        io.push(IoElement {
+        IoElement {
             id: if WIDE {
                 u16::from_be_bytes([id[0], id[1]])
             } else {
                 u16::from(id[0])
             },
             value: value(v.try_into().unwrap_or(&[0; SIZE])),
-        });
-    }
+        }
+    }));
     Some(rest)
 }
 

@@ -14,10 +14,11 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::avl::{tolerate, DecodeOptions};
 use crate::codec::Codec;
-use crate::error::{DecodeError, EncodeError, ErrorKind, Warning};
+use crate::error::{DecodeError, EncodeError, ErrorKind, Warning, WarningKind};
+use crate::field::Field;
 use crate::imei::imei_to_bcd;
+use crate::options::{tolerate, DecodeOptions};
 use crate::reader::Reader;
 
 /// A command codec's data field: one or more messages.
@@ -43,13 +44,70 @@ pub struct CommandMessage {
     pub payload: Vec<u8>,
 }
 
-impl CommandMessage {
+/// The type byte of a command message. Open: devices send types this crate does not name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageType(pub u8);
+
+impl MessageType {
     /// Server → device command.
-    pub const COMMAND: u8 = 0x05;
+    pub const COMMAND: Self = Self(0x05);
     /// Device → server response (Codec 14: the IMEI matched).
-    pub const RESPONSE: u8 = 0x06;
+    pub const RESPONSE: Self = Self(0x06);
+    /// Codec 15: a message from an RS232 device.
+    pub const RS232: Self = Self(0x0B);
+    /// Camera data (Codec 12 with a camera).
+    pub const CAMERA: Self = Self(0x0D);
     /// Codec 14 nACK: the IMEI did not match; empty payload.
-    pub const NACK: u8 = 0x11;
+    pub const NACK: Self = Self(0x11);
+
+    /// A short name (`"command"`, `"response"`, `"nACK"` …), or `None` for other types.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Self::COMMAND => "command",
+            Self::RESPONSE => "response",
+            Self::RS232 => "RS232 message",
+            Self::CAMERA => "camera data",
+            Self::NACK => "nACK",
+            _ => return None,
+        })
+    }
+
+    /// What the type means, for people: `"command (server → device)"`, or `"other"`.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::COMMAND => "command (server → device)",
+            Self::RESPONSE => "response (device → server)",
+            Self::RS232 => "RS232 message (Codec 15)",
+            Self::CAMERA => "camera data",
+            Self::NACK => "nACK: the IMEI did not match",
+            _ => "other",
+        }
+    }
+}
+
+impl core::fmt::Display for MessageType {
+    /// `0x05 command`, or `0x42` for a type without a name.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "0x{:02x}", self.0)?;
+        match self.name() {
+            Some(n) => write!(f, " {n}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl CommandMessage {
+    /// Server → device command ([`MessageType::COMMAND`]).
+    pub const COMMAND: u8 = MessageType::COMMAND.0;
+    /// Device → server response ([`MessageType::RESPONSE`]).
+    pub const RESPONSE: u8 = MessageType::RESPONSE.0;
+    /// Codec 14 nACK ([`MessageType::NACK`]).
+    pub const NACK: u8 = MessageType::NACK.0;
+
+    /// The type byte, typed.
+    pub fn message_type(&self) -> MessageType {
+        MessageType(self.kind)
+    }
 
     /// A text command (type 0x05) without timestamp or IMEI, for Codec 12.
     pub fn command(text: &str) -> Self {
@@ -73,7 +131,7 @@ impl CommandMessage {
 
     /// The IMEI digits of a Codec 14/15 message.
     pub fn imei_digits(&self) -> Option<String> {
-        self.imei.map(crate::Imei::from_bcd)
+        self.imei.map(crate::imei::Imei::from_bcd)
     }
 }
 
@@ -96,18 +154,18 @@ pub(crate) fn read_command_body(
 ) -> Result<CommandPacket, DecodeError> {
     let (has_time, has_imei) = prefix_len(codec);
     let fixed = 4 * u32::from(has_time) + 8 * u32::from(has_imei);
-    let count = r.u8("quantity 1")?;
+    let count = r.u8(Field::Quantity1)?;
     // A message takes at least type + size: bound the allocation by the bytes present.
     let mut messages = Vec::with_capacity(usize::from(count).min(r.left() / 5));
     for i in 0..count {
         r.record = Some(u32::from(i));
-        let kind = r.u8("message type")?;
+        let kind = r.u8(Field::MessageType)?;
         let size_at = r.offset();
-        let size = r.u32("message size")?;
+        let size = r.u32(Field::MessageSize)?;
         if size < fixed {
             return Err(DecodeError::new(
                 size_at,
-                "message size",
+                Field::MessageSize,
                 ErrorKind::InvalidCommandSize { size, min: fixed },
             ));
         }
@@ -121,7 +179,7 @@ pub(crate) fn read_command_body(
                 warnings,
                 DecodeError::new(
                     size_at,
-                    "message size",
+                    Field::MessageSize,
                     ErrorKind::LengthMismatch {
                         declared: size as usize,
                         actual: room + fixed as usize,
@@ -131,16 +189,16 @@ pub(crate) fn read_command_body(
             payload_len = room;
         }
         let timestamp_s = if has_time {
-            Some(r.u32("message timestamp")?)
+            Some(r.u32(Field::MessageTimestamp)?)
         } else {
             None
         };
         let imei = if has_imei {
-            Some(r.array::<8>("message imei")?)
+            Some(r.array::<8>(Field::MessageImei)?)
         } else {
             None
         };
-        let payload = r.take(payload_len, "message payload")?.to_vec();
+        let payload = r.take(payload_len, Field::MessagePayload)?.to_vec();
         messages.push(CommandMessage {
             kind,
             timestamp_s,
@@ -150,13 +208,13 @@ pub(crate) fn read_command_body(
     }
     r.record = None;
     let at = r.offset();
-    let trailer = r.u8("quantity 2")?;
+    let trailer = r.u8(Field::Quantity2)?;
     if trailer != count {
         // The wiki: quantity 2 "will not be parsed but it's recommended that it should contain
         // same value". Devices ignore it, so a mismatch is only worth a warning.
         warnings.push(Warning::from_error(&DecodeError::new(
             at,
-            "quantity 2",
+            Field::Quantity2,
             ErrorKind::CountMismatch {
                 header: count,
                 trailer,
@@ -185,7 +243,10 @@ fn codec13_millisecond_hint(m: &CommandMessage, at: usize) -> Option<Warning> {
     // 2000-01-01 .. 2100-01-01 in milliseconds.
     (946_684_800_000..4_102_444_800_000).contains(&ms).then(|| Warning {
         offset: at,
-        kind: "timestamp_suspicious",
+        kind: WarningKind::TimestampSuspicious {
+            seconds: secs,
+            millis: ms,
+        },
         message: alloc::format!(
             "Suspicious Codec 13 timestamp: {secs} s is before 2000; the 8 bytes from the timestamp read as {ms} ms since 1970, which suggests a millisecond timestamp"
         ),
@@ -193,6 +254,51 @@ fn codec13_millisecond_hint(m: &CommandMessage, at: usize) -> Option<Warning> {
 }
 
 impl CommandPacket {
+    /// One command (type 0x05) for a device: the one constructor behind every command the
+    /// project sends (web UI, Worker, server, npm package). `payload` is the command text or
+    /// bytes; Codec 14 needs the device's `imei` (the device answers nACK when it is not its own),
+    /// Codec 12 takes none. Other codecs are not commands a server sends.
+    ///
+    /// ```
+    /// use fleetview::{Codec, CommandPacket};
+    /// let p = CommandPacket::new(Codec::Codec14, "getver", Some("352093081452251")).unwrap();
+    /// let frame = fleetview::encode::command_frame(&p).unwrap();
+    /// assert_eq!(frame[8], 0x0E);
+    /// assert!(CommandPacket::new(Codec::Codec14, "getver", None).is_err());
+    /// ```
+    pub fn new(
+        codec: Codec,
+        payload: impl AsRef<[u8]>,
+        imei: Option<&str>,
+    ) -> Result<Self, EncodeError> {
+        let imei = match (codec, imei) {
+            (Codec::Codec12, None) => None,
+            (Codec::Codec14, Some(digits)) => Some(imei_to_bcd(digits)?),
+            (Codec::Codec14, None) => return Err(EncodeError::InvalidImei),
+            (Codec::Codec12, Some(_)) => {
+                return Err(EncodeError::NotSupported {
+                    what: "an IMEI",
+                    codec: codec.name(),
+                })
+            }
+            _ => {
+                return Err(EncodeError::NotSupported {
+                    what: "server commands",
+                    codec: codec.name(),
+                })
+            }
+        };
+        Ok(Self {
+            codec,
+            messages: alloc::vec![CommandMessage {
+                kind: CommandMessage::COMMAND,
+                timestamp_s: None,
+                imei,
+                payload: payload.as_ref().to_vec(),
+            }],
+        })
+    }
+
     /// One Codec 12 text command, e.g. `getinfo`.
     pub fn codec12(text: &str) -> Self {
         Self {

@@ -10,24 +10,40 @@
 use alloc::string::String;
 use core::fmt;
 
+use crate::field::Field;
+
 /// A decoding failure: invalid input, never merely incomplete input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodeError {
     /// Byte offset from the start of the input (or of the stream, for sessions).
     pub offset: usize,
-    /// The protocol field that was being read, e.g. `"crc"` or `"record 2 io 66 value"` context.
-    pub field: &'static str,
+    /// The protocol field that was being read, if the error is about one.
+    pub field: Option<Field>,
     /// What is wrong.
     pub kind: ErrorKind,
 }
 
 impl DecodeError {
-    pub(crate) fn new(offset: usize, field: &'static str, kind: ErrorKind) -> Self {
+    pub(crate) fn new(offset: usize, field: Field, kind: ErrorKind) -> Self {
         Self {
             offset,
-            field,
+            field: Some(field),
             kind,
         }
+    }
+
+    /// An error about the input as a whole, not one field.
+    pub(crate) fn at(offset: usize, kind: ErrorKind) -> Self {
+        Self {
+            offset,
+            field: None,
+            kind,
+        }
+    }
+
+    /// The name of the field, `""` when the error is not about one field (as in the JSON model).
+    pub fn field_name(&self) -> &'static str {
+        self.field.map_or("", Field::name)
     }
 
     /// The stable snake_case name of the error kind (`"crc_mismatch"`, …), as used in the JSON model.
@@ -87,6 +103,12 @@ pub enum ErrorKind {
         computed: u16,
         /// The 4-byte CRC field as received.
         received: u32,
+    },
+    /// The CRC field is shorter than its 4 bytes (some devices and examples send only the
+    /// CRC-16 itself). Only lenient decoding of complete input reports it, as a warning.
+    ShortCrc {
+        /// Bytes of CRC present.
+        length: usize,
     },
     /// A codec id this crate does not know.
     UnknownCodec {
@@ -154,16 +176,6 @@ pub enum ErrorKind {
         /// The value found.
         value: u8,
     },
-    /// Text that should be hex is not.
-    InvalidHex {
-        /// The character found.
-        character: char,
-    },
-    /// A hex string with an odd number of digits.
-    OddHexLength {
-        /// Number of hex digits.
-        digits: usize,
-    },
     /// The input does not look like any Teltonika packet.
     UnrecognizedInput,
     /// The session got bytes it cannot accept in its current state (after an IMEI reject, …).
@@ -189,6 +201,7 @@ impl ErrorKind {
             Self::LengthTooSmall { .. } => "length_too_small",
             Self::LengthMismatch { .. } => "length_mismatch",
             Self::CrcMismatch { .. } => "crc_mismatch",
+            Self::ShortCrc { .. } => "short_crc",
             Self::UnknownCodec { .. } => "unknown_codec",
             Self::UnsupportedCodec { .. } => "unsupported_codec",
             Self::UnexpectedCodec { .. } => "unexpected_codec",
@@ -201,12 +214,26 @@ impl ErrorKind {
             Self::InvalidGenerationType { .. } => "invalid_generation_type",
             Self::InvalidCommandSize { .. } => "invalid_command_size",
             Self::InvalidPacketType { .. } => "invalid_packet_type",
-            Self::InvalidHex { .. } => "invalid_hex",
-            Self::OddHexLength { .. } => "odd_hex_length",
             Self::UnrecognizedInput => "unrecognized_input",
             Self::UnexpectedData { .. } => "unexpected_data",
             Self::BufferFull { .. } => "buffer_full",
         }
+    }
+
+    /// Whether lenient decoding ([`crate::DecodeOptions::lenient`]) decodes past this problem
+    /// and reports it as a warning instead.
+    pub fn is_tolerated_when_lenient(&self) -> bool {
+        matches!(
+            self,
+            Self::CrcMismatch { .. }
+                | Self::CountMismatch { .. }
+                | Self::LengthMismatch { .. }
+                | Self::TrailingBytes { .. }
+                | Self::IoCountMismatch { .. }
+                | Self::InvalidPriority { .. }
+                | Self::InvalidGenerationType { .. }
+                | Self::InvalidPacketType { .. }
+        )
     }
 
     /// What and why, without the position (the caller adds "at byte N").
@@ -219,6 +246,7 @@ impl ErrorKind {
             Self::LengthTooSmall { .. } => "Length too small",
             Self::LengthMismatch { .. } => "Length mismatch",
             Self::CrcMismatch { .. } => "CRC mismatch",
+            Self::ShortCrc { .. } => "Short CRC",
             Self::UnknownCodec { .. } => "Unknown codec",
             Self::UnsupportedCodec { .. } => "Unsupported codec",
             Self::UnexpectedCodec { .. } => "Unexpected codec",
@@ -231,8 +259,6 @@ impl ErrorKind {
             Self::InvalidGenerationType { .. } => "Invalid generation type",
             Self::InvalidCommandSize { .. } => "Invalid command size",
             Self::InvalidPacketType { .. } => "Invalid UDP packet type",
-            Self::InvalidHex { .. } => "Invalid hex",
-            Self::OddHexLength { .. } => "Odd hex length",
             Self::UnrecognizedInput => "Unrecognized input",
             Self::UnexpectedData { .. } => "Unexpected data",
             Self::BufferFull { .. } => "Buffer full",
@@ -259,6 +285,9 @@ impl ErrorKind {
             }
             Self::CrcMismatch { computed, received } => {
                 write!(f, "computed 0x{computed:04x}, received 0x{received:04x}")
+            }
+            Self::ShortCrc { length } => {
+                write!(f, "the CRC field has {length} bytes, not 4")
             }
             Self::UnknownCodec { id } => write!(f, "codec id 0x{id:02x} is not a Teltonika codec"),
             Self::UnsupportedCodec { id } => {
@@ -291,8 +320,6 @@ impl ErrorKind {
             Self::InvalidPacketType { value } => {
                 write!(f, "0x{value:02x} is neither 0x00 nor 0x01")
             }
-            Self::InvalidHex { character } => write!(f, "{character:?} is not a hex digit"),
-            Self::OddHexLength { digits } => write!(f, "{digits} hex digits is not whole bytes"),
             Self::UnrecognizedInput => f.write_str(
                 "not an IMEI login, TCP frame, UDP datagram, AVL data array or keep-alive",
             ),
@@ -306,8 +333,8 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} at byte {}: ", self.kind.what(), self.offset)?;
         self.kind.why(f)?;
-        if !self.field.is_empty() {
-            write!(f, " (field: {})", self.field)?;
+        if let Some(field) = self.field {
+            write!(f, " (field: {field})")?;
         }
         Ok(())
     }
@@ -327,19 +354,52 @@ impl core::error::Error for DecodeError {}
 pub struct Warning {
     /// Byte offset from the start of the input.
     pub offset: usize,
-    /// Stable snake_case name, the same as the [`ErrorKind::code`] that strict mode would raise.
-    pub kind: &'static str,
+    /// What: matchable, with the values involved; [`WarningKind::code`] is its stable name.
+    pub kind: WarningKind,
     /// What, where and why.
     pub message: String,
+}
+
+/// What a [`Warning`] is about.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WarningKind {
+    /// A problem that strict decoding rejects with this error, tolerated in lenient mode (or,
+    /// for a few harmless ones such as a Codec 12 quantity 2 mismatch, in both modes).
+    Tolerated(ErrorKind),
+    /// A Codec 13 timestamp before 2000 whose 8 bytes read as a plausible millisecond time:
+    /// the message was most likely written with an 8-byte millisecond timestamp.
+    TimestampSuspicious {
+        /// The 4-byte seconds as decoded (per the spec).
+        seconds: u32,
+        /// The 8 bytes from the timestamp read as milliseconds since 1970.
+        millis: u64,
+    },
+}
+
+impl WarningKind {
+    /// Stable snake_case name, part of the JSON contract: the [`ErrorKind::code`] of a tolerated
+    /// error, or `timestamp_suspicious`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Tolerated(k) => k.code(),
+            Self::TimestampSuspicious { .. } => "timestamp_suspicious",
+        }
+    }
 }
 
 impl Warning {
     pub(crate) fn from_error(e: &DecodeError) -> Self {
         Self {
             offset: e.offset,
-            kind: e.code(),
+            kind: WarningKind::Tolerated(e.kind.clone()),
             message: alloc::format!("{e}"),
         }
+    }
+
+    /// The stable snake_case name of the kind.
+    pub fn code(&self) -> &'static str {
+        self.kind.code()
     }
 }
 

@@ -28,7 +28,7 @@ pub fn device_records(packets: &[Packet]) -> Vec<DeviceRecord<'_>> {
         if let Content::Imei(i) = &p.content {
             login = Some(i.as_str());
         }
-        let imei = p.udp.as_ref().map(|u| u.imei.as_str()).or(login);
+        let imei = p.udp().map(|u| u.imei.as_str()).or(login);
         out.extend(
             p.records()
                 .iter()
@@ -50,9 +50,9 @@ pub fn named_io(record: &AvlRecord, model: Option<&str>) -> Vec<(String, IoValue
                 .as_ref()
                 .map_or_else(|| alloc::format!("io{}", e.id), |i| String::from(i.name));
             let value = match (&info, &e.value) {
-                (Some(i), crate::IoValue::Bytes(b)) => i.value_bytes(b),
+                (Some(i), crate::avl::IoValue::Bytes(b)) => i.value_bytes(b),
                 (Some(i), v) => i.value(v.size(), v.raw().unwrap_or_default()),
-                (None, crate::IoValue::Bytes(b)) => IoValueView::Hex(crate::hex::encode(b)),
+                (None, crate::avl::IoValue::Bytes(b)) => IoValueView::Hex(crate::hex::encode(b)),
                 (None, v) => IoValueView::Uint(v.raw().unwrap_or_default()),
             };
             (name, value)

@@ -4,7 +4,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::error::{DecodeError, ErrorKind};
+use core::fmt;
 
 const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
@@ -25,7 +25,7 @@ pub fn encode(bytes: &[u8]) -> String {
 /// let bytes = fleetview::hex::decode("0x00, 0x0F\n3335").unwrap();
 /// assert_eq!(bytes, [0x00, 0x0f, 0x33, 0x35]);
 /// ```
-pub fn decode(text: &str) -> Result<Vec<u8>, DecodeError> {
+pub fn decode(text: &str) -> Result<Vec<u8>, HexError> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len() / 2);
     let mut high: Option<u8> = None;
@@ -50,11 +50,10 @@ pub fn decode(text: &str) -> Result<Vec<u8>, DecodeError> {
             }
             _ => {
                 let character = text[i..].chars().next().unwrap_or('\u{fffd}');
-                return Err(DecodeError::new(
-                    i,
-                    "hex",
-                    ErrorKind::InvalidHex { character },
-                ));
+                return Err(HexError {
+                    offset: text[..i].chars().count(),
+                    kind: HexErrorKind::InvalidCharacter(character),
+                });
             }
         };
         digits += 1;
@@ -65,14 +64,65 @@ pub fn decode(text: &str) -> Result<Vec<u8>, DecodeError> {
         i += 1;
     }
     if high.is_some() {
-        return Err(DecodeError::new(
-            text.len(),
-            "hex",
-            ErrorKind::OddHexLength { digits },
-        ));
+        return Err(HexError {
+            offset: text.chars().count(),
+            kind: HexErrorKind::OddLength { digits },
+        });
     }
     Ok(out)
 }
+
+/// Text that is not hex: where (the character offset in the text, not a byte offset in a
+/// packet) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HexError {
+    /// Offset in characters from the start of the text.
+    pub offset: usize,
+    /// What is wrong.
+    pub kind: HexErrorKind,
+}
+
+/// What is wrong with hex text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HexErrorKind {
+    /// A character that is neither a hex digit nor an ignored separator.
+    InvalidCharacter(char),
+    /// An odd number of hex digits: the last byte is half there.
+    OddLength {
+        /// Number of hex digits.
+        digits: usize,
+    },
+}
+
+impl HexError {
+    /// Stable snake_case name, as in the error JSON: `"invalid_hex"` or `"odd_hex_length"`.
+    pub fn code(&self) -> &'static str {
+        match self.kind {
+            HexErrorKind::InvalidCharacter(_) => "invalid_hex",
+            HexErrorKind::OddLength { .. } => "odd_hex_length",
+        }
+    }
+}
+
+impl fmt::Display for HexError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            HexErrorKind::InvalidCharacter(c) => write!(
+                f,
+                "Invalid hex at character {}: {c:?} is not a hex digit",
+                self.offset
+            ),
+            HexErrorKind::OddLength { digits } => write!(
+                f,
+                "Odd hex length at character {}: {digits} hex digits is not whole bytes",
+                self.offset
+            ),
+        }
+    }
+}
+
+impl core::error::Error for HexError {}
 
 #[cfg(test)]
 mod tests {
@@ -95,5 +145,11 @@ mod tests {
         assert_eq!(e.code(), "odd_hex_length");
         // "0x" inside a byte is not a prefix: the x is invalid.
         assert_eq!(decode("0 0x").unwrap_err().code(), "invalid_hex");
+        let e = decode("00 é").unwrap_err();
+        assert_eq!((e.offset, e.kind), (3, HexErrorKind::InvalidCharacter('é')));
+        assert_eq!(
+            e.to_string(),
+            "Invalid hex at character 3: 'é' is not a hex digit"
+        );
     }
 }

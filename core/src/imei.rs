@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::error::{DecodeError, EncodeError, ErrorKind};
+use crate::field::Field;
 use crate::reader::Reader;
 
 /// Longest IMEI length field accepted. Real devices send 15; a larger value would make a server
@@ -88,20 +89,20 @@ pub(crate) fn imei_to_bcd(digits: &str) -> Result<[u8; 8], EncodeError> {
 /// Read a 2-byte length and that many ASCII digits.
 pub(crate) fn read_imei(r: &mut Reader<'_, '_>) -> Result<Imei, DecodeError> {
     let at = r.offset();
-    let len = usize::from(r.u16("imei length")?);
+    let len = usize::from(r.u16(Field::ImeiLength)?);
     if len == 0 || len > MAX_IMEI_LEN {
         return Err(DecodeError::new(
             at,
-            "imei length",
+            Field::ImeiLength,
             ErrorKind::InvalidImeiLength { length: len },
         ));
     }
     let start = r.offset();
-    let digits = r.take(len, "imei")?;
+    let digits = r.take(len, Field::Imei)?;
     if let Some(i) = digits.iter().position(|b| !b.is_ascii_digit()) {
         return Err(DecodeError::new(
             start + i,
-            "imei",
+            Field::Imei,
             ErrorKind::InvalidImeiDigit { byte: digits[i] },
         ));
     }

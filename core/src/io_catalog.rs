@@ -383,6 +383,37 @@ fn rows_for(id: u16) -> &'static [Row] {
     &ROWS[start..start + len]
 }
 
+/// Named IO ids that the server, the simulator and the web UI read by id (FMB family numbering,
+/// which most Teltonika models share). Names and units of all ids come from [`super::lookup`].
+pub mod ids {
+    /// Ignition (0 off, 1 on).
+    pub const IGNITION: u16 = 239;
+    /// Movement (0 off, 1 on).
+    pub const MOVEMENT: u16 = 240;
+    /// GSM signal, 0–5.
+    pub const GSM_SIGNAL: u16 = 21;
+    /// GNSS status (0 off … 3 sleep).
+    pub const GNSS_STATUS: u16 = 69;
+    /// External voltage, mV.
+    pub const EXTERNAL_VOLTAGE: u16 = 66;
+    /// Battery voltage, mV.
+    pub const BATTERY_VOLTAGE: u16 = 67;
+    /// Total odometer, m.
+    pub const TOTAL_ODOMETER: u16 = 16;
+    /// CAN fuel level, %.
+    pub const FUEL_LEVEL_PERCENT: u16 = 89;
+    /// CAN fuel level, 0.1 l.
+    pub const FUEL_LEVEL_LITRES: u16 = 84;
+    /// IO ids that may carry a fuel level, most preferred first: CAN level in % (89) and litres
+    /// (84), OBD (48), FMS (87), OBD OEM (390), CAN adapters (34, 37), LLS sensors (201, 203,
+    /// 210, 212, 214), BLE probes (270, 273, 276, 279), ultrasonic (224, 225, 327), J1939 (1066,
+    /// 1070). Which one a device sends depends on its model and configuration.
+    pub const FUEL_LEVELS: &[u16] = &[
+        89, 84, 48, 87, 390, 34, 37, 201, 203, 210, 212, 214, 270, 273, 276, 279, 224, 225, 327,
+        1066, 1070,
+    ];
+}
+
 /// Look up what `id` means on `model`.
 ///
 /// With a known model (case-insensitive) that has a definition for the id,

@@ -13,6 +13,7 @@ use serde::{Serialize, Serializer};
 use crate::avl::{AvlRecord, IoElement, IoValue};
 use crate::command::CommandMessage;
 use crate::error::{DecodeError, Warning};
+use crate::hex::HexError;
 use crate::io_catalog::{self, IoValueView};
 use crate::packet::{Content, Packet};
 
@@ -213,7 +214,21 @@ impl From<&DecodeError> for ErrorJson {
             error: ErrorBody {
                 kind: e.code(),
                 offset: e.offset,
-                field: e.field,
+                field: e.field_name(),
+                message: alloc::format!("{e}"),
+            },
+        }
+    }
+}
+
+/// Hex text errors: `field` is `"hex"` and `offset` a character offset in the text.
+impl From<&HexError> for ErrorJson {
+    fn from(e: &HexError) -> Self {
+        Self {
+            error: ErrorBody {
+                kind: e.code(),
+                offset: e.offset,
+                field: "hex",
                 message: alloc::format!("{e}"),
             },
         }
@@ -223,7 +238,7 @@ impl From<&DecodeError> for ErrorJson {
 impl From<&Warning> for WarningJson {
     fn from(w: &Warning) -> Self {
         Self {
-            kind: w.kind,
+            kind: w.code(),
             offset: w.offset,
             message: w.message.clone(),
         }
@@ -266,12 +281,12 @@ impl PacketJson {
             codec: p.codec().map(|c| c.name()),
             codec_id: p.codec().map(|c| c.id()),
             imei: p.imei().map(|i| String::from(i.as_str())),
-            crc: p.crc.map(|c| CrcJson {
+            crc: p.crc().map(|c| CrcJson {
                 received: c.received,
                 computed: c.computed,
                 ok: c.ok(),
             }),
-            udp: p.udp.as_ref().map(|u| UdpJson {
+            udp: p.udp().map(|u| UdpJson {
                 length: u.length,
                 packet_id: u.packet_id,
                 packet_type: u.packet_type,

@@ -32,45 +32,70 @@
 
 extern crate alloc;
 
-pub mod avl;
+// Layers, each using only the ones above it in this list (checked by `core/tools/layers.py`):
+// 1. options, reader, errors and the small vocabularies (codec ids, CRC, hex, time, IMEI, IO
+//    catalogue);
+// 2. the codecs: the record model (`avl`), the Codec 8 family layout, Codec 8/8E/16, Codec 7,
+//    the command codecs;
+// 3. data dispatch (`data`: what a data field holds, by codec id);
+// 4. transports: TCP framing (`frame`), UDP datagrams (`udp`), the encoders over them, the
+//    borrowed view;
+// 5. packets (auto-detection) and the TCP session;
+// 6. the JSON model, exports and byte explanations;
+// 7. the npm package's exports (`wasm`).
 pub mod codec;
-pub mod codec7;
-mod codec8;
-pub mod command;
 pub mod crc;
-pub mod encode;
 pub mod error;
-pub mod export;
-pub mod frame;
+pub mod field;
 pub mod hex;
 pub mod imei;
 pub mod io_catalog;
-#[cfg(feature = "serde")]
-pub mod json;
-pub mod packet;
+pub mod options;
 mod reader;
-pub mod session;
 pub mod time;
+
+pub mod avl;
+pub mod codec7;
+mod codec8;
+pub mod command;
+mod layout;
+
+pub mod data;
+pub mod identity;
+
+pub mod encode;
+pub mod frame;
 pub mod udp;
 pub mod view;
+
+pub mod packet;
+pub mod session;
+
+pub mod explain;
+
+pub mod export;
+#[cfg(feature = "serde")]
+pub mod json;
+
 #[cfg(feature = "wasm")]
 pub mod wasm;
 
-pub use avl::{
-    AvlData, AvlRecord, DecodeOptions, GenerationType, GpsElement, IoElement, IoValue, Priority,
-};
+pub use avl::{AvlRecord, GenerationType, GpsElement, IoElement, IoValue, Priority};
 pub use codec::Codec;
-pub use command::{CommandMessage, CommandPacket};
+pub use command::{CommandMessage, CommandPacket, MessageType};
 pub use crc::crc16;
-pub use error::{DecodeError, EncodeError, ErrorKind, Warning};
-pub use frame::{decode_frame, Status};
+pub use data::{AvlData, Content};
+pub use error::{DecodeError, EncodeError, ErrorKind, Warning, WarningKind};
+pub use field::{Field, SpanKind};
+pub use frame::{CrcCheck, Status};
 pub use imei::Imei;
+pub use options::DecodeOptions;
 pub use packet::{
-    annotate, decode, decode_bare, decode_each, tcp_ack, Content, CrcCheck, Packet, Transport,
+    annotate, decode, decode_bare, decode_each, decode_frame, tcp_ack, Packet, Transport,
 };
 pub use reader::Span;
 pub use session::{Event, Session};
-pub use udp::UdpHeader;
+pub use udp::{Datagram, UdpHeader};
 
 /// The README's Rust examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

@@ -2,65 +2,46 @@
 
 use alloc::vec::Vec;
 
-use crate::avl::{read_avl_data, tolerate, AvlData, AvlRecord, DecodeOptions};
+use crate::avl::AvlRecord;
 use crate::codec::Codec;
-use crate::command::CommandPacket;
+use crate::data::read_avl_data;
+pub use crate::data::Content;
 use crate::error::{DecodeError, EncodeError, ErrorKind, Warning};
+use crate::field::Field;
+pub use crate::frame::CrcCheck;
 use crate::frame::{
-    decode_data_frame, decode_login, keep_alive, Status, FRAME_OVERHEAD, KEEP_ALIVE,
+    declared_len, decode_data_frame, decode_login, DataFrame, Layout as FrameLayout, Status,
+    FRAME_OVERHEAD, KEEP_ALIVE,
 };
+use crate::imei::{Imei, MAX_IMEI_LEN};
+use crate::options::{tolerate, DecodeOptions};
 use crate::reader::{Reader, Span};
-use crate::udp::{decode_datagram_traced, looks_like_datagram, UdpHeader};
-use crate::Imei;
+use crate::udp::{
+    decode_datagram_traced, encode_datagram, looks_like_datagram, Datagram, UdpHeader,
+};
 
-/// How the packet travelled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How the packet travelled, with what the transport adds to the content.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Transport {
-    /// TCP: login, keep-alive or a CRC-protected frame.
-    Tcp,
-    /// A UDP channel datagram.
-    Udp,
+    /// TCP: login, keep-alive (no CRC) or a CRC-protected data frame.
+    Tcp {
+        /// The data frame's CRC, received and computed; `None` for logins and keep-alives.
+        crc: Option<CrcCheck>,
+    },
+    /// A UDP channel datagram, with its headers.
+    Udp(UdpHeader),
     /// An AVL data array alone (codec id … Number of Data 2), as published in some documents.
     Bare,
 }
 
 impl Transport {
     /// `"tcp"`, `"udp"` or `"bare"`.
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
-            Self::Tcp => "tcp",
-            Self::Udp => "udp",
+            Self::Tcp { .. } => "tcp",
+            Self::Udp(_) => "udp",
             Self::Bare => "bare",
         }
-    }
-}
-
-/// What a packet carries.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Content {
-    /// The IMEI login that opens a TCP session.
-    Imei(Imei),
-    /// The `0xFF` keep-alive byte.
-    KeepAlive,
-    /// AVL records (Codec 7, 8, 8E, 16).
-    Avl(AvlData),
-    /// Command messages (Codec 12, 13, 14, 15).
-    Command(CommandPacket),
-}
-
-/// The CRC of a TCP frame: received and computed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CrcCheck {
-    /// The 4-byte trailer as received.
-    pub received: u32,
-    /// CRC-16/IBM computed over the data field.
-    pub computed: u16,
-}
-
-impl CrcCheck {
-    /// Whether they agree.
-    pub fn ok(&self) -> bool {
-        self.received == u32::from(self.computed)
     }
 }
 
@@ -72,14 +53,10 @@ pub struct Packet {
     pub offset: usize,
     /// Bytes it took.
     pub len: usize,
-    /// TCP, UDP or a bare data array.
+    /// TCP (with the frame's CRC), UDP (with the datagram's headers) or a bare data array.
     pub transport: Transport,
     /// The content.
     pub content: Content,
-    /// TCP data frames only.
-    pub crc: Option<CrcCheck>,
-    /// UDP only.
-    pub udp: Option<UdpHeader>,
     /// Tolerated problems (lenient mode) and remarks.
     pub warnings: Vec<Warning>,
 }
@@ -114,9 +91,25 @@ impl Packet {
 
     /// The IMEI, for a login or a UDP datagram.
     pub fn imei(&self) -> Option<&Imei> {
-        match (&self.content, &self.udp) {
+        match (&self.content, &self.transport) {
             (Content::Imei(i), _) => Some(i),
-            (_, Some(u)) => Some(&u.imei),
+            (_, Transport::Udp(u)) => Some(&u.imei),
+            _ => None,
+        }
+    }
+
+    /// The CRC of a TCP data frame.
+    pub fn crc(&self) -> Option<CrcCheck> {
+        match self.transport {
+            Transport::Tcp { crc } => crc,
+            _ => None,
+        }
+    }
+
+    /// The headers of a UDP datagram.
+    pub fn udp(&self) -> Option<&UdpHeader> {
+        match &self.transport {
+            Transport::Udp(h) => Some(h),
             _ => None,
         }
     }
@@ -125,12 +118,13 @@ impl Packet {
     /// record count to a TCP data frame, the 7-byte ack to a UDP datagram. `None` for
     /// keep-alives, bare arrays and command codecs, which are never acknowledged.
     pub fn ack(&self) -> Option<Vec<u8>> {
-        match (&self.content, self.transport) {
+        match (&self.content, &self.transport) {
             (Content::Imei(_), _) => Some(alloc::vec![1]),
-            (Content::Avl(d), Transport::Tcp) => Some(tcp_ack(d.records.len() as u32).to_vec()),
-            (Content::Avl(d), Transport::Udp) => {
-                let n = d.records.len().min(255) as u8;
-                self.udp.as_ref().map(|u| u.ack(n).to_vec())
+            (Content::Avl(d), Transport::Tcp { .. }) => {
+                Some(tcp_ack(d.records.len() as u32).to_vec())
+            }
+            (Content::Avl(d), Transport::Udp(u)) => {
+                Some(u.ack(d.records.len().min(255) as u8).to_vec())
             }
             _ => None,
         }
@@ -138,16 +132,16 @@ impl Packet {
 
     /// Encode again in the same transport (the CRC is recomputed).
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        match (self.transport, &self.udp) {
-            (Transport::Udp, Some(h)) => crate::encode::encode_datagram(h, &self.content),
-            (Transport::Bare, _) => match &self.content {
+        match &self.transport {
+            Transport::Udp(h) => encode_datagram(h, &self.content),
+            Transport::Bare => match &self.content {
                 Content::Avl(d) => d.encode(),
                 _ => Err(EncodeError::NotSupported {
                     what: "a bare packet without AVL data",
                     codec: "",
                 }),
             },
-            _ => crate::encode::encode_tcp(&self.content),
+            Transport::Tcp { .. } => crate::encode::encode_tcp(&self.content),
         }
     }
 
@@ -157,6 +151,89 @@ impl Packet {
             w.offset += by;
         }
     }
+}
+
+impl From<Datagram> for Packet {
+    fn from(d: Datagram) -> Self {
+        Self {
+            offset: 0,
+            len: d.len,
+            transport: Transport::Udp(d.header),
+            content: d.content,
+            warnings: d.warnings,
+        }
+    }
+}
+
+impl Packet {
+    /// A packet of TCP content at offset 0.
+    fn tcp(content: Content, len: usize, crc: Option<CrcCheck>, warnings: Vec<Warning>) -> Self {
+        Self {
+            offset: 0,
+            len,
+            transport: Transport::Tcp { crc },
+            content,
+            warnings,
+        }
+    }
+
+    pub(crate) fn keep_alive() -> Self {
+        Self::tcp(Content::KeepAlive, 1, None, Vec::new())
+    }
+
+    pub(crate) fn login(imei: Imei, len: usize) -> Self {
+        Self::tcp(Content::Imei(imei), len, None, Vec::new())
+    }
+
+    pub(crate) fn data_frame(f: DataFrame, len: usize) -> Self {
+        Self::tcp(f.content, len, Some(f.crc), f.warnings)
+    }
+}
+
+/// Decode one TCP unit at the start of `input`: keep-alive, IMEI login or data frame.
+///
+/// ```
+/// use fleetview::{decode_frame, DecodeOptions, Status};
+/// let hex = "000F333536333037303432343431303133";
+/// let bytes = fleetview::hex::decode(hex).unwrap();
+/// let Status::Complete(packet, used) = decode_frame(&bytes, &DecodeOptions::default()).unwrap() else {
+///     panic!("partial")
+/// };
+/// assert_eq!((packet.kind(), used), ("imei", 17));
+/// assert_eq!(packet.ack(), Some(vec![0x01]));
+/// ```
+pub fn decode_frame(input: &[u8], opts: &DecodeOptions) -> Result<Status<Packet>, DecodeError> {
+    match input {
+        [] => Ok(Status::Partial { needed: 1 }),
+        [KEEP_ALIVE, ..] => Ok(Status::Complete(Packet::keep_alive(), 1)),
+        [_] => Ok(Status::Partial { needed: 1 }),
+        [0, 0, ..] => Ok(tcp_data_frame(input, opts, FrameLayout::default(), None)?),
+        _ => Ok(tcp_login(input, None)?),
+    }
+}
+
+/// A login as a packet.
+pub(crate) fn tcp_login(
+    input: &[u8],
+    trace: Option<&mut Vec<Span>>,
+) -> Result<Status<Packet>, DecodeError> {
+    Ok(decode_login(input, trace)?.map(|imei| {
+        let len = 2 + imei.as_str().len();
+        Packet::login(imei, len)
+    }))
+}
+
+/// A data frame as a packet.
+pub(crate) fn tcp_data_frame(
+    input: &[u8],
+    opts: &DecodeOptions,
+    layout: FrameLayout,
+    trace: Option<&mut Vec<Span>>,
+) -> Result<Status<Packet>, DecodeError> {
+    Ok(match decode_data_frame(input, opts, layout, trace)? {
+        Status::Complete(f, len) => Status::Complete(Packet::data_frame(f, len), len),
+        Status::Partial { needed } => Status::Partial { needed },
+    })
 }
 
 /// The 4-byte TCP ack: the number of accepted records, big-endian. Zero asks the device to send
@@ -225,7 +302,7 @@ fn decode_bare_traced(
         tolerate(
             opts.lenient,
             &mut warnings,
-            r.error("data", ErrorKind::TrailingBytes { count: r.left() }),
+            r.error(Field::Data, ErrorKind::TrailingBytes { count: r.left() }),
         )?;
     }
     Ok(Packet {
@@ -233,8 +310,6 @@ fn decode_bare_traced(
         len: input.len(),
         transport: Transport::Bare,
         content: Content::Avl(data),
-        crc: None,
-        udp: None,
         warnings,
     })
 }
@@ -256,13 +331,13 @@ impl Packets<'_> {
         let trace = self.trace.as_deref_mut();
         if self.pos == 0 {
             if input.is_empty() {
-                return Err(DecodeError::new(0, "", ErrorKind::EmptyInput));
+                return Err(DecodeError::at(0, ErrorKind::EmptyInput));
             }
             let login = input.len() >= 2
                 && input[..2] != [0, 0]
                 && input[2..].iter().all(u8::is_ascii_digit);
-            if !login && looks_like_datagram(input) {
-                return decode_datagram_traced(input, self.opts, trace);
+            if !login && looks_like_datagram(input, self.opts.lenient) {
+                return decode_datagram_traced(input, self.opts, trace).map(Packet::from);
             }
             if matches!(input[0], 0x07 | 0x08 | 0x8E | 0x10) {
                 return decode_bare_traced(input, self.opts, trace);
@@ -274,19 +349,19 @@ impl Packets<'_> {
                     t.push(Span {
                         offset: 0,
                         len: 1,
-                        field: "keep-alive",
+                        field: Field::KeepAlive,
                         record: None,
                         io_id: None,
                     });
                 }
-                Status::Complete(keep_alive(0), 1)
+                Status::Complete(Packet::keep_alive(), 1)
             }
             [0, 0, ..] => complete_data_frame(rest, self.opts, trace)?,
             // A length no login has: this is not Teltonika data at all.
-            [a, b, ..] if usize::from(u16::from_be_bytes([*a, *b])) > crate::imei::MAX_IMEI_LEN => {
-                return Err(DecodeError::new(0, "", ErrorKind::UnrecognizedInput));
+            [a, b, ..] if usize::from(u16::from_be_bytes([*a, *b])) > MAX_IMEI_LEN => {
+                return Err(DecodeError::at(0, ErrorKind::UnrecognizedInput));
             }
-            [_, _, ..] => decode_login(rest, trace)?,
+            [_, _, ..] => tcp_login(rest, trace)?,
             _ => Status::Partial { needed: 1 },
         };
         match status {
@@ -299,9 +374,9 @@ impl Packets<'_> {
                 p.shift(self.pos);
                 Ok(p)
             }
-            Status::Partial { needed } => Err(DecodeError::new(
-                input.len(),
-                "",
+            // Offsets here count from `rest`; the iterator shifts them to the input.
+            Status::Partial { needed } => Err(DecodeError::at(
+                rest.len(),
                 ErrorKind::UnexpectedEnd {
                     needed: rest.len() + needed,
                     available: rest.len(),
@@ -311,35 +386,116 @@ impl Packets<'_> {
     }
 }
 
-/// A data frame in complete input: when the declared length runs past the end of the input,
-/// strict mode names the mismatch and lenient mode takes the frame to end where the input does.
+/// A data frame in complete input. Strict mode decodes it as its header says, and names a
+/// declared length that runs past the end of the input as a length mismatch. Lenient mode, when
+/// that fails (or leaves a CRC mismatch), tries the layouts that devices and published examples
+/// get wrong, with the frame ending where the input does: a wrong length field (a zero length
+/// with a zero CRC, a Codec 7 frame's miscounted length), and a CRC field cut to 2 bytes. A
+/// layout whose CRC matches wins; otherwise the first that decodes, each inconsistency a warning.
 fn complete_data_frame(
     rest: &[u8],
     opts: &DecodeOptions,
-    trace: Option<&mut Vec<Span>>,
+    mut trace: Option<&mut Vec<Span>>,
 ) -> Result<Status<Packet>, DecodeError> {
-    let mut scratch = Vec::new();
-    let probe = decode_data_frame(rest, opts, None, trace.is_some().then_some(&mut scratch));
-    match probe {
-        Ok(Status::Partial { .. }) if rest.len() > FRAME_OVERHEAD => {
-            let declared = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
-            let actual = rest.len() - FRAME_OVERHEAD;
-            if opts.lenient {
-                decode_data_frame(rest, opts, Some(actual), trace)
-            } else {
-                Err(DecodeError::new(
-                    4,
-                    "data field length",
-                    ErrorKind::LengthMismatch { declared, actual },
-                ))
+    let traced = trace.is_some();
+    let attempt = |layout: FrameLayout| {
+        let mut spans = Vec::new();
+        let r = tcp_data_frame(rest, opts, layout, traced.then_some(&mut spans));
+        (r, spans)
+    };
+    let keep = |trace: Option<&mut Vec<Span>>, (r, mut spans): Attempt| {
+        if let Some(t) = trace {
+            t.append(&mut spans);
+        }
+        r
+    };
+    let first = attempt(FrameLayout::default());
+    let crc_ok = |r: &Result<Status<Packet>, DecodeError>| matches!(r, Ok(Status::Complete(p, _)) if p.crc().is_some_and(|c| c.ok()));
+    let whole = rest.len() > FRAME_OVERHEAD;
+    if crc_ok(&first.0) || !opts.lenient || !whole {
+        return match first.0 {
+            Ok(Status::Partial { .. }) if whole => Err(DecodeError::new(
+                4,
+                Field::DataFieldLength,
+                ErrorKind::LengthMismatch {
+                    declared: declared_len(rest),
+                    actual: rest.len() - FRAME_OVERHEAD,
+                },
+            )),
+            _ => keep(trace, first),
+        };
+    }
+    let declared = declared_len(rest);
+    let mut fallback: Option<Attempt> =
+        matches!(first.0, Ok(Status::Complete(..))).then_some(first.clone());
+    for layout in [
+        FrameLayout {
+            len: Some(rest.len() - FRAME_OVERHEAD),
+            short_crc: false,
+        },
+        FrameLayout {
+            len: Some(rest.len() - FRAME_OVERHEAD + 2),
+            short_crc: true,
+        },
+    ] {
+        if layout.len == Some(declared) && !layout.short_crc {
+            continue;
+        }
+        let candidate = attempt(layout);
+        if crc_ok(&candidate.0) {
+            return keep(trace.take(), candidate);
+        }
+        if fallback.is_none() && matches!(candidate.0, Ok(Status::Complete(..))) {
+            fallback = Some(candidate);
+        }
+    }
+    match fallback {
+        Some(found) => keep(trace, found),
+        None => match first.0 {
+            Ok(Status::Partial { .. }) => Err(DecodeError::new(
+                4,
+                Field::DataFieldLength,
+                ErrorKind::LengthMismatch {
+                    declared,
+                    actual: rest.len() - FRAME_OVERHEAD,
+                },
+            )),
+            _ => keep(trace, first),
+        },
+    }
+}
+
+type Attempt = (Result<Status<Packet>, DecodeError>, Vec<Span>);
+
+impl Packets<'_> {
+    /// Lenient mode: a single byte left after a TCP frame (not a keep-alive), as some
+    /// published command frames have, belongs to that frame as a trailing byte, not to a packet
+    /// of its own that would fail as truncated.
+    fn one_byte_too_many(&mut self, mut p: Packet) -> Packet {
+        let end = p.offset + p.len;
+        let tcp_frame = matches!(p.transport, Transport::Tcp { crc: Some(_) });
+        if self.opts.lenient
+            && tcp_frame
+            && self.input.len() == end + 1
+            && self.input[end] != KEEP_ALIVE
+        {
+            p.warnings.push(Warning::from_error(&DecodeError::new(
+                end,
+                Field::TrailingBytes,
+                ErrorKind::TrailingBytes { count: 1 },
+            )));
+            p.len += 1;
+            if let Some(t) = self.trace.as_deref_mut() {
+                t.push(Span {
+                    offset: end,
+                    len: 1,
+                    field: Field::TrailingBytes,
+                    record: None,
+                    io_id: None,
+                });
             }
         }
-        other => {
-            if let Some(t) = trace {
-                t.append(&mut scratch);
-            }
-            other
-        }
+        p
     }
 }
 
@@ -351,12 +507,13 @@ impl Iterator for Packets<'_> {
             return None;
         }
         let result = self.next_packet().map_err(|e| {
-            if e.code() == "empty_input" || self.pos == 0 {
+            if matches!(e.kind, ErrorKind::EmptyInput) || self.pos == 0 {
                 e
             } else {
                 e.shifted(self.pos)
             }
         });
+        let result = result.map(|p| self.one_byte_too_many(p));
         match &result {
             Ok(p) => {
                 self.pos = p.offset + p.len;
@@ -364,5 +521,27 @@ impl Iterator for Packets<'_> {
             Err(_) => self.done = true,
         }
         Some(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One byte after a command frame: lenient mode counts it in the frame with a warning
+    /// (tests/vectors/lenient_command_one_byte_too_many.json); strict mode decodes the frame,
+    /// then reports the byte as truncated input at the end of the input.
+    #[test]
+    fn one_byte_too_many_strictly() {
+        let mut bytes =
+            crate::hex::decode("000000000000000F0C010500000007676574696E666F0100004312").unwrap();
+        bytes.push(0);
+        let results: Vec<_> = decode_each(&bytes, &DecodeOptions::default()).collect();
+        assert_eq!(results.len(), 2);
+        let p = results[0].as_ref().unwrap();
+        assert!(p.warnings.is_empty());
+        assert_eq!(p.len, 27);
+        let e = results[1].as_ref().unwrap_err();
+        assert_eq!((e.code(), e.offset), ("unexpected_end", 28));
     }
 }

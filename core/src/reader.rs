@@ -6,6 +6,7 @@
 use alloc::vec::Vec;
 
 use crate::error::{DecodeError, ErrorKind};
+use crate::field::Field;
 
 /// One labelled byte range of a decoded packet, produced by [`crate::annotate`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,8 +16,8 @@ pub struct Span {
     pub offset: usize,
     /// Number of bytes.
     pub len: usize,
-    /// The protocol field, e.g. `"latitude"`.
-    pub field: &'static str,
+    /// The protocol field, e.g. [`Field::Latitude`].
+    pub field: Field,
     /// Index of the record or message the field belongs to, if any.
     pub record: Option<u32>,
     /// The IO element id the field belongs to, if any.
@@ -80,12 +81,12 @@ impl<'a, 't> Reader<'a, 't> {
         self.pos += n.min(self.left());
     }
 
-    pub(crate) fn error(&self, field: &'static str, kind: ErrorKind) -> DecodeError {
+    pub(crate) fn error(&self, field: Field, kind: ErrorKind) -> DecodeError {
         DecodeError::new(self.offset(), field, kind)
     }
 
     /// Record a span without reading (for fields decoded by hand).
-    pub(crate) fn mark(&mut self, offset: usize, len: usize, field: &'static str) {
+    pub(crate) fn mark(&mut self, offset: usize, len: usize, field: Field) {
         if let Some(trace) = self.trace.as_deref_mut() {
             trace.push(Span {
                 offset,
@@ -97,11 +98,7 @@ impl<'a, 't> Reader<'a, 't> {
         }
     }
 
-    pub(crate) fn take(
-        &mut self,
-        len: usize,
-        field: &'static str,
-    ) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn take(&mut self, len: usize, field: Field) -> Result<&'a [u8], DecodeError> {
         let left = self.left();
         if len > left {
             return Err(self.error(
@@ -120,29 +117,26 @@ impl<'a, 't> Reader<'a, 't> {
         Ok(&self.buf[start..self.pos])
     }
 
-    pub(crate) fn array<const N: usize>(
-        &mut self,
-        field: &'static str,
-    ) -> Result<[u8; N], DecodeError> {
+    pub(crate) fn array<const N: usize>(&mut self, field: Field) -> Result<[u8; N], DecodeError> {
         let bytes = self.take(N, field)?;
         let mut out = [0u8; N];
         out.copy_from_slice(bytes);
         Ok(out)
     }
 
-    pub(crate) fn u8(&mut self, field: &'static str) -> Result<u8, DecodeError> {
+    pub(crate) fn u8(&mut self, field: Field) -> Result<u8, DecodeError> {
         Ok(self.array::<1>(field)?[0])
     }
 
-    pub(crate) fn u16(&mut self, field: &'static str) -> Result<u16, DecodeError> {
+    pub(crate) fn u16(&mut self, field: Field) -> Result<u16, DecodeError> {
         Ok(u16::from_be_bytes(self.array(field)?))
     }
 
-    pub(crate) fn u32(&mut self, field: &'static str) -> Result<u32, DecodeError> {
+    pub(crate) fn u32(&mut self, field: Field) -> Result<u32, DecodeError> {
         Ok(u32::from_be_bytes(self.array(field)?))
     }
 
-    pub(crate) fn u64(&mut self, field: &'static str) -> Result<u64, DecodeError> {
+    pub(crate) fn u64(&mut self, field: Field) -> Result<u64, DecodeError> {
         Ok(u64::from_be_bytes(self.array(field)?))
     }
 
@@ -150,7 +144,7 @@ impl<'a, 't> Reader<'a, 't> {
     pub(crate) fn sub<'s>(
         &'s mut self,
         len: usize,
-        field: &'static str,
+        field: Field,
     ) -> Result<Reader<'a, 's>, DecodeError> {
         let left = self.left();
         if len > left {

@@ -32,12 +32,13 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use crate::avl::DecodeOptions;
 use crate::command::CommandPacket;
+use crate::data::Content;
 use crate::error::{DecodeError, EncodeError, ErrorKind};
-use crate::frame::{decode_data_frame, decode_login, Status, FRAME_OVERHEAD, KEEP_ALIVE};
-use crate::packet::{tcp_ack, Content, Packet};
-use crate::Imei;
+use crate::frame::{declared_len, Layout as FrameLayout, Status, FRAME_OVERHEAD, KEEP_ALIVE};
+use crate::imei::Imei;
+use crate::options::DecodeOptions;
+use crate::packet::{tcp_ack, tcp_data_frame, tcp_login, Packet};
 
 /// What the session hands out.
 #[derive(Clone, Debug, PartialEq)]
@@ -135,9 +136,8 @@ impl Session {
             return Err(e.clone());
         }
         if self.state == State::Rejected {
-            return Err(DecodeError::new(
+            return Err(DecodeError::at(
                 self.base + self.buf.len(),
-                "",
                 ErrorKind::UnexpectedData {
                     state: self.state.name(),
                 },
@@ -147,9 +147,8 @@ impl Session {
         if buffered + data.len() > self.max_buffered() + FRAME_OVERHEAD
             && self.state == State::AwaitingDecision
         {
-            return Err(self.fail(DecodeError::new(
+            return Err(self.fail(DecodeError::at(
                 self.base + self.buf.len(),
-                "",
                 ErrorKind::BufferFull {
                     max: self.max_buffered(),
                 },
@@ -188,12 +187,12 @@ impl Session {
                     self.push_event(Event::KeepAlive { offset: at });
                     Ok(Status::Complete(None, 1))
                 }
-                State::AwaitingLogin => decode_login(rest, None).map(|s| map_status(s, Some)),
-                _ => match decode_data_frame(rest, &self.opts, None, None) {
-                    Ok(s) => Ok(map_status(s, Some)),
+                State::AwaitingLogin => tcp_login(rest, None).map(|s| s.map(Some)),
+                _ => match tcp_data_frame(rest, &self.opts, FrameLayout::default(), None) {
+                    Ok(s) => Ok(s.map(Some)),
                     // A body error in a frame whose extent is known: skip the frame.
                     Err(e) if e.offset >= 8 => {
-                        let len = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+                        let len = declared_len(rest);
                         self.push_event(Event::Invalid(e.shifted(at)));
                         Ok(Status::Complete(None, len + FRAME_OVERHEAD))
                     }
@@ -363,13 +362,6 @@ impl Session {
     /// Bytes of memory the input buffer holds (its capacity), whatever it buffers.
     pub fn buffer_capacity(&self) -> usize {
         self.buf.capacity()
-    }
-}
-
-fn map_status<T, U>(s: Status<T>, f: impl FnOnce(T) -> U) -> Status<U> {
-    match s {
-        Status::Complete(v, n) => Status::Complete(f(v), n),
-        Status::Partial { needed } => Status::Partial { needed },
     }
 }
 

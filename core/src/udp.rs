@@ -9,13 +9,13 @@
 
 use alloc::vec::Vec;
 
-use crate::avl::{tolerate, DecodeOptions};
-use crate::error::{DecodeError, ErrorKind};
-use crate::frame::read_data_field;
-use crate::imei::read_imei;
-use crate::packet::{Packet, Transport};
+use crate::codec::Codec;
+use crate::data::{read_data_field, AvlData, Content};
+use crate::error::{DecodeError, EncodeError, ErrorKind, Warning};
+use crate::field::Field;
+use crate::imei::{read_imei, Imei, MAX_IMEI_LEN};
+use crate::options::{tolerate, DecodeOptions};
 use crate::reader::{Reader, Span};
-use crate::Imei;
 
 /// The UDP channel and AVL packet headers of a datagram.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +33,12 @@ pub struct UdpHeader {
 }
 
 impl UdpHeader {
+    /// Offset of the data field (the codec id) in the datagram: after the 8 header bytes and
+    /// the IMEI digits.
+    pub fn data_offset(&self) -> usize {
+        8 + self.imei.as_str().len()
+    }
+
     /// The 7-byte answer to this datagram for `accepted` records.
     pub fn ack(&self, accepted: u8) -> [u8; 7] {
         ack(self.packet_id, self.avl_packet_id, accepted)
@@ -56,6 +62,62 @@ pub fn channel_ack(packet_id: u16) -> [u8; 5] {
     [0x00, 0x03, id[0], id[1], 0x02]
 }
 
+/// A decoded datagram: its headers, what it carries, and the problems lenient decoding
+/// tolerated. [`crate::Packet`] converts from it (`Packet::from`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Datagram {
+    /// The channel and AVL packet headers, with the IMEI.
+    pub header: UdpHeader,
+    /// AVL data or command messages.
+    pub content: Content,
+    /// Bytes the datagram took.
+    pub len: usize,
+    /// Tolerated problems (lenient mode) and remarks.
+    pub warnings: Vec<Warning>,
+}
+
+impl Datagram {
+    /// The AVL records (empty for command messages).
+    pub fn records(&self) -> &[crate::avl::AvlRecord] {
+        match &self.content {
+            Content::Avl(d) => &d.records,
+            _ => &[],
+        }
+    }
+
+    /// The AVL data, or the error strict AVL-only decoding gives for command messages
+    /// ([`ErrorKind::UnexpectedCodec`] at the codec id).
+    pub fn avl_data(&self) -> Result<&AvlData, DecodeError> {
+        match &self.content {
+            Content::Avl(d) => Ok(d),
+            Content::Command(c) => Err(DecodeError::new(
+                self.header.data_offset(),
+                Field::CodecId,
+                ErrorKind::UnexpectedCodec { id: c.codec.id() },
+            )),
+            // A datagram carries a data field: never a login or a keep-alive.
+            Content::Imei(_) | Content::KeepAlive => Err(DecodeError::new(
+                self.header.data_offset(),
+                Field::CodecId,
+                ErrorKind::UnrecognizedInput,
+            )),
+        }
+    }
+
+    /// The sending device.
+    pub fn imei(&self) -> Option<&Imei> {
+        Some(&self.header.imei)
+    }
+
+    /// The 7-byte ack for all records; `None` for command messages, which are never acked.
+    pub fn ack(&self) -> Option<[u8; 7]> {
+        match &self.content {
+            Content::Avl(d) => Some(self.header.ack(d.records.len().min(255) as u8)),
+            _ => None,
+        }
+    }
+}
+
 /// Smallest datagram: header (8) + IMEI (1 digit) + codec, count, count.
 const MIN_DATAGRAM: usize = 8 + 1 + 3;
 
@@ -64,11 +126,12 @@ const MIN_DATAGRAM: usize = 8 + 1 + 3;
 /// ```
 /// use fleetview::{udp, DecodeOptions};
 /// let bytes = fleetview::hex::decode("003DCAFE0105000F33353230393330383634303336353508010000016B4F815B30010000000000000000000000000000000103021503010101425DBC000001").unwrap();
-/// let packet = udp::decode_datagram(&bytes, &DecodeOptions::default()).unwrap();
-/// assert_eq!(packet.records().len(), 1);
-/// assert_eq!(packet.ack().unwrap(), [0x00, 0x05, 0xCA, 0xFE, 0x01, 0x05, 0x01]);
+/// let datagram = udp::decode_datagram(&bytes, &DecodeOptions::default()).unwrap();
+/// assert_eq!(datagram.records().len(), 1);
+/// assert_eq!(datagram.header.imei.as_str(), "352093086403655");
+/// assert_eq!(datagram.ack().unwrap(), [0x00, 0x05, 0xCA, 0xFE, 0x01, 0x05, 0x01]);
 /// ```
-pub fn decode_datagram(input: &[u8], opts: &DecodeOptions) -> Result<Packet, DecodeError> {
+pub fn decode_datagram(input: &[u8], opts: &DecodeOptions) -> Result<Datagram, DecodeError> {
     decode_datagram_traced(input, opts, None)
 }
 
@@ -76,14 +139,14 @@ pub(crate) fn decode_datagram_traced(
     input: &[u8],
     opts: &DecodeOptions,
     trace: Option<&mut Vec<Span>>,
-) -> Result<Packet, DecodeError> {
+) -> Result<Datagram, DecodeError> {
     if input.is_empty() {
-        return Err(DecodeError::new(0, "", ErrorKind::EmptyInput));
+        return Err(DecodeError::at(0, ErrorKind::EmptyInput));
     }
     if input.len() > opts.max_frame_len {
         return Err(DecodeError::new(
             0,
-            "length",
+            Field::Length,
             ErrorKind::FrameTooLarge {
                 length: input.len(),
                 max: opts.max_frame_len,
@@ -92,7 +155,7 @@ pub(crate) fn decode_datagram_traced(
     }
     let mut warnings = Vec::new();
     let mut r = Reader::traced(input, 0, trace);
-    let length = r.u16("length")?;
+    let length = r.u16(Field::Length)?;
     let actual = input.len() - 2;
     let mut body_len = usize::from(length);
     if body_len != actual {
@@ -101,7 +164,7 @@ pub(crate) fn decode_datagram_traced(
             &mut warnings,
             DecodeError::new(
                 0,
-                "length",
+                Field::Length,
                 ErrorKind::LengthMismatch {
                     declared: body_len,
                     actual,
@@ -113,66 +176,113 @@ pub(crate) fn decode_datagram_traced(
     if body_len + 2 < MIN_DATAGRAM {
         return Err(DecodeError::new(
             0,
-            "length",
+            Field::Length,
             ErrorKind::LengthTooSmall {
                 length: body_len,
                 min: MIN_DATAGRAM - 2,
             },
         ));
     }
-    let packet_id = r.u16("packet id")?;
+    let packet_id = r.u16(Field::PacketId)?;
     let at = r.offset();
-    let packet_type = r.u8("packet type")?;
+    let packet_type = r.u8(Field::PacketType)?;
     if packet_type > 1 {
         tolerate(
             opts.lenient,
             &mut warnings,
             DecodeError::new(
                 at,
-                "packet type",
+                Field::PacketType,
                 ErrorKind::InvalidPacketType { value: packet_type },
             ),
         )?;
     }
-    let avl_packet_id = r.u8("avl packet id")?;
+    let avl_packet_id = r.u8(Field::AvlPacketId)?;
     let imei = read_imei(&mut r)?;
     let content = read_data_field(&mut r, opts, &mut warnings)?;
     if !r.is_empty() {
         tolerate(
             opts.lenient,
             &mut warnings,
-            r.error("data", ErrorKind::TrailingBytes { count: r.left() }),
+            r.error(Field::Data, ErrorKind::TrailingBytes { count: r.left() }),
         )?;
         let (at, n) = (r.offset(), r.left());
-        r.mark(at, n, "trailing bytes");
+        r.mark(at, n, Field::TrailingBytes);
     }
-    Ok(Packet {
-        offset: 0,
-        len: input.len(),
-        transport: Transport::Udp,
-        content,
-        crc: None,
-        udp: Some(UdpHeader {
+    Ok(Datagram {
+        header: UdpHeader {
             length,
             packet_id,
             packet_type,
             avl_packet_id,
             imei,
-        }),
+        },
+        content,
+        len: input.len(),
         warnings,
     })
 }
 
 /// Whether `input` is shaped like a datagram: its length field counts the rest and an IMEI
-/// length follows the headers. Used by auto-detection.
-pub(crate) fn looks_like_datagram(input: &[u8]) -> bool {
+/// length follows the headers. Used by auto-detection. `any_length` (lenient decoding) accepts
+/// a length field that disagrees with the size when the IMEI digits are followed by a codec id.
+pub(crate) fn looks_like_datagram(input: &[u8], any_length: bool) -> bool {
     if input.len() < MIN_DATAGRAM {
         return false;
     }
     let length = usize::from(u16::from_be_bytes([input[0], input[1]]));
     let imei_len = usize::from(u16::from_be_bytes([input[6], input[7]]));
-    length == input.len() - 2
-        && (1..=crate::imei::MAX_IMEI_LEN).contains(&imei_len)
+    let shaped = (1..=MAX_IMEI_LEN).contains(&imei_len)
         && input.len() > 8 + imei_len
-        && input[8..8 + imei_len].iter().all(u8::is_ascii_digit)
+        && input[8..8 + imei_len].iter().all(u8::is_ascii_digit);
+    shaped
+        && (length == input.len() - 2
+            || any_length && Codec::from_id(input[8 + imei_len]).is_some())
+}
+
+/// A UDP channel datagram. The length field is computed; `header.length` is ignored.
+pub fn encode_datagram(header: &UdpHeader, content: &Content) -> Result<Vec<u8>, EncodeError> {
+    let imei = header.imei.as_str().as_bytes();
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&header.packet_id.to_be_bytes());
+    out.push(header.packet_type);
+    out.push(header.avl_packet_id);
+    out.extend_from_slice(&(imei.len() as u16).to_be_bytes());
+    out.extend_from_slice(imei);
+    match content {
+        Content::Avl(d) => d.encode_into(&mut out)?,
+        Content::Command(c) => c.encode_body(&mut out)?,
+        _ => {
+            return Err(EncodeError::NotSupported {
+                what: "a login or keep-alive in a datagram",
+                codec: "",
+            })
+        }
+    }
+    let len = out.len() - 2;
+    let len16 = u16::try_from(len).map_err(|_| EncodeError::OutOfRange {
+        field: "datagram length",
+        value: len as u64,
+        max: u16::MAX.into(),
+    })?;
+    out[..2].copy_from_slice(&len16.to_be_bytes());
+    Ok(out)
+}
+
+/// A UDP datagram carrying AVL records, as a device sends it.
+pub fn avl_datagram(
+    imei: &Imei,
+    packet_id: u16,
+    avl_packet_id: u8,
+    data: &AvlData,
+) -> Result<Vec<u8>, EncodeError> {
+    let header = UdpHeader {
+        length: 0,
+        packet_id,
+        packet_type: 1,
+        avl_packet_id,
+        imei: imei.clone(),
+    };
+    encode_datagram(&header, &Content::Avl(data.clone()))
 }

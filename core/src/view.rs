@@ -25,158 +25,17 @@
 
 use alloc::vec::Vec;
 
-use crate::avl::{
-    read_avl_data, AvlData, AvlRecord, DecodeOptions, GenerationType, GpsElement, IoElement,
-    IoValue, Priority,
-};
+use crate::avl::{AvlRecord, GenerationType, GpsElement, IoElement, IoValue, Priority};
 use crate::codec::Codec;
+use crate::data::{read_avl_data, AvlData};
 use crate::error::{DecodeError, ErrorKind};
-use crate::frame::{Status, FRAME_OVERHEAD};
+use crate::field::Field;
+use crate::frame::{read_header, received_crc, Layout as FrameLayout, Status};
+use crate::layout::{
+    gps_of, step_validated, take_var, timestamp_of, validate_records, Layout, RecordHead, HEAD_LEN,
+};
+use crate::options::DecodeOptions;
 use crate::reader::Reader;
-
-/// Field widths of one codec's record (Codec 8, 8 Extended, 16).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Layout {
-    pub(crate) wide_event: bool,
-    pub(crate) generation_type: bool,
-    pub(crate) wide_counts: bool,
-    pub(crate) wide_ids: bool,
-    pub(crate) nx: bool,
-}
-
-impl Layout {
-    pub(crate) const fn of(codec: Codec) -> Self {
-        match codec {
-            Codec::Codec8Ext => Self {
-                wide_event: true,
-                generation_type: false,
-                wide_counts: true,
-                wide_ids: true,
-                nx: true,
-            },
-            Codec::Codec16 => Self {
-                wide_event: true,
-                generation_type: true,
-                wide_counts: false,
-                wide_ids: true,
-                nx: false,
-            },
-            _ => Self {
-                wide_event: false,
-                generation_type: false,
-                wide_counts: false,
-                wide_ids: false,
-                nx: false,
-            },
-        }
-    }
-
-    /// Bytes of an IO id.
-    pub(crate) const fn id_len(self) -> usize {
-        if self.wide_ids {
-            2
-        } else {
-            1
-        }
-    }
-}
-
-/// Timestamp (8), priority (1) and the GPS element (15): the same in every codec here.
-pub(crate) const HEAD_LEN: usize = 24;
-
-/// Read a 1- or 2-byte big-endian number from the front of `input`.
-#[inline(always)]
-pub(crate) fn take_var(wide: bool, input: &[u8]) -> Option<(u16, &[u8])> {
-    if wide {
-        let (b, rest) = input.split_first_chunk::<2>()?;
-        Some((u16::from_be_bytes(*b), rest))
-    } else {
-        let (b, rest) = input.split_first()?;
-        Some((u16::from(*b), rest))
-    }
-}
-
-/// The fields of a record head that need no IO walk.
-#[inline(always)]
-pub(crate) fn gps_of(head: &[u8; HEAD_LEN]) -> GpsElement {
-    let [_, _, _, _, _, _, _, _, _, lo0, lo1, lo2, lo3, la0, la1, la2, la3, al0, al1, an0, an1, sat, sp0, sp1] =
-        *head;
-    GpsElement {
-        longitude: i32::from_be_bytes([lo0, lo1, lo2, lo3]),
-        latitude: i32::from_be_bytes([la0, la1, la2, la3]),
-        altitude: i16::from_be_bytes([al0, al1]),
-        angle: u16::from_be_bytes([an0, an1]),
-        satellites: sat,
-        speed: u16::from_be_bytes([sp0, sp1]),
-    }
-}
-
-#[inline(always)]
-pub(crate) fn timestamp_of(head: &[u8; HEAD_LEN]) -> u64 {
-    let [t0, t1, t2, t3, t4, t5, t6, t7, ..] = *head;
-    u64::from_be_bytes([t0, t1, t2, t3, t4, t5, t6, t7])
-}
-
-/// The part of a record before its IO groups, validated as strict decoding does.
-pub(crate) struct RecordHead<'a> {
-    pub(crate) head: &'a [u8; HEAD_LEN],
-    pub(crate) event_id: u16,
-    pub(crate) generation_type: Option<GenerationType>,
-    pub(crate) total: u16,
-}
-
-/// Read and check a record head; `None` for anything strict decoding rejects.
-#[inline(always)]
-pub(crate) fn take_head(l: Layout, input: &[u8]) -> Option<(RecordHead<'_>, &[u8])> {
-    let (head, rest) = input.split_first_chunk::<HEAD_LEN>()?;
-    if head[8] > 3 {
-        return None;
-    }
-    let (event_id, rest) = take_var(l.wide_event, rest)?;
-    let (generation_type, rest) = if l.generation_type {
-        let (&g, rest) = rest.split_first()?;
-        if g > 7 {
-            return None;
-        }
-        (Some(GenerationType(g)), rest)
-    } else {
-        (None, rest)
-    };
-    let (total, rest) = take_var(l.wide_counts, rest)?;
-    Some((
-        RecordHead {
-            head,
-            event_id,
-            generation_type,
-            total,
-        },
-        rest,
-    ))
-}
-
-/// Walk the IO groups at the front of `input` without reading values: `None` if they run past
-/// the end or their counts disagree with `total`. Returns the bytes after them.
-#[inline(always)]
-pub(crate) fn skip_io(l: Layout, total: u16, input: &[u8]) -> Option<&[u8]> {
-    let id = l.id_len();
-    let mut rest = input;
-    let mut actual: u16 = 0;
-    for size in [1usize, 2, 4, 8] {
-        let (n, r) = take_var(l.wide_counts, rest)?;
-        rest = r.get(usize::from(n) * (id + size)..)?;
-        actual = actual.wrapping_add(n);
-    }
-    if l.nx {
-        let (n, r) = take_var(true, rest)?;
-        rest = r;
-        for _ in 0..n {
-            let (&[_, _, l0, l1], r) = rest.split_first_chunk::<4>()?;
-            rest = r.get(usize::from(u16::from_be_bytes([l0, l1]))..)?;
-        }
-        actual = actual.wrapping_add(n);
-    }
-    (actual == total).then_some(rest)
-}
 
 /// A validated AVL data array of Codec 8, 8 Extended or 16, borrowed from the caller's buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,12 +53,12 @@ impl<'a> AvlDataView<'a> {
     /// `data` exactly, as [`crate::decode_bare`] does in strict mode; error offsets count from
     /// the start of `data`.
     pub fn parse(data: &'a [u8]) -> Result<Self, DecodeError> {
-        Self::parse_at(data, 0, "data")
+        Self::parse_at(data, 0, Field::Data)
     }
 
     /// `base`: offset of `data` in the caller's input; `trailing`: the field named when bytes
     /// are left after the array.
-    fn parse_at(data: &'a [u8], base: usize, trailing: &'static str) -> Result<Self, DecodeError> {
+    fn parse_at(data: &'a [u8], base: usize, trailing: Field) -> Result<Self, DecodeError> {
         match Self::validate(data, base) {
             Some(view) => Ok(view),
             None => Err(exact_error(data, base, trailing)),
@@ -209,18 +68,12 @@ impl<'a> AvlDataView<'a> {
     #[inline(always)]
     fn validate(data: &'a [u8], base: usize) -> Option<Self> {
         let (&[id, count], body) = data.split_first_chunk::<2>()?;
-        let codec = match id {
-            0x08 => Codec::Codec8,
-            0x8E => Codec::Codec8Ext,
-            0x10 => Codec::Codec16,
+        let (codec, rest) = match id {
+            0x08 => (Codec::Codec8, validate_records::<0x08>(count, body)?),
+            0x8E => (Codec::Codec8Ext, validate_records::<0x8E>(count, body)?),
+            0x10 => (Codec::Codec16, validate_records::<0x10>(count, body)?),
             _ => return None,
         };
-        let l = Layout::of(codec);
-        let mut rest = body;
-        for _ in 0..count {
-            let (head, r) = take_head(l, rest)?;
-            rest = skip_io(l, head.total, r)?;
-        }
         let records = &body[..body.len() - rest.len()];
         (rest == [count]).then_some(Self {
             codec,
@@ -249,6 +102,11 @@ impl<'a> AvlDataView<'a> {
     pub fn records(&self) -> Records<'a> {
         Records {
             layout: Layout::of(self.codec),
+            step: match self.codec {
+                Codec::Codec8Ext => step_validated::<0x8E>,
+                Codec::Codec16 => step_validated::<0x10>,
+                _ => step_validated::<0x08>,
+            },
             left: self.count,
             rest: self.records,
             offset: self.offset,
@@ -257,17 +115,14 @@ impl<'a> AvlDataView<'a> {
 
     /// Copy into owned records: the same value the owned decoder returns.
     pub fn to_avl_data(&self) -> AvlData {
-        AvlData {
-            codec: self.codec,
-            records: self.records().map(|r| r.to_record()).collect(),
-        }
+        AvlData::new(self.codec, self.records().map(|r| r.to_record()).collect())
     }
 }
 
 /// The error strict owned decoding reports for `data`, which the fast validation rejected.
 #[cold]
 #[inline(never)]
-fn exact_error(data: &[u8], base: usize, trailing: &'static str) -> DecodeError {
+fn exact_error(data: &[u8], base: usize, trailing: Field) -> DecodeError {
     let mut warnings = Vec::new();
     let mut r = Reader::new(data, base);
     let opts = DecodeOptions::default();
@@ -276,7 +131,7 @@ fn exact_error(data: &[u8], base: usize, trailing: &'static str) -> DecodeError 
         Err(e) => e,
         Ok(d) if d.codec == Codec::Codec7 => DecodeError::new(
             codec_at,
-            "codec id",
+            Field::CodecId,
             ErrorKind::UnexpectedCodec { id: d.codec.id() },
         ),
         // The only other way the fast validation fails where the owned decoder succeeds.
@@ -284,10 +139,15 @@ fn exact_error(data: &[u8], base: usize, trailing: &'static str) -> DecodeError 
     }
 }
 
+/// Reads one validated record: head, IO groups, the bytes after it.
+type Step = for<'b> fn(&'b [u8]) -> Option<(RecordHead<'b>, &'b [u8], &'b [u8])>;
+
 /// Iterator over the records of an [`AvlDataView`].
 #[derive(Clone, Debug)]
 pub struct Records<'a> {
     layout: Layout,
+    /// Reads one validated record of the codec (monomorphised per codec).
+    step: Step,
     left: u8,
     rest: &'a [u8],
     offset: usize,
@@ -299,18 +159,15 @@ impl<'a> Iterator for Records<'a> {
     #[inline]
     fn next(&mut self) -> Option<RecordView<'a>> {
         self.left = self.left.checked_sub(1)?;
-        let l = self.layout;
         // Validated by AvlDataView::parse: the reads below cannot fail.
-        let (head, io) = take_head(l, self.rest)?;
-        let after = skip_io(l, head.total, io)?;
-        let io_len = io.len() - after.len();
+        let (head, io, after) = (self.step)(self.rest)?;
         let record = RecordView {
-            layout: l,
+            layout: self.layout,
             head: head.head,
             event_id: head.event_id,
             generation_type: head.generation_type,
             total: head.total,
-            io: &io[..io_len],
+            io,
             offset: self.offset,
         };
         self.offset += self.rest.len() - after.len();
@@ -402,7 +259,6 @@ impl<'a> RecordView<'a> {
             event_id: self.event_id,
             generation_type: self.generation_type,
             io,
-            codec7: None,
         }
     }
 }
@@ -517,6 +373,111 @@ impl<'a> Iterator for IoIter<'a> {
         let n = usize::from(self.left);
         (n, Some(n))
     }
+
+    /// Internal iteration (`fold`, `for_each`, `sum`, `count` …) walks the groups with one
+    /// tight loop per value size instead of the element-by-element state machine of `next`.
+    #[inline]
+    fn fold<B, F>(mut self, init: B, mut f: F) -> B
+    where
+        F: FnMut(B, Self::Item) -> B,
+    {
+        if self.group != 0 || self.in_group != 0 {
+            // Partly consumed: finish element by element.
+            let mut acc = init;
+            for item in self.by_ref() {
+                acc = f(acc, item);
+            }
+            return acc;
+        }
+        // One instance per codec: the widths are constants in each.
+        match (
+            self.layout.wide_ids,
+            self.layout.wide_counts,
+            self.layout.nx,
+        ) {
+            (false, _, _) => fold_groups::<false, B, F>(Layout::of_id(0x08), self.rest, init, f),
+            (true, true, _) => fold_groups::<true, B, F>(Layout::of_id(0x8E), self.rest, init, f),
+            (true, false, _) => fold_groups::<true, B, F>(Layout::of_id(0x10), self.rest, init, f),
+        }
+    }
+}
+
+/// The IO groups at the front of `input` (validated), folded: 1-, 2-, 4- and 8-byte values, then
+/// the variable-length group. `WIDE`: 2-byte ids.
+#[inline(always)]
+fn fold_groups<'a, const WIDE: bool, B, F>(l: Layout, input: &'a [u8], init: B, mut f: F) -> B
+where
+    F: FnMut(B, (u16, IoValueRef<'a>)) -> B,
+{
+    let (acc, rest) = fold_fixed::<WIDE, 1, B, F>(l, input, init, &mut f, |v| IoValueRef::U8(v[0]));
+    let Some(rest) = rest else { return acc };
+    let (acc, rest) = fold_fixed::<WIDE, 2, B, F>(l, rest, acc, &mut f, |v| {
+        IoValueRef::U16(u16::from_be_bytes(*v))
+    });
+    let Some(rest) = rest else { return acc };
+    let (acc, rest) = fold_fixed::<WIDE, 4, B, F>(l, rest, acc, &mut f, |v| {
+        IoValueRef::U32(u32::from_be_bytes(*v))
+    });
+    let Some(rest) = rest else { return acc };
+    let (mut acc, rest) = fold_fixed::<WIDE, 8, B, F>(l, rest, acc, &mut f, |v| {
+        IoValueRef::U64(u64::from_be_bytes(*v))
+    });
+    let Some(rest) = rest else { return acc };
+    if l.nx {
+        let Some((n, mut rest)) = take_var(true, rest) else {
+            return acc;
+        };
+        for _ in 0..n {
+            let Some((&[i0, i1, l0, l1], r)) = rest.split_first_chunk::<4>() else {
+                break;
+            };
+            let Some((value, r)) = r.split_at_checked(usize::from(u16::from_be_bytes([l0, l1])))
+            else {
+                break;
+            };
+            acc = f(
+                acc,
+                (u16::from_be_bytes([i0, i1]), IoValueRef::Bytes(value)),
+            );
+            rest = r;
+        }
+    }
+    acc
+}
+
+/// One group of `SIZE`-byte values, its count then the (id, value) pairs, folded; the bytes
+/// after it (`None` if the group does not fit, which validation rules out).
+#[inline(always)]
+fn fold_fixed<'a, const WIDE: bool, const SIZE: usize, B, F>(
+    l: Layout,
+    input: &'a [u8],
+    init: B,
+    f: &mut F,
+    value: impl Fn(&[u8; SIZE]) -> IoValueRef<'a>,
+) -> (B, Option<&'a [u8]>)
+where
+    F: FnMut(B, (u16, IoValueRef<'a>)) -> B,
+{
+    let mut acc = init;
+    let Some((n, rest)) = take_var(l.wide_counts, input) else {
+        return (acc, None);
+    };
+    let id_len = if WIDE { 2 } else { 1 };
+    let Some((bytes, rest)) = rest.split_at_checked(usize::from(n) * (id_len + SIZE)) else {
+        return (acc, None);
+    };
+    for chunk in bytes.chunks_exact(id_len + SIZE) {
+        let (id, v) = chunk.split_at(id_len);
+        let id = if WIDE {
+            u16::from_be_bytes([id[0], id[1]])
+        } else {
+            u16::from(id[0])
+        };
+        if let Ok(v) = <&[u8; SIZE]>::try_from(v) {
+            acc = f(acc, (id, value(v)));
+        }
+    }
+    (acc, Some(rest))
 }
 
 impl ExactSizeIterator for IoIter<'_> {}
@@ -543,66 +504,27 @@ impl<'a> FrameView<'a> {
         input: &'a [u8],
         max_frame_len: usize,
     ) -> Result<Status<Self>, DecodeError> {
-        let Some((&[p0, p1, p2, p3, l0, l1, l2, l3], body)) = input.split_first_chunk::<8>() else {
-            return Ok(Status::Partial {
-                needed: 8 - input.len(),
-            });
+        let (len, total) = match read_header(input, max_frame_len, FrameLayout::default())? {
+            Status::Complete(len, total) => (len, total),
+            Status::Partial { needed } => return Ok(Status::Partial { needed }),
         };
-        let preamble = u32::from_be_bytes([p0, p1, p2, p3]);
-        if preamble != 0 {
-            return Err(DecodeError::new(
-                0,
-                "preamble",
-                ErrorKind::BadPreamble { found: preamble },
-            ));
-        }
-        let len = u32::from_be_bytes([l0, l1, l2, l3]) as usize;
-        if len > max_frame_len {
-            return Err(DecodeError::new(
-                4,
-                "data field length",
-                ErrorKind::FrameTooLarge {
-                    length: len,
-                    max: max_frame_len,
-                },
-            ));
-        }
-        if len < 3 {
-            return Err(DecodeError::new(
-                4,
-                "data field length",
-                ErrorKind::LengthTooSmall {
-                    length: len,
-                    min: 3,
-                },
-            ));
-        }
-        let Some((data, rest)) = body.split_at_checked(len) else {
-            return Ok(Status::Partial {
-                needed: len + FRAME_OVERHEAD - input.len(),
-            });
-        };
-        let Some(&[c0, c1, c2, c3]) = rest.first_chunk::<4>() else {
-            return Ok(Status::Partial {
-                needed: len + FRAME_OVERHEAD - input.len(),
-            });
-        };
-        let received = u32::from_be_bytes([c0, c1, c2, c3]);
+        let data = &input[8..8 + len];
+        let received = received_crc(input, len);
         let computed = crate::crc::crc16(data);
         if u32::from(computed) != received {
             return Err(DecodeError::new(
                 8 + len,
-                "crc",
+                Field::Crc,
                 ErrorKind::CrcMismatch { computed, received },
             ));
         }
-        let data = AvlDataView::parse_at(data, 8, "data field")?;
+        let data = AvlDataView::parse_at(data, 8, Field::DataField)?;
         Ok(Status::Complete(
             Self {
                 data,
                 crc: computed,
             },
-            len + FRAME_OVERHEAD,
+            total,
         ))
     }
 
@@ -667,12 +589,8 @@ mod tests {
             event_id: 239,
             generation_type: (codec == Codec::Codec16).then_some(GenerationType(5)),
             io: io.clone(),
-            codec7: None,
         };
-        AvlData {
-            codec,
-            records: (0..3).map(record).collect(),
-        }
+        AvlData::new(codec, (0..3).map(record).collect())
     }
 
     #[test]
@@ -690,6 +608,23 @@ mod tests {
             let r = view.records().nth(1).unwrap();
             assert_eq!(r.io_value(66), Some(IoValueRef::U16(12_800)));
             assert_eq!(r.io().len(), data.records[1].io.len());
+            // Internal iteration (the group loops of `fold`) gives what `next` gives, also
+            // from a partly consumed iterator.
+            for r in view.records() {
+                let by_next: Vec<_> = r.io().collect();
+                let by_fold = r.io().fold(Vec::new(), |mut v, e| {
+                    v.push(e);
+                    v
+                });
+                assert_eq!(by_fold, by_next);
+                let mut it = r.io();
+                let first = it.next();
+                let rest = it.fold(Vec::new(), |mut v, e| {
+                    v.push(e);
+                    v
+                });
+                assert_eq!(first.into_iter().chain(rest).collect::<Vec<_>>(), by_next);
+            }
 
             let frame = avl_frame(&data).unwrap();
             let Status::Complete(f, used) = FrameView::parse(&frame).unwrap() else {

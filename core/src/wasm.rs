@@ -32,11 +32,14 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::avl::{AvlRecord, IoElement, IoValue};
+use crate::codec::Codec;
 use crate::command::CommandPacket;
+use crate::data::Content;
 use crate::error::{DecodeError, EncodeError, ErrorKind};
+use crate::hex::HexError;
 use crate::io_catalog::{self, IoInfo, IoType, IoValueView};
 use crate::json::{JsonOptions, MessageJson, PacketJson};
-use crate::packet::{Content, Packet, Transport};
+use crate::packet::{Packet, Transport};
 use crate::session::{Event, Session};
 use crate::{DecodeOptions, Imei};
 
@@ -53,7 +56,7 @@ fn js_error(kind: &str, offset: Option<usize>, field: &str, message: &str) -> Js
 }
 
 fn decode_error(e: &DecodeError) -> JsValue {
-    js_error(e.code(), Some(e.offset), e.field, &e.to_string())
+    js_error(e.code(), Some(e.offset), e.field_name(), &e.to_string())
 }
 
 fn encode_error(e: &EncodeError) -> JsValue {
@@ -186,6 +189,47 @@ const P_ACK: u32 = 64;
 /// Definition tags in the tape's `defs` list.
 const DEF_STRING: f64 = 0.0;
 const DEF_DESC: f64 = 1.0;
+
+/// Slots of a record after its timestamp (and time text): priority, longitude, latitude,
+/// altitude, angle, satellites, speed, valid, event id, generation type, IO count.
+const RECORD_SLOTS: usize = 11;
+
+/// The tape's tags, flags and sizes, for `www/src/api.js`: the JS reader takes them from here
+/// instead of keeping its own copy, so the two sides cannot drift apart.
+#[wasm_bindgen(js_name = tapeLayout)]
+pub fn tape_layout() -> JsValue {
+    let o = Object::new();
+    let constants: [(&str, f64); 24] = [
+        ("ITEM_PACKET", ITEM_PACKET),
+        ("ITEM_INVALID", ITEM_INVALID),
+        ("ITEM_ERROR", ITEM_ERROR),
+        ("IO_HEX", f64::from(IO_HEX)),
+        ("IO_RAW_BIG", f64::from(IO_RAW_BIG)),
+        ("IO_VALUE_SHIFT", f64::from(IO_VALUE_SHIFT)),
+        ("V_NUMBER", f64::from(V_NUMBER)),
+        ("V_BIG", f64::from(V_BIG)),
+        ("V_SIGNED_BIG", f64::from(V_SIGNED_BIG)),
+        ("V_TEXT", f64::from(V_TEXT)),
+        ("V_RAW", f64::from(V_RAW)),
+        ("P_CODEC", f64::from(P_CODEC)),
+        ("P_IMEI", f64::from(P_IMEI)),
+        ("P_CRC", f64::from(P_CRC)),
+        ("P_UDP", f64::from(P_UDP)),
+        ("P_RECORDS", f64::from(P_RECORDS)),
+        ("P_MESSAGES", f64::from(P_MESSAGES)),
+        ("P_ACK", f64::from(P_ACK)),
+        ("DEF_STRING", DEF_STRING),
+        ("DEF_DESC", DEF_DESC),
+        ("RECORD_SLOTS", RECORD_SLOTS as f64),
+        ("JS_ISO_MAX_MS", JS_ISO_MAX_MS as f64),
+        ("HEADER", HEADER as f64),
+        ("NULL", -1.0),
+    ];
+    for (name, value) in constants {
+        let _ = Reflect::set(&o, &name.into(), &value.into());
+    }
+    o.into()
+}
 
 /// Packets flattened for `www/src/api.js`; both sides must agree on this layout:
 ///
@@ -492,8 +536,8 @@ impl<'a> Tape<'a> {
         let flag = |present: bool, bit: u32| if present { bit } else { 0 };
         let flags = flag(codec.is_some(), P_CODEC)
             | flag(imei.is_some(), P_IMEI)
-            | flag(p.crc.is_some(), P_CRC)
-            | flag(p.udp.is_some(), P_UDP)
+            | flag(p.crc().is_some(), P_CRC)
+            | flag(p.udp().is_some(), P_UDP)
             | flag(matches!(p.content, Content::Avl(_)), P_RECORDS)
             | flag(matches!(p.content, Content::Command(_)), P_MESSAGES)
             | flag(ack.is_some(), P_ACK);
@@ -505,12 +549,12 @@ impl<'a> Tape<'a> {
         if let Some(imei) = imei {
             self.text(imei.as_str());
         }
-        if let Some(crc) = &p.crc {
+        if let Some(crc) = p.crc() {
             self.num(crc.received);
             self.num(crc.computed);
             self.num(u8::from(crc.ok()));
         }
-        if let Some(udp) = &p.udp {
+        if let Some(udp) = p.udp() {
             self.num(udp.length);
             self.num(udp.packet_id);
             self.num(udp.packet_type);
@@ -536,7 +580,7 @@ impl<'a> Tape<'a> {
         }
         self.usize(p.warnings.len());
         for w in &p.warnings {
-            self.stat(w.kind);
+            self.stat(w.code());
             self.usize(w.offset);
             self.text(&w.message);
         }
@@ -553,7 +597,7 @@ impl<'a> Tape<'a> {
             self.text(&crate::time::iso8601(r.timestamp_ms));
         }
         let gps = &r.gps;
-        let fields = [
+        let fields: [f64; RECORD_SLOTS] = [
             f64::from(r.priority.0),
             gps.longitude_deg(),
             gps.latitude_deg(),
@@ -666,12 +710,38 @@ impl<'a> Tape<'a> {
 
     /// `ITEM_INVALID` or `ITEM_ERROR`.
     fn error(&mut self, tag: f64, frame_offset: usize, e: &DecodeError) {
+        let message = e.to_string();
+        self.error_parts(
+            tag,
+            frame_offset,
+            e.code(),
+            e.offset,
+            e.field_name(),
+            &message,
+        );
+    }
+
+    /// An error of hex text: the offset is a character offset in the text.
+    fn hex_error(&mut self, e: &HexError) {
+        let message = e.to_string();
+        self.error_parts(ITEM_ERROR, 0, e.code(), e.offset, HEX_FIELD, &message);
+    }
+
+    fn error_parts(
+        &mut self,
+        tag: f64,
+        frame_offset: usize,
+        code: &'static str,
+        offset: usize,
+        field: &'static str,
+        message: &str,
+    ) {
         self.num(tag);
         self.usize(frame_offset);
-        self.stat(e.code());
-        self.usize(e.offset);
-        self.stat(e.field);
-        self.text(&e.to_string());
+        self.stat(code);
+        self.usize(offset);
+        self.stat(field);
+        self.text(message);
     }
 
     /// Finish the header; returns where the tape is in the wasm memory: address plus length
@@ -785,7 +855,7 @@ impl Api {
             Ok(bytes) => decode_to_tape(&mut self.shared, &bytes, all, &self.options),
             Err(e) => {
                 let mut tape = Tape::new(&mut self.shared, None);
-                tape.error(ITEM_ERROR, 0, &e);
+                tape.hex_error(&e);
                 tape.finish()
             }
         }
@@ -800,12 +870,16 @@ impl Api {
 /// Bytes from hex text as people paste it (spaces, `0x`, commas are fine).
 #[wasm_bindgen(js_name = hexBytes)]
 pub fn hex_bytes(text: &str) -> Result<Vec<u8>, JsValue> {
-    crate::hex::decode(text).map_err(|e| decode_error(&e))
+    crate::hex::decode(text)
+        .map_err(|e| js_error(e.code(), Some(e.offset), HEX_FIELD, &e.to_string()))
 }
+
+/// The `field` of hex text errors.
+const HEX_FIELD: &str = "hex";
 
 /// `decode` takes one packet: more input after it is an error (`decodeAll` takes them all).
 fn trailing(end: usize, len: usize) -> DecodeError {
-    DecodeError::new(end, "", ErrorKind::TrailingBytes { count: len - end })
+    DecodeError::at(end, ErrorKind::TrailingBytes { count: len - end })
 }
 
 /// The JSON model as text, rendered by serde: the first packet (`all` false: input holding
@@ -888,16 +962,16 @@ fn command_packet(payload: &JsValue, options: &JsValue) -> Result<CommandPacket,
             );
         }
     }
-    let mut packet = if codec == 12.0 {
-        CommandPacket::codec12("")
-    } else if codec == 14.0 {
-        let imei = imei.ok_or_else(|| option_error("imei", "Codec 14 needs the device's IMEI"))?;
-        CommandPacket::codec14("", &imei).map_err(|e| encode_error(&e))?
-    } else {
-        return Err(option_error("codec", "expected 12 or 14"));
+    let codec = match codec {
+        12.0 => Codec::Codec12,
+        14.0 => Codec::Codec14,
+        _ => return Err(option_error("codec", "expected 12 or 14")),
     };
-    packet.messages[0].payload = bytes;
-    Ok(packet)
+    if codec == Codec::Codec14 && imei.is_none() {
+        return Err(option_error("imei", "Codec 14 needs the device's IMEI"));
+    }
+    let imei = imei.filter(|_| codec == Codec::Codec14);
+    CommandPacket::new(codec, bytes, imei.as_deref()).map_err(|e| encode_error(&e))
 }
 
 /// A TCP frame carrying one command: Codec 12 by default, Codec 14 with `{codec: 14, imei}`.
@@ -1027,20 +1101,16 @@ impl DecoderCore {
                 Event::Login(imei) => Packet {
                     offset: *end,
                     len: 2 + imei.as_str().len(),
-                    transport: Transport::Tcp,
+                    transport: Transport::Tcp { crc: None },
                     content: Content::Imei(imei),
-                    crc: None,
-                    udp: None,
                     warnings: Vec::new(),
                 },
                 Event::Records(p) | Event::Message(p) => p,
                 Event::KeepAlive { offset } => Packet {
                     offset,
                     len: 1,
-                    transport: Transport::Tcp,
+                    transport: Transport::Tcp { crc: None },
                     content: Content::KeepAlive,
-                    crc: None,
-                    udp: None,
                     warnings: Vec::new(),
                 },
                 Event::Invalid(e) => {

@@ -230,7 +230,6 @@ fn record(rng: &mut Rng, codec: Codec) -> AvlRecord {
         event_id: 0,
         generation_type: (codec == Codec::Codec16).then_some(GenerationType(rng.below(8) as u8)),
         io,
-        codec7: None,
     }
 }
 
@@ -242,10 +241,10 @@ fn valid(rng: &mut Rng) -> Vec<u8> {
         Codec::Codec8Ext,
         Codec::Codec16,
     ][rng.below(4) as usize];
-    let data = AvlData {
+    let data = AvlData::new(
         codec,
-        records: (0..1 + rng.below(8)).map(|_| record(rng, codec)).collect(),
-    };
+        (0..1 + rng.below(8)).map(|_| record(rng, codec)).collect(),
+    );
     match rng.below(5) {
         0 | 1 => avl_frame(&data).unwrap(),
         2 => avl_datagram(
@@ -401,12 +400,12 @@ fn the_borrowed_view_allocates_nothing_on_valid_input() {
     let mut rng = Rng(7);
     for _ in 0..300 {
         let codec = [Codec::Codec8, Codec::Codec8Ext, Codec::Codec16][rng.below(3) as usize];
-        let data = AvlData {
+        let data = AvlData::new(
             codec,
-            records: (0..1 + rng.below(10))
+            (0..1 + rng.below(10))
                 .map(|_| record(&mut rng, codec))
                 .collect(),
-        };
+        );
         let frame = avl_frame(&data).unwrap();
         let (peak, total) = measure(|| {
             let fleetview::Status::Complete(f, _) = FrameView::parse(&frame).unwrap() else {

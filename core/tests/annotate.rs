@@ -1,7 +1,7 @@
 //! `annotate` labels every byte of every vector exactly once, with absolute offsets, so the
 //! playground can explain any packet; on an error the spans stop where decoding stopped.
 
-use fleetview::{annotate, hex, DecodeOptions};
+use fleetview::{annotate, hex, DecodeOptions, Field};
 
 fn vectors() -> Vec<(String, Vec<u8>, bool)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
@@ -44,7 +44,7 @@ fn every_byte_is_labelled_once() {
         for s in &spans {
             assert_eq!(s.offset, pos, "{name}: gap or overlap at {pos} ({s:?})");
             assert!(
-                s.len > 0 || s.field.contains("payload") || s.field.contains("io value"),
+                s.len > 0 || matches!(s.field, Field::MessagePayload | Field::IoValue),
                 "{name}: {s:?}"
             );
             pos += s.len;
@@ -62,12 +62,15 @@ fn every_byte_is_labelled_once() {
 fn fields_carry_record_and_io_context() {
     let bytes = hex::decode("000000000000004308020000016B40D57B480100000000000000000000000000000001010101000000000000016B40D5C198010000000000000000000000000000000101010101000000020000252C").unwrap();
     let (spans, _) = annotate(&bytes, &DecodeOptions::default());
-    let lat: Vec<_> = spans.iter().filter(|s| s.field == "latitude").collect();
+    let lat: Vec<_> = spans
+        .iter()
+        .filter(|s| s.field == Field::Latitude)
+        .collect();
     assert_eq!(lat.len(), 2);
     assert_eq!((lat[1].record, lat[1].offset), (Some(1), 10 + 32 + 13));
-    let io = spans.iter().find(|s| s.field == "io value").unwrap();
+    let io = spans.iter().find(|s| s.field == Field::IoValue).unwrap();
     assert_eq!(io.io_id, Some(1));
-    assert_eq!(spans.last().unwrap().field, "crc");
+    assert_eq!(spans.last().unwrap().field, Field::Crc);
 }
 
 #[test]

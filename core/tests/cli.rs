@@ -130,10 +130,7 @@ fn frame_with_io4() -> String {
         }],
         ..AvlRecord::default()
     };
-    let data = AvlData {
-        codec: Codec::Codec8,
-        records: vec![record],
-    };
+    let data = AvlData::new(Codec::Codec8, vec![record]);
     fleetview::hex::encode(&fleetview::encode::avl_frame(&data).unwrap())
 }
 

@@ -43,22 +43,22 @@ fn inputs() -> (Vec<u8>, Vec<u8>) {
         ]
     };
     let mut out = a.login_frame();
-    let data = AvlData {
-        codec: Codec::Codec8Ext,
-        records: vec![
+    let data = AvlData::new(
+        Codec::Codec8Ext,
+        vec![
             record(1_700_000_000_000, 25.2797, 54.6872, 9, fuel(80)),
             record(1_700_000_010_000, 25.2801, 54.6880, 9, fuel(79)),
             record(1_700_000_020_000, 25.2805, 54.6890, 0, fuel(79)),
         ],
-    };
+    );
     out.extend(avl_frame(&data).unwrap());
-    let data = AvlData {
-        codec: Codec::Codec8,
-        records: vec![
+    let data = AvlData::new(
+        Codec::Codec8,
+        vec![
             record(1_700_000_000_000, -58.3816, -34.6037, 7, vec![]),
             record(1_700_000_005_000, 0.0, 0.0, 7, vec![]),
         ],
-    };
+    );
     (out, avl_datagram(&b, 0xCAFE, 1, &data).unwrap())
 }
 

@@ -132,6 +132,10 @@ fn slowloris_headers_and_bodies_are_dropped_while_others_are_served() {
     let server = Server::start(&dir, &["--http-header-timeout", "1"]);
     device_round(&server, 0);
     let addr = server.http;
+    // A live view subscribed now must outlive the header timeout: it is waiting for events,
+    // not sending headers.
+    let mut live = Live::open(addr, "");
+    let opened = Instant::now();
 
     // Three connections that never finish their headers (a byte every 200 ms: 60 s for this
     // header), and two that send nothing at all.
@@ -209,6 +213,10 @@ fn slowloris_headers_and_bodies_are_dropped_while_others_are_served() {
     let (status, _) = request(addr, "GET", "/api/devices", &[&host(addr)], "");
     assert_eq!(status, 200);
     device_round(&server, 2);
+    assert!(opened.elapsed() > Duration::from_secs(2));
+    live.next("records", |v| {
+        v["imei"] == HEARTBEAT && v["records"][0]["timestamp_ms"] == 1_700_000_200_000u64
+    });
     assert!(server.stop().success());
 }
 
@@ -372,6 +380,17 @@ fn cross_site_form_posts_are_refused_and_same_origin_json_is_accepted() {
         assert_eq!(status, 415, "{ct}: {err}");
         assert_eq!(err["error"]["kind"], "unsupported_media_type");
     }
+    // A body over 64 KiB is refused before the route sees it.
+    let big = format!(r#"{{"text":"{}"}}"#, "x".repeat(70_000));
+    let (status, err) = request(
+        addr,
+        "POST",
+        &path,
+        &[&host(addr), "Content-Type: application/json"],
+        &big,
+    );
+    assert_eq!(status, 413, "{err}");
+    assert_eq!(err["error"]["kind"], "body_too_large");
     // Nothing was queued: the device logs in and acks again, and command 1 does not exist.
     device_round(&server, 1);
     let (status, _) = server.get("/api/commands/1");

@@ -276,10 +276,11 @@ fn short_acks_are_resent_and_getinfo_is_answered() {
         assert!(text.starts_with("RTC:") && text.contains(" SAT:"), "{text}");
     }
     assert_eq!(resent_seen as u64, counter(&s, "resent"));
-    assert_eq!(
-        counter(&s, "resent"),
-        3 * 3,
-        "3 records of each first frame"
+    // What each first frame held beyond the 2 accepted records: 3 with a batch of 5, more when
+    // a loaded machine let more records fall due before the frame was taken.
+    assert!(
+        counter(&s, "resent") >= 3 * 3,
+        "at least 3 records of each first frame"
     );
 }
 
@@ -321,13 +322,16 @@ fn a_missing_ack_means_reconnect_and_resend() {
     assert_eq!(counter(&s, "ack_timeouts"), 1);
     assert_eq!(counter(&s, "reconnects"), 1);
     assert_eq!(counter(&s, "logins"), 2);
-    assert_eq!(counter(&s, "resent"), 4, "the unacked frame went again");
+    // The unacked frame went again, whole: a batch of 4, or more when a loaded machine let more
+    // records fall due before the frame was taken.
+    let resent = counter(&s, "resent");
+    assert!(resent >= 4, "the unacked frame went again: {resent}");
     let log = srv.log.lock().unwrap();
     assert_eq!(log.codecs, BTreeSet::from([Codec::Codec16]));
     let (imei, records) = log.records.iter().next().unwrap();
     assert_eq!(log.connections[imei], 2);
     assert_eq!(distinct(records).len(), 12);
-    assert_eq!(records.len(), 16);
+    assert_eq!(records.len() as u64, 12 + resent);
     assert!(records.iter().all(|r| r.generation_type.is_some()));
 }
 

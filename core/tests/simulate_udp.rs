@@ -34,7 +34,7 @@ fn server() -> (String, Arc<Mutex<Log>>) {
             };
             let p = fleetview::udp::decode_datagram(&buf[..n], &DecodeOptions::default())
                 .unwrap_or_else(|e| panic!("the simulator sent an invalid datagram: {e}"));
-            let header = p.udp.clone().unwrap();
+            let header = p.header.clone();
             let imei = header.imei.as_str().to_string();
             let mut log = shared.lock().unwrap();
             match &p.content {

@@ -2,9 +2,10 @@
 //! Pure: no DOM, so it is unit-tested natively. All protocol work is core's (`fleetview::annotate`);
 //! this module only arranges core's answers for the views.
 
-use fleetview::io_catalog::{self, IoValueView};
+use fleetview::explain::explain;
+use fleetview::hex::HexError;
 use fleetview::json::{ItemJson, JsonOptions, PacketJson};
-use fleetview::{Content, DecodeError, DecodeOptions, Packet, Span};
+use fleetview::{Content, DecodeError, DecodeOptions, Field, Packet, Span};
 
 /// Bytes rendered in the hex view at most; the rest is summarised. Keeps the DOM small when a
 /// large binary capture is dropped (the table and map still show every packet).
@@ -60,6 +61,8 @@ pub struct ErrorView {
     pub field: &'static str,
     /// What, where and why (core's `Display`).
     pub message: String,
+    /// Lenient decoding would decode past it.
+    pub lenient_recovers: bool,
 }
 
 impl From<&DecodeError> for ErrorView {
@@ -67,8 +70,21 @@ impl From<&DecodeError> for ErrorView {
         Self {
             kind: e.code(),
             offset: e.offset,
-            field: e.field,
+            field: e.field_name(),
             message: e.to_string(),
+            lenient_recovers: e.kind.is_tolerated_when_lenient(),
+        }
+    }
+}
+
+impl From<&HexError> for ErrorView {
+    fn from(e: &HexError) -> Self {
+        Self {
+            kind: e.code(),
+            offset: e.offset,
+            field: "hex",
+            message: e.to_string(),
+            lenient_recovers: false,
         }
     }
 }
@@ -111,10 +127,7 @@ impl Analysis {
         match fleetview::hex::decode(text) {
             Ok(bytes) => Self::from_bytes(bytes, lenient, model),
             Err(e) => Self {
-                input_error: Some(ErrorView {
-                    message: e.to_string().replace("at byte", "at character"),
-                    ..ErrorView::from(&e)
-                }),
+                input_error: Some(ErrorView::from(&e)),
                 ..Self::default()
             },
         }
@@ -291,10 +304,17 @@ impl Analysis {
         let packet = seg.packet.and_then(|i| self.label_packets.get(i));
         let Some(span) = seg.span.and_then(|i| self.spans.get(i)) else {
             let (label, value) = match packet.map(|p| &p.content) {
-                Some(Content::KeepAlive) => (
-                    "Keep-alive".to_string(),
-                    "0xFF: the device keeps the TCP connection open; no answer".to_string(),
-                ),
+                Some(Content::KeepAlive) => {
+                    let span = Span {
+                        offset: seg.offset,
+                        len: 1,
+                        field: Field::KeepAlive,
+                        record: None,
+                        io_id: None,
+                    };
+                    let e = explain(&span, raw, packet, model);
+                    (e.label, e.value)
+                }
                 Some(_) => ("Packet bytes".to_string(), String::new()),
                 None => (
                     "Not decoded".to_string(),
@@ -313,13 +333,12 @@ impl Analysis {
                 value,
             };
         };
-        let label = label(span, packet, model);
-        let value = value(span, raw, packet, model);
+        let e = explain(span, raw, packet, model);
         FieldView {
-            label,
+            label: e.label,
             range,
             raw: raw_hex,
-            value,
+            value: e.value,
         }
     }
 
@@ -344,42 +363,11 @@ impl Analysis {
         serde_json::to_string_pretty(&items).unwrap_or_default()
     }
 
-    /// The records with a fix, as a GeoJSON FeatureCollection: one Point per record (properties:
-    /// the record's JSON model without coordinates) and the track as a LineString.
+    /// The records with a fix, as a GeoJSON FeatureCollection: core's (one Point per record with
+    /// its device and named IO values, one LineString per device track), as the CLI writes it.
     pub fn to_geojson(&self) -> String {
-        let mut features = Vec::new();
-        let mut track = Vec::new();
-        for p in &self.json {
-            for r in p.records.iter().flatten().filter(|r| r.valid) {
-                let mut props = serde_json::to_value(r).unwrap_or_default();
-                if let Some(m) = props.as_object_mut() {
-                    m.remove("longitude");
-                    m.remove("latitude");
-                    if let Some(imei) = &p.imei {
-                        m.insert("imei".into(), imei.clone().into());
-                    }
-                }
-                track.push((r.timestamp_ms, [r.longitude, r.latitude]));
-                features.push(serde_json::json!({
-                    "type": "Feature",
-                    "geometry": {"type": "Point", "coordinates": [r.longitude, r.latitude]},
-                    "properties": props,
-                }));
-            }
-        }
-        track.sort_by_key(|(t, _)| *t);
-        if track.len() > 1 {
-            features.push(serde_json::json!({
-                "type": "Feature",
-                "geometry": {"type": "LineString",
-                             "coordinates": track.iter().map(|(_, c)| c.to_vec()).collect::<Vec<_>>()},
-                "properties": {"kind": "track"},
-            }));
-        }
-        serde_json::to_string_pretty(
-            &serde_json::json!({"type": "FeatureCollection", "features": features}),
-        )
-        .unwrap_or_default()
+        let fc = fleetview::export::feature_collection(&self.packets, self.model.as_deref());
+        serde_json::to_string_pretty(&fc).unwrap_or_default()
     }
 }
 
@@ -432,232 +420,9 @@ pub fn spaced_hex(bytes: &[u8]) -> String {
     s
 }
 
-fn be_uint(raw: &[u8]) -> Option<u64> {
-    (raw.len() <= 8).then(|| raw.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
-}
-
-/// Broad class of a field, for colouring the hex view.
-pub fn category(field: &str) -> &'static str {
-    match field {
-        "preamble" | "data field length" | "codec id" | "number of data 1" | "number of data 2"
-        | "quantity 1" | "quantity 2" | "data field" => "frame",
-        "crc" => "crc",
-        "timestamp"
-        | "timestamp and priority"
-        | "priority"
-        | "event io id"
-        | "generation type"
-        | "global mask" => "record",
-        "longitude" | "latitude" | "altitude" | "angle" | "satellites" | "speed" | "gps mask" => {
-            "gps"
-        }
-        "io id" => "io-id",
-        "io value" | "io length" => "io-value",
-        f if f.starts_with("io count") || f.starts_with("io group") => "io-count",
-        "imei length" | "imei" | "message imei" => "imei",
-        "length" | "packet id" | "packet type" | "avl packet id" => "udp",
-        f if f.starts_with("message") => "message",
-        "trailing bytes" => "bad",
-        _ => "other",
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
-}
-
-/// Field names as core traces them (`"io value"`, `"crc"`), with acronyms written as such.
-fn pretty_field(field: &str) -> String {
-    field
-        .split(' ')
-        .map(|w| match w {
-            "io" => "IO",
-            "crc" => "CRC",
-            "imei" => "IMEI",
-            "avl" => "AVL",
-            "id" => "ID",
-            other => other,
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn io_name(id: u16, model: Option<&str>) -> String {
-    io_catalog::lookup(id, model)
-        .map(|i| i.name.to_string())
-        .unwrap_or_else(|| "not in the catalogue".to_string())
-}
-
-fn label(span: &Span, packet: Option<&Packet>, model: Option<&str>) -> String {
-    let mut parts = Vec::new();
-    if let (Some(r), Some(p)) = (span.record, packet) {
-        let what = match p.content {
-            Content::Command(_) => "Message",
-            _ => "Record",
-        };
-        parts.push(format!("{what} {}", r + 1));
-    }
-    if let Some(id) = span.io_id {
-        parts.push(format!("IO {id} {}", io_name(id, model)));
-    }
-    parts.push(capitalise(&pretty_field(span.field)));
-    parts.join(" · ")
-}
-
-fn value(span: &Span, raw: &[u8], packet: Option<&Packet>, model: Option<&str>) -> String {
-    let n = be_uint(raw).unwrap_or(0);
-    let record = match (span.record, packet) {
-        (Some(i), Some(p)) => p.records().get(i as usize),
-        _ => None,
-    };
-    let message = match (span.record, packet.map(|p| &p.content)) {
-        (Some(i), Some(Content::Command(c))) => c.messages.get(i as usize),
-        _ => None,
-    };
-    match span.field {
-        "preamble" => format!("0x{n:08x}: four zero bytes open every TCP data frame"),
-        "data field length" => format!("{n} bytes from the codec id to the second count"),
-        "codec id" => match packet.and_then(Packet::codec) {
-            Some(c) => format!("0x{n:02x}: Codec {}", c.name()),
-            None => format!("0x{n:02x}"),
-        },
-        "number of data 1" | "number of data 2" => format!("{n} records"),
-        "quantity 1" | "quantity 2" => format!("{n} messages"),
-        "timestamp" | "timestamp and priority" => match record {
-            Some(r) => format!(
-                "{} (UTC), {} ms since 1970",
-                fleetview::time::iso8601(r.timestamp_ms),
-                r.timestamp_ms
-            ),
-            None => n.to_string(),
-        },
-        "priority" => {
-            let name = fleetview::Priority(n as u8)
-                .name()
-                .unwrap_or("out of range");
-            format!("{n} ({name})")
-        }
-        "longitude" | "latitude" => match record {
-            Some(r) => {
-                let deg = if span.field == "longitude" {
-                    r.gps.longitude_deg()
-                } else {
-                    r.gps.latitude_deg()
-                };
-                let hemi = match (span.field, deg < 0.0) {
-                    ("longitude", false) => "E",
-                    ("longitude", true) => "W",
-                    (_, false) => "N",
-                    (_, true) => "S",
-                };
-                format!(
-                    "{:.7}° {hemi}{}",
-                    deg.abs(),
-                    if r.gps.has_fix() { "" } else { " (no fix)" }
-                )
-            }
-            None => n.to_string(),
-        },
-        "altitude" => format!("{} m", n as u16 as i16),
-        "angle" => format!("{n}° from north"),
-        "satellites" => format!("{n} visible{}", if n == 0 { " (no fix)" } else { "" }),
-        "speed" => format!("{n} km/h"),
-        "event io id" => match n {
-            0 => "0: not event-triggered (periodic record)".to_string(),
-            id => format!("{id}: {}", io_name(id as u16, model)),
-        },
-        "generation type" => {
-            let name = fleetview::GenerationType(n as u8)
-                .name()
-                .unwrap_or("out of range");
-            format!("{n} ({name})")
-        }
-        "io id" => format!("{n}: {}", io_name(n as u16, model)),
-        "io length" => format!("{n} bytes follow"),
-        "io value" => {
-            let info = span.io_id.and_then(|id| io_catalog::lookup(id, model));
-            let view = match (&info, raw.len()) {
-                (Some(i), 1 | 2 | 4 | 8) => Some(i.value(raw.len(), n)),
-                (Some(i), _) => Some(i.value_bytes(raw)),
-                (None, _) => None,
-            };
-            match (view, info) {
-                (Some(v), Some(i)) => {
-                    let shown = match &v {
-                        IoValueView::Text(t) => format!("\"{t}\""),
-                        other => other.to_string(),
-                    };
-                    let unit = i.unit.map(|u| format!(" {u}")).unwrap_or_default();
-                    if raw.len() <= 8 {
-                        format!("{shown}{unit} (raw {n})")
-                    } else {
-                        format!("{shown}{unit}")
-                    }
-                }
-                _ if raw.len() <= 8 => format!("raw {n} (id not in the catalogue)"),
-                _ => "variable-length value (id not in the catalogue)".to_string(),
-            }
-        }
-        f if f.starts_with("io count") || f.starts_with("io group") => format!("{n} IO elements"),
-        "crc" => match packet.and_then(|p| p.crc) {
-            Some(c) if c.ok() => format!(
-                "0x{:04x}: matches the CRC-16/IBM computed over the data field",
-                c.received
-            ),
-            Some(c) => format!(
-                "received 0x{:04x}, computed 0x{:04x}: MISMATCH",
-                c.received, c.computed
-            ),
-            None => format!("0x{n:08x}"),
-        },
-        "imei length" => format!("{n} digits follow"),
-        "imei" => format!("IMEI {}", String::from_utf8_lossy(raw)),
-        "message imei" => match message.and_then(|m| m.imei_digits()) {
-            Some(d) => format!("IMEI {d} (BCD)"),
-            None => spaced_hex(raw),
-        },
-        "length" => format!("{n} bytes follow"),
-        "packet id" => format!("0x{n:04x}: echoed in the ack"),
-        "packet type" => format!(
-            "0x{n:02x}{}",
-            if n == 1 {
-                " (no separate channel ack)"
-            } else {
-                " (asks for a channel ack)"
-            }
-        ),
-        "avl packet id" => format!("0x{n:02x}: echoed in the ack"),
-        "message type" => {
-            let name = match n {
-                5 => "command (server → device)",
-                6 => "response (device → server)",
-                0x0b => "RS232 message (Codec 15)",
-                0x11 => "nACK: the IMEI did not match",
-                _ => "other",
-            };
-            format!("0x{n:02x}: {name}")
-        }
-        "message size" => format!("{n} bytes follow"),
-        "message timestamp" => format!("{} (UTC)", fleetview::time::iso8601(n * 1000)),
-        "message payload" => match std::str::from_utf8(raw) {
-            Ok(t) if !t.chars().any(|c| c.is_control() && c != '\n' && c != '\r') => {
-                format!("\"{t}\"")
-            }
-            _ => "binary payload".to_string(),
-        },
-        "trailing bytes" => format!(
-            "{} bytes after the last field (tolerated in lenient mode)",
-            raw.len()
-        ),
-        _ => match be_uint(raw) {
-            Some(v) => v.to_string(),
-            None => format!("{} bytes", raw.len()),
-        },
-    }
+/// Broad class of a field, for colouring the hex view (a CSS class).
+pub fn category(field: Field) -> &'static str {
+    field.kind().as_str()
 }
 
 #[cfg(test)]
@@ -688,7 +453,8 @@ mod tests {
         let volt = segs
             .iter()
             .find(|s| {
-                s.span.map(|i| (a.spans[i].field, a.spans[i].io_id)) == Some(("io value", Some(66)))
+                s.span.map(|i| (a.spans[i].field, a.spans[i].io_id))
+                    == Some((Field::IoValue, Some(66)))
             })
             .unwrap();
         let v = a.describe(volt, None);
@@ -720,7 +486,7 @@ mod tests {
         let a = Analysis::from_text("00 0g", false, None);
         let e = a.input_error.unwrap();
         assert_eq!(e.kind, "invalid_hex");
-        assert!(e.message.contains("character"), "{}", e.message);
+        assert!(e.message.contains("at character 4"), "{}", e.message);
     }
 
     #[test]

@@ -98,7 +98,7 @@ pub fn app() -> Html {
             <div class="error" id="error" role="alert">
                 <b>{ format!("{} ", e.kind) }</b>{ &e.message }
                 <button onclick={Callback::from(move |_| d.dispatch(Action::SelectError))}>{ format!("Show byte {}", e.offset) }</button>
-                if !state.lenient && matches!(e.kind, "crc_mismatch" | "count_mismatch" | "length_mismatch" | "trailing_bytes" | "io_count_mismatch") {
+                if !state.lenient && e.lenient_recovers {
                     <span class="hint">{ " Tick Lenient to decode it anyway." }</span>
                 }
             </div>

@@ -208,14 +208,10 @@ pub fn route_frame() -> Vec<u8> {
                         value: IoValue::U32(15_230_000 + 250 * u32::from(i16_)),
                     },
                 ],
-                codec7: None,
             }
         })
         .collect();
-    let data = AvlData {
-        codec: Codec::Codec8Ext,
-        records,
-    };
+    let data = AvlData::new(Codec::Codec8Ext, records);
     fleetview::encode::avl_frame(&data).expect("the route fits Codec 8 Extended")
 }
 

@@ -4,17 +4,15 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 import { serve } from "./serve.mjs";
 
 const WEB = join(dirname(fileURLToPath(import.meta.url)), "..");
 const DIST = join(WEB, "dist");
 const ARTIFACTS = join(WEB, "test-artifacts");
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 const T1 =
   "000000000000003608010000016B40D8EA30010000000000000000000000000000000105021503010101425E0F01F10000601A014E0000000000000000010000C7CF";
@@ -36,24 +34,14 @@ const KINDS = [
   { id: "tcp-15", kind: "command", codec: "15", messages: 1, markers: 0 },
 ];
 
-let server, base, context, userDataDir;
+let server, base, context;
 const external = []; // requests that tried to leave 127.0.0.1
 
 before(async () => {
   assert.ok(existsSync(join(DIST, "index.html")), "web/dist is missing: run `npm --prefix web run build` first");
   mkdirSync(ARTIFACTS, { recursive: true });
   ({ server, url: base } = await serve(DIST));
-  userDataDir = mkdtempSync(join(tmpdir(), "fleetview-chromium-"));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-    viewport: { width: 1400, height: 1000 },
-    acceptDownloads: true,
-  });
+  context = await launch({ acceptDownloads: true });
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base.replace(/\/$/, "") });
   // Tests run offline: everything must come from the local server. OSM tiles are the one
   // expected outside request (the layer that shows when online); they are aborted here.
@@ -66,9 +54,8 @@ before(async () => {
 });
 
 after(async () => {
-  await context?.close();
+  await context?.dispose();
   server?.close();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 
 async function open(fragment = "") {

@@ -8,18 +8,17 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, execFileSync } from "node:child_process";
 import { createServer } from "node:http";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const WEB = join(dirname(fileURLToPath(import.meta.url)), "..");
 const REPO = join(WEB, "..");
 const DIST = join(WEB, "dist");
 const ARTIFACTS = join(WEB, "test-artifacts");
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const IMEI = "356307042441013";
 const TOKEN = "web+t/k=n&1";
 // A Codec 8 frame with one record (the protocol document's example).
@@ -45,28 +44,9 @@ function fleetviewBin() {
   return bin;
 }
 
-/** CRC-16/IBM (ARC). */
-function crc16(bytes) {
-  let crc = 0;
-  for (const b of bytes) {
-    crc ^= b;
-    for (let i = 0; i < 8; i++) crc = crc & 1 ? (crc >>> 1) ^ 0xa001 : crc >>> 1;
-  }
-  return crc;
-}
-
-/** A Codec 12 response frame (type 0x06) carrying `text`. */
-function codec12Response(text) {
-  const t = Buffer.from(text);
-  const size = Buffer.alloc(4);
-  size.writeUInt32BE(t.length);
-  const data = Buffer.concat([Buffer.from([0x0c, 0x01, 0x06]), size, t, Buffer.from([0x01])]);
-  const head = Buffer.alloc(8);
-  head.writeUInt32BE(data.length, 4);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc16(data));
-  return Buffer.concat([head, data, crc]);
-}
+// Teltonika's documented Codec 12 response example (a getinfo answer), from the core test vectors.
+const RESPONSE = JSON.parse(readFileSync(join(REPO, "core/tests/vectors/t07_codec12_getinfo_response.json"), "utf8"));
+const RESPONSE_TEXT = RESPONSE.expect[0].messages[0].text;
 
 /** A device on a TCP socket, reading exactly what it asks for. */
 class Device {
@@ -106,7 +86,7 @@ class Device {
   }
 }
 
-let server, log, http, tcp, dir, context, userDataDir, device, hostile;
+let server, log, http, tcp, dir, context, device, hostile;
 
 before(async () => {
   assert.ok(existsSync(join(DIST, "index.html")), "web/dist is missing: run `npm --prefix web run build` first");
@@ -150,27 +130,16 @@ before(async () => {
   });
   await new Promise((ok) => hostile.listen(0, "127.0.0.1", ok));
 
-  userDataDir = mkdtempSync(join(tmpdir(), "fleetview-chromium-"));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      // DNS rebinding, simulated: the attacker's name resolves to this machine.
-      "--host-resolver-rules=MAP evil.test 127.0.0.1",
-    ],
-    viewport: { width: 1400, height: 1000 },
-  });
+  // DNS rebinding, simulated: the attacker's name resolves to this machine.
+  context = await launch({}, ["--host-resolver-rules=MAP evil.test 127.0.0.1"]);
 });
 
 after(async () => {
-  await context?.close();
+  await context?.dispose();
   device?.socket.destroy();
   hostile?.close();
   server?.kill("SIGTERM");
   if (server && server.exitCode === null) await new Promise((ok) => server.on("exit", ok));
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -186,15 +155,15 @@ describe("live view on fleetview serve", () => {
     const row = page.locator(`#devices li[data-imei="${IMEI}"]`);
     await row.waitFor({ timeout: 20_000 });
     await row.click();
-    await page.fill(".commands input[type=text]", "getver");
+    await page.fill(".commands input[type=text]", "getinfo");
     await page.click('.commands button[type="submit"]');
 
     // The device gets the command, answers it; the UI shows the answer (polled or live).
     const head = await device.read(8);
     const body = await device.read(head.readUInt32BE(4) + 4);
-    assert.ok(body.includes(Buffer.from("getver")), body.toString("hex"));
-    device.write(codec12Response("Ver:03.27.07"));
-    await page.locator(".commands li.command .response", { hasText: "Ver:03.27.07" }).waitFor({ timeout: 20_000 });
+    assert.ok(body.includes(Buffer.from("getinfo")), body.toString("hex"));
+    device.write(Buffer.from(RESPONSE.hex, "hex"));
+    await page.locator(".commands li.command .response", { hasText: RESPONSE_TEXT }).waitFor({ timeout: 20_000 });
     await page.screenshot({ path: join(ARTIFACTS, "06-live-serve-command.png"), fullPage: true });
     await page.close();
   });

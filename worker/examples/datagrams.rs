@@ -151,12 +151,11 @@ fn main() -> ExitCode {
                 generation_type: (codec == Codec::Codec16)
                     .then_some(GenerationType(rng.below(8) as u8)),
                 io,
-                codec7: None,
             });
         }
         d.packet_id = d.packet_id.wrapping_add(1);
         d.avl_packet_id = d.avl_packet_id.wrapping_add(1);
-        let data = AvlData { codec, records };
+        let data = AvlData::new(codec, records);
         let bytes =
             match fleetview::encode::avl_datagram(&d.imei, d.packet_id, d.avl_packet_id, &data) {
                 Ok(b) => b,

@@ -4,7 +4,7 @@
 -- record bytes again (a retransmitted datagram) inserts nothing (`INSERT OR IGNORE`).
 CREATE TABLE records (
     imei         TEXT    NOT NULL,
-    record_key   TEXT    NOT NULL,  -- hex SHA-256 of `data`
+    record_key   TEXT    NOT NULL,  -- fleetview::identity key of `data` (16 hex digits; 64 = SHA-256, rows stored before)
     timestamp_ms INTEGER NOT NULL,  -- ms since 1970 UTC
     codec        TEXT    NOT NULL,  -- '8', '8E', '16', '7'
     priority     INTEGER NOT NULL,

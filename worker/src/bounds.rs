@@ -95,13 +95,9 @@ mod tests {
             event_id: 0,
             generation_type: None,
             io: Vec::new(),
-            codec7: None,
         };
-        fleetview::encode::avl_frame(&AvlData {
-            codec: Codec::Codec8,
-            records: (0..n).map(record).collect(),
-        })
-        .unwrap()
+        fleetview::encode::avl_frame(&AvlData::new(Codec::Codec8, (0..n).map(record).collect()))
+            .unwrap()
     }
 
     #[test]

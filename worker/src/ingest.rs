@@ -2,16 +2,18 @@
 //! once they are stored.
 //!
 //! Retransmits are the normal case on the UDP channel (a device that misses an ack sends the same
-//! data again), so every row carries a dedup key: the SHA-256 of the record's own bytes (the
-//! record re-encoded alone in its codec's data array). The table's primary key is
+//! data again), so every row carries a dedup key: core's record identity
+//! (`fleetview::identity`, the same as the native server's: FNV-1a 64 of the record re-encoded
+//! alone in its codec's data array, as 16 hex digits). Rows stored before the Worker used core's
+//! identity keep their SHA-256 keys (64 hex digits) and stay readable; only a datagram resent
+//! across that upgrade could be stored twice. The table's primary key is
 //! `(imei, record_key)` and rows go in with `INSERT OR IGNORE`: the same device sending the same
 //! record again adds nothing, and gets the same ack, since the ack counts records accepted, and a
 //! record already stored is accepted.
 
+use fleetview::identity::record_identity;
 use fleetview::json::{ErrorBody, ErrorJson, RecordJson};
-use fleetview::packet::Content;
 use fleetview::{AvlData, AvlRecord, DecodeError, DecodeOptions};
-use sha2::{Digest, Sha256};
 
 /// A decoded datagram, ready to store.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,7 +29,7 @@ pub struct Ingest {
 /// One `records` row (migrations/0001_records.sql).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecordRow {
-    /// Lowercase hex SHA-256 of `data`: the dedup key.
+    /// Core's record key of `data` (16 hex digits): the dedup key.
     pub record_key: String,
     /// Milliseconds since 1970 UTC.
     pub timestamp_ms: u64,
@@ -73,25 +75,10 @@ impl From<&DecodeError> for Rejected {
 pub fn ingest(datagram: &[u8]) -> Result<Ingest, Rejected> {
     let packet = fleetview::udp::decode_datagram(datagram, &DecodeOptions::default())
         .map_err(|e| Rejected::from(&e))?;
-    let header = packet
-        .udp
-        .as_ref()
-        .ok_or_else(|| not_avl(0, "the input is not a UDP datagram"))?;
-    let data = match &packet.content {
-        Content::Avl(d) => d,
-        Content::Command(c) => {
-            // The data array starts after the 8 header bytes and the IMEI digits.
-            let at = 8 + header.imei.as_str().len();
-            return Err(not_avl(
-                at,
-                &format!(
-                    "the datagram carries Codec {} command messages at byte {at}, not AVL records: only AVL datagrams are stored and acked",
-                    c.codec.name()
-                ),
-            ));
-        }
-        _ => return Err(not_avl(0, "the datagram carries no AVL records")),
-    };
+    let header = &packet.header;
+    // Only AVL datagrams are stored and acked: command messages are `unexpected_codec` at the
+    // codec id.
+    let data = packet.avl_data().map_err(|e| Rejected::from(&e))?;
     let rows = data
         .records
         .iter()
@@ -107,23 +94,23 @@ pub fn ingest(datagram: &[u8]) -> Result<Ingest, Rejected> {
 }
 
 fn row(data: &AvlData, r: &AvlRecord) -> Result<RecordRow, Rejected> {
-    let alone = AvlData {
-        codec: data.codec,
-        records: vec![r.clone()],
-    };
     // Re-encoding what was just decoded fails only if the encoder and decoder disagree.
-    let bytes = alone.encode().map_err(|e| {
-        not_avl(
-            0,
-            &format!(
-                "a record at {} ms cannot be encoded again: {e}",
-                r.timestamp_ms
-            ),
-        )
+    let id = record_identity(data.codec, r).map_err(|e| {
+        Rejected(ErrorJson {
+            error: ErrorBody {
+                kind: "internal",
+                offset: 0,
+                field: "",
+                message: format!(
+                    "a record at {} ms cannot be encoded again: {e}",
+                    r.timestamp_ms
+                ),
+            },
+        })
     })?;
     let json = RecordJson::new(r, None);
     Ok(RecordRow {
-        record_key: fleetview::hex::encode(&Sha256::digest(&bytes)),
+        record_key: id.key.to_hex(),
         timestamp_ms: r.timestamp_ms,
         codec: data.codec.name(),
         priority: r.priority.0,
@@ -136,25 +123,16 @@ fn row(data: &AvlData, r: &AvlRecord) -> Result<RecordRow, Rejected> {
         valid: json.valid,
         event_id: json.event_id,
         io: serde_json::to_string(&json.io).unwrap_or_else(|_| String::from("[]")),
-        data: fleetview::hex::encode(&bytes),
-    })
-}
-
-fn not_avl(offset: usize, message: &str) -> Rejected {
-    Rejected(ErrorJson {
-        error: ErrorBody {
-            kind: "not_avl_data",
-            offset,
-            field: "codec id",
-            message: message.to_string(),
-        },
+        data: fleetview::hex::encode(&id.bytes),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fleetview::{Codec, CommandPacket, GpsElement, Imei, IoElement, IoValue, UdpHeader};
+    use fleetview::{
+        Codec, CommandPacket, Content, GpsElement, Imei, IoElement, IoValue, UdpHeader,
+    };
 
     /// The UDP example of the protocol text.
     const EXAMPLE: &str = "003DCAFE0105000F33353230393330383634303336353508010000016B4F815B30010000000000000000000000000000000103021503010101425DBC000001";
@@ -167,7 +145,7 @@ mod tests {
         assert_eq!(plan.ack, [0x00, 0x05, 0xCA, 0xFE, 0x01, 0x05, 0x01]);
         assert_eq!(plan.rows.len(), 1);
         assert_eq!(plan.rows[0].timestamp_ms, 1_560_407_006_000);
-        assert_eq!(plan.rows[0].record_key.len(), 64);
+        assert_eq!(plan.rows[0].record_key.len(), 16);
         assert!(!plan.rows[0].valid);
     }
 
@@ -193,14 +171,14 @@ mod tests {
     #[test]
     fn keys_follow_record_bytes() {
         let imei = Imei::new("356307042441013").unwrap();
-        let data = AvlData {
-            codec: Codec::Codec8Ext,
-            records: vec![
+        let data = AvlData::new(
+            Codec::Codec8Ext,
+            vec![
                 record(1_000, 252_560_283),
                 record(2_000, 252_560_283),
                 record(1_000, 252_560_283),
             ],
-        };
+        );
         let first = ingest(&fleetview::encode::avl_datagram(&imei, 7, 9, &data).unwrap()).unwrap();
         assert_eq!(first.ack, fleetview::udp::ack(7, 9, 3));
         // Same record, same key (the third row dedups against the first); another time, another key.
@@ -243,6 +221,9 @@ mod tests {
         )
         .unwrap();
         let Rejected(json) = ingest(&bytes).unwrap_err();
-        assert_eq!((json.error.kind, json.error.offset), ("not_avl_data", 23));
+        assert_eq!(
+            (json.error.kind, json.error.offset),
+            ("unexpected_codec", 23)
+        );
     }
 }

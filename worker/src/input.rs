@@ -1,6 +1,6 @@
 //! Request bodies and query strings.
 
-use fleetview::DecodeError;
+use fleetview::hex::HexError;
 
 use crate::problem::Problem;
 
@@ -8,7 +8,7 @@ use crate::problem::Problem;
 /// raw bytes; any other body that is printable text (what `curl --data` and pasting send) is
 /// hex, with the spaces, commas and `0x` prefixes people paste; anything else is binary.
 /// Packets never look like text: every frame and datagram starts with a zero or length byte.
-pub fn decode_body(content_type: Option<&str>, body: &[u8]) -> Result<Vec<u8>, DecodeError> {
+pub fn decode_body(content_type: Option<&str>, body: &[u8]) -> Result<Vec<u8>, HexError> {
     let binary = content_type
         .map(|c| {
             c.trim()

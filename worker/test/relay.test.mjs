@@ -163,6 +163,33 @@ describe('relay with a bearer token', () => {
   });
 });
 
+describe('relay to a Worker without RELAY_TOKEN (fails closed)', () => {
+  let w;
+  before(async () => {
+    w = await startWorker({ http: true });
+  });
+  after(async () => {
+    await w?.mf.dispose();
+  });
+
+  test('no ack; the relay logs the 503 and how to configure the Worker', async () => {
+    const [d] = datagrams({ devices: 1, count: 1, seed: 5 });
+    const relay = await startRelay(w.url);
+    try {
+      const dev = await device();
+      assert.equal(await dev.send(d.bytes, relay.port, 1500), null);
+      dev.close();
+      await wait(100);
+      assert.match(relay.log, /status=503/);
+      assert.match(relay.log, /relay_token_missing/);
+      assert.match(relay.log, /wrangler secret put RELAY_TOKEN/);
+      assert.equal(relay.exited, null);
+    } finally {
+      stopRelay(relay);
+    }
+  });
+});
+
 describe('relay when the Worker is unreachable or slow', () => {
   test('connection refused: logged, no ack, relay keeps running', async () => {
     // A port that was free a moment ago: nothing listens there.

@@ -150,7 +150,7 @@ describe('worker routes in workerd', () => {
     assert.equal(row.timestamp_ms, 1560407006000);
     assert.equal(row.codec, '8');
     assert.equal(row.valid, 0);
-    assert.equal(row.record_key.length, 64);
+    assert.equal(row.record_key.length, 16); // core's record identity (fleetview::identity)
   });
 
   test('POST /udp: a retransmit inserts nothing and gets the same ack', async () => {
@@ -216,7 +216,7 @@ describe('worker routes in workerd', () => {
     r = await postUdp(w.mf, Buffer.from(UDP_COMMAND, 'hex'));
     assert.equal(r.status, 400);
     j = await r.json();
-    assert.equal(j.error.kind, 'not_avl_data');
+    assert.equal(j.error.kind, 'unexpected_codec');
     assert.equal(j.error.offset, 23);
     assert.equal(await count(w.db, 'SELECT COUNT(*) FROM records'), before);
   });

@@ -7,16 +7,18 @@
 
 /** @param {any} glue the wasm-bindgen module, instantiated */
 export function createApi(glue) {
-  // Item tags and flags: keep in step with core/src/wasm.rs.
-  const ITEM_PACKET = 0;
-  const ITEM_INVALID = 1;
-  const IO_HEX = 1, IO_RAW_BIG = 2;
-  const P_CODEC = 1, P_IMEI = 2, P_CRC = 4, P_UDP = 8, P_RECORDS = 16, P_MESSAGES = 32, P_ACK = 64;
+  // The tape's tags, flags and sizes, from core (`tapeLayout` in core/src/wasm.rs): one
+  // definition, on the Rust side.
+  const {
+    ITEM_PACKET, ITEM_INVALID, IO_HEX, IO_RAW_BIG, IO_VALUE_SHIFT, V_NUMBER, V_BIG, V_SIGNED_BIG,
+    V_TEXT, P_CODEC, P_IMEI, P_CRC, P_UDP, P_RECORDS, P_MESSAGES, P_ACK, DEF_STRING,
+    RECORD_SLOTS, JS_ISO_MAX_MS, HEADER, NULL,
+  } = glue.tapeLayout();
   // The two packet shapes of every data frame: TCP, and UDP (which carries the IMEI).
   const TCP_AVL = P_CODEC | P_CRC | P_RECORDS | P_ACK;
   const UDP_AVL = P_CODEC | P_IMEI | P_UDP | P_RECORDS | P_ACK;
-  // Up to 9999-12-31T23:59:59.999Z, `toISOString` writes what core writes (JS_ISO_MAX_MS).
-  const ISO_MAX = 253402300799999;
+  // Up to 9999-12-31T23:59:59.999Z, `toISOString` writes what core writes.
+  const ISO_MAX = JS_ISO_MAX_MS;
 
   // What core sends once and then refers to by index (the `defs` of a tape): static strings
   // (kinds, codec names, IO names, units), and IO descriptors, the catalogue name and unit of an
@@ -61,7 +63,7 @@ export function createApi(glue) {
   function define(k, n, s) {
     let sp = 0;
     for (const end = k + n; k < end; ) {
-      if (t[k] === 0) {
+      if (t[k] === DEF_STRING) {
         const len = t[k + 1];
         // A flat copy: a slice would keep this call's whole string alive in the cache.
         strings.push(s.slice(sp, sp + len).split('').join(''));
@@ -69,7 +71,7 @@ export function createApi(glue) {
         k += 2;
       } else {
         descName.push(strings[t[k + 1]]);
-        descUnit.push(t[k + 2] === -1 ? undefined : strings[t[k + 2]]);
+        descUnit.push(t[k + 2] === NULL ? undefined : strings[t[k + 2]]);
         k += 3;
       }
     }
@@ -83,7 +85,7 @@ export function createApi(glue) {
   }
 
   function nullableText() {
-    if (t[i] === -1) {
+    if (t[i] === NULL) {
       i++;
       return null;
     }
@@ -95,13 +97,13 @@ export function createApi(glue) {
     return v === (v | 0) ? v | 0 : v;
   }
 
-  /** An IO element's value after its raw or hex (kind: bits 2-4 of its flags). */
+  /** An IO element's value after its raw or hex (kind: 3 bits of its flags). */
   function ioValue(b, raw) {
-    switch ((b >>> 2) & 7) {
-      case 1: return num(t[i++]);
-      case 2: return u64[i++];
-      case 3: return BigInt.asIntN(64, u64[i++]);
-      case 4: return text();
+    switch ((b >>> IO_VALUE_SHIFT) & 7) {
+      case V_NUMBER: return num(t[i++]);
+      case V_BIG: return u64[i++];
+      case V_SIGNED_BIG: return BigInt.asIntN(64, u64[i++]);
+      case V_TEXT: return text();
       default: return raw;
     }
   }
@@ -154,8 +156,8 @@ export function createApi(glue) {
   function record() {
     const timestamp_ms = t[i++];
     const time = timestamp_ms <= ISO_MAX ? isoTime(timestamp_ms) : text();
-    const j = i, n = t[j + 10];
-    i += 11;
+    const j = i, n = t[j + RECORD_SLOTS - 1];
+    i += RECORD_SLOTS;
     const io = new Array(n);
     for (let k = 0; k < n; k++) io[k] = ioElement();
     return {
@@ -170,7 +172,7 @@ export function createApi(glue) {
       speed: t[j + 6] | 0,
       valid: t[j + 7] === 1,
       event_id: t[j + 8] | 0,
-      generation_type: t[j + 9] === -1 ? null : t[j + 9] | 0,
+      generation_type: t[j + 9] === NULL ? null : t[j + 9] | 0,
       io,
     };
   }
@@ -185,7 +187,7 @@ export function createApi(glue) {
   function message() {
     const type = t[i++] | 0;
     const text_ = nullableText(), payload_hex = text();
-    const timestamp_s = t[i] === -1 ? null : t[i];
+    const timestamp_s = t[i] === NULL ? null : t[i];
     i++;
     return { type, text: text_, payload_hex, timestamp_s, imei: nullableText() };
   }
@@ -266,7 +268,7 @@ export function createApi(glue) {
     const ascii = t[start + 4];
     if (t[start + 6] > 0) define(t[start + 5] / 8, t[start + 6], str(t[start], t[start + 1], ascii & 1));
     x = str(t[start + 2], t[start + 3], ascii & 2);
-    i = start + 7;
+    i = start + HEADER;
     xp = 0;
     const out = [];
     while (i < end) {

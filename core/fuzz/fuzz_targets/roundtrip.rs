@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again.len(), 1);
         // Compared through Debug: Codec 7 coordinates are floats, and NaN != NaN.
         assert_eq!(format!("{:?}", again[0].content), format!("{:?}", p.content));
-        assert_eq!(again[0].udp, p.udp);
+        assert_eq!(again[0].udp(), p.udp());
         assert_eq!(again[0].encode().expect("encodes again"), bytes);
     }
 });

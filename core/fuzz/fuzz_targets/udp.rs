@@ -1,5 +1,5 @@
 //! Any bytes as a UDP datagram and as a bare AVL data array; the borrowed data view agrees with
-//! strict owned decoding of the bare array.
+//! strict owned decoding of the bare array, and its IO iteration by `fold` with `next`.
 #![no_main]
 use fleetview::view::AvlDataView;
 use fleetview::{decode_bare, udp, Content, DecodeOptions};
@@ -16,6 +16,15 @@ fuzz_target!(|data: &[u8]| {
         (Ok(v), Ok(p)) => {
             assert_eq!(Content::Avl(v.to_avl_data()), p.content);
             assert_eq!(v.records().count(), v.len());
+            // The group loops of `fold` give what `next` gives.
+            for r in v.records() {
+                let by_next: Vec<_> = r.io().collect();
+                let by_fold = r.io().fold(Vec::new(), |mut all, e| {
+                    all.push(e);
+                    all
+                });
+                assert_eq!(by_fold, by_next);
+            }
         }
         (Err(e), _) if e.code() == "unexpected_codec" => {}
         (Err(a), Err(b)) => assert_eq!(a, b),

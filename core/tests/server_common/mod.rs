@@ -121,6 +121,19 @@ pub fn psql(url: &str, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Run `fleetview serve` on free loopback ports with `args`, expecting it to refuse to start;
+/// its standard error.
+pub fn serve_refused(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_fleetview"))
+        .args(["serve", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run fleetview serve");
+    assert!(!out.status.success(), "fleetview serve {args:?} started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// A running `fleetview serve`.
 pub struct Server {
     child: Option<Child>,
@@ -333,7 +346,6 @@ pub fn record(ts_ms: u64, speed: u16, io: &[(u16, IoValue)]) -> AvlRecord {
                 value: value.clone(),
             })
             .collect(),
-        codec7: None,
     }
 }
 
@@ -351,11 +363,7 @@ pub fn records(start_ms: u64, n: usize) -> Vec<AvlRecord> {
 }
 
 pub fn frame(codec: Codec, recs: Vec<AvlRecord>) -> Vec<u8> {
-    fleetview::encode::avl_frame(&AvlData {
-        codec,
-        records: recs,
-    })
-    .unwrap()
+    fleetview::encode::avl_frame(&AvlData::new(codec, recs)).unwrap()
 }
 
 /// A scripted device on a TCP connection.
@@ -602,10 +610,7 @@ impl UdpDevice {
     }
 
     pub fn datagram(&self, packet_id: u16, avl_packet_id: u8, recs: Vec<AvlRecord>) -> Vec<u8> {
-        let data = AvlData {
-            codec: Codec::Codec8Ext,
-            records: recs,
-        };
+        let data = AvlData::new(Codec::Codec8Ext, recs);
         fleetview::encode::avl_datagram(&self.imei, packet_id, avl_packet_id, &data).unwrap()
     }
 

@@ -1,7 +1,7 @@
 //! Command builder: Codec 12 or 14 text → the hex frame a server sends (core's encoder), with a
 //! button to decode the frame in the playground.
 
-use fleetview::CommandPacket;
+use fleetview::{Codec, CommandPacket};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
@@ -17,10 +17,9 @@ pub fn build(text: &str, codec: &str, imei: &str) -> Result<String, String> {
     if text.is_empty() {
         return Err("Type a command, e.g. getinfo".into());
     }
-    let packet = match codec {
-        "14" => CommandPacket::codec14(text, imei.trim()).map_err(|e| format!("IMEI: {e}"))?,
-        _ => CommandPacket::codec12(text),
-    };
+    let codec = Codec::from_name(codec).unwrap_or(Codec::Codec12);
+    let imei = (codec == Codec::Codec14).then(|| imei.trim());
+    let packet = CommandPacket::new(codec, text, imei).map_err(|e| e.to_string())?;
     fleetview::encode::command_frame(&packet)
         .map(|f| fleetview::hex::encode(&f))
         .map_err(|e| e.to_string())

@@ -8,6 +8,8 @@ use std::rc::Rc;
 use web_sys::Element;
 use yew::prelude::*;
 
+use fleetview::Field;
+
 use crate::analysis::{category, spaced_hex, Analysis, Segment, HEX_VIEW_LIMIT};
 use crate::state::{Action, Selection, State};
 
@@ -38,7 +40,7 @@ fn starts_line(a: &Analysis, prev: Option<&Segment>, seg: &Segment) -> bool {
     let rec = |s: &Segment| s.span.and_then(|i| a.spans[i].record);
     matches!(
         field(seg),
-        Some("timestamp" | "timestamp and priority" | "message type")
+        Some(Field::Timestamp | Field::TimestampAndPriority | Field::MessageType)
     ) || (rec(prev).is_some() && rec(seg).is_none() && field(seg).is_some())
 }
 
@@ -92,7 +94,7 @@ pub fn hex_view(props: &HexViewProps) -> Html {
             None if s.packet.is_some() => "frame",
             None => "undecoded",
         };
-        let title = s.span.map(|k| a.spans[k].field).unwrap_or("");
+        let title = s.span.map(|k| a.spans[k].field.name()).unwrap_or("");
         html! {
             <span class={classes!("seg", cat, lit(i).then_some("hl"), s.error.then_some("err"))}
                 data-seg={i.to_string()} data-offset={s.offset.to_string()} title={title}>

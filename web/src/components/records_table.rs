@@ -169,7 +169,7 @@ pub fn records_table(props: &RecordsTableProps) -> Html {
                             <tbody>{ for messages.iter().enumerate().map(|(mi, m)| html! {
                                 <tr class="message">
                                     <td>{ mi + 1 }</td>
-                                    <td>{ match m.kind { 5 => "0x05 command".to_string(), 6 => "0x06 response".to_string(), 0x11 => "0x11 nACK".to_string(), k => format!("0x{k:02x}") } }</td>
+                                    <td>{ fleetview::MessageType(m.kind).to_string() }</td>
                                     <td class="text">{ m.text.clone().unwrap_or_else(|| format!("0x{}", m.payload_hex)) }</td>
                                     <td>{ m.imei.clone().unwrap_or_else(|| "—".into()) }</td>
                                     <td>{ m.timestamp_s.map(|t| fleetview::time::iso8601(u64::from(t) * 1000)).unwrap_or_else(|| "—".into()) }</td>

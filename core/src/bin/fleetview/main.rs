@@ -40,7 +40,7 @@ enum Command {
     /// Forward UDP datagrams from devices to the edge Worker (POST /udp) and send its acks back.
     #[cfg(feature = "server")]
     Relay(relay::Args),
-    /// Run the server: TCP/UDP listeners, SQLite storage, HTTP API and web UI.
+    /// Run the server: TCP/UDP listeners, SQLite or PostgreSQL storage, HTTP API and web UI.
     #[cfg(feature = "server")]
     Serve(Box<serve::Args>),
     /// Queue a command for a device through a running server and print its answer.

@@ -13,8 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::pem::PemObject as _;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::pki_types::ServerName;
 
 use serde_json::{json, Value};
 
@@ -158,33 +157,13 @@ fn send(args: &Args) -> Result<ExitCode, String> {
 
 /// The roots for an https:// server: the `--ca` file, or the public CAs (webpki-roots).
 fn tls_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    match ca {
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|c| c.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("--ca {}: {e}", path.display()))?;
-            if certs.is_empty() {
-                return Err(format!(
-                    "--ca {}: no CERTIFICATE in the file",
-                    path.display()
-                ));
-            }
-            for c in certs {
-                roots
-                    .add(c)
-                    .map_err(|e| format!("--ca {}: {e}", path.display()))?;
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    let roots = match ca {
+        Some(path) => crate::stream::ca_roots(path)?,
+        None => rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+    };
+    crate::stream::client_config(roots)
 }
 
 /// A `http://host:port` or `https://host:port` server.

@@ -66,33 +66,12 @@ impl TlsClient {
     /// Trust the certificates in the PEM file `ca`; `host` is the name or address the
     /// server's certificate must carry.
     pub(crate) fn new(ca: &std::path::Path, host: &str) -> Result<Self, String> {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, ServerName};
-        let mut roots = rustls::RootCertStore::empty();
-        let certs = CertificateDer::pem_file_iter(ca)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| format!("--ca {}: {e}", ca.display()))?;
-        if certs.is_empty() {
-            return Err(format!(
-                "--ca {}: no CERTIFICATE block (expected PEM)",
-                ca.display()
-            ));
-        }
-        for cert in certs {
-            roots
-                .add(cert)
-                .map_err(|e| format!("--ca {}: {e}", ca.display()))?;
-        }
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
-            .map_err(|e| format!("TLS: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        use rustls::pki_types::ServerName;
+        let config = client_config(ca_roots(ca)?)?;
         let name = ServerName::try_from(host.to_string())
             .map_err(|e| format!("{host:?} is not a server name for TLS: {e}"))?;
         Ok(Self {
-            connector: tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)),
+            connector: tokio_rustls::TlsConnector::from(config),
             name,
         })
     }
@@ -102,4 +81,39 @@ impl TlsClient {
         let s = self.connector.connect(self.name.clone(), tcp).await?;
         Ok(Stream::Tls(Box::new(s.into())))
     }
+}
+
+/// The certificates of the PEM file `ca` (the `--ca` of `simulate` and `send`) as trust roots.
+pub(crate) fn ca_roots(ca: &std::path::Path) -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("--ca {}: {e}", ca.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "--ca {}: no CERTIFICATE block (expected PEM)",
+            ca.display()
+        ));
+    }
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|e| format!("--ca {}: {e}", ca.display()))?;
+    }
+    Ok(roots)
+}
+
+/// A client configuration (TLS 1.2 and 1.3, ring) trusting `roots`.
+pub(crate) fn client_config(
+    roots: rustls::RootCertStore,
+) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
 }

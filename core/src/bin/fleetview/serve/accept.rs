@@ -119,7 +119,8 @@ async fn open(
         }
     };
     let result = tokio::select! {
-        r = timeout_at(deadline, opened) => r,
+        // Boxed: the handshake's state is not kept in the task for the connection's life.
+        r = timeout_at(deadline, Box::pin(opened)) => r,
         _ = evicted.notified() => {
             debug!(%peer, "connection closed to make room: not logged in");
             return;

@@ -14,17 +14,12 @@ use fleetview::io_catalog::{self, IoInfo, IoValueView};
 use fleetview::AvlRecord;
 use serde::Serialize;
 
-/// IO ids that may carry a fuel level, most preferred first: CAN level in % (89) and litres
-/// (84), OBD (48), FMS (87), OBD OEM (390), CAN adapters (34, 37), LLS sensors (201, 203, 210,
-/// 212, 214), BLE probes (270, 273, 276, 279), ultrasonic (224, 225, 327), J1939 (1066, 1070).
-pub(crate) const FUEL_LEVEL_IDS: &[u16] = &[
-    89, 84, 48, 87, 390, 34, 37, 201, 203, 210, 212, 214, 270, 273, 276, 279, 224, 225, 327, 1066,
-    1070,
-];
+/// IO ids that may carry a fuel level, most preferred first (core's list).
+pub(crate) const FUEL_LEVEL_IDS: &[u16] = io_catalog::ids::FUEL_LEVELS;
 
-/// Digital Input 1 / ignition and movement sensor ids (FMB family).
-const IGNITION: u16 = 239;
-const MOVEMENT: u16 = 240;
+/// Ignition and movement sensor ids (FMB family).
+const IGNITION: u16 = io_catalog::ids::IGNITION;
+const MOVEMENT: u16 = io_catalog::ids::MOVEMENT;
 
 /// One fuel reading of a record.
 #[derive(Clone, Debug, PartialEq)]

@@ -24,20 +24,25 @@ pub(crate) const FRAME_TIMEOUT: f64 = 30.0;
 /// have few of them waiting at any moment; a flood from one address is held to this many.
 pub(crate) const PENDING_PER_ADDRESS: usize = 128;
 
-/// File descriptors kept for everything but device connections: the database and its WAL,
-/// the UDP socket, the listeners, HTTP API connections, the runtime.
-const RESERVED_FDS: u64 = 256;
+/// File descriptors kept for everything but device and HTTP connections: the database and
+/// its WAL, the UDP socket, the listeners, the runtime.
+const RESERVED_FDS: u64 = 64;
 
 /// Raise the open-files soft limit to the hard limit, and size the connection limit to it:
 /// `requested` when given (lowered, with a warning, when the files allow fewer), else all the
-/// descriptors but a reserve.
-pub(crate) fn connections(requested: Option<usize>) -> Result<usize, String> {
+/// descriptors but a reserve and the HTTP API's `http_connections`.
+pub(crate) fn connections(
+    requested: Option<usize>,
+    http_connections: usize,
+) -> Result<usize, String> {
     let files = open_files();
-    let fit = usize::try_from(files.saturating_sub(RESERVED_FDS)).unwrap_or(usize::MAX);
+    let reserved = RESERVED_FDS + http_connections as u64;
+    let fit = usize::try_from(files.saturating_sub(reserved)).unwrap_or(usize::MAX);
     if fit == 0 {
         return Err(format!(
-            "the open-files limit is {files}: no descriptor left for devices after the {RESERVED_FDS} the server needs \
-             (raise the hard limit: ulimit -Hn, LimitNOFILE= in a systemd unit)"
+            "the open-files limit is {files}: no descriptor left for devices after the {reserved} the server needs \
+             ({RESERVED_FDS}, and {http_connections} for --http-max-connections; raise the hard limit: ulimit -Hn, \
+             LimitNOFILE= in a systemd unit)"
         ));
     }
     let max = match requested {

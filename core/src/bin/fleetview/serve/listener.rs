@@ -92,13 +92,21 @@ enum Step {
     /// Bytes fed to the session (its verdict), or `None` at the end of the stream.
     Read(std::io::Result<Option<Result<usize, DecodeError>>>),
     /// The login, idle or frame deadline passed.
-    Deadline(Close),
+    Deadline(Limit),
     Evicted,
     Wake,
     Kicked,
     CommandTimeout,
     Grace,
     Shutdown,
+}
+
+/// The deadlines of the read side.
+#[derive(Clone, Copy)]
+enum Limit {
+    Login,
+    Idle,
+    Frame,
 }
 
 /// Why the connection ends; logged once.
@@ -165,7 +173,7 @@ impl Connection {
         } else {
             let fed = self.session.handle_input(&early);
             drop(early);
-            match self.input(fed).await {
+            match Box::pin(self.input(fed)).await {
                 Ok(()) => self.serve().await,
                 Err(reason) => reason,
             }
@@ -205,36 +213,44 @@ impl Connection {
 
     /// The next deadline of the read side: the login deadline until the login, then the idle
     /// timeout, or the frame deadline while a frame is half received.
-    fn read_deadline(&self) -> (Instant, Close) {
+    fn read_deadline(&self) -> (Instant, Limit) {
         let limits = &self.ctx.limits;
         if self.reg.is_none() {
-            let why = format!("no login within {} s", limits.login_timeout.as_secs_f64());
-            return (self.login_deadline, why);
+            return (self.login_deadline, Limit::Login);
         }
-        let idle = (
-            self.last_read + limits.idle,
-            format!("idle for {} s", limits.idle.as_secs_f64()),
-        );
+        let idle = self.last_read + limits.idle;
         match self.partial {
-            Some((offset, since)) if since + limits.frame_timeout < idle.0 => (
-                since + limits.frame_timeout,
-                format!(
-                    "frame at byte {offset} not complete within {} s ({} bytes received)",
-                    limits.frame_timeout.as_secs_f64(),
-                    self.session.buffered()
-                ),
+            Some((_, since)) if since + limits.frame_timeout < idle => {
+                (since + limits.frame_timeout, Limit::Frame)
+            }
+            _ => (idle, Limit::Idle),
+        }
+    }
+
+    /// Why the connection closes when `limit` passed.
+    fn expired(&self, limit: Limit) -> Close {
+        let limits = &self.ctx.limits;
+        match limit {
+            Limit::Login => format!("no login within {} s", limits.login_timeout.as_secs_f64()),
+            Limit::Idle => format!("idle for {} s", limits.idle.as_secs_f64()),
+            Limit::Frame => format!(
+                "frame at byte {} not complete within {} s ({} bytes received)",
+                self.session.offset(),
+                limits.frame_timeout.as_secs_f64(),
+                self.session.buffered()
             ),
-            _ => idle,
         }
     }
 
     async fn serve(&mut self) -> Close {
         let mut shutdown = self.ctx.shutdown.clone();
         let evicted = self.ticket.evicted.clone();
+        // Waited on only once registered; a stand-in until then.
+        let unregistered = Arc::new(Notify::new());
         loop {
             let (wake, kick) = match &self.reg {
                 Some(r) => (r.wake.clone(), r.kick.clone()),
-                None => (Arc::new(Notify::new()), Arc::new(Notify::new())),
+                None => (unregistered.clone(), unregistered.clone()),
             };
             let deadline = self.in_flight.map(|(_, d)| d);
             let grace = self
@@ -242,11 +258,11 @@ impl Connection {
                 .filter(|_| !self.commands_ready)
                 .map(|t| t + COMMAND_GRACE);
             let registered = self.reg.is_some();
-            let (read_deadline, why) = self.read_deadline();
+            let (read_deadline, limit) = self.read_deadline();
             let (stream, session) = (&mut self.stream, &mut self.session);
             let step = tokio::select! {
                 r = poll_fn(|cx| poll_feed(stream, session, cx)) => Step::Read(r),
-                _ = sleep_until(read_deadline) => Step::Deadline(why),
+                _ = sleep_until(read_deadline) => Step::Deadline(limit),
                 _ = evicted.notified(), if !registered => Step::Evicted,
                 _ = wake.notified(), if registered => Step::Wake,
                 _ = kick.notified(), if registered => Step::Kicked,
@@ -259,11 +275,13 @@ impl Connection {
                 Step::Read(Ok(None)) => return "closed by the device".into(),
                 Step::Read(Ok(Some(fed))) => {
                     self.last_read = Instant::now();
-                    if let Err(reason) = self.input(fed).await {
+                    // Boxed, like the other steps taken after a wake-up: an idle connection's
+                    // task then holds only what it waits on, not the largest step's state.
+                    if let Err(reason) = Box::pin(self.input(fed)).await {
                         return reason;
                     }
                 }
-                Step::Deadline(why) => return why,
+                Step::Deadline(limit) => return self.expired(limit),
                 Step::Evicted => return "closed to make room: not logged in".into(),
                 Step::Wake => {}
                 Step::Grace => self.commands_ready = true,
@@ -276,7 +294,7 @@ impl Connection {
                             "no answer from the device within {secs} s"
                         ));
                         self.orphan = Some(id);
-                        self.end_command(id, end).await;
+                        Box::pin(self.end_command(id, end)).await;
                     }
                 }
                 Step::Shutdown => return "server shutting down".into(),
@@ -284,7 +302,7 @@ impl Connection {
             if let Err(e) = self.flush().await {
                 return format!("write failed: {e}");
             }
-            if let Err(reason) = self.next_command().await {
+            if let Err(reason) = Box::pin(self.next_command()).await {
                 return reason;
             }
         }
@@ -561,26 +579,16 @@ fn command_packet(
     imei: &str,
     payload: Vec<u8>,
 ) -> Result<CommandPacket, fleetview::EncodeError> {
-    let mut message = CommandMessage {
-        kind: CommandMessage::COMMAND,
-        timestamp_s: None,
-        imei: None,
-        payload,
-    };
     let codec = if codec == "14" {
-        message.imei = Some(
-            Imei::new(imei)
-                .ok_or(fleetview::EncodeError::InvalidImei)?
-                .to_bcd()?,
-        );
         fleetview::Codec::Codec14
     } else {
         fleetview::Codec::Codec12
     };
-    Ok(CommandPacket {
+    CommandPacket::new(
         codec,
-        messages: vec![message],
-    })
+        payload,
+        (codec == fleetview::Codec::Codec14).then_some(imei),
+    )
 }
 
 /// Announce a command's current state to live subscribers.
@@ -619,9 +627,7 @@ pub(crate) async fn udp(socket: UdpSocket, ctx: Arc<Ctx>, alive: mpsc::Sender<()
                 continue;
             }
         };
-        let Some(header) = packet.udp.clone() else {
-            continue;
-        };
+        let header = packet.header.clone();
         let imei = header.imei.as_str().to_string();
         if !ctx.allowed(&imei) {
             warn!(imei = %imei, peer = %peer, offset = 8, "datagram rejected, not acked: IMEI not in the allowlist");

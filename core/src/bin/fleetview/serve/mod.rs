@@ -123,7 +123,8 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = limits::FRAME_TIMEOUT)]
     frame_timeout: f64,
     /// TCP connections held at once. Default: what the open-files limit allows (raised to
-    /// its hard limit at start), less a reserve for the database and the HTTP API. At the
+    /// its hard limit at start), less 64 for the database and the listeners and
+    /// --http-max-connections for the HTTP API. At the
     /// limit, the oldest connection that has not logged in makes room; logged-in devices
     /// are never pushed out.
     #[arg(long)]
@@ -141,9 +142,10 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 10.0)]
     fuel_threshold: f64,
     /// Durability of each commit before the ack: full syncs the WAL to disk (survives a power
-    /// cut), normal does not (survives a crash of the server). A tracker deletes what is acked,
-    /// so full is the default; it costs no throughput here (one sync per group of frames) and
-    /// gave a lower p99 than normal in the load test (core/loadtest).
+    /// cut), normal does not (survives a crash of the server). On PostgreSQL: full is
+    /// synchronous_commit = on, normal is off. A tracker deletes what is acked, so full is the
+    /// default; it costs no throughput here (one sync per group of frames) and gave a lower p99
+    /// than normal in the load test (core/loadtest).
     #[arg(long, value_enum, default_value_t = Sync::Full)]
     sync: Sync,
     /// The HTTP API's token, names, limits and certificate.
@@ -259,10 +261,13 @@ async fn serve(args: Args) -> Result<(), String> {
         return Err("--max-pending-per-address must be at least 1".into());
     }
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(|e| e.to_string())?),
+        (Some(cert), Some(key)) => {
+            Some(tls::acceptor(cert, key).map_err(|e| format!("--tls-cert/--tls-key: {e}"))?)
+        }
         _ => None,
     };
-    let max_connections = limits::connections(args.max_connections)?;
+    let max_connections =
+        limits::connections(args.max_connections, http_setup.server.max_connections)?;
     info!(
         "partial frames take at most {} MiB ({max_connections} connections x {max_buffered} bytes, --max-buffered-total {})",
         (max_connections.saturating_mul(max_buffered) >> 20).min(args.max_buffered_total >> 20),

@@ -34,18 +34,18 @@ impl fmt::Display for TlsError {
             Self::Certificates(p, e) => {
                 write!(
                     f,
-                    "--tls-cert {}: cannot read the certificates: {e}",
+                    "certificate file {}: cannot read the certificates: {e}",
                     p.display()
                 )
             }
             Self::NoCertificate(p) => write!(
                 f,
-                "--tls-cert {}: no CERTIFICATE block in the file (expected PEM)",
+                "certificate file {}: no CERTIFICATE block in the file (expected PEM)",
                 p.display()
             ),
             Self::Key(p, e) => write!(
                 f,
-                "--tls-key {}: cannot read a private key (PKCS#8, PKCS#1 or SEC1 PEM): {e}",
+                "key file {}: cannot read a private key (PKCS#8, PKCS#1 or SEC1 PEM): {e}",
                 p.display()
             ),
             Self::Config(e) => write!(f, "TLS certificate and key: {e}"),
@@ -53,8 +53,14 @@ impl fmt::Display for TlsError {
     }
 }
 
-/// The server configuration from a PEM certificate chain (leaf first) and its private key.
+/// The device port's acceptor from a PEM certificate chain (leaf first) and its private key.
 pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+    Ok(TlsAcceptor::from(Arc::new(server_config(cert, key)?)))
+}
+
+/// The server configuration (TLS 1.2 and 1.3, ring) from a PEM certificate chain (leaf first)
+/// and its private key; the HTTP API adds its ALPN protocol to it.
+pub(crate) fn server_config(cert: &Path, key: &Path) -> Result<ServerConfig, TlsError> {
     let certs = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| TlsError::Certificates(cert.to_path_buf(), e))?;
@@ -70,5 +76,5 @@ pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError>
         .with_no_client_auth()
         .with_single_cert(certs, key_der)
         .map_err(TlsError::Config)?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    Ok(config)
 }

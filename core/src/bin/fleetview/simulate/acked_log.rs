@@ -128,10 +128,7 @@ impl AckedLog {
 
 /// One record's line, without the newline.
 pub(crate) fn line(imei: &Imei, codec: Codec, record: &AvlRecord) -> String {
-    let data = AvlData {
-        codec,
-        records: vec![record.clone()],
-    };
+    let data = AvlData::new(codec, vec![record.clone()]);
     // The simulator only builds records its codec can carry (they are encoded to be sent).
     let bytes = data
         .encode()

@@ -240,10 +240,7 @@ impl Device {
             records: n,
             sent_at: Instant::now(),
         });
-        AvlData {
-            codec: self.cfg.codec,
-            records: self.backlog.range(..n).cloned().collect(),
-        }
+        AvlData::new(self.cfg.codec, self.backlog.range(..n).cloned().collect())
     }
 
     /// The server accepted `n` records of the frame in flight; the rest are resent.

@@ -9,6 +9,7 @@
 
 use std::f64::consts::PI;
 
+use fleetview::io_catalog::ids;
 use fleetview::{AvlRecord, Codec, GenerationType, GpsElement, IoElement, IoValue, Priority};
 
 /// SplitMix64: tiny state (8 bytes per device), good enough statistics, and stable across
@@ -341,22 +342,25 @@ impl Vehicle {
         };
         let alt = self.base_alt + 6.0 * (self.odometer_m / 700.0).sin();
         let io = vec![
-            io(239, IoValue::U8(ignition.into())),
-            io(240, IoValue::U8(moving.into())),
-            io(21, IoValue::U8(self.gsm)),
-            io(69, IoValue::U8(1)),
+            io(ids::IGNITION, IoValue::U8(ignition.into())),
+            io(ids::MOVEMENT, IoValue::U8(moving.into())),
+            io(ids::GSM_SIGNAL, IoValue::U8(self.gsm)),
+            io(ids::GNSS_STATUS, IoValue::U8(1)),
             io(
-                89,
+                ids::FUEL_LEVEL_PERCENT,
                 IoValue::U8((level * 100.0).round().clamp(0.0, 100.0) as u8),
             ),
-            io(66, IoValue::U16(self.ext_mv.clamp(0.0, 65_535.0) as u16)),
-            io(67, IoValue::U16(self.battery_mv as u16)),
             io(
-                84,
+                ids::EXTERNAL_VOLTAGE,
+                IoValue::U16(self.ext_mv.clamp(0.0, 65_535.0) as u16),
+            ),
+            io(ids::BATTERY_VOLTAGE, IoValue::U16(self.battery_mv as u16)),
+            io(
+                ids::FUEL_LEVEL_LITRES,
                 IoValue::U16((self.fuel_l * 10.0).round().max(0.0) as u16),
             ),
             io(
-                16,
+                ids::TOTAL_ODOMETER,
                 IoValue::U32(self.odometer_m.min(f64::from(u32::MAX)) as u32),
             ),
         ];
@@ -382,7 +386,6 @@ impl Vehicle {
                 GenerationType(7) // periodical
             }),
             io,
-            codec7: None,
         }
     }
 }

@@ -121,7 +121,10 @@ impl OwnNames {
         let mut out: Vec<String> = Vec::new();
         let with_port = |h: String| format!("{h}:{}", self.port);
         if self.any_ip {
-            out.push(with_port("any IP address of this machine".into()));
+            out.push(format!(
+                "any IP address of this machine with port {}",
+                self.port
+            ));
         }
         for ip in &self.ips {
             if ip.is_unspecified() {

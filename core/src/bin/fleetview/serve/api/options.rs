@@ -55,7 +55,6 @@ impl HttpSetup {
     /// Check the flags against the address the API is to listen on (`--http`) and load the
     /// token and the certificate. Logs where the token came from and what is exposed.
     pub(crate) fn new(args: &HttpArgs, listen: SocketAddr) -> Result<Self, String> {
-        let bound = listen;
         let env = std::env::var(TOKEN_ENV).ok();
         let env_set = env.is_some();
         let loaded = token::load(args.token.as_deref(), args.token_file.as_deref(), env)
@@ -70,9 +69,9 @@ impl HttpSetup {
             }
         }
         let token = loaded.map(|(t, _)| t);
-        if !bound.ip().is_loopback() && token.is_none() {
+        if !listen.ip().is_loopback() && token.is_none() {
             return Err(format!(
-                "refusing to serve HTTP on {bound} without --token: the API lists positions and sends commands to devices. \
+                "refusing to serve HTTP on {listen} without --token: the API lists positions and sends commands to devices. \
                  Bind a loopback address (--http 127.0.0.1:8080) or require a bearer token \
                  (--token-file PATH, {TOKEN_ENV}, or --token SECRET)"
             ));
@@ -90,14 +89,12 @@ impl HttpSetup {
             return Err("--http-max-connections must be at least 1".into());
         }
         let tls = match (&args.http_tls_cert, &args.http_tls_key) {
-            (Some(cert), Some(key)) => {
-                Some(super::https::acceptor(cert, key).map_err(|e| e.to_string())?)
-            }
+            (Some(cert), Some(key)) => Some(super::https::acceptor(cert, key)?),
             _ => None,
         };
-        if tls.is_none() && !bound.ip().is_loopback() {
+        if tls.is_none() && !listen.ip().is_loopback() {
             warn!(
-                "the HTTP API on {bound} is plain HTTP: the token and positions cross the network in clear \
+                "the HTTP API on {listen} is plain HTTP: the token and positions cross the network in clear \
                  (give --http-tls-cert and --http-tls-key, or put a TLS proxy in front)"
             );
         }

@@ -29,9 +29,9 @@ impl fmt::Display for Error {
             Error::Sqlite(e) => write!(f, "SQLite: {e}"),
             Error::Postgres(e) => match e.as_db_error() {
                 Some(db) => write!(f, "PostgreSQL: {} ({})", db.message(), db.code().code()),
-                None => write!(f, "PostgreSQL: {e}"),
+                None => write!(f, "PostgreSQL: {}", with_causes(&**e)),
             },
-            Error::Pool(e) => write!(f, "PostgreSQL connection pool: {e}"),
+            Error::Pool(e) => write!(f, "PostgreSQL connection pool: {}", with_causes(&**e)),
             Error::TooNew { found, known } => write!(
                 f,
                 "the database schema is version {found}, this fleetview knows up to {known}: \
@@ -44,6 +44,22 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// An error and its causes (`error connecting to server: Connection refused (os error 111)`):
+/// the driver's own message alone does not say why.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {

@@ -6,13 +6,9 @@ use crate::serve::fuel::{FuelIds, Reading};
 
 /// FNV-1a, 64 bits: stable across builds and platforms, unlike std's hasher, as a key stored on
 /// disk must be.
+/// Core's record identity (`fleetview::identity`), which the Worker uses too.
 pub(crate) fn record_hash(bytes: &[u8]) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h as i64
+    fleetview::identity::RecordKey::of(bytes).as_i64()
 }
 
 /// IO elements as compact JSON: `[[id,size,raw],…]` for fixed-size values (the unsigned
@@ -77,10 +73,7 @@ impl RecordRow {
         fuel_ids: &FuelIds,
         model: Option<&str>,
     ) -> Self {
-        let mut data = fleetview::AvlData {
-            codec,
-            records: vec![record],
-        };
+        let mut data = fleetview::AvlData::new(codec, vec![record]);
         let encoded = data.encode();
         let record = data.records.pop().unwrap_or_default();
         let mut io = String::with_capacity(16 + record.io.len() * 12);

@@ -122,9 +122,9 @@ fn udp_input(dev: &mut Device, bytes: &[u8], packet_id: u16, avl_packet_id: u8) 
                 let answer = dev.answer(c)?;
                 let header = UdpHeader {
                     length: 0,
-                    packet_id: p.udp.as_ref().map_or(0, |u| u.packet_id),
+                    packet_id: p.header.packet_id,
                     packet_type: 1,
-                    avl_packet_id: p.udp.as_ref().map_or(0, |u| u.avl_packet_id),
+                    avl_packet_id: p.header.avl_packet_id,
                     imei: dev.imei.clone(),
                 };
                 fleetview::encode::encode_datagram(&header, &Content::Command(answer)).ok()

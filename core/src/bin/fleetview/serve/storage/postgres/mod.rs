@@ -58,7 +58,7 @@ pub(super) async fn open(
     let mut client = pool.get().await.map_err(|e| {
         Error::open(
             format!("cannot connect to {}", super::Db::Postgres(url.into())),
-            e,
+            Error::from(e),
         )
     })?;
     schema::migrate(&mut client).await.map_err(|e| match e {
