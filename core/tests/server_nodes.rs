@@ -1,6 +1,7 @@
 //! Two `fleetview serve` nodes on one PostgreSQL database, over real sockets: a device held by
 //! one node is seen, read, reported and commanded through the other; a login on the other node
-//! closes the old connection; `/api/live` on one node shows the other's devices; a dead node's
+//! closes the old connection; `/api/live` on one node shows the other's devices; a command whose
+//! NOTIFY was missed is sent after the device's next ack; a dead node's
 //! command in flight becomes `unanswered` when its lease expires. (A crash of PostgreSQL itself:
 //! `server_pg_crash.rs`, alone in its binary, as it cuts every test's connections.)
 //!
@@ -129,6 +130,38 @@ fn a_login_on_another_node_closes_the_old_connection_and_logs_both_addresses() {
     );
     assert_eq!(status, 201, "{cmd}");
     assert_eq!(command_text(&mut second), "getver");
+}
+
+#[test]
+fn a_command_whose_notify_was_missed_is_sent_after_the_next_ack() {
+    let dir = temp_dir("nodes-no-notify");
+    if test_pg().is_none() {
+        eprintln!("skipped: FLEETVIEW_TEST_PG is not set (run through .ci/with-postgres)");
+        return;
+    }
+    // Renewals (which also look for queued commands) every 120 s: none within this test.
+    let a = Server::start(&dir, &["--node-id", "node-a", "--lease", "600"]);
+    let mut d = Device::connect(a.tcp, IMEI);
+    // The second frame is read once the connection has looked for commands after the first
+    // ack (found none): nothing is pending for the device any more.
+    assert_eq!(d.send(Codec::Codec8, records(1_000_000, 1)), 1);
+    assert_eq!(d.send(Codec::Codec8, records(2_000_000, 1)), 1);
+    // Queued behind the node's back: no NOTIFY, nothing in its memory.
+    let id: i64 = psql(
+        &db_arg(&dir),
+        &format!(
+            "INSERT INTO commands (device_id, codec, text, payload, status, created_ms)
+             SELECT id, '12', 'getinfo', convert_to('getinfo', 'UTF8'), 'queued', 0
+             FROM devices WHERE imei = '{IMEI}' RETURNING id"
+        ),
+    )
+    .parse()
+    .expect("the command's id");
+    // The next frame's commit finds it: sent right after that ack.
+    assert_eq!(d.send(Codec::Codec8, records(3_000_000, 1)), 1);
+    assert_eq!(command_text(&mut d), "getinfo");
+    respond(&mut d, Codec::Codec12, CommandMessage::RESPONSE, "ok");
+    assert_eq!(wait_status(&a, id, "answered")["response"]["text"], "ok");
 }
 
 #[test]

@@ -276,10 +276,11 @@ fn short_acks_are_resent_and_getinfo_is_answered() {
         assert!(text.starts_with("RTC:") && text.contains(" SAT:"), "{text}");
     }
     assert_eq!(resent_seen as u64, counter(&s, "resent"));
-    assert_eq!(
-        counter(&s, "resent"),
-        3 * 3,
-        "3 records of each first frame"
+    // What each first frame held beyond the 2 accepted records: 3 with a batch of 5, more when
+    // a loaded machine let more records fall due before the frame was taken.
+    assert!(
+        counter(&s, "resent") >= 3 * 3,
+        "at least 3 records of each first frame"
     );
 }
 

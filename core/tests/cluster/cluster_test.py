@@ -210,7 +210,7 @@ def main():
                 text = (c.get("response") or {}).get("text") or ""
                 checks.check("command queued on node a answered by the device on node b",
                              c["status"] == "answered" and text.startswith("RTC:"),
-                             f"IMEI {imei}, command {cid}: {c['status']} after {time.time() - t_cmd:.1f} s, "
+                             f"IMEI {imei}, command {cid}: {c['status']} after {(time.time() - t_cmd) * 1000:.0f} ms, "
                              f"response {text[:60]!r}")
                 figures["command_s"] = time.time() - t_cmd
             except ServiceError as e:
@@ -288,7 +288,8 @@ def main():
     if "failover_s" in figures:
         print(f"  node a killed  every device on node b {figures['failover_s']:.1f} s later")
     if "command_s" in figures:
-        print(f"  command        queued on node a, answered by the device on node b in {figures['command_s']:.1f} s")
+        print(f"  command        queued on node a, answered by the device on node b in "
+              f"{figures['command_s'] * 1000:.0f} ms")
     if "pg_resume_s" in figures:
         print(f"  PostgreSQL     stopped -m immediate, down {figures['pg_down_s']:.1f} s; acks resumed "
               f"{figures['pg_resume_s']:.1f} s after its restart")

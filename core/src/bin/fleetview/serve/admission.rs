@@ -5,10 +5,10 @@
 //! anything. Such connections never keep a device out:
 //! - at the connection limit, the oldest connection that has not logged in is closed to make
 //!   room for the new one (only logged-in devices are never pushed out);
-//! - one source address holds at most [`Admission::per_source`] connections that have not
-//!   logged in; a new one beyond that closes the oldest of the same address. Devices behind
-//!   one carrier NAT share an address but log in within a round trip, and logged-in
-//!   connections do not count, so they all get in;
+//! - one source address (an IPv6 /64) holds at most [`Admission::per_source`] connections
+//!   that have not logged in; a new one beyond that closes the oldest of the same address.
+//!   Devices behind one carrier NAT share an address but log in within a round trip, and
+//!   logged-in connections do not count, so they all get in;
 //! - each has a login deadline (enforced by the connection itself, [`super::listener`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -132,6 +132,7 @@ impl Ticket {
     /// counts against that address's cap, and the oldest waiting connection of the address is
     /// closed when the cap is exceeded.
     pub(crate) fn set_source(&self, ip: IpAddr) {
+        let ip = source_key(ip);
         let a = &self.admission;
         let mut s = a.lock();
         let Some(entry) = s.waiting.get_mut(&self.id) else {
@@ -164,6 +165,18 @@ impl Ticket {
         }
         self.logged_in = true;
         true
+    }
+}
+
+/// What counts as one source: an IPv4 address, or an IPv6 /64 (a host, or a mobile device,
+/// gets a whole /64 and can pick any address in it).
+fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+        v4 => v4,
     }
 }
 
@@ -240,6 +253,21 @@ mod tests {
         assert!(!was_evicted(&w2) && !was_evicted(&w3) && !was_evicted(&other));
         assert_eq!(a.counts(), (13, 3));
         assert!(devices.iter().all(|d| !was_evicted(d)));
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_is_one_source() {
+        let a = Admission::new(10, 1);
+        let t1 = a.admit(Some("2001:db8:1:2::1".parse().unwrap())).unwrap();
+        let t2 = a
+            .admit(Some("2001:db8:1:2:ffff::9".parse().unwrap()))
+            .unwrap();
+        let other = a.admit(Some("2001:db8:1:3::1".parse().unwrap())).unwrap();
+        assert!(was_evicted(&t1) && !was_evicted(&t2) && !was_evicted(&other));
+        assert_eq!(
+            source_key("::ffff:10.0.0.1".parse().unwrap()),
+            IpAddr::from([10, 0, 0, 1])
+        );
     }
 
     #[test]

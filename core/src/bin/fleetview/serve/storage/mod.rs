@@ -28,6 +28,7 @@
 //! only asks the writer for a command when there may be one (not once per frame).
 
 mod error;
+mod job;
 pub(crate) mod postgres;
 mod record;
 pub(crate) mod sqlite;
@@ -41,6 +42,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 pub(crate) use self::error::Error;
+use self::job::{cut_at_close, drain, Applied};
+pub(crate) use self::job::{CommandEnd, Job, Op, Outcome};
 pub(crate) use self::record::{record_hash, RecordRow};
 use super::query::Reader;
 
@@ -135,8 +138,10 @@ pub(crate) struct Batch {
 }
 
 /// The devices with queued commands, as far as this process knows: kept by the writer as it
-/// queues and takes them, and (PostgreSQL) by the notifications of the other nodes. A
-/// connection asks the writer for a command only when its device is here.
+/// queues and takes them, and (PostgreSQL) by the notifications of the other nodes and by each
+/// group of records, whose commit finds which of its devices have queued commands (whatever
+/// queued them: a missed NOTIFY costs no more than the device's next frame). A connection asks
+/// the writer for a command only when its device is here (after each ack, among others).
 #[derive(Default)]
 pub(crate) struct Pending {
     count: AtomicUsize,
@@ -171,95 +176,6 @@ pub(crate) struct Queued {
     pub(crate) id: i64,
     pub(crate) codec: String,
     pub(crate) payload: Vec<u8>,
-}
-
-/// How a sent command ended.
-#[derive(Debug)]
-pub(crate) enum CommandEnd {
-    /// The device answered (`response` is the MessageJson); `error` set for a nACK.
-    Answered {
-        response: String,
-        error: Option<String>,
-    },
-    /// It could not be sent (`failed`).
-    Failed(String),
-    /// Sent, but no answer came (timeout, the connection dropped): `unanswered`, not sent again
-    /// unless the API asks for it.
-    Unanswered(String),
-}
-
-/// A job for the writer.
-pub(crate) enum Op {
-    Records(Batch),
-    /// A device logged in: update its row (transport, address, time); create it only when
-    /// `create` (with an allowlist: every row is for a known IMEI). Without it a row appears with
-    /// the device's first committed data.
-    Seen {
-        imei: String,
-        transport: &'static str,
-        address: String,
-        create: bool,
-    },
-    /// Queue a command; the device row is created if missing (a device connected without data).
-    Queue {
-        imei: String,
-        codec: &'static str,
-        text: Option<String>,
-        payload: Vec<u8>,
-    },
-    Take {
-        imei: String,
-    },
-    End {
-        id: i64,
-        end: CommandEnd,
-    },
-    /// Queue an `unanswered` or `failed` command again (the API's retry).
-    Retry {
-        id: i64,
-    },
-    /// Commit what is queued before it, then stop: later jobs fail, nobody is acked for them.
-    Close,
-}
-
-/// What a job produced.
-pub(crate) enum Outcome {
-    /// The batch back, with the new row id of each record (`None` for a duplicate) and the
-    /// device's row id.
-    Records(Batch, Vec<Option<i64>>, i64),
-    Device(Option<i64>),
-    Id(i64),
-    Taken(Option<Queued>),
-    /// Retry: the device's IMEI when the command was queued again.
-    Retried(Option<String>),
-    Done,
-}
-
-pub(crate) struct Job {
-    pub(crate) op: Op,
-    pub(crate) reply: oneshot::Sender<Result<Outcome, Error>>,
-}
-
-/// Take what is queued, up to [`MAX_GROUP`] jobs.
-fn drain(rx: &mut mpsc::Receiver<Job>, group: &mut Vec<Job>) {
-    while group.len() < MAX_GROUP {
-        match rx.try_recv() {
-            Ok(job) => group.push(job),
-            Err(_) => break,
-        }
-    }
-}
-
-/// Cut a group at its `Close` job: true when there was one (the writer stops after this group).
-/// Jobs queued after the close are dropped unanswered: their senders see an error.
-fn cut_at_close(group: &mut Vec<Job>) -> bool {
-    match group.iter().position(|j| matches!(j.op, Op::Close)) {
-        Some(at) => {
-            group.truncate(at + 1);
-            true
-        }
-        None => false,
-    }
 }
 
 /// The writer's handle: cheap to clone, one per task.

@@ -9,8 +9,10 @@
 //!   [`KICK_CHANNEL`]); both addresses are logged.
 //! - Commands: the writer NOTIFYs [`super::COMMAND_CHANNEL`] at commit when a command is queued
 //!   (on any node); the node holding the device wakes its connection. NOTIFY has no replay:
-//!   after (re)connecting its LISTEN connection, and at every renewal, a node looks for queued
-//!   commands of the devices it holds; a connection also looks at login.
+//!   a connection also looks at login and after each ack (the writer finds, in the transaction
+//!   of a group of records, which of its devices have queued commands), and after
+//!   (re)connecting its LISTEN connection and at every renewal a node looks for queued commands
+//!   of the devices it holds.
 //! - Live events: published to this node's subscribers and, when another node has subscribers
 //!   (`nodes.watchers`), NOTIFYed on [`LIVE_CHANNEL`] after the commit they follow (payloads
 //!   under PostgreSQL's 8000 bytes: a large `records` event goes as several).

@@ -10,9 +10,12 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::{Object, Pool, Transaction};
 use tokio::sync::mpsc;
 
+use super::super::job::{
+    outcomes, ANSWERED_SQL, FAILED_SQL, QUEUE_DEVICE_SQL, RETRY_SQL, SEEN_SQL, UNANSWERED_SQL,
+};
 use super::super::{
-    cut_at_close, drain, now_ms, record_hash, CommandEnd, Error, Job, Op, Outcome, Pending, Queued,
-    Sync, LINGER_BELOW, MAX_GROUP,
+    cut_at_close, drain, now_ms, record_hash, Applied, CommandEnd, Error, Job, Op, Outcome,
+    Pending, Queued, Sync, LINGER_BELOW, MAX_GROUP,
 };
 use super::COMMAND_CHANNEL;
 
@@ -159,31 +162,6 @@ async fn connection<'a>(
     Ok(client.as_mut().expect("set above"))
 }
 
-/// What applying a job produced, turned into its [`Outcome`] after the commit.
-enum Applied {
-    Records(Vec<Option<i64>>, i64),
-    Device(Option<i64>),
-    Id(i64),
-    Taken(Option<Queued>),
-    Retried(Option<String>),
-    Done,
-}
-
-impl Applied {
-    fn outcome(self, op: Op) -> Outcome {
-        match (self, op) {
-            (Applied::Records(ids, device), Op::Records(batch)) => {
-                Outcome::Records(batch, ids, device)
-            }
-            (Applied::Device(id), _) => Outcome::Device(id),
-            (Applied::Id(id), _) => Outcome::Id(id),
-            (Applied::Taken(q), _) => Outcome::Taken(q),
-            (Applied::Retried(imei), _) => Outcome::Retried(imei),
-            _ => Outcome::Done,
-        }
-    }
-}
-
 async fn commit_group(
     client: &mut Object,
     ops: Vec<Op>,
@@ -211,10 +189,7 @@ async fn commit_group(
             each
         }
     };
-    ops.into_iter()
-        .zip(applied)
-        .map(|(op, r)| r.map(|a| a.outcome(op)))
-        .collect()
+    outcomes(ops, applied)
 }
 
 /// The group's jobs in one transaction, committed.
@@ -250,43 +225,74 @@ async fn apply_group(
             }
         }
     }
-    let mut new_ids: HashMap<(i64, i64, i64), i64> = HashMap::new();
-    if !cols.device.is_empty() {
-        let stmt = tx.prepare_cached(INSERT_RECORDS).await?;
-        let rows = tx
-            .query(
-                &stmt,
-                &[
-                    &cols.device,
-                    &cols.timestamp,
-                    &cols.hash,
-                    &cols.received,
-                    &cols.transport,
-                    &cols.codec,
-                    &cols.priority,
-                    &cols.longitude,
-                    &cols.latitude,
-                    &cols.altitude,
-                    &cols.angle,
-                    &cols.satellites,
-                    &cols.speed,
-                    &cols.valid,
-                    &cols.event_id,
-                    &cols.generation_type,
-                    &cols.io,
-                    &cols.fuel_id,
-                    &cols.fuel_level,
-                    &cols.fuel_unit,
-                    &cols.ignition,
-                    &cols.movement,
-                    &cols.raw,
-                ],
-            )
-            .await?;
-        for r in rows {
-            new_ids.insert((r.try_get(1)?, r.try_get(2)?, r.try_get(3)?), r.try_get(0)?);
+    // The devices of the group's TCP batches (whose connections take commands).
+    let mut held: HashMap<i64, &str> = HashMap::new();
+    for op in ops {
+        if let Op::Records(b) = op {
+            if b.transport == "tcp" {
+                held.insert(device_of(b).unwrap_or_default(), &b.imei);
+            }
         }
     }
+    let insert = async {
+        if cols.device.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stmt = tx.prepare_cached(INSERT_RECORDS).await?;
+        tx.query(
+            &stmt,
+            &[
+                &cols.device,
+                &cols.timestamp,
+                &cols.hash,
+                &cols.received,
+                &cols.transport,
+                &cols.codec,
+                &cols.priority,
+                &cols.longitude,
+                &cols.latitude,
+                &cols.altitude,
+                &cols.angle,
+                &cols.satellites,
+                &cols.speed,
+                &cols.valid,
+                &cols.event_id,
+                &cols.generation_type,
+                &cols.io,
+                &cols.fuel_id,
+                &cols.fuel_level,
+                &cols.fuel_unit,
+                &cols.ignition,
+                &cols.movement,
+                &cols.raw,
+            ],
+        )
+        .await
+    };
+    // Which of them have queued commands, pipelined with the insert (no extra round trip):
+    // their connections take the next one after the ack. NOTIFY has no replay; a command whose
+    // notification was missed is found here at the device's next frame.
+    let ids: Vec<i64> = held.keys().copied().collect();
+    let queued = async {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stmt = tx
+            .prepare_cached(
+                "SELECT DISTINCT device_id FROM commands WHERE status = 'queued' AND device_id = ANY($1)",
+            )
+            .await?;
+        tx.query(&stmt, &[&ids]).await
+    };
+    let (rows, queued) = tokio::try_join!(insert, queued)?;
+    let mut new_ids: HashMap<(i64, i64, i64), i64> = HashMap::new();
+    for r in rows {
+        new_ids.insert((r.try_get(1)?, r.try_get(2)?, r.try_get(3)?), r.try_get(0)?);
+    }
+    let queued = queued
+        .into_iter()
+        .map(|r| r.try_get::<_, i64>(0))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut k = 0;
     let mut seen_now: HashMap<i64, i64> = HashMap::new();
     for (op, slot) in ops.iter().zip(applied.iter_mut()) {
@@ -306,7 +312,7 @@ async fn apply_group(
                 let e = seen_now.entry(device).or_insert(0);
                 *e = (*e).max(b.received_ms);
             }
-            *slot = Some(Applied::Records(ids, device));
+            *slot = Some(Applied::Records { ids, device });
         }
     }
 
@@ -334,6 +340,11 @@ async fn apply_group(
         .await?;
     }
     tx.commit().await?;
+    for device in queued {
+        if let Some(imei) = held.get(&device) {
+            state.pending.set(imei, true);
+        }
+    }
     if write_seen {
         state.seen.clear();
         state.seen_at = Instant::now();
@@ -447,10 +458,7 @@ async fn apply(tx: &Transaction<'_>, op: &Op, state: &State) -> Result<Applied, 
                 return Ok(Applied::Device(Some(id)));
             }
             let row = tx
-                .query_opt(
-                    "UPDATE devices SET last_seen_ms = $1, transport = $2, address = $3 WHERE imei = $4 RETURNING id",
-                    &[&now_ms(), transport, address, imei],
-                )
+                .query_opt(SEEN_SQL, &[&now_ms(), transport, address, imei])
                 .await?;
             Ok(Applied::Device(row.map(|r| r.try_get(0)).transpose()?))
         }
@@ -460,11 +468,7 @@ async fn apply(tx: &Transaction<'_>, op: &Op, state: &State) -> Result<Applied, 
             text,
             payload,
         } => {
-            tx.execute(
-                "INSERT INTO devices (imei, first_seen_ms, last_seen_ms) VALUES ($1, $2, $2) ON CONFLICT (imei) DO NOTHING",
-                &[imei, &now_ms()],
-            )
-            .await?;
+            tx.execute(QUEUE_DEVICE_SQL, &[imei, &now_ms()]).await?;
             let id: i64 = tx
                 .query_one(
                     "INSERT INTO commands (device_id, codec, text, payload, status, created_ms)
@@ -505,43 +509,22 @@ async fn apply(tx: &Transaction<'_>, op: &Op, state: &State) -> Result<Applied, 
             let now = now_ms();
             match end {
                 CommandEnd::Answered { response, error } => {
-                    let status = if error.is_some() {
-                        "failed"
-                    } else {
-                        "answered"
-                    };
-                    tx.execute(
-                        "UPDATE commands SET status = $1, answered_ms = $2, response = $3, error = $4 WHERE id = $5",
-                        &[&status, &now, response, error, id],
-                    )
-                    .await?;
+                    let status = CommandEnd::answered_status(error);
+                    tx.execute(ANSWERED_SQL, &[&status, &now, response, error, id])
+                        .await?;
                 }
                 CommandEnd::Failed(error) => {
-                    tx.execute(
-                        "UPDATE commands SET status = 'failed', error = $1 WHERE id = $2",
-                        &[error, id],
-                    )
-                    .await?;
+                    tx.execute(FAILED_SQL, &[error, id]).await?;
                 }
                 CommandEnd::Unanswered(error) => {
-                    tx.execute(
-                        "UPDATE commands SET status = 'unanswered', error = $1 WHERE id = $2 AND status = 'sent'",
-                        &[error, id],
-                    )
-                    .await?;
+                    tx.execute(UNANSWERED_SQL, &[error, id]).await?;
                 }
             }
             Ok(Applied::Done)
         }
         Op::Retry { id } => {
             let imei: Option<String> = tx
-                .query_opt(
-                    "UPDATE commands SET status = 'queued', sent_ms = NULL, answered_ms = NULL, response = NULL,
-                       error = NULL, node = NULL
-                     WHERE id = $1 AND status IN ('unanswered', 'failed')
-                     RETURNING (SELECT imei FROM devices d WHERE d.id = commands.device_id)",
-                    &[id],
-                )
+                .query_opt(RETRY_SQL, &[id])
                 .await?
                 .map(|r| r.try_get(0))
                 .transpose()?;

@@ -8,9 +8,12 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::mpsc;
 
+use super::super::job::{
+    outcomes, ANSWERED_SQL, FAILED_SQL, QUEUE_DEVICE_SQL, RETRY_SQL, SEEN_SQL, UNANSWERED_SQL,
+};
 use super::super::{
-    cut_at_close, drain, now_ms, record_hash, CommandEnd, Error, Job, Op, Outcome, Pending, Queued,
-    LINGER, LINGER_BELOW, MAX_GROUP,
+    cut_at_close, drain, now_ms, record_hash, Applied, CommandEnd, Error, Job, Op, Outcome,
+    Pending, Queued, LINGER, LINGER_BELOW, MAX_GROUP,
 };
 use super::checkpoint::Checkpointer;
 
@@ -105,19 +108,12 @@ fn commit_group(
             } else {
                 apply(&tx, op, &state.pending)
             };
-            if let (
-                Ok(Applied::Records {
-                    device,
-                    added: k,
-                    at,
-                    ..
-                }),
-                true,
-            ) = (&r, matches!(op, Op::Records(b) if b.device.is_some()))
-            {
-                let e = added.entry(*device).or_insert((0, 0));
-                e.0 += k;
-                e.1 = e.1.max(*at);
+            if let (Ok(Applied::Records { ids, device }), Op::Records(b)) = (&r, op) {
+                if b.device.is_some() {
+                    let e = added.entry(*device).or_insert((0, 0));
+                    e.0 += ids.iter().flatten().count() as i64;
+                    e.1 = e.1.max(b.received_ms);
+                }
             }
             if let Err(e) = &r {
                 tracing::warn!("database job failed: {e}");
@@ -190,11 +186,7 @@ fn commit_group(
         };
     };
     match result {
-        Ok(applied) => ops
-            .into_iter()
-            .zip(applied)
-            .map(|(op, r)| r.map(|a| a.outcome(op)))
-            .collect(),
+        Ok(applied) => outcomes(ops, applied),
         Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
     }
 }
@@ -223,37 +215,6 @@ fn savepoint(tx: &Connection, op: &Op, pending: &Pending) -> rusqlite::Result<Ap
                 tracing::error!("cannot undo a failed job: {undo}");
             }
             Err(e)
-        }
-    }
-}
-
-/// What applying a job produced (the job itself is turned into its [`Outcome`] after the
-/// commit: a group may be applied twice).
-enum Applied {
-    Records {
-        ids: Vec<Option<i64>>,
-        device: i64,
-        added: i64,
-        at: i64,
-    },
-    Device(Option<i64>),
-    Id(i64),
-    Taken(Option<Queued>),
-    Retried(Option<String>),
-    Done,
-}
-
-impl Applied {
-    fn outcome(self, op: Op) -> Outcome {
-        match (self, op) {
-            (Applied::Records { ids, device, .. }, Op::Records(batch)) => {
-                Outcome::Records(batch, ids, device)
-            }
-            (Applied::Device(id), _) => Outcome::Device(id),
-            (Applied::Id(id), _) => Outcome::Id(id),
-            (Applied::Taken(q), _) => Outcome::Taken(q),
-            (Applied::Retried(imei), _) => Outcome::Retried(imei),
-            _ => Outcome::Done,
         }
     }
 }
@@ -325,12 +286,7 @@ fn apply(tx: &Connection, op: &Op, pending: &Pending) -> rusqlite::Result<Applie
                 tx.prepare_cached("UPDATE devices SET records = records + ?1 WHERE id = ?2")?
                     .execute(params![added, device])?;
             }
-            Ok(Applied::Records {
-                ids,
-                device,
-                added,
-                at: batch.received_ms,
-            })
+            Ok(Applied::Records { ids, device })
         }
         Op::Seen {
             imei,
@@ -347,9 +303,7 @@ fn apply(tx: &Connection, op: &Op, pending: &Pending) -> rusqlite::Result<Applie
                 )?)));
             }
             let id = tx
-                .prepare_cached(
-                    "UPDATE devices SET last_seen_ms = ?1, transport = ?2, address = ?3 WHERE imei = ?4 RETURNING id",
-                )?
+                .prepare_cached(SEEN_SQL)?
                 .query_row(params![now_ms(), transport, address, imei], |r| r.get(0))
                 .optional()?;
             Ok(Applied::Device(id))
@@ -360,10 +314,8 @@ fn apply(tx: &Connection, op: &Op, pending: &Pending) -> rusqlite::Result<Applie
             text,
             payload,
         } => {
-            tx.prepare_cached(
-                "INSERT INTO devices (imei, first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?2) ON CONFLICT (imei) DO NOTHING",
-            )?
-            .execute(params![imei, now_ms()])?;
+            tx.prepare_cached(QUEUE_DEVICE_SQL)?
+                .execute(params![imei, now_ms()])?;
             let device: i64 = tx
                 .prepare_cached("SELECT id FROM devices WHERE imei = ?1")?
                 .query_row([imei], |r| r.get(0))?;
@@ -405,39 +357,23 @@ fn apply(tx: &Connection, op: &Op, pending: &Pending) -> rusqlite::Result<Applie
             let now = now_ms();
             match end {
                 CommandEnd::Answered { response, error } => {
-                    let status = if error.is_some() {
-                        "failed"
-                    } else {
-                        "answered"
-                    };
-                    tx.prepare_cached(
-                        "UPDATE commands SET status = ?1, answered_ms = ?2, response = ?3, error = ?4 WHERE id = ?5",
-                    )?
-                    .execute(params![status, now, response, error, id])?;
+                    let status = CommandEnd::answered_status(error);
+                    tx.prepare_cached(ANSWERED_SQL)?
+                        .execute(params![status, now, response, error, id])?;
                 }
                 CommandEnd::Failed(error) => {
-                    tx.prepare_cached(
-                        "UPDATE commands SET status = 'failed', error = ?1 WHERE id = ?2",
-                    )?
-                    .execute(params![error, id])?;
+                    tx.prepare_cached(FAILED_SQL)?.execute(params![error, id])?;
                 }
                 CommandEnd::Unanswered(error) => {
-                    tx.prepare_cached(
-                        "UPDATE commands SET status = 'unanswered', error = ?1 WHERE id = ?2 AND status = 'sent'",
-                    )?
-                    .execute(params![error, id])?;
+                    tx.prepare_cached(UNANSWERED_SQL)?
+                        .execute(params![error, id])?;
                 }
             }
             Ok(Applied::Done)
         }
         Op::Retry { id } => {
             let imei: Option<String> = tx
-                .prepare_cached(
-                    "UPDATE commands SET status = 'queued', sent_ms = NULL, answered_ms = NULL, response = NULL,
-                       error = NULL, node = NULL
-                     WHERE id = ?1 AND status IN ('unanswered', 'failed')
-                     RETURNING (SELECT imei FROM devices d WHERE d.id = commands.device_id)",
-                )?
+                .prepare_cached(RETRY_SQL)?
                 .query_row([id], |r| r.get(0))
                 .optional()?;
             if let Some(imei) = &imei {
