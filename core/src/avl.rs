@@ -119,9 +119,11 @@ pub struct IoElement {
     pub value: IoValue,
 }
 
-/// An IO value; the variant is the wire size, which decides the group it travels in.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum IoValue {
+/// An IO value; the variant is the wire size, which decides the group it travels in. `B` holds
+/// a variable-length value: owned (`Vec<u8>`, the default, in decoded records) or borrowed
+/// from the input (`&[u8]`, [`crate::view::IoValueRef`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IoValue<B = Vec<u8>> {
     /// 1-byte group.
     U8(u8),
     /// 2-byte group.
@@ -131,10 +133,10 @@ pub enum IoValue {
     /// 8-byte group.
     U64(u64),
     /// Variable length (Codec 8 Extended NX group).
-    Bytes(Vec<u8>),
+    Bytes(B),
 }
 
-impl IoValue {
+impl<B: AsRef<[u8]>> IoValue<B> {
     /// Size on the wire in bytes.
     pub fn size(&self) -> usize {
         match self {
@@ -142,7 +144,7 @@ impl IoValue {
             Self::U16(_) => 2,
             Self::U32(_) => 4,
             Self::U64(_) => 8,
-            Self::Bytes(b) => b.len(),
+            Self::Bytes(b) => b.as_ref().len(),
         }
     }
 
@@ -164,7 +166,29 @@ impl IoValue {
             Self::U16(v) => v.to_be_bytes().to_vec(),
             Self::U32(v) => v.to_be_bytes().to_vec(),
             Self::U64(v) => v.to_be_bytes().to_vec(),
-            Self::Bytes(b) => b.clone(),
+            Self::Bytes(b) => b.as_ref().to_vec(),
+        }
+    }
+
+    /// The value borrowing its bytes.
+    pub fn as_borrowed(&self) -> IoValue<&[u8]> {
+        match *self {
+            Self::U8(v) => IoValue::U8(v),
+            Self::U16(v) => IoValue::U16(v),
+            Self::U32(v) => IoValue::U32(v),
+            Self::U64(v) => IoValue::U64(v),
+            Self::Bytes(ref b) => IoValue::Bytes(b.as_ref()),
+        }
+    }
+
+    /// The owned value.
+    pub fn to_owned(&self) -> IoValue {
+        match *self {
+            Self::U8(v) => IoValue::U8(v),
+            Self::U16(v) => IoValue::U16(v),
+            Self::U32(v) => IoValue::U32(v),
+            Self::U64(v) => IoValue::U64(v),
+            Self::Bytes(ref b) => IoValue::Bytes(b.as_ref().to_vec()),
         }
     }
 
@@ -176,6 +200,28 @@ impl IoValue {
             Self::U32(_) => 2,
             Self::U64(_) => 3,
             Self::Bytes(_) => 4,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owned_and_borrowed_values_agree() {
+        let owned = [
+            IoValue::U8(1),
+            IoValue::U64(u64::MAX),
+            IoValue::Bytes(alloc::vec![0xab, 0xcd]),
+        ];
+        for v in &owned {
+            let b = v.as_borrowed();
+            assert_eq!(
+                (b.size(), b.raw(), b.to_bytes()),
+                (v.size(), v.raw(), v.to_bytes())
+            );
+            assert_eq!(&b.to_owned(), v);
         }
     }
 }

@@ -264,54 +264,7 @@ impl<'a> RecordView<'a> {
 }
 
 /// An IO value borrowed from the buffer; the variant is the wire size.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum IoValueRef<'a> {
-    /// 1-byte group.
-    U8(u8),
-    /// 2-byte group.
-    U16(u16),
-    /// 4-byte group.
-    U32(u32),
-    /// 8-byte group.
-    U64(u64),
-    /// Variable length (Codec 8 Extended NX group).
-    Bytes(&'a [u8]),
-}
-
-impl IoValueRef<'_> {
-    /// The unsigned integer on the wire, for fixed-size values.
-    pub fn raw(&self) -> Option<u64> {
-        match *self {
-            Self::U8(v) => Some(v.into()),
-            Self::U16(v) => Some(v.into()),
-            Self::U32(v) => Some(v.into()),
-            Self::U64(v) => Some(v),
-            Self::Bytes(_) => None,
-        }
-    }
-
-    /// Size on the wire in bytes.
-    pub fn size(&self) -> usize {
-        match self {
-            Self::U8(_) => 1,
-            Self::U16(_) => 2,
-            Self::U32(_) => 4,
-            Self::U64(_) => 8,
-            Self::Bytes(b) => b.len(),
-        }
-    }
-
-    /// The owned value.
-    pub fn to_owned(&self) -> IoValue {
-        match *self {
-            Self::U8(v) => IoValue::U8(v),
-            Self::U16(v) => IoValue::U16(v),
-            Self::U32(v) => IoValue::U32(v),
-            Self::U64(v) => IoValue::U64(v),
-            Self::Bytes(b) => IoValue::Bytes(b.to_vec()),
-        }
-    }
-}
+pub type IoValueRef<'a> = IoValue<&'a [u8]>;
 
 /// Iterator over the IO elements of a [`RecordView`].
 #[derive(Clone, Debug)]
