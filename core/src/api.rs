@@ -15,38 +15,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::json::RecordJson;
 
-/// A stored record: the JSON model's record (same names, same order) and where it came from.
+/// A stored record: the JSON model's record and where it came from.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, bound(deserialize = "Io: Deserialize<'de> + Default"))]
 pub struct PositionJson<Io> {
     /// Row id in the server's store.
     pub id: i64,
-    /// Milliseconds since 1970 UTC.
-    pub timestamp_ms: u64,
-    /// ISO 8601 UTC.
-    pub time: String,
-    /// 0–3.
-    pub priority: u8,
-    /// Degrees, west negative.
-    pub longitude: f64,
-    /// Degrees, south negative.
-    pub latitude: f64,
-    /// Metres.
-    pub altitude: i16,
-    /// Degrees from north.
-    pub angle: u16,
-    /// Visible satellites.
-    pub satellites: u8,
-    /// km/h.
-    pub speed: u16,
-    /// Whether the position is a fix worth plotting.
-    pub valid: bool,
-    /// IO id that triggered the record, 0 for none.
-    pub event_id: u16,
-    /// Codec 16 generation type.
-    pub generation_type: Option<u8>,
-    /// IO elements.
-    pub io: Io,
+    /// The record (its fields inline).
+    #[serde(flatten)]
+    pub record: RecordJson<Io>,
     /// The codec of the frame that carried it (`"8"`, `"8E"`, `"16"`).
     pub codec: String,
     /// `"tcp"` or `"udp"`.
@@ -65,47 +42,6 @@ pub struct Positions<Io> {
     pub imei: String,
     /// The records.
     pub positions: Vec<PositionJson<Io>>,
-}
-
-/// Where a stored record came from (the fields a [`RecordJson`] lacks).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Origin {
-    /// Row id.
-    pub id: i64,
-    /// Codec name.
-    pub codec: String,
-    /// `"tcp"` or `"udp"`.
-    pub transport: String,
-    /// Reception time, milliseconds since 1970 UTC.
-    pub received_ms: i64,
-    /// Fuel reading.
-    pub fuel: Option<FuelReading>,
-}
-
-impl PositionJson<Vec<crate::json::IoJson>> {
-    /// The JSON model's record with where it came from.
-    pub fn new(record: RecordJson, origin: Origin) -> Self {
-        Self {
-            id: origin.id,
-            timestamp_ms: record.timestamp_ms,
-            time: record.time,
-            priority: record.priority,
-            longitude: record.longitude,
-            latitude: record.latitude,
-            altitude: record.altitude,
-            angle: record.angle,
-            satellites: record.satellites,
-            speed: record.speed,
-            valid: record.valid,
-            event_id: record.event_id,
-            generation_type: record.generation_type,
-            io: record.io,
-            codec: origin.codec,
-            transport: origin.transport,
-            received_ms: origin.received_ms,
-            fuel: origin.fuel,
-        }
-    }
 }
 
 /// A record's fuel level (the `fuel` of a stored record).
@@ -341,13 +277,16 @@ mod tests {
     fn a_position_reads_back_without_its_io() {
         let p = PositionJson {
             id: 7,
-            timestamp_ms: 1_700_000_000_000,
-            time: "2023-11-14T22:13:20.000Z".into(),
-            longitude: 25.1,
-            latitude: 54.6,
-            altitude: -3,
-            valid: true,
-            io: alloc::vec![1u8, 2],
+            record: RecordJson {
+                timestamp_ms: 1_700_000_000_000,
+                time: "2023-11-14T22:13:20.000Z".into(),
+                longitude: 25.1,
+                latitude: 54.6,
+                altitude: -3,
+                valid: true,
+                io: alloc::vec![1u8, 2],
+                ..RecordJson::default()
+            },
             codec: "8E".into(),
             transport: "tcp".into(),
             fuel: Some(FuelReading {
@@ -360,7 +299,7 @@ mod tests {
         let text = serde_json::to_string(&p).unwrap();
         assert!(text.starts_with(r#"{"id":7,"timestamp_ms":1700000000000,"time":"#));
         let back: PositionJson<IgnoredAny> = serde_json::from_str(&text).unwrap();
-        assert_eq!(back.altitude, -3);
+        assert_eq!(back.record.altitude, -3);
         assert_eq!(back.fuel, p.fuel);
         assert_eq!(back.codec, "8E");
     }

@@ -8,7 +8,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::avl::{AvlRecord, IoElement, IoValue};
 use crate::command::CommandMessage;
@@ -86,9 +86,12 @@ pub struct UdpJson {
     pub avl_packet_id: u8,
 }
 
-/// One AVL record.
-#[derive(Clone, Debug, Serialize)]
-pub struct RecordJson {
+/// One AVL record. `Io` holds the IO elements: the JSON model's (the default) when written; a
+/// reader that does not need them reads [`serde::de::IgnoredAny`] (the HTTP API's stored
+/// records, [`crate::api::PositionJson`], embed this type).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, bound(deserialize = "Io: Deserialize<'de> + Default"))]
+pub struct RecordJson<Io = Vec<IoJson>> {
     /// Milliseconds since 1970 UTC.
     pub timestamp_ms: u64,
     /// ISO 8601 UTC.
@@ -114,7 +117,7 @@ pub struct RecordJson {
     /// Codec 16 generation type.
     pub generation_type: Option<u8>,
     /// IO elements.
-    pub io: Vec<IoJson>,
+    pub io: Io,
 }
 
 /// One IO element.

@@ -136,10 +136,10 @@ fn devices_json(state: &LiveState) -> String {
             let p = d.position()?;
             Some(serde_json::json!({
                 "key": d.info.imei,
-                "lat": p.latitude, "lon": p.longitude,
+                "lat": p.record.latitude, "lon": p.record.longitude,
                 "title": format!("IMEI {}", d.info.imei),
-                "lines": [fmt_time(p.timestamp_ms), format!("{} km/h · {}° · {} satellites", p.speed, p.angle, p.satellites)],
-                "track": d.track.iter().map(|q| [q.latitude, q.longitude]).collect::<Vec<_>>(),
+                "lines": [fmt_time(p.record.timestamp_ms), format!("{} km/h · {}° · {} satellites", p.record.speed, p.record.angle, p.record.satellites)],
+                "track": d.track.iter().map(|q| [q.record.latitude, q.record.longitude]).collect::<Vec<_>>(),
                 "selected": state.selected.as_deref() == Some(d.info.imei.as_str()),
             }))
         })
@@ -234,7 +234,7 @@ pub fn live_view() -> Html {
                                 <span class={classes!("dot", match d.info.connected { Some(true) => "on", Some(false) => "off", None => "unknown" })}></span>
                                 <b>{ &d.info.imei }</b>
                                 <div class="sub">{ match p {
-                                    Some(p) => format!("{} · {} km/h", fmt_time(p.timestamp_ms), p.speed),
+                                    Some(p) => format!("{} · {} km/h", fmt_time(p.record.timestamp_ms), p.record.speed),
                                     None => "no position yet".to_string(),
                                 } }</div>
                             </li>

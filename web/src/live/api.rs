@@ -241,7 +241,7 @@ mod tests {
         let body = serde_json::json!([{"imei": "1", "last_position": {"timestamp_ms": 5, "latitude": 1.0,
             "longitude": 2.0, "satellites": 7, "valid": true, "io": [], "extra": 1}}]);
         let d = parse_devices(body.clone()).unwrap();
-        assert_eq!(d[0].last_position.as_ref().unwrap().latitude, 1.0);
+        assert_eq!(d[0].last_position.as_ref().unwrap().record.latitude, 1.0);
         assert_eq!(
             parse_devices(serde_json::json!({"devices": body})).unwrap(),
             d
@@ -255,6 +255,6 @@ mod tests {
             serde_json::json!({"latitude": 1.0, "longitude": 1.0, "satellites": 5}),
         )
         .unwrap();
-        assert!(!p.valid);
+        assert!(!p.record.valid);
     }
 }

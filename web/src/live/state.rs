@@ -39,7 +39,7 @@ impl DeviceView {
     pub fn position(&self) -> Option<&Position> {
         self.track
             .last()
-            .or(self.info.last_position.as_ref().filter(|p| p.valid))
+            .or(self.info.last_position.as_ref().filter(|p| p.record.valid))
     }
 }
 
@@ -100,18 +100,18 @@ pub enum LiveAction {
 }
 
 fn merge_track(track: &mut Vec<Position>, new: impl IntoIterator<Item = Position>) {
-    for p in new.into_iter().filter(|p| p.valid) {
+    for p in new.into_iter().filter(|p| p.record.valid) {
         if track
             .last()
-            .map(|l| p.timestamp_ms >= l.timestamp_ms)
+            .map(|l| p.record.timestamp_ms >= l.record.timestamp_ms)
             .unwrap_or(true)
         {
-            if track.last().map(|l| l.timestamp_ms) != Some(p.timestamp_ms) {
+            if track.last().map(|l| l.record.timestamp_ms) != Some(p.record.timestamp_ms) {
                 track.push(p);
             }
         } else {
-            let at = track.partition_point(|q| q.timestamp_ms < p.timestamp_ms);
-            if track.get(at).map(|q| q.timestamp_ms) != Some(p.timestamp_ms) {
+            let at = track.partition_point(|q| q.record.timestamp_ms < p.record.timestamp_ms);
+            if track.get(at).map(|q| q.record.timestamp_ms) != Some(p.record.timestamp_ms) {
                 track.insert(at, p);
             }
         }
@@ -167,9 +167,14 @@ impl Reducible for LiveState {
                     },
                     track: Vec::new(),
                 });
-                if let Some(last) = records.iter().max_by_key(|p| p.timestamp_ms) {
-                    entry.info.last_seen_ms =
-                        Some(entry.info.last_seen_ms.unwrap_or(0).max(last.timestamp_ms));
+                if let Some(last) = records.iter().max_by_key(|p| p.record.timestamp_ms) {
+                    entry.info.last_seen_ms = Some(
+                        entry
+                            .info
+                            .last_seen_ms
+                            .unwrap_or(0)
+                            .max(last.record.timestamp_ms),
+                    );
                     entry.info.last_position = Some(last.clone());
                     entry.info.records = entry.info.records.map(|n| n + records.len() as u64);
                 }
@@ -229,11 +234,14 @@ mod tests {
 
     fn pos(t: u64, lat: f64) -> Position {
         Position {
-            timestamp_ms: t,
-            latitude: lat,
-            longitude: 1.0,
-            satellites: 5,
-            valid: true,
+            record: fleetview::json::RecordJson {
+                timestamp_ms: t,
+                latitude: lat,
+                longitude: 1.0,
+                satellites: 5,
+                valid: true,
+                ..Default::default()
+            },
             ..Default::default()
         }
     }
@@ -269,10 +277,13 @@ mod tests {
         );
         let d = &s.devices["1"];
         assert_eq!(
-            d.track.iter().map(|p| p.timestamp_ms).collect::<Vec<_>>(),
+            d.track
+                .iter()
+                .map(|p| p.record.timestamp_ms)
+                .collect::<Vec<_>>(),
             [10, 20, 30]
         );
-        assert_eq!(d.position().unwrap().latitude, 3.0);
+        assert_eq!(d.position().unwrap().record.latitude, 3.0);
     }
 
     #[test]
@@ -292,7 +303,7 @@ mod tests {
     #[test]
     fn positions_without_fix_are_not_tracked() {
         let mut p = pos(5, 0.0);
-        p.valid = false;
+        p.record.valid = false;
         let s = reduce(
             LiveState::default(),
             LiveAction::Records {

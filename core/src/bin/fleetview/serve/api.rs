@@ -264,8 +264,8 @@ async fn positions(
     }
     // Properties: the stored record without its coordinates, and the device.
     let collection =
-        fleetview::export::point_collection(rows.into_iter().filter(|r| r.valid), |r| {
-            let (longitude, latitude) = (r.longitude, r.latitude);
+        fleetview::export::point_collection(rows.into_iter().filter(|r| r.record.valid), |r| {
+            let (longitude, latitude) = (r.record.longitude, r.record.latitude);
             let mut p = match serde_json::to_value(r) {
                 Ok(Value::Object(m)) => m,
                 _ => serde_json::Map::new(),

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use fleetview::api::{FuelDetected, FuelReading, Origin, PositionJson, RecordsEvent};
+use fleetview::api::{FuelDetected, FuelReading, PositionJson, RecordsEvent};
 use fleetview::json::RecordJson;
 use tracing::{info, warn};
 
@@ -84,8 +84,9 @@ fn record(
     batch: &Batch,
     model: Option<&str>,
 ) -> PositionJson<Vec<fleetview::json::IoJson>> {
-    let origin = Origin {
+    PositionJson {
         id,
+        record: RecordJson::new(&row.record, model),
         codec: batch.codec.into(),
         transport: batch.transport.into(),
         received_ms: batch.received_ms,
@@ -94,8 +95,7 @@ fn record(
             value: f.level,
             unit: f.unit.map(Into::into),
         }),
-    };
-    PositionJson::new(RecordJson::new(&row.record, model), origin)
+    }
 }
 
 /// Read the device's stored series (from a day before `since`, its earliest new reading), seed

@@ -5,7 +5,7 @@
 //! [`super::storage::postgres::read`]) and rows become JSON here, through [`Cols`].
 
 use fleetview::api::{CommandJson, DeviceJson, PositionJson};
-use fleetview::json::IoJson;
+use fleetview::json::{IoJson, RecordJson};
 use fleetview::{IoElement, IoValue};
 use serde_json::Value;
 
@@ -167,19 +167,21 @@ pub(crate) fn record_value<R: Cols>(r: &R, model: Option<&str>) -> Result<Positi
     };
     Ok(PositionJson {
         id: r.int(0)?,
-        timestamp_ms: narrow(ts),
-        time: fleetview::time::iso8601(narrow(ts)),
-        priority: narrow(r.int(2)?),
-        longitude: r.float(3)?,
-        latitude: r.float(4)?,
-        altitude: narrow(r.int(5)?),
-        angle: narrow(r.int(6)?),
-        satellites: narrow(r.int(7)?),
-        speed: narrow(r.int(8)?),
-        valid: r.boolean(9)?,
-        event_id: narrow(r.int(10)?),
-        generation_type: r.opt_int(11)?.map(narrow),
-        io: io_value(&r.text(12)?, model),
+        record: RecordJson {
+            timestamp_ms: narrow(ts),
+            time: fleetview::time::iso8601(narrow(ts)),
+            priority: narrow(r.int(2)?),
+            longitude: r.float(3)?,
+            latitude: r.float(4)?,
+            altitude: narrow(r.int(5)?),
+            angle: narrow(r.int(6)?),
+            satellites: narrow(r.int(7)?),
+            speed: narrow(r.int(8)?),
+            valid: r.boolean(9)?,
+            event_id: narrow(r.int(10)?),
+            generation_type: r.opt_int(11)?.map(narrow),
+            io: io_value(&r.text(12)?, model),
+        },
         codec: r.text(13)?,
         transport: r.text(14)?,
         received_ms: r.int(15)?,
