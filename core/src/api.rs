@@ -60,7 +60,7 @@ pub struct FuelReading {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, bound(deserialize = "Io: Deserialize<'de> + Default"))]
 pub struct DeviceJson<Io> {
-    /// 15 digits.
+    /// The IMEI (digits).
     pub imei: String,
     /// First contact, milliseconds since 1970 UTC.
     pub first_seen_ms: i64,
@@ -93,7 +93,7 @@ pub struct RecordsEvent<Io> {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DeviceEvent {
-    /// 15 digits.
+    /// The IMEI (digits).
     pub imei: String,
     /// Connected (login) or not (disconnect).
     pub connected: bool,
