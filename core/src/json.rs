@@ -144,8 +144,9 @@ pub struct IoJson {
     pub unit: Option<&'static str>,
 }
 
-/// One command message.
-#[derive(Clone, Debug, Serialize)]
+/// One command message (also read back: the web UI reads a command's answer as this type).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MessageJson {
     /// 5 command, 6 response, 17 nACK …
     #[serde(rename = "type")]

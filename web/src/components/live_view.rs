@@ -349,7 +349,7 @@ fn command_panel(props: &CommandPanelProps) -> Html {
                         <code>{ c.text.clone().or_else(|| c.hex.clone()).unwrap_or_default() }</code>
                         { format!(" · {}", c.status) }
                         if let Some(r) = &c.response {
-                            <div class="response">{ r.text.clone().or_else(|| r.payload_hex.clone()).unwrap_or_default() }</div>
+                            <div class="response">{ r.text.clone().unwrap_or_else(|| r.payload_hex.clone()) }</div>
                         }
                         if let Some(e) = &c.error {
                             <div class="input-error">{ e }</div>

@@ -3,8 +3,8 @@
 //! view.
 
 use fleetview::api::{CommandJson, DeviceEvent, DeviceJson, PositionJson, Positions};
+use fleetview::json::MessageJson;
 use serde::de::IgnoredAny;
-use serde::Deserialize;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Request, RequestInit, Response};
@@ -50,18 +50,8 @@ impl From<DeviceEvent> for Device {
 /// core's API shapes.
 pub use fleetview::api::{FuelEvent, FuelEventKind, FuelLevel, FuelSeries as Fuel};
 
-/// A command's response message (core's `MessageJson`).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct CommandResponse {
-    #[serde(rename = "type")]
-    pub kind: Option<u8>,
-    pub text: Option<String>,
-    pub payload_hex: Option<String>,
-}
-
-/// `GET /api/commands/{id}`: core's API shape with the answer as [`CommandResponse`].
-pub type Command = CommandJson<CommandResponse>;
+/// `GET /api/commands/{id}`: core's API shape, the answer a JSON-model command message.
+pub type Command = CommandJson<MessageJson>;
 
 /// Why a call failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
