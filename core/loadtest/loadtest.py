@@ -231,6 +231,16 @@ class Db:
             return None
 
 
+def stop_server(server):
+    """SIGTERM (the server finishes the frames it is storing and closes the database), then
+    SIGKILL if it has not exited within 30 s."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
 def fmt_bytes(n):
     for unit in ("B", "KiB", "MiB", "GiB"):
         if abs(n) < 1024 or unit == "GiB":
@@ -385,11 +395,7 @@ def main():
             sim.proc.kill()
         if perf:
             perf.wait()
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
         server_log.close()
         if db_dir != work and not args.keep:
             shutil.rmtree(db_dir, ignore_errors=True)
@@ -764,11 +770,7 @@ def run_attack(args, kinds):
             sim.proc.kill()
         if attack:
             attack.stop()
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
         server_log.close()
 
     after_ramp = [s for s in samples if s["phase"] != "ramp"]
