@@ -24,6 +24,8 @@ setup:
 
 lint:
 	$(CARGO) fmt --all -- --check
+	# core's modules form layers without cycles (prints them; fails on a cycle).
+	python3 core/tools/layers.py
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 	# The Worker's edge module (and the playground) are built for wasm32: lint that build too.
 	$(CARGO) clippy -p fleetview-worker -p fleetview-web --target wasm32-unknown-unknown \
