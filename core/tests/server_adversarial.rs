@@ -584,21 +584,19 @@ fn tls_connect(
     Ok(tls)
 }
 
+/// A server with a TLS port (beside the plain one) for the certificate `make_ca` wrote.
+fn tls_server(dir: &std::path::Path, cert: &str, key: &str) -> Server {
+    Server::start(
+        dir,
+        &["--tls", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key],
+    )
+}
+
 #[test]
 fn tls_handshake_data_and_ack_beside_the_plain_port() {
     let dir = temp_dir("adv-tls");
     let (ca, cert, key) = make_ca(&dir, "good");
-    let server = Server::start(
-        &dir,
-        &[
-            "--tls",
-            "127.0.0.1:0",
-            "--tls-cert",
-            &cert,
-            "--tls-key",
-            &key,
-        ],
-    );
+    let server = tls_server(&dir, &cert, &key);
     let tls_addr = server.tls.expect("the ready line names the TLS port");
     let watch = sentinel(server.tcp, "356307042441013");
     for (imei, version) in [
@@ -647,17 +645,7 @@ fn tls_handshake_data_and_ack_beside_the_plain_port() {
 fn simulated_devices_over_tls() {
     let dir = temp_dir("adv-sim-tls");
     let (ca, cert, key) = make_ca(&dir, "sim");
-    let server = Server::start(
-        &dir,
-        &[
-            "--tls",
-            "127.0.0.1:0",
-            "--tls-cert",
-            &cert,
-            "--tls-key",
-            &key,
-        ],
-    );
+    let server = tls_server(&dir, &cert, &key);
     let tls_addr = server.tls.unwrap().to_string();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_fleetview"))
         .args([
