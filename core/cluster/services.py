@@ -416,6 +416,19 @@ class Simulator:
             self.proc.wait()
 
 
+def stop_all(sim, nodes, lb, pg, keep=False):
+    """Tear a deployment down, whatever of it was started (None for what was not): the
+    simulator first, then the nodes, HAProxy and PostgreSQL."""
+    if sim:
+        sim.kill()
+    for node in nodes:
+        node.stop()
+    if lb:
+        lb.close()
+    if pg:
+        pg.close(keep=keep)
+
+
 def wait_for(what, predicate, timeout, every=0.25):
     """Poll `predicate` until it returns a true value (returned) or `timeout` seconds pass
     (ServiceError naming `what`)."""

@@ -56,7 +56,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "core", "cluster"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from services import HAProxy, Node, Postgres, ServiceError, Simulator  # noqa: E402
+from services import HAProxy, Node, Postgres, ServiceError, Simulator, stop_all  # noqa: E402
 from attack import KINDS, Attack  # noqa: E402
 
 GOALS = {
@@ -657,14 +657,7 @@ def run_postgres(args):
     except ServiceError as e:
         sys.exit(f"[loadtest] {e}")
     finally:
-        if sim:
-            sim.kill()
-        for node in nodes:
-            node.stop()
-        if lb:
-            lb.close()
-        if pg:
-            pg.close(keep=args.keep)
+        stop_all(sim, nodes, lb, pg, keep=args.keep)
 
     where = "a private PostgreSQL" if pg else "PostgreSQL"
     storage = (f"{where}, {args.nodes} nodes behind HAProxy (leastconn)" if args.nodes > 1

@@ -36,7 +36,7 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.join(ROOT, "core", "cluster"))
 
-from services import HAProxy, Node, Postgres, ServiceError, Simulator, wait_for  # noqa: E402
+from services import HAProxy, Node, Postgres, ServiceError, Simulator, stop_all, wait_for  # noqa: E402
 
 T0 = time.time()
 
@@ -264,14 +264,7 @@ def main():
     except (ServiceError, OSError, subprocess.CalledProcessError, KeyError) as e:
         checks.check("cluster run", False, f"{type(e).__name__}: {e}")
     finally:
-        if sim:
-            sim.kill()
-        for node in nodes:
-            node.stop()
-        if lb:
-            lb.close()
-        if pg:
-            pg.close(keep=args.keep)
+        stop_all(sim, nodes, lb, pg, keep=args.keep)
 
     passed, failed = checks.summary()
     s = figures.get("summary", {})
