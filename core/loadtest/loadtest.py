@@ -231,6 +231,20 @@ class Db:
             return None
 
 
+def start_simulator(binary, args, server, devices, rate, batch):
+    """`fleetview simulate` through the load test's phases (ramp, hold, data), reporting every
+    second; its lines are logged as the load test's."""
+    total = args.ramp + args.hold + args.data
+    cmd = [
+        binary, "simulate", "--devices", str(devices), "--server", server,
+        "--rate", str(rate), "--batch", str(batch), "--codec", args.codec,
+        "--ramp", str(args.ramp), "--hold", str(args.hold), "--duration", str(total),
+        "--report-every", "1", "--threads", str(args.threads), "--ack-timeout", "30", "--json",
+    ]
+    log("simulate: " + " ".join(cmd[1:]))
+    return Simulator(cmd, echo=lambda line: log("simulate: " + line))
+
+
 def stop_server(server):
     """SIGTERM (the server finishes the frames it is storing and closes the database), then
     SIGKILL if it has not exited within 30 s."""
@@ -324,16 +338,8 @@ def main():
         base_rss = proc_status(server.pid, "VmRSS")
         log(f"server pid {server.pid} on {tcp}, RSS at rest {fmt_bytes(base_rss)}")
 
-        total = args.ramp + args.hold + args.data
-        sim_cmd = [
-            binary, "simulate", "--devices", str(args.devices), "--server", tcp,
-            "--rate", str(args.rate), "--batch", str(args.batch), "--codec", args.codec,
-            "--ramp", str(args.ramp), "--hold", str(args.hold), "--duration", str(total),
-            "--report-every", "1", "--threads", str(args.threads), "--ack-timeout", "30", "--json",
-        ]
-        log("simulate: " + " ".join(sim_cmd[1:]))
         t0 = time.time()
-        sim = Simulator(sim_cmd, echo=lambda line: log("simulate: " + line))
+        sim = start_simulator(binary, args, tcp, args.devices, args.rate, args.batch)
         db = Db(db_path)
         disk = Disk(db_dir)
 
@@ -588,16 +594,8 @@ def run_postgres(args):
         log(f"node pids {pids}, RSS at rest {fmt_bytes(base_rss)}")
         ports = [int(n.tcp.rsplit(":", 1)[1]) for n in nodes]
 
-        total = args.ramp + args.hold + args.data
-        sim_cmd = [
-            binary, "simulate", "--devices", str(args.devices), "--server", target,
-            "--rate", str(args.rate), "--batch", str(args.batch), "--codec", args.codec,
-            "--ramp", str(args.ramp), "--hold", str(args.hold), "--duration", str(total),
-            "--report-every", "1", "--threads", str(args.threads), "--ack-timeout", "30", "--json",
-        ]
-        log("simulate: " + " ".join(sim_cmd[1:]))
         t0 = time.time()
-        sim = Simulator(sim_cmd, echo=lambda line: log("simulate: " + line))
+        sim = start_simulator(binary, args, target, args.devices, args.rate, args.batch)
         disk = Disk(pg.data if pg else work)
         others = {}
         if pg:
@@ -730,16 +728,8 @@ def run_attack(args, kinds):
         log(f"attack ramped in {time.time() - t_attack:.1f} s: {attack.snapshot()}")
         time.sleep(2.0)
 
-        total = args.ramp + args.hold + args.data
-        sim_cmd = [
-            binary, "simulate", "--devices", str(devices), "--server", tcp,
-            "--rate", str(rate), "--batch", str(batch), "--codec", args.codec,
-            "--ramp", str(args.ramp), "--hold", str(args.hold), "--duration", str(total),
-            "--report-every", "1", "--threads", str(args.threads), "--ack-timeout", "30", "--json",
-        ]
-        log("simulate: " + " ".join(sim_cmd[1:]))
         t0 = time.time()
-        sim = Simulator(sim_cmd)
+        sim = start_simulator(binary, args, tcp, devices, rate, batch)
         print(f"{'t':>5} {'phase':<7} {'devices':>7} {'p99ms':>7} {'attack open':>11} {'closed':>8} "
               f"{'srv conns':>9} {'RSS':>10}", flush=True)
         while sim.proc.poll() is None:
