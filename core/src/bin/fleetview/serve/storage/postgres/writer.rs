@@ -138,8 +138,13 @@ async fn write_loop(
             }
         }
         let (ops, replies): (Vec<Op>, Vec<_>) = group.drain(..).map(|j| (j.op, j.reply)).unzip();
+        let started = Instant::now();
         let outcomes = match connection(&pool, &mut client, sync).await {
-            Ok(c) => commit_group(c, ops, &mut state, closing).await,
+            Ok(c) => {
+                let o = commit_group(c, ops, &mut state, closing).await;
+                crate::serve::metrics::metrics().commit(started.elapsed());
+                o
+            }
             Err(e) => {
                 tracing::error!("database: {e}; {} jobs not stored", ops.len());
                 ops.iter().map(|_| Err(e.clone())).collect()
