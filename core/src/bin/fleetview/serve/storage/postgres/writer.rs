@@ -482,7 +482,7 @@ async fn write_events(tx: &Transaction<'_>, events: &[OutboxEvent]) -> Result<()
     let stmt = tx.prepare_cached(outbox::EVENT_SQL).await?;
     let now = now_ms();
     for e in events {
-        tx.execute(&stmt, &[&e.imei, &e.kind, &e.body, &now])
+        tx.execute(&stmt, &[&e.kind, &e.body, &now, &e.imei])
             .await?;
     }
     Ok(())
