@@ -199,3 +199,48 @@ fn without_forwarders_nothing_is_kept_and_bad_urls_are_refused() {
     assert_eq!((status, v), (200, json!([])));
     assert!(server.stop().success());
 }
+
+/// Two nodes on one PostgreSQL database with the same forwarder: one delivers (it holds the
+/// forwarder's lock), every record of both nodes arrives once; when it is killed, the other
+/// takes over from the stored position.
+#[test]
+fn two_nodes_deliver_each_entry_once_and_take_over() {
+    if test_pg().is_none() {
+        eprintln!("skipped: FLEETVIEW_TEST_PG is not set (run through .ci/with-postgres)");
+        return;
+    }
+    let dir = temp_dir("fwd-nodes");
+    let rx = Receiver::start();
+    let url = rx.url();
+    let a = Server::start(&dir, &["--node-id", "node-a", "--forward", &url]);
+    let b = Server::start(&dir, &["--node-id", "node-b", "--forward", &url]);
+    let mut on_a = send_frames(a.tcp, A, T0, 4, 10);
+    let mut on_b = send_frames(b.tcp, B, T0, 4, 10);
+    let items = rx.wait("every record", |i| i.len() >= 80);
+    check_order(&items, A, &on_a);
+    check_order(&items, B, &on_b);
+    assert_eq!(items.len(), 80, "each record once");
+    let active = |s: &Server| forwarder(s)["active"] == true;
+    assert!(
+        active(&a) != active(&b),
+        "exactly one node delivers: a {}, b {}",
+        forwarder(&a),
+        forwarder(&b)
+    );
+    // The active node dies; the other takes the forwarder over.
+    let (dead, survivor) = if active(&a) { (a, b) } else { (b, a) };
+    dead.kill9();
+    on_a.extend(send_frames(survivor.tcp, A, T0 + 100_000, 2, 10));
+    on_b.extend(send_frames(survivor.tcp, B, T0 + 100_000, 2, 10));
+    let items = rx.wait("every record after the takeover", |i| {
+        let mut seen = std::collections::HashSet::new();
+        i.iter()
+            .filter(|v| seen.insert((v["imei"].to_string(), v["timestamp_ms"].as_u64())))
+            .count()
+            >= 120
+    });
+    check_order(&items, A, &on_a);
+    check_order(&items, B, &on_b);
+    assert_eq!(forwarder(&survivor)["active"], true);
+    assert!(survivor.stop().success());
+}
