@@ -64,6 +64,13 @@ test-cluster:
 	.ci/setup cluster
 	python3 core/tests/cluster/cluster_test.py
 
+## The OpenAPI document against the server: schemathesis (PyPI, in its own virtual environment)
+## sends generated requests to a running fleetview serve with data and checks every answer.
+test-openapi:
+	.ci/setup openapi
+	$(CARGO) build -p fleetview --features server --bin fleetview
+	python3 core/tests/openapi/schemathesis_test.py
+
 fuzz-smoke:
 	.ci/fuzz-smoke
 
