@@ -122,6 +122,41 @@ fn a_webhook_outage_loses_nothing_and_every_post_is_signed() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(server.stop().success());
+    if test_pg().is_none() {
+        // Delivered entries are trimmed (at the latest by the stop's last position update).
+        let db = rusqlite::Connection::open(dir.join("fleetview.db")).unwrap();
+        let left: i64 = db
+            .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0, "delivered entries left in the outbox");
+    }
+}
+
+#[test]
+fn fuel_events_are_forwarded() {
+    let dir = temp_dir("fwd-fuel");
+    let rx = Receiver::start();
+    let server = Server::start(&dir, &["--forward", &rx.url()]);
+    let mut d = Device::connect(server.tcp, A);
+    // Standing still (ignition off), the level jumps from 40 % to 85 %: a refuel.
+    let fuel = |ts: u64, pct: u8| {
+        record(
+            ts,
+            0,
+            &[
+                (239, fleetview::IoValue::U8(0)),
+                (89, fleetview::IoValue::U8(pct)),
+            ],
+        )
+    };
+    assert_eq!(d.send(Codec::Codec8, vec![fuel(T0, 40)]), 1);
+    assert_eq!(d.send(Codec::Codec8, vec![fuel(T0 + 60_000, 85)]), 1);
+    let items = rx.wait("the refuel", |i| i.iter().any(|v| v["type"] == "refuel"));
+    let ev = items.iter().find(|v| v["type"] == "refuel").unwrap();
+    assert_eq!(ev["imei"], A);
+    assert_eq!(ev["change"], 45.0);
+    assert_eq!(ev["timestamp_ms"], T0 + 60_000);
+    assert!(server.stop().success());
 }
 
 #[test]

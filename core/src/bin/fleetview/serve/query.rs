@@ -336,19 +336,24 @@ pub(crate) fn forwarder_value<R: Cols>(r: &R) -> Result<ForwarderRow, R::Err> {
 }
 
 /// A record row with its IMEI (of the outbox `RECORDS` queries) as a forwarded object: the
-/// stored record with `"type":"record"` and `imei`.
+/// stored record with `"type":"record"` and `imei` first. Written as text directly (no
+/// `Value` in between): this runs for every record forwarded.
 pub(crate) fn forwarded_record<R: Cols>(
     r: &R,
     model: Option<&str>,
 ) -> Result<(i64, String, String), R::Err> {
     let position = record_value(r, model)?;
     let imei = r.text(19)?;
-    let mut v = serde_json::to_value(&position).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut v {
-        m.insert("type".into(), "record".into());
-        m.insert("imei".into(), imei.clone().into());
+    let body = serde_json::to_string(&position).unwrap_or_else(|_| "{}".into());
+    let mut out = String::with_capacity(body.len() + imei.len() + 32);
+    out.push_str("{\"type\":\"record\",\"imei\":");
+    // An IMEI is digits; quoted by serde all the same.
+    out.push_str(&serde_json::to_string(&imei).unwrap_or_default());
+    if body.len() > 2 {
+        out.push(',');
     }
-    Ok((position.id, imei, v.to_string()))
+    out.push_str(&body[1..]);
+    Ok((position.id, imei, out))
 }
 
 /// The records the entries point at, as ids.

@@ -170,14 +170,24 @@ impl Status {
         *self.at.lock().unwrap_or_else(|p| p.into_inner()) = at;
     }
 
-    /// The JSON of `GET /api/forwarders`, with the lag read from the database.
+    /// The JSON of `GET /api/forwarders`, with the lag read from the database (from the
+    /// stored position when another node delivers it).
     pub(crate) async fn json(&self, reader: &Reader) -> ForwarderJson {
-        let (pending, oldest) = reader.outbox_lag(self.at()).await.unwrap_or((0, None));
+        let active = self.active.load(Ordering::Relaxed);
+        let mut at = self.at();
+        if !active {
+            if let Ok(rows) = reader.forwarders().await {
+                if let Some(r) = rows.iter().find(|r| r.name == self.name) {
+                    at = r.at;
+                }
+            }
+        }
+        let (pending, oldest) = reader.outbox_lag(at).await.unwrap_or((0, None));
         let lag_seconds = oldest.map_or(0.0, |t| ((now_ms() - t).max(0) as f64) / 1000.0);
         let last = self.last_delivery_ms.load(Ordering::Relaxed);
         ForwarderJson {
             name: self.name.clone(),
-            active: self.active.load(Ordering::Relaxed),
+            active,
             delivered: self.delivered.load(Ordering::Relaxed),
             batches: self.batches.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
@@ -393,6 +403,10 @@ async fn run(
         }
     }
     status.active.store(false, Ordering::Relaxed);
+    if let Some(c) = held.take() {
+        // Out of the pool and closed: the session's lock goes with it, at once.
+        drop(deadpool_postgres::Object::take(c));
+    }
 }
 
 /// The entries of a batch up to [`ITEMS_PER_BATCH`] items (at least one entry).
