@@ -16,7 +16,7 @@ mod webhook;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::watch;
@@ -35,8 +35,9 @@ const POLL: Duration = Duration::from_millis(50);
 /// First wait after a failed delivery; doubled at each failure up to [`BACKOFF_MAX`].
 const BACKOFF: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
-/// Delivered entries are trimmed, and the forwarder's row marked as run, at most this often.
-const TRIM_EVERY: Duration = Duration::from_secs(1);
+/// The forwarder's position is stored (and delivered entries trimmed, and its row marked as
+/// run) at least this often, and as often as the writer takes it under load.
+const STORE_EVERY: Duration = Duration::from_secs(1);
 
 /// Where a forwarder delivers.
 #[derive(Clone, Debug)]
@@ -292,10 +293,16 @@ pub(crate) async fn start(
         };
         info!(forwarder = %status.name, "forwarding from the outbox");
         out.all.push(status.clone());
+        let (delivered, positions) = watch::channel(status.at());
+        tasks.push(tokio::spawn(store_positions(
+            status.name.clone(),
+            store.clone(),
+            positions,
+        )));
         tasks.push(tokio::spawn(run(
             status,
             sender,
-            store.clone(),
+            delivered,
             reader.clone(),
             model.clone(),
             lock.clone(),
@@ -313,7 +320,7 @@ fn lock_key(name: &str) -> i64 {
 async fn run(
     status: Arc<Status>,
     mut sender: Sender,
-    store: Store,
+    delivered: watch::Sender<Cursor>,
     reader: Reader,
     model: Option<String>,
     lock: Option<super::storage::postgres::read::Pool>,
@@ -321,7 +328,6 @@ async fn run(
 ) {
     let name = status.name.clone();
     let mut backoff = BACKOFF;
-    let mut marked = Instant::now() - TRIM_EVERY;
     let mut held: Option<deadpool_postgres::Object> = None;
     while !*shutdown.borrow() {
         if let Some(pool) = &lock {
@@ -364,13 +370,6 @@ async fn run(
         };
         let batch = cut(batch);
         let Some(last) = batch.last().map(|d| d.at) else {
-            if marked.elapsed() >= TRIM_EVERY {
-                // Alive with nothing to send: marked as run (it keeps holding entries back).
-                marked = Instant::now();
-                if let Err(e) = store.delivered(&name, at, true).await {
-                    warn!(forwarder = %name, "cannot store its position: {e}");
-                }
-            }
             wait(&mut shutdown, POLL).await;
             continue;
         };
@@ -381,16 +380,11 @@ async fn run(
                     info!(forwarder = %name, "delivering again");
                 }
                 backoff = BACKOFF;
-                let trim = marked.elapsed() >= TRIM_EVERY;
-                if trim {
-                    marked = Instant::now();
-                }
-                // Delivered: the position moves on (a crash before this commit delivers the
-                // batch again: at least once).
-                if let Err(e) = store.delivered(&name, last, trim).await {
-                    warn!(forwarder = %name, "cannot store its position: {e}");
-                }
+                // Delivered: the position moves on, stored by `store_positions` while the
+                // next batch goes (a crash before it is committed delivers again from the last
+                // stored position: at least once).
                 status.succeeded(items, last);
+                delivered.send_replace(last);
             }
             Err(e) => {
                 let n = status.failing.load(Ordering::Relaxed) + 1;
@@ -406,6 +400,27 @@ async fn run(
     if let Some(c) = held.take() {
         // Out of the pool and closed: the session's lock goes with it, at once.
         drop(deadpool_postgres::Object::take(c));
+    }
+}
+
+/// Store the forwarder's position as it is delivered: the latest one, one update in flight at
+/// a time (under load the writer's queue is long: the forwarder does not wait for it), and at
+/// least every [`STORE_EVERY`] (marking the forwarder as run, which keeps its entries from
+/// being trimmed, and trimming what every forwarder has delivered). A last update when the
+/// forwarder stops (its sender is dropped).
+async fn store_positions(name: String, store: Store, mut delivered: watch::Receiver<Cursor>) {
+    loop {
+        let stopping = tokio::select! {
+            r = delivered.changed() => r.is_err(),
+            _ = tokio::time::sleep(STORE_EVERY) => false,
+        };
+        let at = *delivered.borrow_and_update();
+        if let Err(e) = store.delivered(&name, at, true).await {
+            warn!(forwarder = %name, "cannot store its position: {e}");
+        }
+        if stopping {
+            return;
+        }
     }
 }
 
