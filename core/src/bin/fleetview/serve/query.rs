@@ -187,6 +187,14 @@ pub(crate) fn device_value<R: Cols>(r: &R) -> Result<(i64, Device), R::Err> {
 /// here, from the compact form the writer stores ([`io_value`]). The numeric columns hold what
 /// the writer stored from the same types, so narrowing them cannot fail on rows it wrote.
 pub(crate) fn record_value<R: Cols>(r: &R, model: Option<&str>) -> Result<Position, R::Err> {
+    record_with(r, |io| io_value(io, model))
+}
+
+/// [`record_value`] with the IO elements made by `io` from the stored column.
+fn record_with<R: Cols, Io>(
+    r: &R,
+    io: impl FnOnce(&str) -> Io,
+) -> Result<PositionJson<Io>, R::Err> {
     let ts = r.int(1)?;
     let fuel = match r.opt_int(16)? {
         Some(id) => Some(fleetview::api::FuelReading {
@@ -211,7 +219,7 @@ pub(crate) fn record_value<R: Cols>(r: &R, model: Option<&str>) -> Result<Positi
             valid: r.boolean(9)?,
             event_id: narrow(r.int(10)?),
             generation_type: r.opt_int(11)?.map(narrow),
-            io: io_value(&r.text(12)?, model),
+            io: io(&r.text(12)?),
         },
         codec: r.text(13)?,
         transport: r.text(14)?,
@@ -336,13 +344,19 @@ pub(crate) fn forwarder_value<R: Cols>(r: &R) -> Result<ForwarderRow, R::Err> {
 }
 
 /// A record row with its IMEI (of the outbox `RECORDS` queries) as a forwarded object: the
-/// stored record with `"type":"record"` and `imei` first. Written as text directly (no
-/// `Value` in between): this runs for every record forwarded.
+/// stored record with `"type":"record"` and `imei` first. Written as text directly, its IO
+/// elements typed from the compact column (no `Value` in between): this runs for every record
+/// forwarded.
 pub(crate) fn forwarded_record<R: Cols>(
     r: &R,
     model: Option<&str>,
 ) -> Result<(i64, String, String), R::Err> {
-    let position = record_value(r, model)?;
+    let position = record_with(r, |io| match compact_elements(io) {
+        Some(elements) => {
+            ForwardedIo::Typed(elements.iter().map(|e| IoJson::new(e, model)).collect())
+        }
+        None => ForwardedIo::Stored(io_value(io, model)),
+    })?;
     let imei = r.text(19)?;
     let body = serde_json::to_string(&position).unwrap_or_else(|_| "{}".into());
     let mut out = String::with_capacity(body.len() + imei.len() + 32);
@@ -354,6 +368,43 @@ pub(crate) fn forwarded_record<R: Cols>(
     }
     out.push_str(&body[1..]);
     Ok((position.id, imei, out))
+}
+
+/// A forwarded record's IO: typed from the compact column, or (rows stored before it) the
+/// column as the API shows it.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum ForwardedIo {
+    Typed(Vec<IoJson>),
+    Stored(Value),
+}
+
+/// A compact element's third item: the raw integer, or the hex of a variable-length value.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum CompactValue {
+    Raw(u64),
+    Hex(String),
+}
+
+/// The compact IO column (`[[id,size,raw],[id,size,"hex"]]`) as elements, read straight into
+/// their types; `None` for anything else (a row stored before the compact form).
+fn compact_elements(text: &str) -> Option<Vec<IoElement>> {
+    let items: Vec<(u16, u8, CompactValue)> = serde_json::from_str(text).ok()?;
+    items
+        .into_iter()
+        .map(|(id, size, v)| {
+            let value = match (size, v) {
+                (_, CompactValue::Hex(hex)) => IoValue::Bytes(fleetview::hex::decode(&hex).ok()?),
+                (1, CompactValue::Raw(v)) => IoValue::U8(u8::try_from(v).ok()?),
+                (2, CompactValue::Raw(v)) => IoValue::U16(u16::try_from(v).ok()?),
+                (4, CompactValue::Raw(v)) => IoValue::U32(u32::try_from(v).ok()?),
+                (8, CompactValue::Raw(v)) => IoValue::U64(v),
+                _ => return None,
+            };
+            Some(IoElement { id, value })
+        })
+        .collect()
 }
 
 /// The records the entries point at, as ids.
@@ -398,4 +449,29 @@ pub(crate) fn deliveries(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The forwarders' typed IO is exactly what the API shows for the same column.
+    #[test]
+    fn forwarded_io_matches_the_api() {
+        let text = r#"[[239,1,1],[16,8,18446744073709551615],[66,2,12500],[385,2,"0aff"]]"#;
+        for model in [None, Some("FMB920")] {
+            let typed: Vec<IoJson> = compact_elements(text)
+                .unwrap()
+                .iter()
+                .map(|e| IoJson::new(e, model))
+                .collect();
+            assert_eq!(
+                serde_json::to_value(ForwardedIo::Typed(typed)).unwrap(),
+                io_value(text, model)
+            );
+        }
+        // A column in the full model (rows stored before the compact form): not compact.
+        assert!(compact_elements(r#"[{"id":1,"size":1,"raw":1}]"#).is_none());
+        assert!(compact_elements("[[1,3,5]]").is_none());
+    }
 }

@@ -360,6 +360,7 @@ async fn run(
         }
         status.active.store(true, Ordering::Relaxed);
         let at = status.at();
+        let started = std::time::Instant::now();
         let batch = match reader.outbox(at, ENTRIES_PER_BATCH, model.clone()).await {
             Ok(b) => b,
             Err(e) => {
@@ -374,8 +375,11 @@ async fn run(
             continue;
         };
         let items: usize = batch.iter().map(|d| d.items.len()).sum();
+        let read = started.elapsed();
         match sender.send(&batch).await {
             Ok(()) => {
+                tracing::debug!(forwarder = %name, items, read_ms = read.as_millis() as u64,
+                    send_ms = (started.elapsed() - read).as_millis() as u64, "batch delivered");
                 if status.failing.load(Ordering::Relaxed) > 0 {
                     info!(forwarder = %name, "delivering again");
                 }
