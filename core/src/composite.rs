@@ -201,7 +201,10 @@ impl fmt::Display for CompositeProblem {
                 write!(f, "needs {needed} bytes, {available} left in the value")
             }
             Self::CompositeLengthOverrun { length, available } => {
-                write!(f, "length {length} runs past the end ({available} bytes left)")
+                write!(
+                    f,
+                    "length {length} runs past the end ({available} bytes left)"
+                )
             }
             Self::CompositeBadPart { part, parts } => {
                 write!(f, "data part {part} of {parts} (expected 1 ≤ part ≤ parts)")

@@ -8,7 +8,9 @@ use alloc::vec::Vec;
 
 use crate::command::MessageType;
 use crate::composite::sensor::mac_text;
-use crate::composite::{beacon, Beacon, BeaconId, CompositeKind, EyeData, Parameter, SensorListKind};
+use crate::composite::{
+    beacon, Beacon, BeaconId, CompositeKind, EyeData, Parameter, SensorListKind,
+};
 use crate::data::Content;
 use crate::field::{Field, SpanKind};
 use crate::io_catalog::{self, IoValueView};
@@ -332,7 +334,10 @@ fn eye_text(e: &EyeData) -> String {
         parts.push(format!("humidity {h} %"));
     }
     if let Some(m) = e.magnet {
-        parts.push(format!("magnet {}", if m { "detected" } else { "not detected" }));
+        parts.push(format!(
+            "magnet {}",
+            if m { "detected" } else { "not detected" }
+        ));
     }
     if let (Some(moving), Some(count)) = (e.moving(), e.movement_count()) {
         parts.push(format!(
@@ -398,7 +403,11 @@ fn parameter_text(span: &Span, raw: &[u8]) -> String {
         Parameter::BatteryVoltage(v) => format!("{v} mV"),
         Parameter::Mac(m) => mac_text(&m),
         Parameter::Unknown { value, .. } => {
-            format!("unknown parameter, {} bytes: {}", value.len(), spaced_hex(&value))
+            format!(
+                "unknown parameter, {} bytes: {}",
+                value.len(),
+                spaced_hex(&value)
+            )
         }
     }
 }

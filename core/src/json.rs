@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::avl::{AvlRecord, IoElement, IoValue};
 use crate::command::CommandMessage;
 use crate::composite::{
-    self, beacon, sensor, BeaconId, BeaconList, Composite, EyeData, Parameter, ServingCell,
-    SensorList,
+    self, beacon, sensor, BeaconId, BeaconList, Composite, EyeData, Parameter, SensorList,
+    ServingCell,
 };
 use crate::error::{DecodeError, Warning};
 use crate::hex::HexError;

@@ -153,12 +153,10 @@ fn errors_md_warning_kinds_exist() {
         // A malformed composite value's warning takes the code of its problem.
         let problems = enum_variants("CompositeProblem").map_or_else(Vec::new, |(v, _)| v);
         assert!(problems.len() >= 4, "parsed {problems:?}");
-        let variants = variants
-            .into_iter()
-            .flat_map(|v| match v.as_str() {
-                "MalformedComposite" => problems.clone(),
-                _ => vec![v],
-            });
+        let variants = variants.into_iter().flat_map(|v| match v.as_str() {
+            "MalformedComposite" => problems.clone(),
+            _ => vec![v],
+        });
         for v in variants {
             let code = snake_case(&v);
             assert!(

@@ -131,11 +131,26 @@ mod tests {
     #[test]
     fn the_lte_cell_id_replaces_the_gsm_one() {
         let io = [
-            IoElement { id: 21, value: IoValue::U8(4) },
-            IoElement { id: 205, value: IoValue::U16(1234) },
-            IoElement { id: 206, value: IoValue::U16(567) },
-            IoElement { id: 636, value: IoValue::U32(98_765_432) },
-            IoElement { id: 241, value: IoValue::U32(24602) },
+            IoElement {
+                id: 21,
+                value: IoValue::U8(4),
+            },
+            IoElement {
+                id: 205,
+                value: IoValue::U16(1234),
+            },
+            IoElement {
+                id: 206,
+                value: IoValue::U16(567),
+            },
+            IoElement {
+                id: 636,
+                value: IoValue::U32(98_765_432),
+            },
+            IoElement {
+                id: 241,
+                value: IoValue::U32(24602),
+            },
         ];
         let c = ServingCell::from_io(&io).unwrap();
         assert_eq!(c.cell_id, Some(98_765_432));

@@ -114,7 +114,10 @@ const TELTONIKA_COMPANY: [u8; 2] = [0x9a, 0x08];
 const AD_MANUFACTURER: u8 = 0xff;
 
 impl SensorList {
-    pub(crate) fn read(c: &mut Cursor<'_, '_>, kind: SensorListKind) -> Result<Self, CompositeError> {
+    pub(crate) fn read(
+        c: &mut Cursor<'_, '_>,
+        kind: SensorListKind,
+    ) -> Result<Self, CompositeError> {
         let header = c.u8()?;
         c.mark(0, PieceKind::SensorListHeader, None);
         let mut sensors = Vec::new();
@@ -209,7 +212,11 @@ impl Parameter {
     }
 
     /// Read one parameter ending at or before `end`.
-    fn read(c: &mut Cursor<'_, '_>, end: usize, kind: SensorListKind) -> Result<Self, CompositeError> {
+    fn read(
+        c: &mut Cursor<'_, '_>,
+        end: usize,
+        kind: SensorListKind,
+    ) -> Result<Self, CompositeError> {
         let at = c.pos();
         if end - at < 2 {
             return Err(c.error_at(
@@ -233,16 +240,17 @@ impl Parameter {
             ));
         }
         let v = c.take(len)?;
-        Self::from_value(id, v, kind).ok_or_else(|| {
-            c.error_at(
-                at,
-                CompositeProblem::CompositeBadParameter {
-                    parameter: id,
-                    length: len,
-                },
-            )
-        })?
-        .map_err(|(offset, problem)| c.error_at(len_at + 1 + offset, problem))
+        Self::from_value(id, v, kind)
+            .ok_or_else(|| {
+                c.error_at(
+                    at,
+                    CompositeProblem::CompositeBadParameter {
+                        parameter: id,
+                        length: len,
+                    },
+                )
+            })?
+            .map_err(|(offset, problem)| c.error_at(len_at + 1 + offset, problem))
     }
 
     /// The parameter `id` with value `v`; `None` when its length does not fit its type, an
@@ -304,10 +312,9 @@ impl Parameter {
             Self::Name(n) => out.extend_from_slice(n.as_bytes()),
             Self::Temperature(v) => out.extend_from_slice(&v.to_be_bytes()),
             Self::Roll(v) => out.extend_from_slice(&v.to_be_bytes()),
-            Self::Humidity(v)
-            | Self::Magnet(v)
-            | Self::Movement(v)
-            | Self::LowBattery(v) => out.push(*v),
+            Self::Humidity(v) | Self::Magnet(v) | Self::Movement(v) | Self::LowBattery(v) => {
+                out.push(*v)
+            }
             Self::Pitch(v) => out.push(*v as u8),
             Self::MovementCount(v) | Self::BatteryVoltage(v) | Self::MagnetCount(v) => {
                 out.extend_from_slice(&v.to_be_bytes())
@@ -482,7 +489,10 @@ mod tests {
         // Parameter length past the sensor's end.
         let bytes = crate::hex::decode("01 04 0005 ffff").unwrap();
         let e = SensorList::decode(&bytes, SensorListKind::Eye).unwrap_err();
-        assert_eq!((e.offset, e.problem.code()), (3, "composite_length_overrun"));
+        assert_eq!(
+            (e.offset, e.problem.code()),
+            (3, "composite_length_overrun")
+        );
     }
 
     #[test]

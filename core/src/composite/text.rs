@@ -71,7 +71,10 @@ mod tests {
 
     #[test]
     fn a_vin_drops_its_padding_and_refuses_binary() {
-        assert_eq!(Vin::decode(b"WVWZZZ1KZAW000001\0\0").unwrap().0, "WVWZZZ1KZAW000001");
+        assert_eq!(
+            Vin::decode(b"WVWZZZ1KZAW000001\0\0").unwrap().0,
+            "WVWZZZ1KZAW000001"
+        );
         let e = Vin::decode(b"WVW\x01ZZ").unwrap_err();
         assert_eq!((e.offset, e.problem.code()), (3, "composite_not_text"));
     }
