@@ -295,10 +295,7 @@ fn composite_values_are_decoded_and_malformed_ones_warned_about() {
     assert_eq!(records[0]["network"]["mcc"], 246);
 
     // Malformed values: the packet decodes (exit 0), each with its warning and offset.
-    let (code, out, _) = run(
-        &["decode", &vector_hex("composite_malformed_values")],
-        None,
-    );
+    let (code, out, _) = run(&["decode", &vector_hex("composite_malformed_values")], None);
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
     let kinds: Vec<&str> = v["warnings"]

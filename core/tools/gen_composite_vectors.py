@@ -226,7 +226,7 @@ def main():
     bad_part = b"\x30" + good_beacon[1:]  # part 3 of 0
     not_text = b"P0101,P0\x013"
     bad = [(385, truncated), (11317, overrun), (385, bad_part), (281, not_text)]
-    records = [Record(t0 + 1000 * k, 252_795_360, 546_872_300, 0, cells, [nx]) for k, nx in enumerate(bad)]
+    records = [Record(t0 + 3_600_000 + 1000 * k, 252_795_360, 546_872_300, 0, cells, [nx]) for k, nx in enumerate(bad)]
     data, offsets = frame(records)
     # Where each problem is, from the first byte of its value.
     # The truncated beacon is 23 - 5 = 18 bytes: part byte, flags, UUID at 2..18; the major
