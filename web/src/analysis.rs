@@ -311,6 +311,7 @@ impl Analysis {
                         field: Field::KeepAlive,
                         record: None,
                         io_id: None,
+                        item: None,
                     };
                     let e = explain(&span, raw, packet, model);
                     (e.label, e.value)

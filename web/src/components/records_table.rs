@@ -1,10 +1,14 @@
 //! The decoded packets: a summary per packet with the exact ack a server must send, the records
-//! (UTC time, coordinates, speed, satellites, priority, event, IO with names, values and units),
-//! command messages, and warnings.
+//! (UTC time, coordinates, speed, satellites, priority, event, IO with names, values and units;
+//! beacons and sensors of composite values as rows of their own; the serving cell), command
+//! messages, and warnings.
 
 use std::rc::Rc;
 
-use fleetview::json::{IoJson, PacketJson, RecordJson};
+use fleetview::json::{
+    BeaconListJson, DecodedJson, EyeJson, IoJson, PacketJson, RecordJson, SensorJson,
+    SensorListJson,
+};
 use fleetview::{PacketKind, TransportKind};
 use yew::prelude::*;
 
@@ -31,6 +35,143 @@ fn io_text(io: &IoJson) -> String {
         Some(name) => format!("{name} ({}) = {value}{unit}", io.id),
         None => format!("IO {} = {value}", io.id),
     }
+}
+
+/// `-60 dBm`, or a dash.
+fn opt<T: std::fmt::Display>(v: Option<T>, unit: &str) -> String {
+    v.map(|v| format!("{v}{unit}"))
+        .unwrap_or_else(|| "—".into())
+}
+
+/// The beacons of one part of a beacon list (IO 385), a row each.
+fn beacon_rows(io: &IoJson, list: &BeaconListJson) -> Html {
+    html! {
+        <table class="composite beacons" data-io={io.id.to_string()}>
+            <caption>{ format!("{} ({}) · part {} of {} · {} beacon{}", io.name.unwrap_or("Beacons"), io.id,
+                list.part, list.parts, list.beacons.len(), if list.beacons.len() == 1 { "" } else { "s" }) }</caption>
+            <thead><tr><th>{ "#" }</th><th>{ "Type" }</th><th>{ "ID" }</th><th>{ "RSSI" }</th><th>{ "Battery" }</th><th>{ "Temperature" }</th></tr></thead>
+            <tbody>{ for list.beacons.iter().enumerate().map(|(i, b)| {
+                let id = match (&b.uuid, &b.namespace) {
+                    (Some(uuid), _) => format!("{uuid} · major {} · minor {}", b.major.unwrap_or(0), b.minor.unwrap_or(0)),
+                    (None, Some(ns)) => format!("{ns} · instance {}", b.instance.as_deref().unwrap_or("")),
+                    _ => String::new(),
+                };
+                html! {
+                    <tr class="beacon">
+                        <td>{ i + 1 }</td>
+                        <td>{ if b.kind == "ibeacon" { "iBeacon" } else { "Eddystone" } }</td>
+                        <td class="id">{ id }</td>
+                        <td class="num">{ opt(b.rssi, " dBm") }</td>
+                        <td class="num">{ opt(b.battery_mv, " mV") }</td>
+                        <td class="num">{ opt(b.temperature_c, " °C") }</td>
+                    </tr>
+                }
+            }) }</tbody>
+        </table>
+    }
+}
+
+/// What else a sensor says: movement, magnet, angles, low battery, unknown parameters.
+fn sensor_other(s: &SensorJson, eye: Option<&EyeJson>) -> String {
+    let mut parts = Vec::new();
+    let moving = s.movement.or(eye.and_then(|e| e.movement));
+    let count = s.movement_count.or(eye.and_then(|e| e.movement_count));
+    match (moving, count) {
+        (Some(m), Some(c)) => parts.push(format!(
+            "{}, {c} movements",
+            if m { "moving" } else { "still" }
+        )),
+        (Some(m), None) => parts.push(if m { "moving" } else { "still" }.to_string()),
+        (None, Some(c)) => parts.push(format!("{c} movements")),
+        _ => {}
+    }
+    if let Some(m) = s.magnet.or(eye.and_then(|e| e.magnet)) {
+        parts.push(format!(
+            "magnet {}",
+            if m { "detected" } else { "not detected" }
+        ));
+    }
+    if let Some(c) = s.magnet_count {
+        parts.push(format!("{c} magnet triggers"));
+    }
+    let pitch = s.pitch.or(eye.and_then(|e| e.pitch));
+    let roll = s.roll.or(eye.and_then(|e| e.roll));
+    if pitch.is_some() || roll.is_some() {
+        parts.push(format!(
+            "pitch {}, roll {}",
+            opt(pitch, "°"),
+            opt(roll, "°")
+        ));
+    }
+    if s.low_battery == Some(true) || eye.is_some_and(|e| e.low_battery) {
+        parts.push("low battery".into());
+    }
+    for u in &s.unknown {
+        parts.push(format!("parameter {} = 0x{}", u.id, u.hex));
+    }
+    parts.join(" · ")
+}
+
+/// The beacons of a sensor list, a row each (EYE values where the parameters do not say).
+fn sensor_rows(io: &IoJson, list: &SensorListJson) -> Html {
+    html! {
+        <table class="composite sensors" data-io={io.id.to_string()}>
+            <caption>{ format!("{} ({}) · {} sensor{}", io.name.unwrap_or("Sensors"), io.id,
+                list.beacons.len(), if list.beacons.len() == 1 { "" } else { "s" }) }</caption>
+            <thead><tr><th>{ "#" }</th><th>{ "Name" }</th><th>{ "MAC / ID" }</th><th>{ "RSSI" }</th><th>{ "Temperature" }</th>
+                <th>{ "Humidity" }</th><th>{ "Battery" }</th><th>{ "Other" }</th></tr></thead>
+            <tbody>{ for list.beacons.iter().enumerate().map(|(i, s)| {
+                let eye = s.eye.as_ref();
+                html! {
+                    <tr class="sensor">
+                        <td>{ i + 1 }</td>
+                        <td>{ s.name.clone().unwrap_or_else(|| "—".into()) }</td>
+                        <td class="id">{ s.mac.clone().or_else(|| s.id.clone()).unwrap_or_else(|| "—".into()) }</td>
+                        <td class="num">{ opt(s.rssi, " dBm") }</td>
+                        <td class="num">{ opt(s.temperature_c.or(eye.and_then(|e| e.temperature_c)), " °C") }</td>
+                        <td class="num">{ opt(s.humidity.or(eye.and_then(|e| e.humidity)), " %") }</td>
+                        <td class="num">{ opt(s.battery_mv.or(eye.and_then(|e| e.battery_mv)), " mV") }</td>
+                        <td>{ sensor_other(s, eye) }</td>
+                    </tr>
+                }
+            }) }</tbody>
+        </table>
+    }
+}
+
+/// An IO element: one line, or its beacons and sensors as rows.
+fn io_cell(io: &IoJson) -> Html {
+    match &io.decoded {
+        Some(DecodedJson::Beacons(list)) => beacon_rows(io, list),
+        Some(DecodedJson::Sensors(list)) => sensor_rows(io, list),
+        Some(DecodedJson::Codes { codes }) => html! {
+            <div class="codes">{ format!("{} ({}) = {}", io.name.unwrap_or("Fault codes"), io.id,
+                if codes.is_empty() { "none".to_string() } else { codes.join(", ") }) }</div>
+        },
+        Some(DecodedJson::Vin { vin }) => {
+            html! { <div>{ format!("{} ({}) = {vin}", io.name.unwrap_or("VIN"), io.id) }</div> }
+        }
+        None => html! { <div>{ io_text(io) }</div> },
+    }
+}
+
+/// The serving cell of a record: `MCC 246 · MNC 02 · LAC 3401 · cell 24721 · signal 4/5`.
+pub fn cell_text(n: &fleetview::json::NetworkJson) -> String {
+    let mut parts = Vec::new();
+    if let (Some(mcc), Some(mnc)) = (n.mcc, n.mnc) {
+        let width = usize::from(n.mnc_digits.unwrap_or(2));
+        parts.push(format!("MCC {mcc} · MNC {mnc:0width$}"));
+    }
+    if let Some(lac) = n.lac {
+        parts.push(format!("LAC {lac}"));
+    }
+    if let Some(cell) = n.cell_id {
+        parts.push(format!("cell {cell}"));
+    }
+    if let Some(signal) = n.signal {
+        parts.push(format!("signal {signal}/5"));
+    }
+    format!("Serving cell: {}", parts.join(" · "))
 }
 
 fn ack_line(p: &PacketJson) -> Html {
@@ -139,7 +280,12 @@ pub fn records_table(props: &RecordsTableProps) -> Html {
                         <div class="sub">{ format!("generation: {}", fleetview::GenerationType(g).name().unwrap_or("?")) }</div>
                     }
                 </td>
-                <td class="io">{ for r.io.iter().map(|io| html! { <div>{ io_text(io) }</div> }) }</td>
+                <td class="io">
+                    { for r.io.iter().map(io_cell) }
+                    if let Some(n) = &r.network {
+                        <div class="cell">{ cell_text(n) }</div>
+                    }
+                </td>
             </tr>
         }
     };
