@@ -218,6 +218,7 @@ describe("playground", () => {
     // Record 10: fault codes.
     assert.match(await page.locator('tr.record[data-record="9"] .codes').textContent(), /P0101, P0300/);
     await page.screenshot({ path: join(ARTIFACTS, "06-beacons.png"), fullPage: true });
+    await first.screenshot({ path: join(ARTIFACTS, "06-beacons-record-1.png") });
 
     // The hex view labels each beacon and each sensor parameter.
     await page.locator('.seg.beacon[title="beacon"]').first().hover();
