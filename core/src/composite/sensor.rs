@@ -434,12 +434,13 @@ impl EyeData {
 
 /// A MAC address as text: `7c:d9:f4:01:02:03`.
 pub fn mac_text(mac: &[u8; 6]) -> String {
+    let hex = crate::hex::encode(mac);
     let mut s = String::with_capacity(17);
-    for (i, b) in mac.iter().enumerate() {
+    for (i, pair) in hex.as_bytes().chunks(2).enumerate() {
         if i > 0 {
             s.push(':');
         }
-        s.push_str(&alloc::format!("{b:02x}"));
+        s.extend(pair.iter().map(|&c| char::from(c)));
     }
     s
 }

@@ -39,11 +39,13 @@ impl FaultCodes {
     /// Decode a fault code value: codes separated by commas (spaces around them are dropped).
     pub fn decode(v: &[u8]) -> Result<Self, CompositeError> {
         let text = ascii(v)?;
+        // ASCII only (checked above): split and trim bytes, without Unicode tables.
         Ok(Self(
-            text.split(',')
-                .map(str::trim)
+            text.as_bytes()
+                .split(|&b| b == b',')
+                .map(|c| c.trim_ascii())
                 .filter(|c| !c.is_empty())
-                .map(String::from)
+                .map(|c| String::from(core::str::from_utf8(c).unwrap_or_default()))
                 .collect(),
         ))
     }

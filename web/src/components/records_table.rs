@@ -43,32 +43,78 @@ fn opt<T: std::fmt::Display>(v: Option<T>, unit: &str) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
-/// The beacons of one part of a beacon list (IO 385), a row each.
-fn beacon_rows(io: &IoJson, list: &BeaconListJson) -> Html {
+/// A composite value's items as a small table: a caption, a header and one row per item (all
+/// text, one renderer for beacons and sensors).
+fn items_table(
+    io: &IoJson,
+    kind: &'static str,
+    caption: String,
+    head: &[&str],
+    rows: Vec<Vec<String>>,
+) -> Html {
+    let row_class = if kind == "beacons" {
+        "beacon"
+    } else {
+        "sensor"
+    };
     html! {
-        <table class="composite beacons" data-io={io.id.to_string()}>
-            <caption>{ format!("{} ({}) · part {} of {} · {} beacon{}", io.name.unwrap_or("Beacons"), io.id,
-                list.part, list.parts, list.beacons.len(), if list.beacons.len() == 1 { "" } else { "s" }) }</caption>
-            <thead><tr><th>{ "#" }</th><th>{ "Type" }</th><th>{ "ID" }</th><th>{ "RSSI" }</th><th>{ "Battery" }</th><th>{ "Temperature" }</th></tr></thead>
-            <tbody>{ for list.beacons.iter().enumerate().map(|(i, b)| {
-                let id = match (&b.uuid, &b.namespace) {
-                    (Some(uuid), _) => format!("{uuid} · major {} · minor {}", b.major.unwrap_or(0), b.minor.unwrap_or(0)),
-                    (None, Some(ns)) => format!("{ns} · instance {}", b.instance.as_deref().unwrap_or("")),
-                    _ => String::new(),
-                };
-                html! {
-                    <tr class="beacon">
-                        <td>{ i + 1 }</td>
-                        <td>{ if b.kind == "ibeacon" { "iBeacon" } else { "Eddystone" } }</td>
-                        <td class="id">{ id }</td>
-                        <td class="num">{ opt(b.rssi, " dBm") }</td>
-                        <td class="num">{ opt(b.battery_mv, " mV") }</td>
-                        <td class="num">{ opt(b.temperature_c, " °C") }</td>
-                    </tr>
-                }
+        <table class={classes!("composite", kind)} data-io={io.id.to_string()}>
+            <caption>{ caption }</caption>
+            <thead><tr>{ for head.iter().map(|h| html! { <th>{ *h }</th> }) }</tr></thead>
+            <tbody>{ for rows.into_iter().map(|cells| html! {
+                <tr class={row_class}>{ for cells.into_iter().map(|c| html! { <td>{ c }</td> }) }</tr>
             }) }</tbody>
         </table>
     }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The beacons of one part of a beacon list (IO 385), a row each.
+fn beacon_rows(io: &IoJson, list: &BeaconListJson) -> Html {
+    let rows = list
+        .beacons
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let id = match (&b.uuid, &b.namespace) {
+                (Some(uuid), _) => format!(
+                    "{uuid} · major {} · minor {}",
+                    b.major.unwrap_or(0),
+                    b.minor.unwrap_or(0)
+                ),
+                (None, Some(ns)) => {
+                    format!("{ns} · instance {}", b.instance.as_deref().unwrap_or(""))
+                }
+                _ => String::new(),
+            };
+            let kind = if b.kind == "ibeacon" {
+                "iBeacon"
+            } else {
+                "Eddystone"
+            };
+            vec![
+                (i + 1).to_string(),
+                kind.to_string(),
+                id,
+                opt(b.rssi, " dBm"),
+                opt(b.battery_mv, " mV"),
+                opt(b.temperature_c, " °C"),
+            ]
+        })
+        .collect();
+    let caption = format!(
+        "{} ({}) · part {} of {} · {}",
+        io.name.unwrap_or("Beacons"),
+        io.id,
+        list.part,
+        list.parts,
+        plural(list.beacons.len(), "beacon")
+    );
+    let head = ["#", "Type", "ID", "RSSI", "Battery", "Temperature"];
+    items_table(io, "beacons", caption, &head, rows)
 }
 
 /// What else a sensor says: movement, magnet, angles, low battery, unknown parameters.
@@ -114,29 +160,44 @@ fn sensor_other(s: &SensorJson, eye: Option<&EyeJson>) -> String {
 
 /// The beacons of a sensor list, a row each (EYE values where the parameters do not say).
 fn sensor_rows(io: &IoJson, list: &SensorListJson) -> Html {
-    html! {
-        <table class="composite sensors" data-io={io.id.to_string()}>
-            <caption>{ format!("{} ({}) · {} sensor{}", io.name.unwrap_or("Sensors"), io.id,
-                list.beacons.len(), if list.beacons.len() == 1 { "" } else { "s" }) }</caption>
-            <thead><tr><th>{ "#" }</th><th>{ "Name" }</th><th>{ "MAC / ID" }</th><th>{ "RSSI" }</th><th>{ "Temperature" }</th>
-                <th>{ "Humidity" }</th><th>{ "Battery" }</th><th>{ "Other" }</th></tr></thead>
-            <tbody>{ for list.beacons.iter().enumerate().map(|(i, s)| {
-                let eye = s.eye.as_ref();
-                html! {
-                    <tr class="sensor">
-                        <td>{ i + 1 }</td>
-                        <td>{ s.name.clone().unwrap_or_else(|| "—".into()) }</td>
-                        <td class="id">{ s.mac.clone().or_else(|| s.id.clone()).unwrap_or_else(|| "—".into()) }</td>
-                        <td class="num">{ opt(s.rssi, " dBm") }</td>
-                        <td class="num">{ opt(s.temperature_c.or(eye.and_then(|e| e.temperature_c)), " °C") }</td>
-                        <td class="num">{ opt(s.humidity.or(eye.and_then(|e| e.humidity)), " %") }</td>
-                        <td class="num">{ opt(s.battery_mv.or(eye.and_then(|e| e.battery_mv)), " mV") }</td>
-                        <td>{ sensor_other(s, eye) }</td>
-                    </tr>
-                }
-            }) }</tbody>
-        </table>
-    }
+    let rows = list
+        .beacons
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let eye = s.eye.as_ref();
+            vec![
+                (i + 1).to_string(),
+                s.name.clone().unwrap_or_else(|| "—".into()),
+                s.mac
+                    .clone()
+                    .or_else(|| s.id.clone())
+                    .unwrap_or_else(|| "—".into()),
+                opt(s.rssi, " dBm"),
+                opt(s.temperature_c.or(eye.and_then(|e| e.temperature_c)), " °C"),
+                opt(s.humidity.or(eye.and_then(|e| e.humidity)), " %"),
+                opt(s.battery_mv.or(eye.and_then(|e| e.battery_mv)), " mV"),
+                sensor_other(s, eye),
+            ]
+        })
+        .collect();
+    let caption = format!(
+        "{} ({}) · {}",
+        io.name.unwrap_or("Sensors"),
+        io.id,
+        plural(list.beacons.len(), "sensor")
+    );
+    let head = [
+        "#",
+        "Name",
+        "MAC / ID",
+        "RSSI",
+        "Temperature",
+        "Humidity",
+        "Battery",
+        "Other",
+    ];
+    items_table(io, "sensors", caption, &head, rows)
 }
 
 /// An IO element: one line, or its beacons and sensors as rows.
