@@ -191,25 +191,34 @@ pub struct BeaconListJson {
 }
 
 /// A beacon of IO 385.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BeaconJson {
     /// `ibeacon` or `eddystone`.
+    #[serde(rename = "type")]
     pub kind: &'static str,
     /// iBeacon: the UUID, `e2c56db5-dffb-48d2-b060-d0f5a71096e0`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
     /// iBeacon: major.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub major: Option<u16>,
     /// iBeacon: minor.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub minor: Option<u16>,
     /// Eddystone: the namespace, hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     /// Eddystone: the instance, hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
     /// dBm.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rssi: Option<i8>,
     /// mV.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub battery_mv: Option<u16>,
     /// °C.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature_c: Option<f64>,
 }
 
@@ -224,64 +233,89 @@ pub struct SensorListJson {
 
 /// A beacon of a sensor list: its parameters by name. Units: `temperature_c` in °C,
 /// `battery_mv` in mV, `humidity` in %, `pitch` and `roll` in degrees.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct SensorJson {
     /// dBm (parameter 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rssi: Option<i8>,
     /// Beacon id, hex (1).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// MAC address, `7c:d9:f4:01:02:03` (15).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
     /// Name (5).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// °C (6).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature_c: Option<f64>,
     /// % (7).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub humidity: Option<u8>,
     /// Magnet detected (8).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub magnet: Option<bool>,
     /// Moving (9).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub movement: Option<bool>,
     /// Movement count (10).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub movement_count: Option<u16>,
     /// Degrees (11).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pitch: Option<i16>,
     /// Degrees (12).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub roll: Option<i16>,
     /// Low battery (13).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub low_battery: Option<bool>,
     /// mV (14).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub battery_mv: Option<u16>,
     /// Magnet trigger count (16).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub magnet_count: Option<u16>,
     /// IO 548: the raw advertisement, hex (2).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub advertisement: Option<String>,
     /// The EYE values: parameter 2 of the EYE lists, or an EYE advertisement in IO 548.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub eye: Option<EyeJson>,
     /// Parameters with ids this decoder does not know.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unknown: Vec<UnknownParameterJson>,
 }
 
 /// What an EYE sensor's flags announce.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct EyeJson {
     /// °C.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature_c: Option<f64>,
     /// %.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub humidity: Option<u8>,
     /// Magnet state, when the sensor has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub magnet: Option<bool>,
     /// Moving.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub movement: Option<bool>,
     /// Movement count.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub movement_count: Option<u16>,
     /// Degrees.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pitch: Option<i16>,
     /// Degrees.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub roll: Option<i16>,
     /// The battery is low.
     pub low_battery: bool,
     /// mV.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub battery_mv: Option<u16>,
 }
 
@@ -292,127 +326,6 @@ pub struct UnknownParameterJson {
     pub id: u8,
     /// Its value, hex.
     pub hex: String,
-}
-
-/// A member of the composite objects. Their many optional members go through this one type, so
-/// that serializing them is one code path instead of one per member type (which the derive
-/// makes): the npm package and the playground are wasm builds with a size budget.
-enum Member<'a> {
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    Text(&'a str),
-    Eye(&'a EyeJson),
-    Unknown(&'a [UnknownParameterJson]),
-}
-
-impl Serialize for Member<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match *self {
-            Self::Int(v) => s.serialize_i64(v),
-            Self::Float(v) => s.serialize_f64(v),
-            Self::Bool(v) => s.serialize_bool(v),
-            Self::Text(v) => s.serialize_str(v),
-            Self::Eye(v) => v.serialize(s),
-            Self::Unknown(v) => v.serialize(s),
-        }
-    }
-}
-
-/// An object of the members present, in order.
-fn object<S: Serializer>(s: S, members: &[(&str, Option<Member<'_>>)]) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut map = s.serialize_map(None)?;
-    for (key, value) in members {
-        if let Some(v) = value {
-            map.serialize_entry(key, v)?;
-        }
-    }
-    map.end()
-}
-
-fn int<T: Into<i64>>(v: Option<T>) -> Option<Member<'static>> {
-    v.map(|v| Member::Int(v.into()))
-}
-
-fn float(v: Option<f64>) -> Option<Member<'static>> {
-    v.map(Member::Float)
-}
-
-fn flag(v: Option<bool>) -> Option<Member<'static>> {
-    v.map(Member::Bool)
-}
-
-fn text(v: &Option<String>) -> Option<Member<'_>> {
-    v.as_deref().map(Member::Text)
-}
-
-impl Serialize for BeaconJson {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        object(
-            s,
-            &[
-                ("type", Some(Member::Text(self.kind))),
-                ("uuid", text(&self.uuid)),
-                ("major", int(self.major)),
-                ("minor", int(self.minor)),
-                ("namespace", text(&self.namespace)),
-                ("instance", text(&self.instance)),
-                ("rssi", int(self.rssi)),
-                ("battery_mv", int(self.battery_mv)),
-                ("temperature_c", float(self.temperature_c)),
-            ],
-        )
-    }
-}
-
-impl Serialize for SensorJson {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        object(
-            s,
-            &[
-                ("rssi", int(self.rssi)),
-                ("id", text(&self.id)),
-                ("mac", text(&self.mac)),
-                ("name", text(&self.name)),
-                ("temperature_c", float(self.temperature_c)),
-                ("humidity", int(self.humidity)),
-                ("magnet", flag(self.magnet)),
-                ("movement", flag(self.movement)),
-                ("movement_count", int(self.movement_count)),
-                ("pitch", int(self.pitch)),
-                ("roll", int(self.roll)),
-                ("low_battery", flag(self.low_battery)),
-                ("battery_mv", int(self.battery_mv)),
-                ("magnet_count", int(self.magnet_count)),
-                ("advertisement", text(&self.advertisement)),
-                ("eye", self.eye.as_ref().map(Member::Eye)),
-                (
-                    "unknown",
-                    (!self.unknown.is_empty()).then_some(Member::Unknown(&self.unknown)),
-                ),
-            ],
-        )
-    }
-}
-
-impl Serialize for EyeJson {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        object(
-            s,
-            &[
-                ("temperature_c", float(self.temperature_c)),
-                ("humidity", int(self.humidity)),
-                ("magnet", flag(self.magnet)),
-                ("movement", flag(self.movement)),
-                ("movement_count", int(self.movement_count)),
-                ("pitch", int(self.pitch)),
-                ("roll", int(self.roll)),
-                ("low_battery", Some(Member::Bool(self.low_battery))),
-                ("battery_mv", int(self.battery_mv)),
-            ],
-        )
-    }
 }
 
 fn centi(v: i16) -> f64 {
