@@ -49,6 +49,7 @@ pub(crate) fn router(ctx: Arc<Ctx>, token: Option<Token>, guard: Arc<guard::Guar
         .route("/api/commands/{id}", get(command))
         .route("/api/commands/{id}/retry", post(retry_command))
         .route("/api/live", get(live))
+        .route("/api/forwarders", get(forwarders))
         .route_layer(middleware::from_fn_with_state(token, auth));
     Router::new()
         .merge(api)
@@ -118,6 +119,15 @@ fn bearer(value: &[u8]) -> Option<&[u8]> {
     scheme
         .eq_ignore_ascii_case(b"bearer ")
         .then(|| rest.trim_ascii())
+}
+
+/// Each forwarder of this node: deliveries, failures, and the lag of its outbox.
+async fn forwarders(State(ctx): State<Arc<Ctx>>) -> ApiResult {
+    let mut out = Vec::with_capacity(ctx.forwarders.all.len());
+    for f in &ctx.forwarders.all {
+        out.push(f.json(&ctx.reader).await);
+    }
+    Ok(Json(out).into_response())
 }
 
 async fn devices(State(ctx): State<Arc<Ctx>>) -> ApiResult {

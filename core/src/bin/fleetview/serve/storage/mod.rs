@@ -29,6 +29,7 @@
 
 mod error;
 mod job;
+pub(crate) mod outbox;
 pub(crate) mod postgres;
 mod record;
 pub(crate) mod sqlite;
@@ -135,6 +136,9 @@ pub(crate) struct Batch {
     pub(crate) address: Arc<str>,
     pub(crate) received_ms: i64,
     pub(crate) rows: Vec<RecordRow>,
+    /// Events derived from these records, written to the outbox in their transaction (see
+    /// [`outbox`]; ignored without `--forward`).
+    pub(crate) events: Vec<outbox::OutboxEvent>,
 }
 
 /// The devices with queued commands, as far as this process knows: kept by the writer as it
@@ -183,6 +187,8 @@ pub(crate) struct Queued {
 pub(crate) struct Store {
     tx: mpsc::Sender<Job>,
     pending: Arc<Pending>,
+    /// Whether the outbox is written (this node has forwarders).
+    outbox: bool,
 }
 
 /// The writer (a thread for SQLite, a task for PostgreSQL); join it after [`Store::close`].
@@ -214,23 +220,26 @@ pub(crate) struct Opened {
 }
 
 /// Open (creating and migrating when needed) the database and start the writer. `node`: this
-/// process in a cluster (PostgreSQL).
+/// process in a cluster (PostgreSQL); `outbox`: whether records and events are written to the
+/// outbox (there are forwarders).
 pub(crate) async fn open(
     db: &Db,
     sync: Sync,
     node: &postgres::cluster::Node,
+    outbox: bool,
 ) -> Result<Opened, Error> {
     let pending = Arc::new(Pending::default());
     let (tx, rx) = mpsc::channel(QUEUE);
     let store = Store {
         tx,
         pending: pending.clone(),
+        outbox,
     };
     match db {
         Db::Sqlite(path) => {
             let path = path.clone();
             let (writer, reader) =
-                tokio::task::spawn_blocking(move || sqlite::open(&path, sync, rx, pending))
+                tokio::task::spawn_blocking(move || sqlite::open(&path, sync, rx, pending, outbox))
                     .await
                     .map_err(|e| Error::Task(e.to_string()))??;
             Ok(Opened {
@@ -241,7 +250,8 @@ pub(crate) async fn open(
             })
         }
         Db::Postgres(url) => {
-            let (writer, reader, cluster) = postgres::open(url, sync, node, rx, pending).await?;
+            let (writer, reader, cluster) =
+                postgres::open(url, sync, node, rx, pending, outbox).await?;
             Ok(Opened {
                 store,
                 writer,
@@ -348,6 +358,40 @@ impl Store {
     /// Commit everything queued so far and stop the writer (shutdown).
     pub(crate) async fn close(&self) -> Result<(), Error> {
         self.run(Op::Close).await.map(drop)
+    }
+
+    /// Write events to the outbox in a transaction of their own (see [`outbox`]): for events
+    /// found after their records were committed. Nothing is written without `--forward`.
+    pub(crate) async fn events(&self, events: Vec<outbox::OutboxEvent>) -> Result<(), Error> {
+        if !self.outbox || events.is_empty() {
+            return Ok(());
+        }
+        self.run(Op::Events(events)).await.map(drop)
+    }
+
+    /// Create the rows of this node's forwarders (see [`Op::Register`]).
+    pub(crate) async fn register_forwarders(
+        &self,
+        names: Vec<String>,
+        only: bool,
+    ) -> Result<(), Error> {
+        self.run(Op::Register { names, only }).await.map(drop)
+    }
+
+    /// A forwarder delivered everything up to `at` (see [`Op::Delivered`]).
+    pub(crate) async fn delivered(
+        &self,
+        name: &str,
+        at: outbox::Cursor,
+        trim: bool,
+    ) -> Result<(), Error> {
+        self.run(Op::Delivered {
+            name: name.to_string(),
+            at,
+            trim,
+        })
+        .await
+        .map(drop)
     }
 
     /// Store how a sent command ended.
