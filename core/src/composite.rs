@@ -93,8 +93,9 @@ pub fn decode(id: u16, value: &[u8]) -> Option<Result<Composite, CompositeError>
     CompositeKind::of(id).map(|kind| decode_as(kind, value, None))
 }
 
-/// Decode `value` as `kind`, appending the byte ranges of its items to `trace` (offsets from
-/// the first byte of the value) up to the first problem.
+/// [`decode`], appending the byte ranges of the value's items to `trace` (offsets from its
+/// first byte) up to the first problem: how [`crate::annotate`] labels each beacon and sensor
+/// parameter.
 pub fn decode_traced(
     id: u16,
     value: &[u8],
