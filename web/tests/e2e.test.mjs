@@ -218,6 +218,8 @@ describe("playground", () => {
     // Record 10: fault codes.
     assert.match(await page.locator('tr.record[data-record="9"] .codes').textContent(), /P0101, P0300/);
     await page.screenshot({ path: join(ARTIFACTS, "06-beacons.png"), fullPage: true });
+    // The row is wider than a laptop screen (the page scrolls sideways): a wide window for it.
+    await page.setViewportSize({ width: 1920, height: 1080 });
     await first.screenshot({ path: join(ARTIFACTS, "06-beacons-record-1.png") });
 
     // The hex view labels each beacon and each sensor parameter.
