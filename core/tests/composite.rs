@@ -286,3 +286,18 @@ fn the_json_model_has_decoded_values_and_the_network() {
         serde_json::json!({"mcc":246,"mnc":2,"mnc_digits":2,"lac":null,"cell_id":null,"signal":null})
     );
 }
+
+#[test]
+fn the_catalogue_names_the_ble_sensor_lists() {
+    for (id, name) in [
+        (10828, "BLE Beacons 1"),
+        (10829, "BLE Beacons 2"),
+        (10831, "BLE Beacons 3"),
+        (11317, "EYE Sensor List"),
+    ] {
+        let info = fleetview::io_catalog::lookup(id, None).unwrap();
+        assert_eq!(info.name, name);
+        assert_eq!(info.io_type, fleetview::io_catalog::IoType::Hex, "{id}");
+        assert_eq!(info.bytes, None, "{id} is variable-length");
+    }
+}
