@@ -17,6 +17,7 @@ mod hub;
 mod limits;
 mod listener;
 mod live;
+mod metrics;
 mod proxy;
 mod query;
 mod storage;

@@ -126,7 +126,7 @@ pub(crate) struct Status {
 }
 
 /// A forwarder as `GET /api/forwarders` shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ForwarderJson {
     pub(crate) name: String,
     /// Whether this node delivers it now (on PostgreSQL, one node at a time does).

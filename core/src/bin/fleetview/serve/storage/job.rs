@@ -181,7 +181,7 @@ pub(super) const RETRY_SQL: &str =
 
 impl CommandEnd {
     /// The status of an answered command: `failed` for a nACK.
-    pub(super) fn answered_status(error: &Option<String>) -> &'static str {
+    pub(crate) fn answered_status(error: &Option<String>) -> &'static str {
         if error.is_some() {
             "failed"
         } else {

@@ -46,6 +46,7 @@ pub(crate) use self::error::Error;
 use self::job::{cut_at_close, drain, Applied};
 pub(crate) use self::job::{CommandEnd, Job, Op, Outcome};
 pub(crate) use self::record::{record_hash, RecordRow};
+use super::metrics::metrics;
 use super::query::Reader;
 
 /// Most jobs committed in one transaction.
@@ -272,6 +273,11 @@ impl Store {
         rx.await.map_err(|_| Error::WriterGone)?
     }
 
+    /// Jobs waiting for the writer.
+    pub(crate) fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Commit a batch; returns it with the new row id of each record (`None`: already stored)
     /// and the device's row id.
     pub(crate) async fn records(
@@ -279,7 +285,10 @@ impl Store {
         batch: Batch,
     ) -> Result<(Batch, Vec<Option<i64>>, i64), Error> {
         match self.run(Op::Records(batch)).await? {
-            Outcome::Records(b, ids, device) => Ok((b, ids, device)),
+            Outcome::Records(b, ids, device) => {
+                metrics().committed(ids.iter().flatten().count());
+                Ok((b, ids, device))
+            }
             _ => unreachable!("records job answered with another outcome"),
         }
     }
@@ -323,7 +332,10 @@ impl Store {
             })
             .await?
         {
-            Outcome::Id(id) => Ok(id),
+            Outcome::Id(id) => {
+                metrics().command("queued");
+                Ok(id)
+            }
             _ => unreachable!("queue job answered with another outcome"),
         }
     }
@@ -342,7 +354,12 @@ impl Store {
     /// Take the device's oldest queued command and mark it sent.
     pub(crate) async fn take(&self, imei: &str) -> Result<Option<Queued>, Error> {
         match self.run(Op::Take { imei: imei.into() }).await? {
-            Outcome::Taken(q) => Ok(q),
+            Outcome::Taken(q) => {
+                if q.is_some() {
+                    metrics().command("sent");
+                }
+                Ok(q)
+            }
             _ => unreachable!("take job answered with another outcome"),
         }
     }
@@ -350,7 +367,12 @@ impl Store {
     /// Queue an `unanswered` or `failed` command again; the device's IMEI when it was.
     pub(crate) async fn retry(&self, id: i64) -> Result<Option<String>, Error> {
         match self.run(Op::Retry { id }).await? {
-            Outcome::Retried(imei) => Ok(imei),
+            Outcome::Retried(imei) => {
+                if imei.is_some() {
+                    metrics().command("queued");
+                }
+                Ok(imei)
+            }
             _ => unreachable!("retry job answered with another outcome"),
         }
     }
@@ -396,6 +418,13 @@ impl Store {
 
     /// Store how a sent command ended.
     pub(crate) async fn end(&self, id: i64, end: CommandEnd) -> Result<(), Error> {
-        self.run(Op::End { id, end }).await.map(drop)
+        let status = match &end {
+            CommandEnd::Answered { error, .. } => CommandEnd::answered_status(error),
+            CommandEnd::Failed(_) => "failed",
+            CommandEnd::Unanswered(_) => "unanswered",
+        };
+        self.run(Op::End { id, end }).await?;
+        metrics().command(status);
+        Ok(())
     }
 }

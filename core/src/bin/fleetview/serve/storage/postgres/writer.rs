@@ -138,8 +138,13 @@ async fn write_loop(
             }
         }
         let (ops, replies): (Vec<Op>, Vec<_>) = group.drain(..).map(|j| (j.op, j.reply)).unzip();
+        let started = Instant::now();
         let outcomes = match connection(&pool, &mut client, sync).await {
-            Ok(c) => commit_group(c, ops, &mut state, closing).await,
+            Ok(c) => {
+                let o = commit_group(c, ops, &mut state, closing).await;
+                crate::serve::metrics::metrics().commit(started.elapsed());
+                o
+            }
             Err(e) => {
                 tracing::error!("database: {e}; {} jobs not stored", ops.len());
                 ops.iter().map(|_| Err(e.clone())).collect()
@@ -477,7 +482,7 @@ async fn write_events(tx: &Transaction<'_>, events: &[OutboxEvent]) -> Result<()
     let stmt = tx.prepare_cached(outbox::EVENT_SQL).await?;
     let now = now_ms();
     for e in events {
-        tx.execute(&stmt, &[&e.imei, &e.kind, &e.body, &now])
+        tx.execute(&stmt, &[&e.kind, &e.body, &now, &e.imei])
             .await?;
     }
     Ok(())

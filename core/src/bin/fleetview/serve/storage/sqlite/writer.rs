@@ -58,6 +58,7 @@ pub(super) fn write_loop(
         let started = Instant::now();
         let (ops, replies): (Vec<Op>, Vec<_>) = group.drain(..).map(|j| (j.op, j.reply)).unzip();
         let outcomes = commit_group(&mut conn, ops, &mut state, closing);
+        crate::serve::metrics::metrics().commit(started.elapsed());
         tracing::trace!(
             jobs = replies.len(),
             micros = started.elapsed().as_micros() as u64,
