@@ -139,12 +139,13 @@ pub struct RecordJson<Io = Vec<IoJson>> {
     #[serde(default)]
     pub io: Io,
     /// The serving cell, when the record has cell tower IO elements (241, 206, 205, 636).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkJson>,
 }
 
 /// The serving cell of a record: what cell geolocation services take.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct NetworkJson {
     /// Mobile country code (IO 241), `null` without a valid operator code.
@@ -177,6 +178,7 @@ impl NetworkJson {
 
 /// A composite IO value decoded (`decoded` of an IO element).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum DecodedJson {
     /// IO 385: `{"part":1,"parts":1,"beacons":[…]}`.
@@ -197,6 +199,7 @@ pub enum DecodedJson {
 
 /// One part of the beacon list (IO 385).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BeaconListJson {
     /// This part's number, from 1.
     pub part: u8,
@@ -208,6 +211,7 @@ pub struct BeaconListJson {
 
 /// A beacon of IO 385.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BeaconJson {
     /// `ibeacon` or `eddystone`.
     #[serde(rename = "type")]
@@ -240,6 +244,7 @@ pub struct BeaconJson {
 
 /// A TLV sensor list.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SensorListJson {
     /// The first byte (protocol version).
     pub header: u8,
@@ -250,6 +255,7 @@ pub struct SensorListJson {
 /// A beacon of a sensor list: its parameters by name. Units: `temperature_c` in °C,
 /// `battery_mv` in mV, `humidity` in %, `pitch` and `roll` in degrees.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SensorJson {
     /// dBm (parameter 0).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -306,6 +312,7 @@ pub struct SensorJson {
 
 /// What an EYE sensor's flags announce.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EyeJson {
     /// °C.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -337,6 +344,7 @@ pub struct EyeJson {
 
 /// A parameter with an unknown id.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UnknownParameterJson {
     /// The parameter id.
     pub id: u8,
