@@ -89,6 +89,18 @@ impl CompositeKind {
 }
 
 /// Decode the value of IO `id`: `None` when the id has no composite layout.
+///
+/// ```
+/// use fleetview::composite::{self, BeaconId, Composite};
+/// // Part 1 of 1, one iBeacon (flags 0x21: RSSI present), UUID, major 1, minor 2, RSSI -60.
+/// let value = fleetview::hex::decode("11 21 e2c56db5dffb48d2b060d0f5a71096e0 0001 0002 c4").unwrap();
+/// let Some(Ok(Composite::Beacons(list))) = composite::decode(385, &value) else { panic!() };
+/// assert_eq!((list.part, list.parts, list.beacons[0].rssi), (1, 1, Some(-60)));
+/// assert!(matches!(list.beacons[0].id, BeaconId::IBeacon { major: 1, minor: 2, .. }));
+/// // A cut value: where it goes wrong, from the value's first byte.
+/// let e = composite::decode(385, &value[..10]).unwrap().unwrap_err();
+/// assert_eq!((e.offset, e.problem.code()), (2, "composite_truncated"));
+/// ```
 pub fn decode(id: u16, value: &[u8]) -> Option<Result<Composite, CompositeError>> {
     CompositeKind::of(id).map(|kind| decode_as(kind, value, None))
 }
