@@ -5,7 +5,7 @@
 //! [`super::storage::postgres::read`]) and rows become JSON here, through [`Cols`].
 
 use fleetview::api::{CommandJson, DeviceJson, PositionJson};
-use fleetview::json::{IoJson, RecordJson};
+use fleetview::json::{IoJson, NetworkJson, RecordJson};
 use fleetview::{IoElement, IoValue};
 use serde_json::Value;
 
@@ -190,10 +190,11 @@ pub(crate) fn record_value<R: Cols>(r: &R, model: Option<&str>) -> Result<Positi
     record_with(r, |io| io_value(io, model))
 }
 
-/// [`record_value`] with the IO elements made by `io` from the stored column.
+/// [`record_value`] with the IO elements (and the cell tower they name) made by `io` from the
+/// stored column.
 fn record_with<R: Cols, Io>(
     r: &R,
-    io: impl FnOnce(&str) -> Io,
+    io: impl FnOnce(&str) -> (Io, Option<NetworkJson>),
 ) -> Result<PositionJson<Io>, R::Err> {
     let ts = r.int(1)?;
     let fuel = match r.opt_int(16)? {
@@ -204,6 +205,7 @@ fn record_with<R: Cols, Io>(
         }),
         None => None,
     };
+    let (io, network) = io(&r.text(12)?);
     Ok(PositionJson {
         id: r.int(0)?,
         record: RecordJson {
@@ -219,7 +221,8 @@ fn record_with<R: Cols, Io>(
             valid: r.boolean(9)?,
             event_id: narrow(r.int(10)?),
             generation_type: r.opt_int(11)?.map(narrow),
-            io: io(&r.text(12)?),
+            io,
+            network,
         },
         codec: r.text(13)?,
         transport: r.text(14)?,
@@ -275,20 +278,27 @@ pub(crate) fn command_value<R: Cols>(r: &R) -> Result<Command, R::Err> {
     })
 }
 
-/// The stored IO column as the JSON model's `io` array. The writer stores the compact form of
-/// the storage's `io_json`; rows written before it hold the full model (kept as is).
-pub(crate) fn io_value(text: &str, model: Option<&str>) -> Value {
+/// The stored IO column as the JSON model's `io` array (composite values decoded), and the
+/// record's serving cell: both from core's JSON model, as for a packet decoded live. The writer
+/// stores the compact form of the storage's `io_json`; rows written before it hold the full
+/// model (kept as is).
+pub(crate) fn io_value(text: &str, model: Option<&str>) -> (Value, Option<NetworkJson>) {
     let Ok(Value::Array(items)) = serde_json::from_str::<Value>(text) else {
-        return Value::Array(Vec::new());
+        return (Value::Array(Vec::new()), None);
     };
+    let mut elements = Vec::new();
     let io = items
         .into_iter()
         .map(|item| match compact_element(&item) {
-            Some(e) => serde_json::to_value(IoJson::new(&e, model)).unwrap_or(Value::Null),
+            Some(e) => {
+                let json = serde_json::to_value(IoJson::new(&e, model)).unwrap_or(Value::Null);
+                elements.push(e);
+                json
+            }
             None => item,
         })
         .collect();
-    Value::Array(io)
+    (Value::Array(io), NetworkJson::from_io(&elements))
 }
 
 /// `[id,size,raw]` or `[id,size,"hex"]` back to the element; `None` for anything else.
@@ -352,10 +362,14 @@ pub(crate) fn forwarded_record<R: Cols>(
     model: Option<&str>,
 ) -> Result<(i64, String, String), R::Err> {
     let position = record_with(r, |io| match compact_elements(io) {
-        Some(elements) => {
-            ForwardedIo::Typed(elements.iter().map(|e| IoJson::new(e, model)).collect())
+        Some(elements) => (
+            ForwardedIo::Typed(elements.iter().map(|e| IoJson::new(e, model)).collect()),
+            NetworkJson::from_io(&elements),
+        ),
+        None => {
+            let (stored, network) = io_value(io, model);
+            (ForwardedIo::Stored(stored), network)
         }
-        None => ForwardedIo::Stored(io_value(io, model)),
     })?;
     let imei = r.text(19)?;
     let body = serde_json::to_string(&position).unwrap_or_else(|_| "{}".into());
@@ -467,7 +481,7 @@ mod tests {
                 .collect();
             assert_eq!(
                 serde_json::to_value(ForwardedIo::Typed(typed)).unwrap(),
-                io_value(text, model)
+                io_value(text, model).0
             );
         }
         // A column in the full model (rows stored before the compact form): not compact.
