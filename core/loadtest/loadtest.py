@@ -430,6 +430,8 @@ def main():
                     caught_up = time.time() - stopped
                     break
                 time.sleep(0.2)
+            # Frames still queued when the simulator stopped were committed since.
+            db_rows = db.rows() or db_rows
     finally:
         if sim and sim.proc.poll() is None:
             sim.proc.kill()

@@ -18,25 +18,6 @@ const A: &str = "356307042441013";
 const B: &str = "352093080000002";
 const T0: u64 = 1_700_000_000_000;
 
-/// `frames` frames of `per` records for `imei` from `start`, one second apart; their times.
-fn send_frames(
-    addr: std::net::SocketAddr,
-    imei: &str,
-    start: u64,
-    frames: usize,
-    per: usize,
-) -> Vec<u64> {
-    let mut d = Device::connect(addr, imei);
-    let mut times = Vec::new();
-    for f in 0..frames {
-        let first = start + (f * per) as u64 * 1000;
-        let recs = records(first, per);
-        times.extend(recs.iter().map(|r| r.timestamp_ms));
-        assert_eq!(d.send(Codec::Codec8Ext, recs), per as u32);
-    }
-    times
-}
-
 fn forwarder(server: &Server) -> Value {
     let (status, v) = server.get("/api/forwarders");
     assert_eq!(status, 200, "{v}");

@@ -12,8 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fleetview::Codec;
-use forward_common::check_order;
+use forward_common::{check_order, send_frames};
 use serde_json::Value;
 use server_common::*;
 
@@ -103,23 +102,6 @@ impl Drop for Subscriber {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn send_frames(
-    addr: std::net::SocketAddr,
-    imei: &str,
-    start: u64,
-    frames: usize,
-    per: usize,
-) -> Vec<u64> {
-    let mut d = Device::connect(addr, imei);
-    let mut times = Vec::new();
-    for f in 0..frames {
-        let recs = records(start + (f * per) as u64 * 1000, per);
-        times.extend(recs.iter().map(|r| r.timestamp_ms));
-        assert_eq!(d.send(Codec::Codec8Ext, recs), per as u32);
-    }
-    times
 }
 
 #[test]
