@@ -68,7 +68,7 @@ test-cluster:
 ## sends generated requests to a running fleetview serve with data and checks every answer.
 test-openapi:
 	.ci/setup openapi
-	$(CARGO) build -p fleetview --features server --bin fleetview
+	$(CARGO) build -p fleetview --all-features --bin fleetview
 	python3 core/tests/openapi/schemathesis_test.py
 
 fuzz-smoke:
