@@ -83,15 +83,18 @@ impl Reader {
 
     /// Outbox entries after `after`, at most `limit`, each with what it delivers (records in
     /// the JSON model with `type` and `imei`, named for `model`; an event's JSON).
+    /// (At most `limit` entries, and no more than `max_items` items but for a first entry
+    /// that has more.)
     pub(crate) async fn outbox(
         &self,
         after: Cursor,
         limit: i64,
+        max_items: usize,
         model: Option<String>,
     ) -> Result<Vec<Delivery>, Error> {
         match self {
-            Reader::Sqlite(p) => p.outbox(after.id, limit, model).await,
-            Reader::Postgres(p) => p.outbox(after, limit, model).await,
+            Reader::Sqlite(p) => p.outbox(after.id, limit, max_items, model).await,
+            Reader::Postgres(p) => p.outbox(after, limit, max_items, model).await,
         }
     }
 
@@ -421,6 +424,25 @@ fn compact_elements(text: &str) -> Option<Vec<IoElement>> {
         .collect()
 }
 
+/// Keep the first entries whose items (records, or one event) add up to at most `max_items`
+/// (at least one entry): the records of the others are not read, as the batch is cut there.
+pub(crate) fn limit_items(entries: &mut Vec<Entry>, max_items: usize) {
+    let mut items = 0usize;
+    let keep = entries
+        .iter()
+        .position(|e| {
+            let n = match e.records {
+                Some((first, last)) if e.kind == RECORDS => (last - first + 1).max(0) as usize,
+                _ => 1,
+            };
+            items += n;
+            items > max_items
+        })
+        .unwrap_or(entries.len())
+        .max(1);
+    entries.truncate(keep);
+}
+
 /// The records the entries point at, as ids.
 pub(crate) fn record_ids(entries: &[Entry]) -> impl Iterator<Item = i64> + '_ {
     entries
@@ -487,5 +509,30 @@ mod tests {
         // A column in the full model (rows stored before the compact form): not compact.
         assert!(compact_elements(r#"[{"id":1,"size":1,"raw":1}]"#).is_none());
         assert!(compact_elements("[[1,3,5]]").is_none());
+    }
+
+    #[test]
+    fn a_batch_stops_at_its_items() {
+        let entry = |id, records: Option<(i64, i64)>| Entry {
+            at: Cursor { txid: 0, id },
+            kind: if records.is_some() { RECORDS } else { "refuel" }.into(),
+            records,
+            body: None,
+        };
+        let all = vec![
+            entry(1, Some((1, 10))),
+            entry(2, None),
+            entry(3, Some((11, 20))),
+            entry(4, Some((21, 30))),
+        ];
+        let mut e = all.clone();
+        limit_items(&mut e, 21);
+        assert_eq!(e.len(), 3, "10 + 1 + 10 items");
+        let mut e = all.clone();
+        limit_items(&mut e, 5);
+        assert_eq!(e.len(), 1, "a first entry larger than the limit still goes");
+        let mut e = all;
+        limit_items(&mut e, 1000);
+        assert_eq!(e.len(), 4);
     }
 }

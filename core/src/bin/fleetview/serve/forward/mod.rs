@@ -24,10 +24,11 @@ use tracing::{info, warn};
 
 use super::query::{Delivery, Reader};
 use super::storage::outbox::Cursor;
-use super::storage::{now_ms, Store};
+use super::storage::{now_ms, Error, Store};
 
-/// Outbox entries read at most per batch (a frame's records are one entry on SQLite).
-const ENTRIES_PER_BATCH: i64 = 2_000;
+/// Outbox entries read at most per batch (a frame's records are one entry on SQLite, each
+/// record one on PostgreSQL); the batch then stops at [`ITEMS_PER_BATCH`].
+const ENTRIES_PER_BATCH: i64 = 10_000;
 /// Items (records and events) sent at most per batch.
 pub(super) const ITEMS_PER_BATCH: usize = 10_000;
 /// How often an idle forwarder looks for new entries.
@@ -328,6 +329,10 @@ async fn run(
 ) {
     let name = status.name.clone();
     let mut backoff = BACKOFF;
+    let mut prefetched: Option<(
+        Cursor,
+        tokio::task::JoinHandle<Result<Vec<Delivery>, Error>>,
+    )> = None;
     let mut held: Option<deadpool_postgres::Object> = None;
     while !*shutdown.borrow() {
         if let Some(pool) = &lock {
@@ -361,7 +366,21 @@ async fn run(
         status.active.store(true, Ordering::Relaxed);
         let at = status.at();
         let started = std::time::Instant::now();
-        let batch = match reader.outbox(at, ENTRIES_PER_BATCH, model.clone()).await {
+        // The batch read while the previous one was sent, when it starts where that one ended.
+        let batch = match prefetched.take() {
+            Some((from, task)) if from == at => task
+                .await
+                .unwrap_or_else(|e| Err(Error::Task(e.to_string()))),
+            other => {
+                if let Some((_, task)) = other {
+                    task.abort();
+                }
+                reader
+                    .outbox(at, ENTRIES_PER_BATCH, ITEMS_PER_BATCH, model.clone())
+                    .await
+            }
+        };
+        let batch = match batch {
             Ok(b) => b,
             Err(e) => {
                 warn!(forwarder = %name, "cannot read the outbox: {e}");
@@ -376,6 +395,14 @@ async fn run(
         };
         let items: usize = batch.iter().map(|d| d.items.len()).sum();
         let read = started.elapsed();
+        // Read the next batch meanwhile (building its JSON is most of a forwarder's work).
+        let (r, m) = (reader.clone(), model.clone());
+        prefetched = Some((
+            last,
+            tokio::spawn(
+                async move { r.outbox(last, ENTRIES_PER_BATCH, ITEMS_PER_BATCH, m).await },
+            ),
+        ));
         match sender.send(&batch).await {
             Ok(()) => {
                 tracing::debug!(forwarder = %name, items, read_ms = read.as_millis() as u64,
@@ -401,6 +428,9 @@ async fn run(
         }
     }
     status.active.store(false, Ordering::Relaxed);
+    if let Some((_, task)) = prefetched {
+        task.abort();
+    }
     if let Some(c) = held.take() {
         // Out of the pool and closed: the session's lock goes with it, at once.
         drop(deadpool_postgres::Object::take(c));
@@ -447,7 +477,7 @@ fn cut(mut batch: Vec<Delivery>) -> Vec<Delivery> {
 async fn take_lock(
     pool: &super::storage::postgres::read::Pool,
     name: &str,
-) -> Result<Option<deadpool_postgres::Object>, super::storage::Error> {
+) -> Result<Option<deadpool_postgres::Object>, Error> {
     let c = pool.lock_client().await?;
     let got: bool = c
         .query_one("SELECT pg_try_advisory_lock($1)", &[&lock_key(name)])
