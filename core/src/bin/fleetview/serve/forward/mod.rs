@@ -329,10 +329,7 @@ async fn run(
 ) {
     let name = status.name.clone();
     let mut backoff = BACKOFF;
-    let mut prefetched: Option<(
-        Cursor,
-        tokio::task::JoinHandle<Result<Vec<Delivery>, Error>>,
-    )> = None;
+    let mut prefetched: Option<Prefetch> = None;
     let mut held: Option<deadpool_postgres::Object> = None;
     while !*shutdown.borrow() {
         if let Some(pool) = &lock {
@@ -436,6 +433,12 @@ async fn run(
         drop(deadpool_postgres::Object::take(c));
     }
 }
+
+/// A batch being read ahead: where it starts, and the read.
+type Prefetch = (
+    Cursor,
+    tokio::task::JoinHandle<Result<Vec<Delivery>, Error>>,
+);
 
 /// Store the forwarder's position as it is delivered: the latest one, one update in flight at
 /// a time (under load the writer's queue is long: the forwarder does not wait for it), and at
