@@ -25,6 +25,8 @@ use tracing::{info, warn};
 use super::query::{Delivery, Reader};
 use super::storage::outbox::Cursor;
 use super::storage::{now_ms, Error, Store};
+// (A forwarder reads and sends one batch at a time: reading the next one meanwhile made it
+// faster but took the CPU the connections need for their acks, in the load test.)
 
 /// Outbox entries read at most per batch (a frame's records are one entry on SQLite, each
 /// record one on PostgreSQL); the batch then stops at [`ITEMS_PER_BATCH`].
@@ -329,7 +331,6 @@ async fn run(
 ) {
     let name = status.name.clone();
     let mut backoff = BACKOFF;
-    let mut prefetched: Option<Prefetch> = None;
     let mut held: Option<deadpool_postgres::Object> = None;
     while !*shutdown.borrow() {
         if let Some(pool) = &lock {
@@ -363,20 +364,9 @@ async fn run(
         status.active.store(true, Ordering::Relaxed);
         let at = status.at();
         let started = std::time::Instant::now();
-        // The batch read while the previous one was sent, when it starts where that one ended.
-        let batch = match prefetched.take() {
-            Some((from, task)) if from == at => task
-                .await
-                .unwrap_or_else(|e| Err(Error::Task(e.to_string()))),
-            other => {
-                if let Some((_, task)) = other {
-                    task.abort();
-                }
-                reader
-                    .outbox(at, ENTRIES_PER_BATCH, ITEMS_PER_BATCH, model.clone())
-                    .await
-            }
-        };
+        let batch = reader
+            .outbox(at, ENTRIES_PER_BATCH, ITEMS_PER_BATCH, model.clone())
+            .await;
         let batch = match batch {
             Ok(b) => b,
             Err(e) => {
@@ -392,14 +382,6 @@ async fn run(
         };
         let items: usize = batch.iter().map(|d| d.items.len()).sum();
         let read = started.elapsed();
-        // Read the next batch meanwhile (building its JSON is most of a forwarder's work).
-        let (r, m) = (reader.clone(), model.clone());
-        prefetched = Some((
-            last,
-            tokio::spawn(
-                async move { r.outbox(last, ENTRIES_PER_BATCH, ITEMS_PER_BATCH, m).await },
-            ),
-        ));
         match sender.send(&batch).await {
             Ok(()) => {
                 tracing::debug!(forwarder = %name, items, read_ms = read.as_millis() as u64,
@@ -425,20 +407,11 @@ async fn run(
         }
     }
     status.active.store(false, Ordering::Relaxed);
-    if let Some((_, task)) = prefetched {
-        task.abort();
-    }
     if let Some(c) = held.take() {
         // Out of the pool and closed: the session's lock goes with it, at once.
         drop(deadpool_postgres::Object::take(c));
     }
 }
-
-/// A batch being read ahead: where it starts, and the read.
-type Prefetch = (
-    Cursor,
-    tokio::task::JoinHandle<Result<Vec<Delivery>, Error>>,
-);
 
 /// Store the forwarder's position as it is delivered: the latest one, one update in flight at
 /// a time (under load the writer's queue is long: the forwarder does not wait for it), and at
