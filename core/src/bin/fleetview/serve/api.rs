@@ -23,6 +23,7 @@ use tokio::sync::broadcast::error::RecvError;
 mod guard;
 mod https;
 mod options;
+mod reports;
 mod server;
 
 pub(crate) use self::options::{HttpArgs, HttpSetup};
@@ -48,8 +49,8 @@ pub(crate) fn router(ctx: Arc<Ctx>, token: Option<Token>, guard: Arc<guard::Guar
         .route("/api/devices/{imei}/commands", post(queue_command))
         .route("/api/commands/{id}", get(command))
         .route("/api/commands/{id}/retry", post(retry_command))
-        .route("/api/live", get(live))
-        .route_layer(middleware::from_fn_with_state(token, auth));
+        .route("/api/live", get(live));
+    let api = reports::routes(api).route_layer(middleware::from_fn_with_state(token, auth));
     Router::new()
         .merge(api)
         .fallback(static_file)

@@ -442,6 +442,7 @@ impl Connection {
                 .into_iter()
                 .map(|r| RecordRow::new(r, codec, &ctx.fuel_ids, model))
                 .collect(),
+            events: Vec::new(),
         };
         let n = batch.rows.len();
         match self.ctx.store.records(batch).await {
@@ -654,6 +655,7 @@ pub(crate) async fn udp(socket: UdpSocket, ctx: Arc<Ctx>, alive: mpsc::Sender<()
                 .into_iter()
                 .map(|r| RecordRow::new(r, codec, &ctx.fuel_ids, model))
                 .collect(),
+            events: Vec::new(),
         };
         let (ctx, socket, alive) = (ctx.clone(), socket.clone(), alive.clone());
         tokio::spawn(async move {

@@ -21,6 +21,7 @@ const FUEL_WINDOW_MS: i64 = 24 * 3600 * 1000;
 /// Announce the records just committed (`ids`: the new row id of each, `None` for one stored
 /// before) and the fuel events they complete. Called after the ack.
 pub(crate) async fn after_commit(ctx: &Arc<Ctx>, batch: &Batch, ids: &[Option<i64>]) {
+    super::reports::live::announce(&ctx.hub, batch);
     let new = || {
         batch
             .rows

@@ -18,6 +18,7 @@ mod listener;
 mod live;
 mod proxy;
 mod query;
+mod reports;
 mod storage;
 mod tls;
 
@@ -151,6 +152,9 @@ pub(crate) struct Args {
     /// The HTTP API's token, names, limits and certificate.
     #[command(flatten)]
     api: api::HttpArgs,
+    /// Thresholds of trips and stops.
+    #[command(flatten)]
+    reports: reports::ReportArgs,
     /// Write the bound addresses as JSON to this file once listening (for scripts and tests).
     #[arg(long)]
     ready_file: Option<PathBuf>,
@@ -173,6 +177,8 @@ pub(crate) struct Ctx {
     /// The model's fuel level ids (see [`fuel::FuelIds`]).
     fuel_ids: fuel::FuelIds,
     fuel_threshold: f64,
+    /// Trips and stops (`--min-stop-duration` and the others).
+    thresholds: reports::Thresholds,
     command_timeout: Duration,
     web: Option<PathBuf>,
     shutdown: watch::Receiver<bool>,
@@ -254,6 +260,7 @@ async fn serve(args: Args) -> Result<(), String> {
             args.fuel_threshold
         ));
     }
+    let thresholds = args.reports.thresholds()?;
     let idle = seconds("idle-timeout", args.idle_timeout)?;
     let login_timeout = seconds("login-timeout", args.login_timeout)?;
     let frame_timeout = seconds("frame-timeout", args.frame_timeout)?;
@@ -372,6 +379,7 @@ async fn serve(args: Args) -> Result<(), String> {
         fuel_ids: fuel::FuelIds::new(args.model.as_deref()),
         model: args.model,
         fuel_threshold: args.fuel_threshold,
+        thresholds,
         command_timeout,
         web,
         shutdown: shutdown.clone(),

@@ -28,6 +28,7 @@
 //! only asks the writer for a command when there may be one (not once per frame).
 
 mod error;
+mod geofences;
 mod job;
 pub(crate) mod postgres;
 mod record;
@@ -135,6 +136,8 @@ pub(crate) struct Batch {
     pub(crate) address: Arc<str>,
     pub(crate) received_ms: i64,
     pub(crate) rows: Vec<RecordRow>,
+    /// The geofence events its commit stored (set by the writer).
+    pub(crate) events: Vec<fleetview::api::EventJson>,
 }
 
 /// The devices with queued commands, as far as this process knows: kept by the writer as it

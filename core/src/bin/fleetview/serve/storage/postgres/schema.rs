@@ -82,6 +82,30 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_node ON sessions (node);
 ",
+    // 2: reports: each record's total odometer (IO 16) for trips; geofences and their
+    // enter/exit events, unique per device, record (time and hash), geofence and kind.
+    "
+ALTER TABLE records ADD COLUMN odometer BIGINT;
+CREATE TABLE geofences (
+    id         BIGSERIAL PRIMARY KEY,
+    name       TEXT NOT NULL,
+    geometry   TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE TABLE geofence_events (
+    id           BIGSERIAL PRIMARY KEY,
+    device_id    BIGINT NOT NULL,
+    geofence_id  BIGINT NOT NULL,
+    type         TEXT NOT NULL,
+    timestamp_ms BIGINT NOT NULL,
+    hash         BIGINT NOT NULL,
+    latitude     DOUBLE PRECISION NOT NULL,
+    longitude    DOUBLE PRECISION NOT NULL,
+    created_ms   BIGINT NOT NULL,
+    UNIQUE (device_id, timestamp_ms, hash, geofence_id, type)
+);
+CREATE INDEX geofence_events_geofence ON geofence_events (geofence_id);
+",
 ];
 
 /// Bring the schema to the latest version.

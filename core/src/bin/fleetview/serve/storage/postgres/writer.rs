@@ -28,11 +28,11 @@ const SMALL_GROUP: usize = 8;
 const INSERT_RECORDS: &str = "
 INSERT INTO records (device_id, timestamp_ms, hash, received_ms, transport, codec, priority, longitude,
   latitude, altitude, angle, satellites, speed, valid, event_id, generation_type, io, fuel_id, fuel_level,
-  fuel_unit, ignition, movement, raw)
+  fuel_unit, ignition, movement, raw, odometer)
 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],
   $7::bigint[], $8::float8[], $9::float8[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
   $14::bool[], $15::bigint[], $16::bigint[], $17::text[], $18::bigint[], $19::float8[], $20::text[],
-  $21::bigint[], $22::bigint[], $23::bytea[])
+  $21::bigint[], $22::bigint[], $23::bytea[], $24::bigint[])
 ON CONFLICT (device_id, timestamp_ms, hash) DO NOTHING
 RETURNING id, device_id, timestamp_ms, hash";
 
@@ -265,6 +265,7 @@ async fn apply_group(
                 &cols.ignition,
                 &cols.movement,
                 &cols.raw,
+                &cols.odometer,
             ],
         )
         .await
@@ -312,9 +313,14 @@ async fn apply_group(
                 let e = seen_now.entry(device).or_insert(0);
                 *e = (*e).max(b.received_ms);
             }
-            *slot = Some(Applied::Records { ids, device });
+            *slot = Some(Applied::Records {
+                ids,
+                device,
+                events: Vec::new(),
+            });
         }
     }
+    super::reports::fold_group(&tx, ops, &mut applied).await?;
 
     // The other jobs, in their order.
     for (op, slot) in ops.iter().zip(applied.iter_mut()) {
@@ -381,6 +387,7 @@ struct Columns<'a> {
     ignition: Vec<Option<i64>>,
     movement: Vec<Option<i64>>,
     raw: Vec<&'a [u8]>,
+    odometer: Vec<Option<i64>>,
 }
 
 impl<'a> Columns<'a> {
@@ -411,6 +418,7 @@ impl<'a> Columns<'a> {
         self.ignition.push(row.ignition.map(i64::from));
         self.movement.push(row.movement.map(i64::from));
         self.raw.push(&row.raw);
+        self.odometer.push(row.odometer);
     }
 }
 
@@ -534,6 +542,12 @@ async fn apply(tx: &Transaction<'_>, op: &Op, state: &State) -> Result<Applied, 
             }
             Ok(Applied::Retried(imei))
         }
+        Op::CreateGeofence { name, geometry } => Ok(Applied::Id(
+            super::reports::create_geofence(tx, name, geometry).await?,
+        )),
+        Op::DeleteGeofence { id } => Ok(Applied::Deleted(
+            super::reports::delete_geofence(tx, *id).await?,
+        )),
         Op::Close => Ok(Applied::Done),
     }
 }

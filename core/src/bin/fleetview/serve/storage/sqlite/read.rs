@@ -65,7 +65,7 @@ impl Pool {
     }
 
     /// Run `f` on a free connection, on a blocking thread.
-    async fn with<T: Send + 'static>(
+    pub(super) async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, Error> {

@@ -64,6 +64,31 @@ CREATE INDEX IF NOT EXISTS commands_queue ON commands (device_id, status, id);
 ",
     // 2: which node sent a command (the same columns as PostgreSQL's; one node here).
     "ALTER TABLE commands ADD COLUMN node TEXT;",
+    // 3: reports: each record's total odometer (IO 16) for trips; geofences (ids never reused,
+    // which the writer's geofence version relies on) and their enter/exit events, unique per
+    // device, record (time and hash), geofence and kind.
+    "
+ALTER TABLE records ADD COLUMN odometer INTEGER;
+CREATE TABLE geofences (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    name       TEXT NOT NULL,
+    geometry   TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE geofence_events (
+    id           INTEGER PRIMARY KEY,
+    device_id    INTEGER NOT NULL,
+    geofence_id  INTEGER NOT NULL,
+    type         TEXT NOT NULL,
+    timestamp_ms INTEGER NOT NULL,
+    hash         INTEGER NOT NULL,
+    latitude     REAL NOT NULL,
+    longitude    REAL NOT NULL,
+    created_ms   INTEGER NOT NULL,
+    UNIQUE (device_id, timestamp_ms, hash, geofence_id, type)
+);
+CREATE INDEX geofence_events_geofence ON geofence_events (geofence_id);
+",
 ];
 
 /// Bring the schema to the latest version.

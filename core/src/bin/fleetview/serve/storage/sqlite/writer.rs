@@ -108,7 +108,7 @@ fn commit_group(
             } else {
                 apply(&tx, op, &state.pending)
             };
-            if let (Ok(Applied::Records { ids, device }), Op::Records(b)) = (&r, op) {
+            if let (Ok(Applied::Records { ids, device, .. }), Op::Records(b)) = (&r, op) {
                 if b.device.is_some() {
                     let e = added.entry(*device).or_insert((0, 0));
                     e.0 += ids.iter().flatten().count() as i64;
@@ -247,9 +247,9 @@ fn apply(tx: &Connection, op: &Op, pending: &Pending) -> rusqlite::Result<Applie
             let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO records (device_id, timestamp_ms, hash, received_ms, transport, codec,
                    priority, longitude, latitude, altitude, angle, satellites, speed, valid, event_id,
-                   generation_type, io, fuel_id, fuel_level, fuel_unit, ignition, movement, raw)
+                   generation_type, io, fuel_id, fuel_level, fuel_unit, ignition, movement, raw, odometer)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                   ?20, ?21, ?22, ?23)",
+                   ?20, ?21, ?22, ?23, ?24)",
             )?;
             for row in &batch.rows {
                 let r = &row.record;
@@ -277,6 +277,7 @@ fn apply(tx: &Connection, op: &Op, pending: &Pending) -> rusqlite::Result<Applie
                     row.ignition,
                     row.movement,
                     row.raw,
+                    row.odometer,
                 ])?;
                 ids.push((n == 1).then(|| tx.last_insert_rowid()));
             }
@@ -286,7 +287,12 @@ fn apply(tx: &Connection, op: &Op, pending: &Pending) -> rusqlite::Result<Applie
                 tx.prepare_cached("UPDATE devices SET records = records + ?1 WHERE id = ?2")?
                     .execute(params![added, device])?;
             }
-            Ok(Applied::Records { ids, device })
+            let events = super::reports::fold_events(tx, &batch.imei, device, &batch.rows, &ids)?;
+            Ok(Applied::Records {
+                ids,
+                device,
+                events,
+            })
         }
         Op::Seen {
             imei,
@@ -380,6 +386,12 @@ fn apply(tx: &Connection, op: &Op, pending: &Pending) -> rusqlite::Result<Applie
                 pending.set(imei, true);
             }
             Ok(Applied::Retried(imei))
+        }
+        Op::CreateGeofence { name, geometry } => Ok(Applied::Id(super::reports::create_geofence(
+            tx, name, geometry,
+        )?)),
+        Op::DeleteGeofence { id } => {
+            Ok(Applied::Deleted(super::reports::delete_geofence(tx, *id)?))
         }
         Op::Close => Ok(Applied::Done),
     }

@@ -1,0 +1,192 @@
+//! The reports' routes: a device's trips, stops and events, and the geofences (shapes in
+//! core/docs/http-api.md).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use fleetview::api::{EventJson, EventKind, FuelChange, FuelEventKind, Stop, Trip};
+use fleetview::io_catalog;
+
+use super::{bad_request, internal, known_device, time_param, ApiError, ApiResult};
+use crate::serve::query::MAX_LIMIT;
+use crate::serve::reports::geometry::parse_geofence;
+use crate::serve::reports::sql::MAX_TRACK;
+use crate::serve::reports::{trip, Thresholds};
+use crate::serve::{fuel, Ctx};
+
+/// Geofences at most: every record with a fix is tested against each of them.
+const MAX_GEOFENCES: usize = 1000;
+
+pub(super) fn routes(r: Router<Arc<Ctx>>) -> Router<Arc<Ctx>> {
+    r.route("/api/devices/{imei}/trips", get(trips))
+        .route("/api/devices/{imei}/stops", get(stops))
+        .route("/api/devices/{imei}/events", get(events))
+        .route("/api/geofences", get(geofences).post(create_geofence))
+        .route("/api/geofences/{id}", delete(delete_geofence))
+}
+
+type Params = HashMap<String, String>;
+
+async fn trips(
+    State(ctx): State<Arc<Ctx>>,
+    UrlPath(imei): UrlPath<String>,
+    Query(q): Query<Params>,
+) -> ApiResult {
+    Ok(Json(report(&ctx, &imei, &q).await?.0).into_response())
+}
+
+async fn stops(
+    State(ctx): State<Arc<Ctx>>,
+    UrlPath(imei): UrlPath<String>,
+    Query(q): Query<Params>,
+) -> ApiResult {
+    Ok(Json(report(&ctx, &imei, &q).await?.1).into_response())
+}
+
+/// The thresholds: the server's, each overridden by the query parameter of its name.
+fn thresholds(ctx: &Ctx, q: &Params) -> Result<Thresholds, ApiError> {
+    let mut t = ctx.thresholds;
+    for name in Thresholds::NAMES {
+        if let Some(s) = q.get(name) {
+            let v = s
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| bad_request(format!("{name}={s:?}: expected a number")))?;
+            t.set(name, v).map_err(|e| bad_request(e.to_string()))?;
+        }
+    }
+    Ok(t)
+}
+
+/// The device's trips and stops within `from`..`to`.
+async fn report(ctx: &Ctx, imei: &str, q: &Params) -> Result<(Vec<Trip>, Vec<Stop>), ApiError> {
+    let imei = known_device(ctx, imei).await?;
+    let from = time_param(q, "from", i64::MIN)?;
+    let to = time_param(q, "to", i64::MAX)?;
+    let t = thresholds(ctx, q)?;
+    let points = ctx
+        .reader
+        .track(imei, from, to, MAX_TRACK + 1)
+        .await
+        .map_err(internal)?;
+    if points.len() as i64 > MAX_TRACK {
+        return Err(bad_request(format!(
+            "more than {MAX_TRACK} records between from and to: ask for a shorter range"
+        )));
+    }
+    let model = ctx.model.clone();
+    // A month of records takes some milliseconds: off the runtime's threads.
+    tokio::task::spawn_blocking(move || {
+        trip::trips_and_stops(points, &t, &|id| {
+            io_catalog::lookup(id, model.as_deref()).and_then(|i| i.unit)
+        })
+    })
+    .await
+    .map_err(internal)
+}
+
+/// Geofence events (stored) and refuels and drains (found in the fuel levels as
+/// `GET /api/devices/{imei}/fuel` finds them, with `--fuel-threshold`), ascending in time.
+async fn events(
+    State(ctx): State<Arc<Ctx>>,
+    UrlPath(imei): UrlPath<String>,
+    Query(q): Query<Params>,
+) -> ApiResult {
+    let imei = known_device(&ctx, &imei).await?;
+    let from = time_param(&q, "from", i64::MIN)?;
+    let to = time_param(&q, "to", i64::MAX)?;
+    let mut out = ctx
+        .reader
+        .geofence_events(imei.clone(), from, to, MAX_LIMIT)
+        .await
+        .map_err(internal)?;
+    let readings = ctx
+        .reader
+        .fuel_points(imei.clone(), from, to)
+        .await
+        .map_err(internal)?;
+    let (_, _, points) = fuel::series(readings);
+    out.extend(
+        fuel::detect(&points, ctx.fuel_threshold)
+            .into_iter()
+            .map(|e| EventJson {
+                kind: match e.kind {
+                    FuelEventKind::Refuel => EventKind::Refuel,
+                    FuelEventKind::Drain => EventKind::Drain,
+                },
+                imei: imei.clone(),
+                timestamp_ms: e.timestamp_ms,
+                latitude: e.latitude,
+                longitude: e.longitude,
+                geofence_id: None,
+                geofence_name: None,
+                fuel: Some(FuelChange {
+                    start_ms: e.start_ms,
+                    before: e.before,
+                    after: e.after,
+                    change: e.change,
+                }),
+            }),
+    );
+    out.sort_by_key(|e| e.timestamp_ms);
+    Ok(Json(out).into_response())
+}
+
+async fn geofences(State(ctx): State<Arc<Ctx>>) -> ApiResult {
+    Ok(Json(ctx.reader.geofences().await.map_err(internal)?).into_response())
+}
+
+async fn create_geofence(State(ctx): State<Arc<Ctx>>, body: Bytes) -> ApiResult {
+    let body: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        bad_request(format!(
+            "the body is not JSON ({e}): send {{\"name\":\"Depot\",\"geometry\":{{\"type\":\"Point\",\"coordinates\":[25.25,54.66],\"radius_m\":150}}}}"
+        ))
+    })?;
+    let (name, geometry) = parse_geofence(&body)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.kind(), e.to_string()))?;
+    if ctx.reader.geofences().await.map_err(internal)?.len() >= MAX_GEOFENCES {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "too_many_geofences",
+            format!("there are {MAX_GEOFENCES} geofences already: delete one first"),
+        ));
+    }
+    let json = serde_json::to_string(&geometry).map_err(internal)?;
+    let id = ctx
+        .store
+        .create_geofence(name.clone(), json)
+        .await
+        .map_err(internal)?;
+    tracing::info!(geofence = id, name = %name, "geofence created");
+    let created = ctx
+        .reader
+        .geofences()
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .find(|g| g.id == id)
+        .ok_or_else(|| internal(format!("geofence {id} not found after its creation")))?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn delete_geofence(State(ctx): State<Arc<Ctx>>, UrlPath(id): UrlPath<String>) -> ApiResult {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| bad_request(format!("geofence id {id:?}: expected a number")))?;
+    if ctx.store.delete_geofence(id).await.map_err(internal)? {
+        tracing::info!(geofence = id, "geofence deleted");
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "unknown_geofence",
+            format!("no geofence {id}"),
+        ))
+    }
+}

@@ -1,0 +1,239 @@
+//! PostgreSQL's side of the reports (see [`crate::serve::reports`]): geofence events folded in
+//! by the writer in the transaction of the records they come from, geofences created and
+//! deleted by the writer, and the API's reads.
+//!
+//! Any node may create or delete a geofence: each writer checks the geofences' version in its
+//! transaction before folding a group's records, so a record committed after a geofence's
+//! creation is tested against it, whichever node holds the device. A transaction-scoped
+//! advisory lock per device serializes the folding of one device's records across the
+//! node's two writers and across nodes (a device that moved to another node while its last
+//! frames were being committed here).
+
+use std::sync::{Arc, LazyLock};
+
+use deadpool_postgres::Transaction;
+use fleetview::api::{EventJson, GeofenceJson};
+
+use super::super::{now_ms, Applied, Error, Op, RecordRow};
+use super::read::Pool;
+use crate::serve::reports::geofence::{recompute, Fix};
+use crate::serve::reports::sql::{self, new_fix};
+use crate::serve::reports::trip::TrackPoint;
+use crate::serve::reports::{fence, Fence, FenceCache};
+
+/// This node's geofences, shared by its writers.
+static FENCES: LazyLock<FenceCache> = LazyLock::new(FenceCache::default);
+/// The advisory lock space of geofence folding (the key's first half; the device id is the
+/// second).
+const FOLD_LOCK: i32 = 7_245_102;
+
+/// The geofences, read again when they changed.
+pub(super) async fn fences(tx: &Transaction<'_>) -> Result<Arc<Vec<Fence>>, Error> {
+    let r = tx.query_one(sql::FENCE_VERSION_SQL, &[]).await?;
+    let version: (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+    if let Some(f) = FENCES.get(version) {
+        return Ok(f);
+    }
+    let rows = tx.query(sql::GEOFENCES_SQL, &[]).await?;
+    let mut list = Vec::with_capacity(rows.len());
+    for r in rows {
+        let geometry: String = r.try_get(2)?;
+        list.extend(fence(
+            r.try_get(0)?,
+            r.try_get(1)?,
+            &geometry,
+            r.try_get(3)?,
+        ));
+    }
+    Ok(FENCES.put(version, list))
+}
+
+/// Fold each batch's new records into its device's geofence events (devices in id order, so
+/// that the advisory locks are always taken in the same order), setting the events of each
+/// `Applied::Records`.
+pub(super) async fn fold_group(
+    tx: &Transaction<'_>,
+    ops: &[Op],
+    applied: &mut [Option<Applied>],
+) -> Result<(), Error> {
+    let mut todo: Vec<(i64, usize)> = ops
+        .iter()
+        .zip(applied.iter())
+        .enumerate()
+        .filter_map(|(i, (op, a))| match (op, a) {
+            (Op::Records(_), Some(Applied::Records { ids, device, .. }))
+                if ids.iter().any(Option::is_some) =>
+            {
+                Some((*device, i))
+            }
+            _ => None,
+        })
+        .collect();
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let fences = fences(tx).await?;
+    if fences.is_empty() {
+        return Ok(());
+    }
+    todo.sort_unstable();
+    for (device, i) in todo {
+        let (Op::Records(b), Some(Applied::Records { ids, events, .. })) =
+            (&ops[i], &mut applied[i])
+        else {
+            continue;
+        };
+        *events = fold_events(tx, &fences, &b.imei, device, &b.rows, ids).await?;
+    }
+    Ok(())
+}
+
+/// Fold a batch's new records (`ids[i]` set for each record stored now) into the device's
+/// geofence events; returns the events added.
+pub(super) async fn fold_events(
+    tx: &Transaction<'_>,
+    fences: &[Fence],
+    imei: &str,
+    device: i64,
+    rows: &[RecordRow],
+    ids: &[Option<i64>],
+) -> Result<Vec<EventJson>, Error> {
+    let new: Vec<Fix> = rows
+        .iter()
+        .zip(ids)
+        .filter(|(r, id)| id.is_some() && r.record.gps.has_fix())
+        .map(|(r, _)| new_fix(r))
+        .collect();
+    let Some(earliest) = new.iter().map(Fix::key).min() else {
+        return Ok(Vec::new());
+    };
+    if fences.is_empty() {
+        return Ok(Vec::new());
+    }
+    let device32 = (device & 0x7fff_ffff) as i32;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        &[&FOLD_LOCK, &device32],
+    )
+    .await?;
+    let latest = new
+        .iter()
+        .map(|f| f.timestamp_ms)
+        .max()
+        .unwrap_or(earliest.0);
+    let q = tx.prepare_cached(sql::WINDOW_SQL).await?;
+    let window = tx
+        .query(&q, &[&device, &earliest.0, &latest])
+        .await?
+        .iter()
+        .map(sql::fix)
+        .collect::<Result<Vec<_>, _>>()?;
+    let end = window.last().map_or(latest, |f| f.timestamp_ms);
+    let q = tx.prepare_cached(sql::STORED_EVENTS_SQL).await?;
+    let stored = tx
+        .query(&q, &[&device, &earliest.0, &end])
+        .await?
+        .iter()
+        .map(sql::stored_event)
+        .collect::<Result<Vec<_>, _>>()?;
+    let change = recompute(&window, earliest, fences, &stored);
+    if !change.delete.is_empty() {
+        tx.execute(
+            "DELETE FROM geofence_events WHERE id = ANY($1)",
+            &[&change.delete],
+        )
+        .await?;
+    }
+    let now = now_ms();
+    let insert = tx.prepare_cached(sql::INSERT_EVENT_SQL).await?;
+    let mut out = Vec::with_capacity(change.insert.len());
+    for c in &change.insert {
+        tx.execute(
+            &insert,
+            &[
+                &device,
+                &c.fence,
+                &c.kind.as_str(),
+                &c.at.timestamp_ms,
+                &c.at.hash,
+                &c.at.latitude,
+                &c.at.longitude,
+                &now,
+            ],
+        )
+        .await?;
+        let name = fences
+            .iter()
+            .find(|f| f.id == c.fence)
+            .map_or("", |f| f.name.as_str());
+        out.push(sql::crossing_json(imei, c, name));
+    }
+    Ok(out)
+}
+
+/// Create a geofence; its id.
+pub(super) async fn create_geofence(
+    tx: &Transaction<'_>,
+    name: &str,
+    geometry: &str,
+) -> Result<i64, Error> {
+    FENCES.clear();
+    Ok(tx
+        .query_one(sql::CREATE_GEOFENCE_SQL, &[&name, &geometry, &now_ms()])
+        .await?
+        .try_get(0)?)
+}
+
+/// Delete a geofence and its events; whether it existed.
+pub(super) async fn delete_geofence(tx: &Transaction<'_>, id: i64) -> Result<bool, Error> {
+    FENCES.clear();
+    tx.execute(sql::DELETE_GEOFENCE_EVENTS_SQL, &[&id]).await?;
+    Ok(tx.execute(sql::DELETE_GEOFENCE_SQL, &[&id]).await? > 0)
+}
+
+impl Pool {
+    /// What trips and stops need of a device's records in `[from, to]`, at most `limit`.
+    pub(crate) async fn track(
+        &self,
+        imei: String,
+        from: i64,
+        to: i64,
+        limit: i64,
+    ) -> Result<Vec<TrackPoint>, Error> {
+        let c = self.0.get().await?;
+        let q = c.prepare_cached(sql::TRACK_SQL).await?;
+        let rows = c.query(&q, &[&imei, &from, &to, &limit]).await?;
+        Ok(rows
+            .iter()
+            .map(sql::track_point)
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// A device's geofence events in `[from, to]`, at most `limit`.
+    pub(crate) async fn events(
+        &self,
+        imei: String,
+        from: i64,
+        to: i64,
+        limit: i64,
+    ) -> Result<Vec<EventJson>, Error> {
+        let c = self.0.get().await?;
+        let q = c.prepare_cached(sql::EVENTS_SQL).await?;
+        let rows = c.query(&q, &[&imei, &from, &to, &limit]).await?;
+        Ok(rows
+            .iter()
+            .map(sql::event_json)
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Every geofence.
+    pub(crate) async fn geofences(&self) -> Result<Vec<GeofenceJson>, Error> {
+        let c = self.0.get().await?;
+        let rows = c.query(sql::GEOFENCES_SQL, &[]).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.extend(sql::geofence_json(r)?);
+        }
+        Ok(out)
+    }
+}
