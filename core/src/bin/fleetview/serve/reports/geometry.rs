@@ -250,9 +250,11 @@ pub(crate) fn parse_geofence(body: &Value) -> Result<(String, GeofenceGeometry),
             }
             GeofenceGeometry::Polygon { coordinates: out }
         }
-        Some(other) => return Err(GeofenceError::GeometryType(format!(
+        Some(other) => {
+            return Err(GeofenceError::GeometryType(format!(
             "geometry.type {other:?}: expected \"Polygon\", or \"Point\" with radius_m (a circle)"
-        ))),
+        )))
+        }
         None => {
             return Err(GeofenceError::GeometryType(
                 "geometry.type: missing; expected \"Polygon\" or \"Point\"".into(),
