@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test setup setup-run lint test-core test-cli test-postgres test-cluster fuzz-smoke bench test-www test-worker test-web loadtest
+.PHONY: run test setup setup-run lint test-core test-cli test-postgres test-cluster fuzz-smoke bench bench-reports test-www test-worker test-web loadtest
 
 ## The main job: build the web UI, then serve it with the TCP/UDP listeners (port 5027) and the
 ## HTTP API (http://127.0.0.1:8080/) on an embedded SQLite database (fleetview.db).
@@ -49,7 +49,8 @@ test-cli:
 test-postgres:
 	.ci/setup cluster
 	.ci/with-postgres $(CARGO) test -p fleetview --all-features --test server_commands --test server_api \
-		--test server_tcp --test server_crash --test server_http_guard --test server_nodes --test server_pg_crash
+		--test server_tcp --test server_crash --test server_http_guard --test server_nodes --test server_pg_crash \
+		--test server_reports
 
 ## Two nodes on a private PostgreSQL behind HAProxy, 500 simulated devices: a node killed with
 ## SIGKILL, a command across nodes, PostgreSQL stopped -m immediate; every acked record stored once.
@@ -64,6 +65,13 @@ fuzz-smoke:
 ## Not part of `make test`: a few minutes, and figures only mean something on a quiet machine.
 bench:
 	$(CARGO) bench -p fleetview --bench decode
+
+## Trips, stops and events of a month of one device's records (259,200) through the HTTP API
+## of a release build, on SQLite then PostgreSQL: p50 and p99 of each request. Not in `make test`.
+bench-reports:
+	.ci/setup cluster
+	$(CARGO) bench -p fleetview --features server --bench reports
+	.ci/with-postgres $(CARGO) bench -p fleetview --features server --bench reports
 
 test-www:
 	npm --prefix www run ci-test

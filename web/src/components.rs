@@ -9,4 +9,5 @@ pub mod input;
 pub mod live_view;
 pub mod map;
 pub mod records_table;
+pub mod reports_panel;
 pub mod share_bar;

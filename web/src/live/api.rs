@@ -168,6 +168,8 @@ pub async fn call(
     let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
     match (status, json) {
         (401, _) => Err(ApiError::Unauthorized),
+        // No Content (a deletion).
+        (204, _) => Ok(serde_json::Value::Null),
         (200..=299, Some(v)) => Ok(v),
         (200..=299, None) => Err(ApiError::NoServer(format!("{path} did not answer JSON"))),
         (_, Some(v)) => Err(ApiError::Http(
@@ -220,6 +222,76 @@ pub async fn command(id: &str) -> Result<Command, ApiError> {
     let path = format!("api/commands/{}", js_sys::encode_uri_component(id));
     serde_json::from_value(call("GET", &path, None).await?)
         .map_err(|e| ApiError::Http(200, format!("unexpected command body: {e}")))
+}
+
+/// Reports and geofences: core's API shapes.
+pub use fleetview::api::{EventJson, EventKind, GeofenceGeometry, GeofenceJson, Stop, Trip};
+
+/// `?from=&to=` of a device's route.
+fn ranged(imei: &str, what: &str, from: i64, to: i64) -> String {
+    format!(
+        "api/devices/{}/{what}?from={from}&to={to}",
+        js_sys::encode_uri_component(imei)
+    )
+}
+
+fn parsed<T: serde::de::DeserializeOwned>(v: serde_json::Value, what: &str) -> Result<T, ApiError> {
+    serde_json::from_value(v)
+        .map_err(|e| ApiError::Http(200, format!("unexpected {what} body: {e}")))
+}
+
+/// `GET /api/devices/{imei}/trips?from=&to=`.
+pub async fn trips(imei: &str, from: i64, to: i64) -> Result<Vec<Trip>, ApiError> {
+    parsed(
+        call("GET", &ranged(imei, "trips", from, to), None).await?,
+        "trips",
+    )
+}
+
+/// `GET /api/devices/{imei}/stops?from=&to=`.
+pub async fn stops(imei: &str, from: i64, to: i64) -> Result<Vec<Stop>, ApiError> {
+    parsed(
+        call("GET", &ranged(imei, "stops", from, to), None).await?,
+        "stops",
+    )
+}
+
+/// `GET /api/devices/{imei}/events?from=&to=`.
+pub async fn events(imei: &str, from: i64, to: i64) -> Result<Vec<EventJson>, ApiError> {
+    parsed(
+        call("GET", &ranged(imei, "events", from, to), None).await?,
+        "events",
+    )
+}
+
+/// `GET /api/devices/{imei}/positions?from=&to=&limit=100000`: a day's track.
+pub async fn positions_between(imei: &str, from: i64, to: i64) -> Result<Vec<Position>, ApiError> {
+    let path = ranged(imei, "positions", from, to) + "&limit=100000";
+    Ok(parse_positions(call("GET", &path, None).await?))
+}
+
+/// `GET /api/geofences`.
+pub async fn geofences() -> Result<Vec<GeofenceJson>, ApiError> {
+    parsed(call("GET", "api/geofences", None).await?, "geofences")
+}
+
+/// `POST /api/geofences`.
+pub async fn create_geofence(
+    name: &str,
+    geometry: serde_json::Value,
+) -> Result<GeofenceJson, ApiError> {
+    let body = serde_json::json!({"name": name, "geometry": geometry});
+    parsed(
+        call("POST", "api/geofences", Some(&body)).await?,
+        "geofence",
+    )
+}
+
+/// `DELETE /api/geofences/{id}`.
+pub async fn delete_geofence(id: i64) -> Result<(), ApiError> {
+    call("DELETE", &format!("api/geofences/{id}"), None)
+        .await
+        .map(drop)
 }
 
 #[cfg(test)]

@@ -174,52 +174,11 @@ fn time_param(q: &HashMap<String, String>, name: &str, default: i64) -> Result<i
     }
 }
 
-/// Milliseconds since 1970 from digits or `YYYY-MM-DD[THH:MM[:SS[.fff]]][Z]`.
+/// Milliseconds since 1970 from digits or ISO 8601 (core's `time::parse_iso8601`).
 pub(crate) fn parse_time(s: &str) -> Option<i64> {
-    if let Ok(ms) = s.parse::<i64>() {
-        return Some(ms);
-    }
-    let s = s.strip_suffix('Z').unwrap_or(s);
-    let (date, time) = s.split_once(['T', ' ']).unwrap_or((s, ""));
-    let mut d = date.split('-');
-    let y: i64 = d.next()?.parse().ok()?;
-    let m: i64 = d.next()?.parse().ok()?;
-    let day: i64 = d.next()?.parse().ok()?;
-    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
-        return None;
-    }
-    let mut ms = 0i64;
-    if !time.is_empty() {
-        let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
-        let mut t = hms.split(':');
-        let h: i64 = t.next()?.parse().ok()?;
-        let min: i64 = t.next()?.parse().ok()?;
-        let sec: i64 = t.next().map_or(Some(0), |x| x.parse().ok())?;
-        if t.next().is_some() || h > 23 || min > 59 || sec > 60 {
-            return None;
-        }
-        let frac_ms = if frac.is_empty() {
-            0
-        } else {
-            if !frac.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            format!("{frac:0<3}")[..3].parse::<i64>().ok()?
-        };
-        ms = ((h * 60 + min) * 60 + sec) * 1000 + frac_ms;
-    }
-    Some(days_from_civil(y, m, day) * 86_400_000 + ms)
-}
-
-/// Howard Hinnant's days-from-civil (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    s.parse::<i64>()
+        .ok()
+        .or_else(|| fleetview::time::parse_iso8601(s))
 }
 
 async fn positions(

@@ -19,7 +19,7 @@ use super::read::Pool;
 use crate::serve::reports::geofence::{recompute, Fix};
 use crate::serve::reports::sql::{self, new_fix};
 use crate::serve::reports::trip::TrackPoint;
-use crate::serve::reports::{fence, Fence, FenceCache};
+use crate::serve::reports::{fence, Fence, FenceCache, Version};
 
 /// This node's geofences, shared by its writers.
 static FENCES: LazyLock<FenceCache> = LazyLock::new(FenceCache::default);
@@ -27,10 +27,15 @@ static FENCES: LazyLock<FenceCache> = LazyLock::new(FenceCache::default);
 /// second).
 const FOLD_LOCK: i32 = 7_245_102;
 
-/// The geofences, read again when they changed.
-pub(super) async fn fences(tx: &Transaction<'_>) -> Result<Arc<Vec<Fence>>, Error> {
-    let r = tx.query_one(sql::FENCE_VERSION_SQL, &[]).await?;
-    let version: (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+/// The geofences' version (pipelined with the group's insert).
+pub(super) async fn version(tx: &Transaction<'_>) -> Result<Version, tokio_postgres::Error> {
+    let q = tx.prepare_cached(sql::FENCE_VERSION_SQL).await?;
+    let r = tx.query_one(&q, &[]).await?;
+    Ok((r.try_get(0)?, r.try_get(1)?))
+}
+
+/// The geofences of `version`, read again when they changed.
+async fn fences(tx: &Transaction<'_>, version: Version) -> Result<Arc<Vec<Fence>>, Error> {
     if let Some(f) = FENCES.get(version) {
         return Ok(f);
     }
@@ -55,6 +60,7 @@ pub(super) async fn fold_group(
     tx: &Transaction<'_>,
     ops: &[Op],
     applied: &mut [Option<Applied>],
+    version: Version,
 ) -> Result<(), Error> {
     let mut todo: Vec<(i64, usize)> = ops
         .iter()
@@ -72,10 +78,11 @@ pub(super) async fn fold_group(
     if todo.is_empty() {
         return Ok(());
     }
-    let fences = fences(tx).await?;
-    if fences.is_empty() {
+    if version.1 == 0 {
+        // No geofence: nothing to read.
         return Ok(());
     }
+    let fences = fences(tx, version).await?;
     todo.sort_unstable();
     for (device, i) in todo {
         let (Op::Records(b), Some(Applied::Records { ids, events, .. })) =

@@ -285,7 +285,9 @@ async fn apply_group(
             .await?;
         tx.query(&stmt, &[&ids]).await
     };
-    let (rows, queued) = tokio::try_join!(insert, queued)?;
+    // The geofences' version too (for the group's geofence events), in the same round trip.
+    let (rows, queued, fence_version) =
+        tokio::try_join!(insert, queued, super::reports::version(&tx))?;
     let mut new_ids: HashMap<(i64, i64, i64), i64> = HashMap::new();
     for r in rows {
         new_ids.insert((r.try_get(1)?, r.try_get(2)?, r.try_get(3)?), r.try_get(0)?);
@@ -320,7 +322,7 @@ async fn apply_group(
             });
         }
     }
-    super::reports::fold_group(&tx, ops, &mut applied).await?;
+    super::reports::fold_group(&tx, ops, &mut applied, fence_version).await?;
 
     // The other jobs, in their order.
     for (op, slot) in ops.iter().zip(applied.iter_mut()) {
