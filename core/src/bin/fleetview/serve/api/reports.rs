@@ -14,7 +14,7 @@ use fleetview::api::{EventJson, EventKind, FuelChange, FuelEventKind, Stop, Trip
 use fleetview::io_catalog;
 
 use super::{bad_request, internal, known_device, time_param, ApiError, ApiResult};
-use crate::serve::query::MAX_LIMIT;
+use crate::serve::query::{FuelReading, MAX_LIMIT};
 use crate::serve::reports::geometry::parse_geofence;
 use crate::serve::reports::sql::MAX_TRACK;
 use crate::serve::reports::{trip, Thresholds};
@@ -76,9 +76,7 @@ async fn report(ctx: &Ctx, imei: &str, q: &Params) -> Result<(Vec<Trip>, Vec<Sto
         .await
         .map_err(internal)?;
     if points.len() as i64 > MAX_TRACK {
-        return Err(bad_request(format!(
-            "more than {MAX_TRACK} records between from and to: ask for a shorter range"
-        )));
+        return Err(too_many());
     }
     let model = ctx.model.clone();
     // A month of records takes some milliseconds: off the runtime's threads.
@@ -106,9 +104,18 @@ async fn events(
         .geofence_events(imei.clone(), from, to, MAX_LIMIT)
         .await
         .map_err(internal)?;
-    let readings = ctx
+    // The fuel levels from the records' columns that trips read too (one index, or on
+    // PostgreSQL one row of arrays, for a month of records).
+    let track = ctx
         .reader
-        .fuel_points(imei.clone(), from, to)
+        .track(imei.clone(), from, to, MAX_TRACK + 1)
+        .await
+        .map_err(internal)?;
+    if track.len() as i64 > MAX_TRACK {
+        return Err(too_many());
+    }
+    let model = ctx.model.clone();
+    let readings = tokio::task::spawn_blocking(move || fuel_readings(track, model.as_deref()))
         .await
         .map_err(internal)?;
     let (_, _, points) = fuel::series(readings);
@@ -136,6 +143,36 @@ async fn events(
     );
     out.sort_by_key(|e| e.timestamp_ms);
     Ok(Json(out).into_response())
+}
+
+fn too_many() -> ApiError {
+    bad_request(format!(
+        "more than {MAX_TRACK} records between from and to: ask for a shorter range"
+    ))
+}
+
+/// The fuel readings of a track, in time order, as the fuel series reads them.
+fn fuel_readings(mut track: Vec<trip::TrackPoint>, model: Option<&str>) -> Vec<FuelReading> {
+    track.sort_by_key(|p| (p.timestamp_ms, p.hash));
+    track
+        .into_iter()
+        .filter_map(|p| {
+            let (id, level) = p.fuel?;
+            let unit = io_catalog::lookup(id, model).and_then(|i| i.unit);
+            let flag = |v: Option<bool>| v.map(u8::from);
+            Some((
+                id,
+                unit.map(Into::into),
+                fuel::Point {
+                    timestamp_ms: p.timestamp_ms,
+                    level,
+                    stationary: fuel::stationary(p.speed, flag(p.ignition), flag(p.movement)),
+                    latitude: p.latitude,
+                    longitude: p.longitude,
+                },
+            ))
+        })
+        .collect()
 }
 
 async fn geofences(State(ctx): State<Arc<Ctx>>) -> ApiResult {

@@ -88,6 +88,11 @@ CREATE TABLE geofence_events (
     UNIQUE (device_id, timestamp_ms, hash, geofence_id, type)
 );
 CREATE INDEX geofence_events_geofence ON geofence_events (geofence_id);
+-- What trips, stops and fuel read of each record, by device and time: a device's month is read
+-- from this index alone, its entries side by side (the table's rows of one device are spread
+-- among every other device's). One more index write per record.
+CREATE INDEX records_track ON records (device_id, timestamp_ms, hash, valid, latitude, longitude,
+    speed, ignition, movement, odometer, fuel_id, fuel_level, fuel_unit);
 ",
 ];
 
