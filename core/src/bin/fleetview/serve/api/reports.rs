@@ -154,11 +154,20 @@ fn too_many() -> ApiError {
 /// The fuel readings of a track, in time order, as the fuel series reads them.
 fn fuel_readings(mut track: Vec<trip::TrackPoint>, model: Option<&str>) -> Vec<FuelReading> {
     track.sort_by_key(|p| (p.timestamp_ms, p.hash));
+    // The unit of the last sensor looked up (a device has one or two).
+    let mut unit_of: Option<(u16, Option<&'static str>)> = None;
     track
         .into_iter()
         .filter_map(|p| {
             let (id, level) = p.fuel?;
-            let unit = io_catalog::lookup(id, model).and_then(|i| i.unit);
+            let unit = match unit_of {
+                Some((known, unit)) if known == id => unit,
+                _ => {
+                    let unit = io_catalog::lookup(id, model).and_then(|i| i.unit);
+                    unit_of = Some((id, unit));
+                    unit
+                }
+            };
             let flag = |v: Option<bool>| v.map(u8::from);
             Some((
                 id,

@@ -14,29 +14,39 @@ use crate::serve::storage::{record_hash, RecordRow};
 pub(crate) const MAX_TRACK: i64 = 1_100_000;
 
 /// `$1` IMEI, `$2`..`$3` time range, `$4` limit: what trips and stops need of each record,
-/// in (time, hash) order. The unique key (device, time, hash) is the index it reads.
+/// in (time, hash) order, from the `records_track` index alone. A month of records is 260,000
+/// rows: the small columns come packed into one integer (bit 0 the fix, bits 1-2 ignition and
+/// 3-4 movement with 2 for none, bits 5-20 the speed, from bit 21 the fuel IO id + 1, 0 for
+/// none), which halves what the client reads per row ([`track_point`] unpacks it).
 pub(crate) const TRACK_SQL: &str =
-    "SELECT r.timestamp_ms, r.hash, r.latitude, r.longitude, r.valid, r.speed, r.ignition, r.movement,
-       r.odometer, r.fuel_id, r.fuel_level
+    "SELECT r.timestamp_ms, r.hash, r.latitude, r.longitude,
+       CAST(r.valid AS INTEGER) + 2 * coalesce(r.ignition, 2) + 8 * coalesce(r.movement, 2)
+         + 32 * r.speed + 2097152 * (coalesce(r.fuel_id, -1) + 1),
+       r.odometer, r.fuel_level
      FROM records r
      WHERE r.device_id = (SELECT id FROM devices WHERE imei = $1) AND r.timestamp_ms BETWEEN $2 AND $3
      ORDER BY r.timestamp_ms, r.hash LIMIT $4";
 
 pub(crate) fn track_point<R: Cols>(r: &R) -> Result<TrackPoint, R::Err> {
-    let flag = |v: Option<i64>| v.map(|v| v != 0);
+    let packed = r.int(4)?;
+    let flag = |v: i64| match v & 3 {
+        2 => None,
+        v => Some(v != 0),
+    };
+    let fuel_id = (packed >> 21) - 1;
     Ok(TrackPoint {
         timestamp_ms: r.int(0)?,
         hash: r.int(1)?,
         latitude: r.float(2)?,
         longitude: r.float(3)?,
-        valid: r.boolean(4)?,
-        speed: u16::try_from(r.int(5)?).unwrap_or(u16::MAX),
-        ignition: flag(r.opt_int(6)?),
-        movement: flag(r.opt_int(7)?),
-        odometer_m: r.opt_int(8)?,
-        fuel: match r.opt_int(9)? {
-            Some(id) => Some((u16::try_from(id).unwrap_or_default(), r.float(10)?)),
-            None => None,
+        valid: packed & 1 == 1,
+        speed: ((packed >> 5) & 0xffff) as u16,
+        ignition: flag(packed >> 1),
+        movement: flag(packed >> 3),
+        odometer_m: r.opt_int(5)?,
+        fuel: match (u16::try_from(fuel_id).ok(), r.opt_float(6)?) {
+            (Some(id), Some(level)) => Some((id, level)),
+            _ => None,
         },
     })
 }

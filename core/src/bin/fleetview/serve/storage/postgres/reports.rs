@@ -198,19 +198,6 @@ pub(super) async fn delete_geofence(tx: &Transaction<'_>, id: i64) -> Result<boo
     Ok(tx.execute(sql::DELETE_GEOFENCE_SQL, &[&id]).await? > 0)
 }
 
-/// [`sql::TRACK_SQL`]'s columns as one row of arrays: a month of records comes back as a few
-/// arrays instead of 260,000 rows, each of which the client would parse on its own (the order
-/// does not matter: the trips sort the records, and all arrays come from one pass).
-const TRACK_ARRAYS_SQL: &str = "
-SELECT count(*), array_agg(timestamp_ms), array_agg(hash), array_agg(latitude), array_agg(longitude),
-  array_agg(valid), array_agg(speed), array_agg(ignition), array_agg(movement), array_agg(odometer),
-  array_agg(fuel_id), array_agg(fuel_level)
-FROM (SELECT r.timestamp_ms, r.hash, r.latitude, r.longitude, r.valid, r.speed, r.ignition, r.movement,
-        r.odometer, r.fuel_id, r.fuel_level
-      FROM records r
-      WHERE r.device_id = (SELECT id FROM devices WHERE imei = $1) AND r.timestamp_ms BETWEEN $2 AND $3
-      LIMIT $4) AS t";
-
 impl Pool {
     /// What trips and stops need of a device's records in `[from, to]`, at most `limit`.
     pub(crate) async fn track(
@@ -221,58 +208,12 @@ impl Pool {
         limit: i64,
     ) -> Result<Vec<TrackPoint>, Error> {
         let c = self.0.get().await?;
-        let q = c.prepare_cached(TRACK_ARRAYS_SQL).await?;
-        let r = c.query_one(&q, &[&imei, &from, &to, &limit]).await?;
-        let n: i64 = r.try_get(0)?;
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        let ts: Vec<i64> = r.try_get(1)?;
-        let hash: Vec<i64> = r.try_get(2)?;
-        let lat: Vec<f64> = r.try_get(3)?;
-        let lon: Vec<f64> = r.try_get(4)?;
-        let valid: Vec<bool> = r.try_get(5)?;
-        let speed: Vec<i64> = r.try_get(6)?;
-        let ignition: Vec<Option<i64>> = r.try_get(7)?;
-        let movement: Vec<Option<i64>> = r.try_get(8)?;
-        let odometer: Vec<Option<i64>> = r.try_get(9)?;
-        let fuel_id: Vec<Option<i64>> = r.try_get(10)?;
-        let fuel_level: Vec<Option<f64>> = r.try_get(11)?;
-        let lengths = [
-            hash.len(),
-            lat.len(),
-            lon.len(),
-            valid.len(),
-            speed.len(),
-            ignition.len(),
-            movement.len(),
-            odometer.len(),
-            fuel_id.len(),
-            fuel_level.len(),
-        ];
-        if lengths.iter().any(|&l| l != ts.len()) {
-            return Err(Error::Task(format!(
-                "track arrays of different lengths: {} and {lengths:?}",
-                ts.len()
-            )));
-        }
-        let flag = |v: Option<i64>| v.map(|v| v != 0);
-        Ok((0..ts.len())
-            .map(|i| TrackPoint {
-                timestamp_ms: ts[i],
-                hash: hash[i],
-                latitude: lat[i],
-                longitude: lon[i],
-                valid: valid[i],
-                speed: u16::try_from(speed[i]).unwrap_or(u16::MAX),
-                ignition: flag(ignition[i]),
-                movement: flag(movement[i]),
-                odometer_m: odometer[i],
-                fuel: fuel_id[i]
-                    .zip(fuel_level[i])
-                    .map(|(id, l)| (u16::try_from(id).unwrap_or_default(), l)),
-            })
-            .collect())
+        let q = c.prepare_cached(sql::TRACK_SQL).await?;
+        let rows = c.query(&q, &[&imei, &from, &to, &limit]).await?;
+        Ok(rows
+            .iter()
+            .map(sql::track_point)
+            .collect::<Result<Vec<_>, _>>()?)
     }
 
     /// A device's geofence events in `[from, to]`, at most `limit`.

@@ -29,6 +29,9 @@ impl Cols for rusqlite::Row<'_> {
     fn float(&self, i: usize) -> rusqlite::Result<f64> {
         self.get(i)
     }
+    fn opt_float(&self, i: usize) -> rusqlite::Result<Option<f64>> {
+        self.get(i)
+    }
     fn text(&self, i: usize) -> rusqlite::Result<String> {
         self.get(i)
     }
