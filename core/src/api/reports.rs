@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// A place: where a trip starts or ends.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Place {
     /// Degrees, WGS 84.
@@ -19,6 +20,7 @@ pub struct Place {
 
 /// Where a trip's distance comes from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DistanceSource {
     /// The device's total odometer (IO 16) at the trip's end less at its start.
@@ -30,6 +32,7 @@ pub enum DistanceSource {
 
 /// An item of `GET /api/devices/{imei}/trips`: the vehicle moving from one place to another.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Trip {
     /// The first record of the trip, milliseconds since 1970 UTC.
@@ -61,6 +64,7 @@ pub struct Trip {
 
 /// An item of `GET /api/devices/{imei}/stops`: the vehicle standing in one place.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Stop {
     /// Milliseconds since 1970 UTC.
@@ -77,6 +81,7 @@ pub struct Stop {
 
 /// What happened: the `type` of an event.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// The device's first record inside a geofence after one outside.
@@ -116,6 +121,7 @@ impl EventKind {
 
 /// The fuel side of a `refuel` or `drain` event.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct FuelChange {
     /// The last level before the stop, at this time.
@@ -130,6 +136,7 @@ pub struct FuelChange {
 
 /// An item of `GET /api/devices/{imei}/events`, and the live `geofence` event.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct EventJson {
     /// What happened.
@@ -156,6 +163,7 @@ pub struct EventJson {
 
 /// A geofence's shape: GeoJSON (longitude first), a circle being a `Point` with `radius_m`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type")]
 pub enum GeofenceGeometry {
     /// A circle: its centre `[longitude, latitude]` and radius in metres.
@@ -183,6 +191,7 @@ impl Default for GeofenceGeometry {
 
 /// An item of `GET /api/geofences` (and the answer to `POST /api/geofences`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct GeofenceJson {
     /// Its id.

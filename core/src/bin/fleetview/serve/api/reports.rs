@@ -10,10 +10,12 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use fleetview::api::{EventJson, EventKind, FuelChange, FuelEventKind, Stop, Trip};
+use fleetview::api::{
+    EventJson, EventKind, FuelChange, FuelEventKind, GeofenceGeometry, GeofenceJson, Stop, Trip,
+};
 use fleetview::io_catalog;
 
-use super::{bad_request, internal, known_device, time_param, ApiError, ApiResult};
+use super::{bad_request, internal, known_device, openapi, time_param, ApiError, ApiResult};
 use crate::serve::query::{FuelReading, MAX_LIMIT};
 use crate::serve::reports::geometry::parse_geofence;
 use crate::serve::reports::sql::MAX_TRACK;
@@ -33,7 +35,32 @@ pub(super) fn routes(r: Router<Arc<Ctx>>) -> Router<Arc<Ctx>> {
 
 type Params = HashMap<String, String>;
 
-async fn trips(
+/// The body of `POST /api/geofences` (validated by hand, each failure with its own kind).
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(super) struct GeofenceRequest {
+    /// 1 to 200 bytes.
+    name: String,
+    /// A GeoJSON Polygon, or a Point with `radius_m` (a circle).
+    geometry: GeofenceGeometry,
+}
+
+#[utoipa::path(get, path = "/api/devices/{imei}/trips", params(
+    ("imei" = String, Path, description = "The device's IMEI (up to 32 digits)"),
+    ("from" = Option<String>, Query, description = "From (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
+    ("to" = Option<String>, Query, description = "To (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
+    ("min_stop_duration" = Option<f64>, Query, description = "Shortest stop reported, seconds (default --min-stop-duration, 300)"),
+    ("min_trip_distance" = Option<f64>, Query, description = "Shortest trip reported, metres (default --min-trip-distance, 500)"),
+    ("trip_gap" = Option<f64>, Query, description = "Seconds without records that end a trip (default --trip-gap, 3600)"),
+    ("moving_speed" = Option<f64>, Query, description = "km/h from which a device without ignition and movement IOs moves (default --moving-speed, 5)"),
+), responses(
+    (status = 200, description = "The trips, ascending in time", body = Vec<Trip>),
+    (status = 400, description = "A malformed parameter (`bad_request`)", body = openapi::ErrorBody),
+    (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
+    (status = 404, description = "No such device (`unknown_device`)", body = openapi::ErrorBody),
+    (status = 500, description = "A database failure (`internal`)", body = openapi::ErrorBody),
+))]
+pub(super) async fn trips(
     State(ctx): State<Arc<Ctx>>,
     UrlPath(imei): UrlPath<String>,
     Query(q): Query<Params>,
@@ -41,7 +68,22 @@ async fn trips(
     Ok(Json(report(&ctx, &imei, &q).await?.0).into_response())
 }
 
-async fn stops(
+#[utoipa::path(get, path = "/api/devices/{imei}/stops", params(
+    ("imei" = String, Path, description = "The device's IMEI (up to 32 digits)"),
+    ("from" = Option<String>, Query, description = "From (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
+    ("to" = Option<String>, Query, description = "To (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
+    ("min_stop_duration" = Option<f64>, Query, description = "Shortest stop reported, seconds (default --min-stop-duration, 300)"),
+    ("min_trip_distance" = Option<f64>, Query, description = "Shortest trip reported, metres (default --min-trip-distance, 500)"),
+    ("trip_gap" = Option<f64>, Query, description = "Seconds without records that end a trip (default --trip-gap, 3600)"),
+    ("moving_speed" = Option<f64>, Query, description = "km/h from which a device without ignition and movement IOs moves (default --moving-speed, 5)"),
+), responses(
+    (status = 200, description = "The stops, ascending in time", body = Vec<Stop>),
+    (status = 400, description = "A malformed parameter (`bad_request`)", body = openapi::ErrorBody),
+    (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
+    (status = 404, description = "No such device (`unknown_device`)", body = openapi::ErrorBody),
+    (status = 500, description = "A database failure (`internal`)", body = openapi::ErrorBody),
+))]
+pub(super) async fn stops(
     State(ctx): State<Arc<Ctx>>,
     UrlPath(imei): UrlPath<String>,
     Query(q): Query<Params>,
@@ -91,7 +133,18 @@ async fn report(ctx: &Ctx, imei: &str, q: &Params) -> Result<(Vec<Trip>, Vec<Sto
 
 /// Geofence events (stored) and refuels and drains (found in the fuel levels as
 /// `GET /api/devices/{imei}/fuel` finds them, with `--fuel-threshold`), ascending in time.
-async fn events(
+#[utoipa::path(get, path = "/api/devices/{imei}/events", params(
+    ("imei" = String, Path, description = "The device's IMEI (up to 32 digits)"),
+    ("from" = Option<String>, Query, description = "From (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
+    ("to" = Option<String>, Query, description = "To (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
+), responses(
+    (status = 200, description = "Geofence, refuel and drain events, ascending in time", body = Vec<EventJson>),
+    (status = 400, description = "A malformed parameter (`bad_request`)", body = openapi::ErrorBody),
+    (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
+    (status = 404, description = "No such device (`unknown_device`)", body = openapi::ErrorBody),
+    (status = 500, description = "A database failure (`internal`)", body = openapi::ErrorBody),
+))]
+pub(super) async fn events(
     State(ctx): State<Arc<Ctx>>,
     UrlPath(imei): UrlPath<String>,
     Query(q): Query<Params>,
@@ -184,11 +237,23 @@ fn fuel_readings(mut track: Vec<trip::TrackPoint>, model: Option<&str>) -> Vec<F
         .collect()
 }
 
-async fn geofences(State(ctx): State<Arc<Ctx>>) -> ApiResult {
+#[utoipa::path(get, path = "/api/geofences", responses(
+    (status = 200, description = "Every geofence, by id", body = Vec<GeofenceJson>),
+    (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
+    (status = 500, description = "A database failure (`internal`)", body = openapi::ErrorBody),
+))]
+pub(super) async fn geofences(State(ctx): State<Arc<Ctx>>) -> ApiResult {
     Ok(Json(ctx.reader.geofences().await.map_err(internal)?).into_response())
 }
 
-async fn create_geofence(State(ctx): State<Arc<Ctx>>, body: Bytes) -> ApiResult {
+#[utoipa::path(post, path = "/api/geofences", request_body = GeofenceRequest, responses(
+    (status = 201, description = "Created", body = GeofenceJson),
+    (status = 400, description = "An invalid geofence (`invalid_geofence_name`, `unsupported_geometry`, `invalid_coordinates`, `invalid_radius`, `invalid_ring`, `bad_request`)", body = openapi::ErrorBody),
+    (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
+    (status = 409, description = "1,000 geofences already (`too_many_geofences`)", body = openapi::ErrorBody),
+    (status = 500, description = "A database failure (`internal`)", body = openapi::ErrorBody),
+))]
+pub(super) async fn create_geofence(State(ctx): State<Arc<Ctx>>, body: Bytes) -> ApiResult {
     let body: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
         bad_request(format!(
             "the body is not JSON ({e}): send {{\"name\":\"Depot\",\"geometry\":{{\"type\":\"Point\",\"coordinates\":[25.25,54.66],\"radius_m\":150}}}}"
@@ -221,7 +286,17 @@ async fn create_geofence(State(ctx): State<Arc<Ctx>>, body: Bytes) -> ApiResult 
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-async fn delete_geofence(State(ctx): State<Arc<Ctx>>, UrlPath(id): UrlPath<String>) -> ApiResult {
+#[utoipa::path(delete, path = "/api/geofences/{id}", params(("id" = i64, Path, description = "The geofence's id")), responses(
+    (status = 204, description = "Deleted, with its events"),
+    (status = 400, description = "Not a number (`bad_request`)", body = openapi::ErrorBody),
+    (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
+    (status = 404, description = "No such geofence (`unknown_geofence`)", body = openapi::ErrorBody),
+    (status = 500, description = "A database failure (`internal`)", body = openapi::ErrorBody),
+))]
+pub(super) async fn delete_geofence(
+    State(ctx): State<Arc<Ctx>>,
+    UrlPath(id): UrlPath<String>,
+) -> ApiResult {
     let id: i64 = id
         .parse()
         .map_err(|_| bad_request(format!("geofence id {id:?}: expected a number")))?;

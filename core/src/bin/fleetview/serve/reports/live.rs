@@ -8,7 +8,7 @@ use crate::serve::storage::Batch;
 
 /// Announce the geofence events a batch's commit stored.
 pub(crate) fn announce(hub: &Hub, batch: &Batch) {
-    for e in &batch.events {
+    for e in &batch.geofence_events {
         info!(
             imei = %batch.imei,
             kind = e.kind.as_str(),

@@ -2,7 +2,19 @@
 //! it computes for a group of records and the geofences they are computed against are always
 //! those of one committed state.
 
+use fleetview::api::EventJson;
+
+use super::outbox::OutboxEvent;
 use super::{Error, Op, Outcome, Store};
+
+/// Geofence events as the forwarders get them (the API's event object, `type` and `imei`
+/// included).
+pub(super) fn outbox_events(events: &[EventJson]) -> Vec<OutboxEvent> {
+    events
+        .iter()
+        .map(|e| OutboxEvent::new(&e.imei, e.kind.as_str(), e))
+        .collect()
+}
 
 impl Store {
     /// Create a geofence (`geometry`: the JSON of core's `GeofenceGeometry`, validated); its id.

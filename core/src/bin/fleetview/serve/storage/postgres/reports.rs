@@ -14,6 +14,8 @@ use std::sync::{Arc, LazyLock};
 use deadpool_postgres::Transaction;
 use fleetview::api::{EventJson, GeofenceJson};
 
+use super::super::geofences::outbox_events;
+use super::super::outbox;
 use super::super::{now_ms, Applied, Error, Op, RecordRow};
 use super::read::Pool;
 use crate::serve::reports::geofence::{recompute, Fix};
@@ -61,6 +63,7 @@ pub(super) async fn fold_group(
     ops: &[Op],
     applied: &mut [Option<Applied>],
     version: Version,
+    outbox: bool,
 ) -> Result<(), Error> {
     let mut todo: Vec<(i64, usize)> = ops
         .iter()
@@ -91,6 +94,16 @@ pub(super) async fn fold_group(
             continue;
         };
         *events = fold_events(tx, &fences, &b.imei, device, &b.rows, ids).await?;
+        if outbox && !events.is_empty() {
+            // To the forwarders, after the records they come from (their entries were
+            // written by the insert).
+            let stmt = tx.prepare_cached(outbox::EVENT_SQL).await?;
+            let now = now_ms();
+            for e in outbox_events(events) {
+                tx.execute(&stmt, &[&e.kind, &e.body, &now, &e.imei])
+                    .await?;
+            }
+        }
     }
     Ok(())
 }
