@@ -2,8 +2,9 @@
 //! binary's own database; on PostgreSQL under `.ci/with-postgres`): scripted devices drive,
 //! park with the ignition off and drive back home, crossing a geofence twice; one device
 //! without ignition and movement IOs; one sending the same day out of order, half of it
-//! after a reconnect.
+//! after a reconnect; geofence events forwarded with the records they come from.
 
+mod forward_common;
 mod server_common;
 
 use fleetview::{AvlRecord, Codec, GpsElement, IoElement, IoValue, Priority};
@@ -346,5 +347,53 @@ fn geofences_are_validated() {
     assert_eq!(get_ok(&server, "/api/geofences"), json!([]));
     let (status, _) = server.get("/api/devices/356307042441099/trips");
     assert_eq!(status, 404);
+    server.stop();
+}
+
+/// Geofence events go to the forwarders (`--forward`) from the transaction of their records:
+/// after those records, exactly once each.
+#[test]
+fn geofence_events_are_forwarded_after_their_records() {
+    let dir = temp_dir("reports-forward");
+    let rx = forward_common::Receiver::start();
+    let server = Server::start(&dir, &["--forward", &rx.url()]);
+    let (status, v) = server.post(
+        "/api/geofences",
+        &json!({"name":"Depot","geometry":{"type":"Point","coordinates":[25.0,54.01],"radius_m":50}}),
+    );
+    assert_eq!(status, 201, "{v}");
+    let base = now_ms() / 60_000 * 60_000 + 60_000;
+    let mut a = Device::connect(server.tcp, A);
+    for chunk in day(base, true).chunks(9) {
+        a.send(Codec::Codec8, chunk.to_vec());
+    }
+    let items = rx.wait("the depot's exit", |i| {
+        i.iter().any(|v| v["type"] == "geofence_exit")
+    });
+    let kinds: Vec<(&str, u64)> = items
+        .iter()
+        .filter(|v| {
+            v["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("geofence_"))
+        })
+        .map(|v| {
+            (
+                v["type"].as_str().unwrap(),
+                (v["timestamp_ms"].as_u64().unwrap() - base) / 60_000,
+            )
+        })
+        .collect();
+    assert_eq!(kinds, [("geofence_enter", 10), ("geofence_exit", 71)]);
+    let exit = items.iter().find(|v| v["type"] == "geofence_exit").unwrap();
+    assert_eq!(exit["imei"], A);
+    assert_eq!(exit["geofence_name"], "Depot");
+    assert_eq!(exit["latitude"], 54.009);
+    // The record it happened at is forwarded before it.
+    let at = |p: &dyn Fn(&Value) -> bool| items.iter().position(p).unwrap();
+    assert!(
+        at(&|v| v["type"] == "record" && v["timestamp_ms"] == exit["timestamp_ms"])
+            < at(&|v| v["type"] == "geofence_exit")
+    );
     server.stop();
 }
