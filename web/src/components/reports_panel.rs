@@ -6,15 +6,19 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
 use crate::js;
-use crate::live::api::{self, EventJson, EventKind, GeofenceGeometry, GeofenceJson, Stop, Trip};
+use crate::live::api::{self, EventJson, EventKind, Fence, FenceShape, Stop, Trip};
 
 const DAY_MS: i64 = 86_400_000;
+
+/// What the map calls with a drawn geofence's GeoJSON (kept alive while drawing).
+type Drawn = Closure<dyn FnMut(String)>;
 
 /// `YYYY-MM-DD` of a time.
 fn day_of(ms: i64) -> String {
@@ -81,34 +85,91 @@ async fn load_day(imei: &str, from: i64) -> Result<Day, api::ApiError> {
 }
 
 /// The map's JSON (see `mapShowReport` in js/map.js).
-fn report_json(day: &Day, fences: &[GeofenceJson]) -> String {
-    let stops: Vec<_> = day
+#[derive(Serialize)]
+struct MapReport<'a> {
+    track: Vec<[f64; 2]>,
+    stops: Vec<MapStop>,
+    geofences: Vec<MapFence<'a>>,
+}
+
+#[derive(Serialize)]
+struct MapStop {
+    lat: f64,
+    lon: f64,
+    title: String,
+    lines: [String; 2],
+}
+
+#[derive(Serialize)]
+struct MapFence<'a> {
+    id: i64,
+    name: &'a str,
+    circle: Option<MapCircle>,
+    /// Rings of `[lat, lon]`.
+    rings: Option<Vec<Vec<[f64; 2]>>>,
+}
+
+#[derive(Serialize)]
+struct MapCircle {
+    lat: f64,
+    lon: f64,
+    r: f64,
+}
+
+fn report_json(day: &Day, fences: &[Fence]) -> String {
+    let geofences = fences
+        .iter()
+        .map(|g| {
+            let (circle, rings) = match &g.shape {
+                FenceShape::Circle {
+                    center: [lon, lat],
+                    radius_m,
+                } => (
+                    Some(MapCircle {
+                        lat: *lat,
+                        lon: *lon,
+                        r: *radius_m,
+                    }),
+                    None,
+                ),
+                FenceShape::Polygon(rings) => (
+                    None,
+                    Some(
+                        rings
+                            .iter()
+                            .map(|r| r.iter().map(|[x, y]| [*y, *x]).collect())
+                            .collect(),
+                    ),
+                ),
+            };
+            MapFence {
+                id: g.id,
+                name: &g.name,
+                circle,
+                rings,
+            }
+        })
+        .collect();
+    let stops = day
         .stops
         .iter()
         .enumerate()
-        .map(|(i, s)| {
-            serde_json::json!({
-                "lat": s.latitude, "lon": s.longitude,
-                "title": format!("Stop {}", i + 1),
-                "lines": [format!("{}–{} UTC", hhmm(s.start_ms), hhmm(s.end_ms)), duration(s.duration_ms)],
-            })
+        .map(|(i, s)| MapStop {
+            lat: s.latitude,
+            lon: s.longitude,
+            title: format!("Stop {}", i + 1),
+            lines: [
+                format!("{}–{} UTC", hhmm(s.start_ms), hhmm(s.end_ms)),
+                duration(s.duration_ms),
+            ],
         })
         .collect();
-    let geofences: Vec<_> = fences
-        .iter()
-        .map(|g| match &g.geometry {
-            GeofenceGeometry::Point {
-                coordinates: [lon, lat],
-                radius_m,
-            } => serde_json::json!({"id": g.id, "name": g.name, "circle": {"lat": lat, "lon": lon, "r": radius_m}}),
-            GeofenceGeometry::Polygon { coordinates } => serde_json::json!({
-                "id": g.id, "name": g.name,
-                "rings": coordinates.iter().map(|r| r.iter().map(|[x, y]| [*y, *x]).collect::<Vec<_>>()).collect::<Vec<_>>(),
-            }),
-        })
-        .collect();
-    let track: Vec<_> = day.track.iter().map(|(_, la, lo)| [*la, *lo]).collect();
-    serde_json::json!({"track": track, "stops": stops, "geofences": geofences}).to_string()
+    let report = MapReport {
+        track: day.track.iter().map(|(_, la, lo)| [*la, *lo]).collect(),
+        stops,
+        geofences,
+    };
+    serde_json::to_string(&report).unwrap_or_default()
 }
 
 #[derive(Properties, PartialEq)]
@@ -125,14 +186,14 @@ pub fn reports_panel(props: &ReportsProps) -> Html {
     let first_day = day_of(props.last_ms.unwrap_or_else(|| js_sys::Date::now() as i64));
     let day = use_state(|| first_day.clone());
     let data = use_state(|| None::<Rc<Day>>);
-    let fences = use_state(Vec::<GeofenceJson>::new);
+    let fences = use_state(Vec::<Fence>::new);
     let fences_version = use_state(|| 0u32);
     let error = use_state(|| None::<String>);
     let drawing = use_state(|| None::<&'static str>);
     let name = use_state(String::new);
     let node = use_node_ref();
     let handle: Rc<RefCell<JsValue>> = use_mut_ref(|| JsValue::NULL);
-    let on_drawn: Rc<RefCell<Option<Closure<dyn FnMut(String)>>>> = use_mut_ref(|| None);
+    let on_drawn: Rc<RefCell<Option<Drawn>>> = use_mut_ref(|| None);
 
     {
         // Another device: its own latest day.
@@ -370,9 +431,9 @@ pub fn reports_panel(props: &ReportsProps) -> Html {
                         { for fences.iter().map(|g| html! {
                             <li class="geofence" data-id={g.id.to_string()}>
                                 <b>{ &g.name }</b>
-                                { match &g.geometry {
-                                    GeofenceGeometry::Point { radius_m, .. } => format!(" · circle {radius_m} m"),
-                                    GeofenceGeometry::Polygon { coordinates } => format!(" · polygon, {} corners", coordinates.first().map_or(0, |r| r.len().saturating_sub(1))),
+                                { match &g.shape {
+                                    FenceShape::Circle { radius_m, .. } => format!(" · circle {radius_m} m"),
+                                    FenceShape::Polygon(rings) => format!(" · polygon, {} corners", rings.first().map_or(0, |r| r.len().saturating_sub(1))),
                                 } }
                                 <button class="delete-geofence" title="delete" onclick={remove(g.id)}>{ "✕" }</button>
                             </li>
