@@ -152,18 +152,14 @@ pub(super) async fn events(
     let imei = known_device(&ctx, &imei).await?;
     let from = time_param(&q, "from", i64::MIN)?;
     let to = time_param(&q, "to", i64::MAX)?;
-    let mut out = ctx
-        .reader
-        .geofence_events(imei.clone(), from, to, MAX_LIMIT)
-        .await
-        .map_err(internal)?;
-    // The fuel levels from the records' columns that trips read too (one index, or on
-    // PostgreSQL one row of arrays, for a month of records).
-    let track = ctx
-        .reader
-        .track(imei.clone(), from, to, MAX_TRACK + 1)
-        .await
-        .map_err(internal)?;
+    // Geofence events, and the fuel levels from the records' columns that trips read too (one
+    // index for a month of records), side by side.
+    let (out, track) = tokio::join!(
+        ctx.reader
+            .geofence_events(imei.clone(), from, to, MAX_LIMIT),
+        ctx.reader.track(imei.clone(), from, to, MAX_TRACK + 1)
+    );
+    let (mut out, track) = (out.map_err(internal)?, track.map_err(internal)?);
     if track.len() as i64 > MAX_TRACK {
         return Err(too_many());
     }
