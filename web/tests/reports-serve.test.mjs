@@ -104,13 +104,13 @@ describe("reports in the live view", () => {
     await page.waitForFunction(() => document.querySelector("#report-map")?.dataset.stops === "1");
     assert.equal(await map.getAttribute("data-geofences"), "2");
     assert.equal(await page.locator("#report-map .stop-marker").count(), 1);
-    await page.screenshot({ path: join(ARTIFACTS, "07-reports-day.png"), fullPage: true });
+    await page.screenshot({ path: join(ARTIFACTS, "10-reports-day.png"), fullPage: true });
 
     // Replay the first trip.
     await page.locator("#report-trips li.trip button.replay").first().click();
     await page.waitForFunction(() => document.querySelector("#report-map")?.dataset.replay === "done", null, { timeout: 20_000 });
     assert.equal(await page.locator("#report-map .replay-marker").count(), 1);
-    await map.screenshot({ path: join(ARTIFACTS, "08-reports-replay.png") });
+    await map.screenshot({ path: join(ARTIFACTS, "11-reports-replay.png") });
 
     // Draw a circle: its centre, then a point of its edge.
     const box = await map.boundingBox();
@@ -129,7 +129,7 @@ describe("reports in the live view", () => {
     await page.click("#draw-finish");
     await page.locator("#geofences li.geofence", { hasText: "polygon, 4 corners" }).nth(0).waitFor({ timeout: 20_000 });
     await page.waitForFunction(() => document.querySelector("#report-map")?.dataset.geofences === "4");
-    await page.screenshot({ path: join(ARTIFACTS, "09-reports-geofences-drawn.png"), fullPage: true });
+    await page.screenshot({ path: join(ARTIFACTS, "12-reports-geofences-drawn.png"), fullPage: true });
 
     const listed = (await api("GET", "/api/geofences")).body;
     assert.deepEqual(listed.map((g) => [g.name, g.geometry.type]), [["Depot", "Point"], ["Bridge", "Polygon"], ["Yard", "Point"], ["Geofence 4", "Polygon"]]);

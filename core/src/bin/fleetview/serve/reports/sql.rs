@@ -21,34 +21,45 @@ pub(crate) const MAX_TRACK: i64 = 1_100_000;
 pub(crate) const TRACK_SQL: &str =
     "SELECT r.timestamp_ms, r.hash, r.latitude, r.longitude,
        CAST(r.valid AS INTEGER) + 2 * coalesce(r.ignition, 2) + 8 * coalesce(r.movement, 2)
-         + 32 * r.speed + 2097152 * (coalesce(r.fuel_id, -1) + 1),
+         + 32 * r.speed + 2097152 * (coalesce(r.fuel_id, -1) + 1) AS packed,
        r.odometer, r.fuel_level
      FROM records r
      WHERE r.device_id = (SELECT id FROM devices WHERE imei = $1) AND r.timestamp_ms BETWEEN $2 AND $3
      ORDER BY r.timestamp_ms, r.hash LIMIT $4";
 
 pub(crate) fn track_point<R: Cols>(r: &R) -> Result<TrackPoint, R::Err> {
-    let packed = r.int(4)?;
+    Ok(unpack(
+        [r.int(0)?, r.int(1)?, r.int(4)?],
+        [r.float(2)?, r.float(3)?],
+        r.opt_int(5)?,
+        r.opt_float(6)?,
+    ))
+}
+
+/// A [`TRACK_SQL`] row's values as the record: `[time, hash, packed]`, `[latitude,
+/// longitude]`, odometer, fuel level.
+pub(crate) fn unpack(
+    [timestamp_ms, hash, packed]: [i64; 3],
+    [latitude, longitude]: [f64; 2],
+    odometer_m: Option<i64>,
+    fuel_level: Option<f64>,
+) -> TrackPoint {
     let flag = |v: i64| match v & 3 {
         2 => None,
         v => Some(v != 0),
     };
-    let fuel_id = (packed >> 21) - 1;
-    Ok(TrackPoint {
-        timestamp_ms: r.int(0)?,
-        hash: r.int(1)?,
-        latitude: r.float(2)?,
-        longitude: r.float(3)?,
+    TrackPoint {
+        timestamp_ms,
+        hash,
+        latitude,
+        longitude,
         valid: packed & 1 == 1,
         speed: ((packed >> 5) & 0xffff) as u16,
         ignition: flag(packed >> 1),
         movement: flag(packed >> 3),
-        odometer_m: r.opt_int(5)?,
-        fuel: match (u16::try_from(fuel_id).ok(), r.opt_float(6)?) {
-            (Some(id), Some(level)) => Some((id, level)),
-            _ => None,
-        },
-    })
+        odometer_m,
+        fuel: u16::try_from((packed >> 21) - 1).ok().zip(fuel_level),
+    }
 }
 
 /// The geofences' version: `(highest id, count)`.

@@ -211,6 +211,18 @@ pub(super) async fn delete_geofence(tx: &Transaction<'_>, id: i64) -> Result<boo
     Ok(tx.execute(sql::DELETE_GEOFENCE_SQL, &[&id]).await? > 0)
 }
 
+/// [`sql::TRACK_SQL`]'s columns as one row of arrays: a month of records comes back as seven
+/// arrays rather than 260,000 rows, each of which the client would parse on its own (the
+/// order does not matter: the trips sort the records; every array comes from one pass).
+static TRACK_ARRAYS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT array_agg(t.timestamp_ms), array_agg(t.hash), array_agg(t.latitude),
+           array_agg(t.longitude), array_agg(t.packed), array_agg(t.odometer), array_agg(t.fuel_level)
+         FROM ({}) AS t",
+        sql::TRACK_SQL
+    )
+});
+
 impl Pool {
     /// What trips and stops need of a device's records in `[from, to]`, at most `limit`.
     pub(crate) async fn track(
@@ -221,12 +233,42 @@ impl Pool {
         limit: i64,
     ) -> Result<Vec<TrackPoint>, Error> {
         let c = self.0.get().await?;
-        let q = c.prepare_cached(sql::TRACK_SQL).await?;
-        let rows = c.query(&q, &[&imei, &from, &to, &limit]).await?;
-        Ok(rows
-            .iter()
-            .map(sql::track_point)
-            .collect::<Result<Vec<_>, _>>()?)
+        let q = c.prepare_cached(&TRACK_ARRAYS_SQL).await?;
+        let r = c.query_one(&q, &[&imei, &from, &to, &limit]).await?;
+        // No record: every aggregate is NULL.
+        let Some(ts) = r.try_get::<_, Option<Vec<i64>>>(0)? else {
+            return Ok(Vec::new());
+        };
+        let hash: Vec<i64> = r.try_get(1)?;
+        let lat: Vec<f64> = r.try_get(2)?;
+        let lon: Vec<f64> = r.try_get(3)?;
+        let packed: Vec<i64> = r.try_get(4)?;
+        let odometer: Vec<Option<i64>> = r.try_get(5)?;
+        let level: Vec<Option<f64>> = r.try_get(6)?;
+        let n = ts.len();
+        if [
+            hash.len(),
+            lat.len(),
+            lon.len(),
+            packed.len(),
+            odometer.len(),
+            level.len(),
+        ]
+        .iter()
+        .any(|&l| l != n)
+        {
+            return Err(Error::Task("track arrays of different lengths".into()));
+        }
+        Ok((0..n)
+            .map(|i| {
+                sql::unpack(
+                    [ts[i], hash[i], packed[i]],
+                    [lat[i], lon[i]],
+                    odometer[i],
+                    level[i],
+                )
+            })
+            .collect())
     }
 
     /// A device's geofence events in `[from, to]`, at most `limit`.
