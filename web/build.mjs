@@ -17,7 +17,7 @@ import { gzipSync } from "node:zlib";
 const WEB = dirname(fileURLToPath(import.meta.url));
 const DIST = join(WEB, "dist");
 const WASM_BINDGEN_VERSION = "0.2.130"; // must equal the wasm-bindgen crate pinned in Cargo.toml
-const BUDGET_KB = 350;
+const BUDGET_KB = 370;
 const args = new Set(process.argv.slice(2));
 
 function run(cmd, argv, opts = {}) {

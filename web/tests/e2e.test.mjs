@@ -100,11 +100,11 @@ describe("playground", () => {
     await page.close();
   });
 
-  test("size budget: wasm + JS + CSS gzipped within 350 KB", () => {
+  test("size budget: wasm + JS + CSS gzipped within 370 KB", () => {
     const sizes = JSON.parse(readFileSync(join(DIST, "sizes.json"), "utf8"));
     console.log(`size budget: ${(sizes.total_gzip / 1024).toFixed(1)} KB gzipped of ${sizes.budget_kb} KB (base-layer data excluded)`);
     for (const f of sizes.files) console.log(`  ${f.file}: ${(f.gzip / 1024).toFixed(1)} KB gzipped`);
-    assert.ok(sizes.total_gzip <= 350 * 1024);
+    assert.ok(sizes.total_gzip <= 370 * 1024);
     assert.ok(!sizes.files.some((f) => f.file.includes("countries")), "base-layer data is not counted");
   });
 
