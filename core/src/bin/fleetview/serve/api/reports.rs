@@ -45,14 +45,30 @@ pub(super) struct GeofenceRequest {
     geometry: GeofenceGeometry,
 }
 
+/// The query of `trips` and `stops` (read by hand from the query string, each parameter
+/// checked with its own message; this type documents them).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(super) struct ReportQuery {
+    /// From (inclusive): milliseconds since 1970 or ISO 8601 UTC.
+    from: Option<String>,
+    /// To (inclusive): milliseconds since 1970 or ISO 8601 UTC.
+    to: Option<String>,
+    /// Shortest stop reported, seconds (default --min-stop-duration, 300).
+    min_stop_duration: Option<f64>,
+    /// Shortest trip reported, metres (default --min-trip-distance, 500).
+    min_trip_distance: Option<f64>,
+    /// Seconds without records that end a trip (default --trip-gap, 3600).
+    trip_gap: Option<f64>,
+    /// km/h from which a device without ignition and movement IOs moves (default
+    /// --moving-speed, 5).
+    moving_speed: Option<f64>,
+}
+
 #[utoipa::path(get, path = "/api/devices/{imei}/trips", params(
     ("imei" = String, Path, description = "The device's IMEI (up to 32 digits)"),
-    ("from" = Option<String>, Query, description = "From (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
-    ("to" = Option<String>, Query, description = "To (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
-    ("min_stop_duration" = Option<f64>, Query, description = "Shortest stop reported, seconds (default --min-stop-duration, 300)"),
-    ("min_trip_distance" = Option<f64>, Query, description = "Shortest trip reported, metres (default --min-trip-distance, 500)"),
-    ("trip_gap" = Option<f64>, Query, description = "Seconds without records that end a trip (default --trip-gap, 3600)"),
-    ("moving_speed" = Option<f64>, Query, description = "km/h from which a device without ignition and movement IOs moves (default --moving-speed, 5)"),
+    ReportQuery,
 ), responses(
     (status = 200, description = "The trips, ascending in time", body = Vec<Trip>),
     (status = 400, description = "A malformed parameter (`bad_request`)", body = openapi::ErrorBody),
@@ -70,12 +86,7 @@ pub(super) async fn trips(
 
 #[utoipa::path(get, path = "/api/devices/{imei}/stops", params(
     ("imei" = String, Path, description = "The device's IMEI (up to 32 digits)"),
-    ("from" = Option<String>, Query, description = "From (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
-    ("to" = Option<String>, Query, description = "To (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
-    ("min_stop_duration" = Option<f64>, Query, description = "Shortest stop reported, seconds (default --min-stop-duration, 300)"),
-    ("min_trip_distance" = Option<f64>, Query, description = "Shortest trip reported, metres (default --min-trip-distance, 500)"),
-    ("trip_gap" = Option<f64>, Query, description = "Seconds without records that end a trip (default --trip-gap, 3600)"),
-    ("moving_speed" = Option<f64>, Query, description = "km/h from which a device without ignition and movement IOs moves (default --moving-speed, 5)"),
+    ReportQuery,
 ), responses(
     (status = 200, description = "The stops, ascending in time", body = Vec<Stop>),
     (status = 400, description = "A malformed parameter (`bad_request`)", body = openapi::ErrorBody),
