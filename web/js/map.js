@@ -177,7 +177,8 @@ export function mapShowReport(h, json, fit) {
     const shape = g.circle
       ? L.circle([g.circle.lat, g.circle.lon], { radius: g.circle.r, ...style })
       : L.polygon(g.rings, style);
-    shape.bindTooltip(g.name, { permanent: true, direction: "center", className: "geofence-label" });
+    // Beside the centre: a stop or the replay often sits on it.
+    shape.bindTooltip(g.name, { permanent: true, direction: "right", offset: [12, 0], className: "geofence-label" });
     shape.addTo(h.layer);
   }
   h.el.dataset.track = String(r.track.length);
