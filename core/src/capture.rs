@@ -254,6 +254,13 @@ impl State {
     fn start_flow(&mut self, seg: &Segment<'_>, side: usize, time_ns: u64) -> Option<Flow> {
         let payload = payload_of(seg);
         let udp = matches!(seg.transport, Transport::Udp { .. });
+        if let Transport::Tcp { syn, .. } = seg.transport {
+            // A connection starts with its SYN (or, captured mid-way, its first payload); a
+            // bare ACK, FIN or RST after a connection closed starts nothing.
+            if !syn && payload.is_empty() {
+                return None;
+            }
+        }
         let src_is_server = seg.src.port() == self.port;
         let dst_is_server = seg.dst.port() == self.port;
         let device_is_src = if dst_is_server && !src_is_server {
