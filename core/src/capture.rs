@@ -352,10 +352,12 @@ impl Flow {
                 missing,
             } => {
                 let session = &mut self.session;
-                let mut out = |p: Piece<'_>| deliver(session, from_device, p);
                 if let Some(ack) = ack {
+                    // The acknowledgment is about the other side's stream.
+                    let mut out = |p: Piece<'_>| deliver(session, !from_device, p);
                     self.streams[1 - side].acknowledged(ack, time_ns, frame, &mut out);
                 }
+                let mut out = |p: Piece<'_>| deliver(session, from_device, p);
                 self.streams[side]
                     .segment(seq, syn, fin, payload, missing, time_ns, frame, &mut out);
                 self.session.touch(time_ns);

@@ -75,6 +75,9 @@ pub struct SessionAnalyzer {
     /// The device's last packet was a command codec message (no ack may follow).
     after_command: Option<usize>,
     recent: VecDeque<Sent>,
+    /// Device bytes went missing since the last frame: an ack with no frame waiting may be
+    /// for a frame the capture lost.
+    lost_frame: bool,
 }
 
 impl SessionAnalyzer {
@@ -109,6 +112,7 @@ impl SessionAnalyzer {
             commands: VecDeque::new(),
             after_command: None,
             recent: VecDeque::new(),
+            lost_frame: false,
         }
     }
 
@@ -213,6 +217,7 @@ impl SessionAnalyzer {
         self.dev.buf.clear();
         self.dev.base = offset + len;
         self.dev.resync = true;
+        self.lost_frame = true;
     }
 
     /// Server bytes missing from the capture.
@@ -381,6 +386,7 @@ impl SessionAnalyzer {
                 }
                 Content::Avl(d) => {
                     self.after_command = None;
+                    self.lost_frame = false;
                     let key = RecordKey::of(&bytes);
                     if let Some(first) = self.recent.iter().find(|s| s.key == key).copied() {
                         self.problem(
@@ -643,6 +649,11 @@ impl SessionAnalyzer {
                     ),
                 );
             }
+        } else if self.lost_frame {
+            self.lost_frame = false;
+            let meaning =
+                alloc::format!("ack of {count} records, for a frame missing from the capture");
+            self.reply(bytes, ReplyKind::Ack, meaning, None, time_ns, frame);
         } else if let Some(cmd) = self.after_command {
             self.reply(
                 bytes,
