@@ -739,3 +739,51 @@ proptest! {
         let _ = analyze(&file, 5027, chunk);
     }
 }
+
+/// docs/json-model.md lists exactly the problem kinds and reply kinds of the code.
+#[test]
+fn json_model_md_lists_every_problem_and_reply_kind() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/json-model.md"))
+        .unwrap();
+    let table = |heading: &str| -> Vec<String> {
+        doc.split_once(heading)
+            .unwrap_or_else(|| panic!("no {heading}"))
+            .1
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .skip(2)
+            .map(|l| {
+                l.split('|')
+                    .nth(1)
+                    .unwrap()
+                    .trim()
+                    .trim_matches('`')
+                    .to_string()
+            })
+            .collect()
+    };
+    let problems: Vec<&str> = fleetview::capture::ProblemKind::ALL
+        .iter()
+        .map(|k| k.code())
+        .collect();
+    assert_eq!(table("Problem kinds:"), problems);
+    let replies: Vec<String> = [
+        ReplyKind::ImeiAccepted,
+        ReplyKind::ImeiRejected,
+        ReplyKind::Ack,
+        ReplyKind::UdpAck,
+        ReplyKind::Command,
+        ReplyKind::Unknown,
+    ]
+    .iter()
+    .map(|k| {
+        serde_json::to_value(k)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string()
+    })
+    .collect();
+    assert_eq!(table("Reply kinds:"), replies);
+}
