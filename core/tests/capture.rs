@@ -40,6 +40,9 @@ fn summary(s: &SessionReport) -> String {
     )
 }
 
+/// A session's payloads in order: (from the device, bytes).
+type Steps = Vec<(bool, Vec<u8>)>;
+
 fn dev(h: &str) -> (bool, Vec<u8>) {
     (true, hex(h))
 }
@@ -267,7 +270,7 @@ fn each_problem_kind() {
         f[n - 1] ^= 0xFF;
         fleetview::hex::encode(&f)
     };
-    let cases: Vec<(Vec<(bool, Vec<u8>)>, &str)> = vec![
+    let cases: Vec<(Steps, &str)> = vec![
         (
             vec![dev(LOGIN), srv("01"), dev(AVL_3), srv("00000001")],
             "packets=imei,avl2 replies=imeiaccepted,ack problems=ack_count_mismatch",
@@ -356,7 +359,7 @@ fn the_command_reply_links_to_its_answer() {
 #[test]
 fn udp_datagrams_and_their_acks() {
     let ack = |id: u8, n: u8| (false, vec![0x00, 0x05, 0xCA, 0xFE, 0x01, id, n]);
-    let cases: Vec<(Vec<(bool, Vec<u8>)>, &str)> = vec![
+    let cases: Vec<(Steps, &str)> = vec![
         (
             vec![dev(UDP_AVL), ack(5, 1)],
             "packets=avl1 replies=udpack problems=",

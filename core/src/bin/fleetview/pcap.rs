@@ -118,8 +118,11 @@ pub(crate) fn run(args: Args) -> ExitCode {
     }
     if progress {
         let secs = started.elapsed().as_secs_f64();
+        let peak = peak_memory().map_or(String::new(), |kb| {
+            format!(", peak memory {:.1} MB", kb as f64 / 1024.0)
+        });
         eprintln!(
-            "fleetview: {} bytes, {} packets, {} sessions in {secs:.2} s",
+            "fleetview: {} bytes, {} packets, {} sessions in {secs:.2} s{peak}",
             stats.bytes, stats.frames, stats.sessions
         );
     }
@@ -130,6 +133,13 @@ pub(crate) fn run(args: Args) -> ExitCode {
         }
         None => ExitCode::SUCCESS,
     }
+}
+
+/// The process's peak resident memory in KiB (`VmHWM`, Linux; `None` elsewhere).
+fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn capture_failure(e: &CaptureError) -> (&'static str, u64, String) {
