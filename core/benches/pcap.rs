@@ -4,7 +4,8 @@
 //! binary on it with `--progress` for each output format, and prints the elapsed time, the
 //! throughput and the peak memory the binary reports (VmHWM, Linux).
 //!
-//! `make bench-pcap`, or `cargo bench -p fleetview --features cli --bench pcap`.
+//! `make bench-pcap`, or `cargo bench -p fleetview --features cli --bench pcap`
+//! (`FLEETVIEW_BENCH_PCAP=FILE` keeps the capture in FILE).
 
 use std::io::{BufWriter, Write};
 use std::process::{Command, Stdio};
@@ -259,9 +260,11 @@ fn main() {
     {
         return;
     }
+    // FLEETVIEW_BENCH_PCAP=FILE keeps the capture there (to profile, or to try it by hand).
+    let keep = std::env::var_os("FLEETVIEW_BENCH_PCAP").map(std::path::PathBuf::from);
     let dir = std::env::temp_dir().join(format!("fleetview-bench-pcap-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("devices.pcap");
+    let path = keep.clone().unwrap_or_else(|| dir.join("devices.pcap"));
     let t = Instant::now();
     let (bytes, packets, sessions, largest) = generate(&path);
     println!(

@@ -45,7 +45,7 @@ pub mod session;
 
 pub use error::{CaptureError, CaptureErrorKind};
 pub use problem::{Problem, ProblemKind};
-pub use report::{PacketEntry, Reply, ReplyKind, SessionReport, SessionTransport};
+pub use report::{PacketEntry, Reply, ReplyKind, SessionReport, SessionTransport, TimelineEntry};
 
 use file::CaptureReader;
 use link::{Segment, Skip, Transport};

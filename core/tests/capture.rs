@@ -15,7 +15,7 @@ fn summary(s: &SessionReport) -> String {
     let packets: Vec<String> = s
         .packets
         .iter()
-        .map(|p| match &p.decoded {
+        .map(|p| match &p.decoded() {
             Ok(p) if p.kind().as_str() == "avl" => format!("avl{}", p.records().len()),
             Ok(p) => p.kind().as_str().to_string(),
             Err(e) => format!("error:{}", e.code()),
@@ -635,7 +635,7 @@ fn recorded_tcp_devices() {
     for s in &sessions {
         assert_eq!(s.server.to_string(), "127.0.0.1:35027");
         for p in &s.packets[1..] {
-            assert_eq!(p.decoded.as_ref().unwrap().codec().unwrap().name(), "8E");
+            assert_eq!(p.decoded().unwrap().codec().unwrap().name(), "8E");
         }
     }
 }
@@ -664,7 +664,7 @@ fn recorded_command_exchange() {
         .expect("a command");
     assert_eq!(cmd.meaning, "Codec 12 0x05 command \"getinfo\"");
     let answer = &s.packets[cmd.answered_by.expect("answered")];
-    let text = match &answer.decoded.as_ref().unwrap().content {
+    let text = match &answer.decoded().unwrap().content {
         fleetview::Content::Command(c) => c.messages[0].text().unwrap().to_string(),
         other => panic!("{other:?}"),
     };

@@ -3,6 +3,7 @@
 
 use yew::prelude::*;
 
+use crate::components::capture_view::CapturePanel;
 use crate::components::command_builder::CommandBuilder;
 use crate::components::examples_menu::ExamplesMenu;
 use crate::components::field_detail::FieldDetail;
@@ -126,6 +127,9 @@ pub fn app() -> Html {
                     </div>
                     <MapView id="map" mode={MapMode::Points} json={(*points).clone()} {focus} />
                 </div>
+                if let Some(capture) = &state.capture {
+                    <CapturePanel capture={capture.clone()} opened={state.opened} dispatch={dispatch.clone()} />
+                }
                 { for error_banner }
                 if a.is_empty() {
                     <p class="note">{ "Paste a packet above or pick one from the Examples menu." }</p>

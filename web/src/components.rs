@@ -1,5 +1,6 @@
 //! The views, one component per file.
 
+pub mod capture_view;
 pub mod command_builder;
 pub mod examples_menu;
 pub mod field_detail;

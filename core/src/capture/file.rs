@@ -26,6 +26,27 @@ const PCAPNG_IDB: u32 = 0x0000_0001;
 const PCAPNG_SPB: u32 = 0x0000_0003;
 const PCAPNG_EPB: u32 = 0x0000_0006;
 
+/// Whether a file starting with these bytes is a capture (a pcap magic number in either byte
+/// order, with microsecond or nanosecond timestamps, or a pcapng section header): how the
+/// playground tells a dropped capture from a dropped binary packet.
+///
+/// ```
+/// use fleetview::capture::file::is_capture;
+/// assert!(is_capture(&[0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0]));
+/// assert!(is_capture(&[0x0a, 0x0d, 0x0d, 0x0a]));
+/// assert!(!is_capture(&[0x00, 0x0f, 0x33, 0x35]));
+/// ```
+pub fn is_capture(head: &[u8]) -> bool {
+    let Some(magic) = head.get(..4) else {
+        return false;
+    };
+    let magic = u32::from_le_bytes([magic[0], magic[1], magic[2], magic[3]]);
+    matches!(
+        magic,
+        0xa1b2_c3d4 | 0xa1b2_3c4d | 0xd4c3_b2a1 | 0x4d3c_b2a1 | PCAPNG_SHB
+    )
+}
+
 /// One captured packet.
 #[derive(Clone, Copy, Debug)]
 pub struct Frame<'a> {

@@ -12,6 +12,7 @@ use serde::{Serialize, Serializer};
 use super::problem::Problem;
 use crate::error::DecodeError;
 use crate::json::{ItemJson, JsonOptions};
+use crate::options::DecodeOptions;
 use crate::packet::{Content, Packet};
 
 /// How the session travelled.
@@ -24,7 +25,9 @@ pub enum SessionTransport {
     Udp,
 }
 
-/// A device packet of a session.
+/// A device packet of a session. Only its bytes are kept: the decoded packet is made again
+/// when asked for ([`PacketEntry::decoded`]), so that an open session holds its bytes, not
+/// their decoded records (several times larger).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PacketEntry {
     /// Capture time of the packet that completed it, nanoseconds since 1970.
@@ -35,11 +38,49 @@ pub struct PacketEntry {
     pub stream_offset: u64,
     /// Its bytes.
     pub bytes: Vec<u8>,
-    /// The decoded packet (leniently, when `error` is set), or the error when even lenient
-    /// decoding failed.
-    pub decoded: Result<Packet, DecodeError>,
-    /// Why strict decoding refused it (a server would too).
+    /// A TCP frame (login, keep-alive, data or command frame) or a UDP datagram.
+    pub transport: SessionTransport,
+    /// Why strict decoding refused it (a server would too); it is then decoded leniently.
     pub error: Option<DecodeError>,
+    /// Why even lenient decoding failed, if it did.
+    pub undecodable: Option<DecodeError>,
+}
+
+impl PacketEntry {
+    /// The decoded packet (leniently when `error` is set), or the error when it cannot be
+    /// decoded at all.
+    pub fn decoded(&self) -> Result<Packet, DecodeError> {
+        if let Some(e) = &self.undecodable {
+            return Err(e.clone());
+        }
+        let opts = if self.error.is_some() {
+            DecodeOptions::lenient()
+        } else {
+            DecodeOptions::default()
+        };
+        decode_entry(&self.bytes, self.transport, &opts)
+    }
+}
+
+/// Decode one device packet of a session: a TCP frame or a UDP datagram.
+pub(crate) fn decode_entry(
+    bytes: &[u8],
+    transport: SessionTransport,
+    opts: &DecodeOptions,
+) -> Result<Packet, DecodeError> {
+    match transport {
+        SessionTransport::Udp => crate::udp::decode_datagram(bytes, opts).map(Packet::from),
+        SessionTransport::Tcp => match crate::packet::decode_frame(bytes, opts)? {
+            crate::frame::Status::Complete(p, _) => Ok(p),
+            crate::frame::Status::Partial { needed } => Err(DecodeError::at(
+                bytes.len(),
+                crate::error::ErrorKind::UnexpectedEnd {
+                    needed: bytes.len() + needed,
+                    available: bytes.len(),
+                },
+            )),
+        },
+    }
 }
 
 /// What a reply of the server is.
@@ -192,7 +233,7 @@ impl SessionReport {
                     frame: p.frame,
                     stream_offset: p.stream_offset,
                     hex: crate::hex::encode(&p.bytes),
-                    item: ItemJson::new(&p.decoded, opts),
+                    item: ItemJson::new(&p.decoded(), opts),
                     strict_error: p
                         .error
                         .as_ref()
@@ -226,43 +267,88 @@ impl SessionReport {
             self.replies.len(),
             self.problems.len()
         );
-        // (time, frame, order, line)
-        let mut lines: Vec<(u64, u64, u8, String)> = Vec::new();
-        for (i, p) in self.packets.iter().enumerate() {
-            lines.push((
-                p.time_ns,
-                p.frame,
-                0,
-                alloc::format!("device  [{i}] {}", describe(p)),
-            ));
-        }
-        for r in &self.replies {
-            lines.push((
-                r.time_ns,
-                r.frame,
-                1,
-                alloc::format!("server  {}  {}", crate::hex::encode(&r.hex), r.meaning),
-            ));
-        }
-        for p in &self.problems {
-            lines.push((
-                p.time,
-                p.frame,
-                2,
-                alloc::format!("PROBLEM {}: {}", p.kind.code(), p.message),
-            ));
-        }
-        lines.sort_by_key(|l| (l.0, l.1, l.2));
-        for (time, frame, _, line) in lines {
+        for entry in self.timeline() {
+            let (time, frame, line) = match entry {
+                TimelineEntry::Device(i) => {
+                    let p = &self.packets[i];
+                    (
+                        p.time_ns,
+                        p.frame,
+                        alloc::format!("device  [{i}] {}", p.summary()),
+                    )
+                }
+                TimelineEntry::Server(i) => {
+                    let r = &self.replies[i];
+                    let mut line =
+                        alloc::format!("server  {}  {}", crate::hex::encode(&r.hex), r.meaning);
+                    if let Some(a) = r.answered_by {
+                        let _ = write!(line, " (answered by [{a}])");
+                    }
+                    (r.time_ns, r.frame, line)
+                }
+                TimelineEntry::Problem(i) => {
+                    let p = &self.problems[i];
+                    (
+                        p.time,
+                        p.frame,
+                        alloc::format!("PROBLEM {}: {}", p.kind.code(), p.message),
+                    )
+                }
+            };
             let t = iso8601_us(time);
             let _ = writeln!(out, "  {}  #{frame:<6} {line}", &t[11..]);
         }
+    }
+
+    /// The device's packets, the server's replies and the problems, merged in capture order
+    /// (time, then packet number; at the same packet: device, server, problem).
+    pub fn timeline(&self) -> Vec<TimelineEntry> {
+        let mut entries: Vec<(u64, u64, TimelineEntry)> = Vec::new();
+        entries.extend(
+            self.packets
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.time_ns, p.frame, TimelineEntry::Device(i))),
+        );
+        entries.extend(
+            self.replies
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.time_ns, r.frame, TimelineEntry::Server(i))),
+        );
+        entries.extend(
+            self.problems
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.time, p.frame, TimelineEntry::Problem(i))),
+        );
+        entries.sort_by_key(|e| (e.0, e.1, e.2));
+        entries.into_iter().map(|e| e.2).collect()
+    }
+}
+
+/// One line of a session's timeline: an index into its packets, replies or problems.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TimelineEntry {
+    /// `packets[i]`.
+    Device(usize),
+    /// `replies[i]`.
+    Server(usize),
+    /// `problems[i]`.
+    Problem(usize),
+}
+
+impl PacketEntry {
+    /// One line about the packet: `login IMEI …`, `AVL Codec 8E, 4 records (…), 299 bytes`,
+    /// `Codec 12 0x06 response "…"`, and why a strict decoder refuses it.
+    pub fn summary(&self) -> String {
+        describe(self)
     }
 }
 
 /// One line about a device packet.
 fn describe(p: &PacketEntry) -> String {
-    let mut s = match &p.decoded {
+    let mut s = match &p.decoded() {
         Err(e) => alloc::format!("undecodable {} bytes: {e}", p.bytes.len()),
         Ok(packet) => match &packet.content {
             Content::Imei(i) => alloc::format!("login IMEI {}", i.as_str()),

@@ -10,7 +10,9 @@ use core::fmt::Write as _;
 use core::net::SocketAddr;
 
 use super::problem::{Problem, ProblemKind};
-use super::report::{PacketEntry, Reply, ReplyKind, SessionReport, SessionStats, SessionTransport};
+use super::report::{
+    decode_entry, PacketEntry, Reply, ReplyKind, SessionReport, SessionStats, SessionTransport,
+};
 use crate::codec::Codec;
 use crate::data::Content;
 use crate::error::DecodeError;
@@ -455,8 +457,9 @@ impl SessionAnalyzer {
             frame,
             stream_offset,
             bytes,
-            decoded,
+            transport: self.report.transport,
             error,
+            undecodable: decoded.err(),
         });
     }
 
@@ -750,13 +753,10 @@ impl SessionAnalyzer {
                 alloc::format!("the datagram of packet #{frame} was cut by the snap length: {missing} bytes missing"),
             );
         }
-        let strict = crate::udp::decode_datagram(payload, &self.strict).map(Packet::from);
-        let (decoded, error) = match strict {
+        let udp = SessionTransport::Udp;
+        let (decoded, error) = match decode_entry(payload, udp, &self.strict) {
             Ok(p) => (Ok(p), None),
-            Err(e) => (
-                crate::udp::decode_datagram(payload, &self.lenient).map(Packet::from),
-                Some(e),
-            ),
+            Err(e) => (decode_entry(payload, udp, &self.lenient), Some(e)),
         };
         let decoded = decoded.map_err(|e| error.clone().unwrap_or(e));
         self.device_packet(decoded, error, payload.to_vec(), 0, time_ns, frame);

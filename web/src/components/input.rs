@@ -21,7 +21,28 @@ pub struct InputProps {
     pub dispatch: UseReducerDispatcher<State>,
 }
 
+/// A capture (pcap/pcapng magic number) goes to the capture view, read in slices; anything else
+/// is read whole as a binary packet (or several).
 fn read_file(file: File, dispatch: UseReducerDispatcher<State>) {
+    wasm_bindgen_futures::spawn_local(async move {
+        if fleetview::capture::file::is_capture(&crate::capture::head(&file).await) {
+            if file.size() > crate::capture::MAX_CAPTURE {
+                dispatch.dispatch(Action::FileError(format!(
+                    "{}: {} bytes is more than the 256 MiB of capture the playground reads (fleetview pcap reads any size)",
+                    file.name(),
+                    file.size()
+                )));
+                return;
+            }
+            let view = crate::capture::read(file).await;
+            dispatch.dispatch(Action::SetCapture(std::rc::Rc::new(view)));
+        } else {
+            read_packet_file(file, dispatch);
+        }
+    });
+}
+
+fn read_packet_file(file: File, dispatch: UseReducerDispatcher<State>) {
     let name = file.name();
     if file.size() > MAX_FILE {
         dispatch.dispatch(Action::FileError(format!(
@@ -113,7 +134,7 @@ pub fn input(props: &InputProps) -> Html {
             {ondrop} {ondragover} {ondragleave}>
             <label class="title" for="packet">{ "Packet (hex) " }{ source }</label>
             <textarea id="packet" spellcheck="false" autocomplete="off" rows="7"
-                placeholder="Paste a Teltonika packet as hex — spaces, newlines, 0x prefixes and commas are fine — or drop a binary capture here"
+                placeholder="Paste a Teltonika packet as hex — spaces, newlines, 0x prefixes and commas are fine — or drop a binary packet or a .pcap/.pcapng capture here"
                 value={props.text.clone()} {oninput} />
             if let Some(e) = &props.input_error {
                 <p class="input-error" role="alert">{ &e.message }</p>
@@ -121,7 +142,7 @@ pub fn input(props: &InputProps) -> Html {
             <div class="options">
                 <label class="file">
                     { "Open capture…" }
-                    <input type="file" id="file" onchange={onfile} />
+                    <input type="file" id="file" accept=".pcap,.pcapng,.cap,.bin,application/vnd.tcpdump.pcap,application/octet-stream" onchange={onfile} />
                 </label>
                 <label title="Accept CRC, length and count inconsistencies that real devices and published examples contain; each is listed as a warning">
                     <input type="checkbox" id="lenient" checked={props.lenient} onchange={onlenient} />
