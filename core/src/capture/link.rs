@@ -1,11 +1,21 @@
-//! From a captured packet to a TCP segment or a UDP datagram between two addresses. The
-//! headers (Ethernet, VLAN, Linux cooked capture v1, IPv4, IPv6, TCP, UDP) are parsed by
-//! `etherparse`; Linux cooked capture v2 and BSD loopback, which it does not know, are two
-//! fixed-size headers read here.
+//! From a captured packet to a TCP segment or a UDP datagram between two addresses. Each
+//! header (Ethernet, 802.1Q/802.1ad VLAN tags, Linux cooked capture v1, IPv4, IPv6, TCP, UDP)
+//! is read with `etherparse`'s header slices, one layer at a time: only the layers a device's
+//! traffic uses are linked in (the playground's wasm stays small). Linux cooked capture v2 and
+//! BSD loopback, which etherparse does not know, are fixed-size headers read here. IPv6
+//! extension headers are not followed (devices do not send them).
 
 use core::net::{IpAddr, SocketAddr};
 
-use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, LinuxSllHeaderSlice, TransportSlice};
+use etherparse::{
+    Ethernet2HeaderSlice, IpNumber, Ipv4HeaderSlice, Ipv6HeaderSlice, LinuxSllHeaderSlice,
+    LinuxSllProtocolType, SingleVlanHeaderSlice, TcpHeaderSlice, UdpHeaderSlice,
+};
+
+const IPV4_ETHER_TYPE: u16 = 0x0800;
+const IPV6_ETHER_TYPE: u16 = 0x86DD;
+/// 802.1Q, 802.1ad and the older QinQ tag.
+const VLAN_ETHER_TYPES: [u16; 3] = [0x8100, 0x88A8, 0x9100];
 
 /// LINKTYPE_NULL: BSD loopback, a 4-byte address family in the capturing host's byte order.
 pub const NULL: u32 = 0;
@@ -86,16 +96,17 @@ pub enum Skip {
 /// The segment in one captured packet.
 pub fn parse(link_type: u32, data: &[u8], orig_len: u32) -> Result<Segment<'_>, Skip> {
     let cut = (orig_len as usize).saturating_sub(data.len());
-    let sliced = match link_type {
-        ETHERNET => LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Malformed)?,
-        RAW | IPV4 | IPV6 => LaxSlicedPacket::from_ip(data).map_err(|_| Skip::Malformed)?,
+    let (ether_type, rest) = match link_type {
+        ETHERNET => {
+            let eth = Ethernet2HeaderSlice::from_slice(data).map_err(|_| Skip::Malformed)?;
+            (eth.ether_type().0, &data[eth.slice().len()..])
+        }
         LINUX_SLL => {
             let sll = LinuxSllHeaderSlice::from_slice(data).map_err(|_| Skip::Malformed)?;
-            let proto = sll.protocol_type();
-            let etherparse::LinuxSllProtocolType::EtherType(ether_type) = proto else {
+            let LinuxSllProtocolType::EtherType(ether_type) = sll.protocol_type() else {
                 return Err(Skip::NotTcpOrUdp);
             };
-            LaxSlicedPacket::from_ether_type(ether_type, &data[sll.slice().len()..])
+            (ether_type.0, &data[sll.slice().len()..])
         }
         LINUX_SLL2 => {
             // Protocol type (2, big-endian), reserved (2), interface index (4), ARPHRD type
@@ -103,9 +114,13 @@ pub fn parse(link_type: u32, data: &[u8], orig_len: u32) -> Result<Segment<'_>, 
             if data.len() < 20 {
                 return Err(Skip::Malformed);
             }
-            let ether_type = EtherType(u16::from_be_bytes([data[0], data[1]]));
-            LaxSlicedPacket::from_ether_type(ether_type, &data[20..])
+            (u16::from_be_bytes([data[0], data[1]]), &data[20..])
         }
+        RAW | IPV4 | IPV6 => match data.first().map(|b| b >> 4) {
+            Some(4) => (IPV4_ETHER_TYPE, data),
+            Some(6) => (IPV6_ETHER_TYPE, data),
+            _ => return Err(Skip::Malformed),
+        },
         NULL | LOOP => {
             if data.len() < 4 {
                 return Err(Skip::Malformed);
@@ -113,58 +128,117 @@ pub fn parse(link_type: u32, data: &[u8], orig_len: u32) -> Result<Segment<'_>, 
             let family = [data[0], data[1], data[2], data[3]];
             // AF_INET is 2 everywhere; AF_INET6 is 10, 24, 28 or 30 depending on the OS. The
             // byte order is the capturing host's (NULL) or network order (LOOP): try both.
-            let af = u32::from_le_bytes(family).min(u32::from_be_bytes(family));
-            if !matches!(af, 2 | 10 | 24 | 28 | 30) {
-                return Err(Skip::NotTcpOrUdp);
+            match u32::from_le_bytes(family).min(u32::from_be_bytes(family)) {
+                2 => (IPV4_ETHER_TYPE, &data[4..]),
+                10 | 24 | 28 | 30 => (IPV6_ETHER_TYPE, &data[4..]),
+                _ => return Err(Skip::NotTcpOrUdp),
             }
-            LaxSlicedPacket::from_ip(&data[4..]).map_err(|_| Skip::Malformed)?
         }
         _ => return Err(Skip::NotTcpOrUdp),
     };
-    let (src_ip, dst_ip, ip_payload) = match &sliced.net {
-        Some(LaxNetSlice::Ipv4(v4)) => (
-            IpAddr::V4(v4.header().source_addr()),
-            IpAddr::V4(v4.header().destination_addr()),
-            v4.payload(),
-        ),
-        Some(LaxNetSlice::Ipv6(v6)) => (
-            IpAddr::V6(v6.header().source_addr()),
-            IpAddr::V6(v6.header().destination_addr()),
-            v6.payload(),
-        ),
-        _ => return Err(Skip::NotTcpOrUdp),
-    };
-    if ip_payload.fragmented {
-        return Err(Skip::Fragment);
+    let (ether_type, rest) = strip_vlan_tags(ether_type, rest)?;
+    let (src_ip, dst_ip, protocol, payload, missing) = ip(ether_type, rest, cut)?;
+    transport(src_ip, dst_ip, protocol, payload, missing)
+}
+
+/// Up to two VLAN tags (802.1Q, or 802.1ad with an inner 802.1Q).
+fn strip_vlan_tags(mut ether_type: u16, mut rest: &[u8]) -> Result<(u16, &[u8]), Skip> {
+    for _ in 0..2 {
+        if !VLAN_ETHER_TYPES.contains(&ether_type) {
+            break;
+        }
+        let vlan = SingleVlanHeaderSlice::from_slice(rest).map_err(|_| Skip::Malformed)?;
+        ether_type = vlan.ether_type().0;
+        rest = &rest[vlan.slice().len()..];
     }
-    // Cut by the snap length: what is missing is the end of the payload.
-    let missing = if ip_payload.incomplete { cut } else { 0 };
-    match sliced.transport {
-        Some(TransportSlice::Tcp(tcp)) => Ok(Segment {
-            src: SocketAddr::new(src_ip, tcp.source_port()),
-            dst: SocketAddr::new(dst_ip, tcp.destination_port()),
-            transport: Transport::Tcp {
-                seq: tcp.sequence_number(),
-                ack: tcp.ack().then(|| tcp.acknowledgment_number()),
-                syn: tcp.syn(),
-                fin: tcp.fin(),
-                rst: tcp.rst(),
-                payload: tcp.payload(),
+    Ok((ether_type, rest))
+}
+
+/// The IP header: addresses, the transport protocol, its bytes (without link padding), and
+/// how many of them the snap length cut off.
+fn ip(
+    ether_type: u16,
+    data: &[u8],
+    cut: usize,
+) -> Result<(IpAddr, IpAddr, IpNumber, &[u8], usize), Skip> {
+    match ether_type {
+        IPV4_ETHER_TYPE => {
+            let h = Ipv4HeaderSlice::from_slice(data).map_err(|_| Skip::Malformed)?;
+            if h.is_fragmenting_payload() {
+                return Err(Skip::Fragment);
+            }
+            let header = h.slice().len();
+            // A total length of 0 is what captures of segmentation-offloaded packets show:
+            // the payload is then what was captured.
+            let total = match usize::from(h.total_len()) {
+                0 => data.len() + cut,
+                n => n.max(header),
+            };
+            let end = total.min(data.len());
+            let missing = total - end;
+            Ok((
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                h.protocol(),
+                &data[header..end],
                 missing,
-            },
-        }),
-        Some(TransportSlice::Udp(udp)) => Ok(Segment {
-            src: SocketAddr::new(src_ip, udp.source_port()),
-            dst: SocketAddr::new(dst_ip, udp.destination_port()),
-            transport: Transport::Udp {
-                payload: udp.payload(),
-                missing,
-            },
-        }),
-        Some(_) => Err(Skip::NotTcpOrUdp),
-        None => match ip_payload.ip_number {
-            etherparse::IpNumber::TCP | etherparse::IpNumber::UDP => Err(Skip::Malformed),
-            _ => Err(Skip::NotTcpOrUdp),
-        },
+            ))
+        }
+        IPV6_ETHER_TYPE => {
+            let h = Ipv6HeaderSlice::from_slice(data).map_err(|_| Skip::Malformed)?;
+            let total = 40 + usize::from(h.payload_length());
+            let end = total.min(data.len());
+            let next = h.next_header();
+            if next == IpNumber::IPV6_FRAGMENTATION_HEADER {
+                return Err(Skip::Fragment);
+            }
+            Ok((
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                next,
+                &data[40..end],
+                total - end,
+            ))
+        }
+        _ => Err(Skip::NotTcpOrUdp),
+    }
+}
+
+fn transport<'a>(
+    src_ip: IpAddr,
+    dst_ip: IpAddr,
+    protocol: IpNumber,
+    payload: &'a [u8],
+    missing: usize,
+) -> Result<Segment<'a>, Skip> {
+    match protocol {
+        IpNumber::TCP => {
+            let tcp = TcpHeaderSlice::from_slice(payload).map_err(|_| Skip::Malformed)?;
+            Ok(Segment {
+                src: SocketAddr::new(src_ip, tcp.source_port()),
+                dst: SocketAddr::new(dst_ip, tcp.destination_port()),
+                transport: Transport::Tcp {
+                    seq: tcp.sequence_number(),
+                    ack: tcp.ack().then(|| tcp.acknowledgment_number()),
+                    syn: tcp.syn(),
+                    fin: tcp.fin(),
+                    rst: tcp.rst(),
+                    payload: &payload[tcp.slice().len()..],
+                    missing,
+                },
+            })
+        }
+        IpNumber::UDP => {
+            let udp = UdpHeaderSlice::from_slice(payload).map_err(|_| Skip::Malformed)?;
+            Ok(Segment {
+                src: SocketAddr::new(src_ip, udp.source_port()),
+                dst: SocketAddr::new(dst_ip, udp.destination_port()),
+                transport: Transport::Udp {
+                    payload: &payload[8..],
+                    missing,
+                },
+            })
+        }
+        _ => Err(Skip::NotTcpOrUdp),
     }
 }
