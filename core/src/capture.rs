@@ -29,11 +29,11 @@
 //! assert_eq!(a.stats().format, Some("pcap"));
 //! ```
 
+use alloc::collections::BTreeMap;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
-use std::collections::HashMap;
 
 pub mod error;
 pub mod file;
@@ -77,7 +77,8 @@ pub struct CaptureStats {
 }
 
 /// Both addresses of a conversation, in a fixed order, and the protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Ordered, so that a B-tree holds the conversations (no hash map in the playground's wasm).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
     udp: bool,
     a: SocketAddr,
@@ -132,10 +133,10 @@ pub struct Analyzer {
 /// Everything but the file reader, whose buffer the segments borrow.
 struct State {
     port: u16,
-    flows: HashMap<Key, Result<Flow, Ignored>>,
+    flows: BTreeMap<Key, Result<Flow, Ignored>>,
     done: VecDeque<SessionReport>,
     /// Each device's recent frames, by IMEI, to recognize resends across reconnections.
-    recent: HashMap<String, VecDeque<Sent>>,
+    recent: BTreeMap<String, VecDeque<Sent>>,
     next_id: usize,
     stats: CaptureStats,
     last: (u64, u64),
@@ -149,9 +150,9 @@ impl Analyzer {
             reader: CaptureReader::new(),
             state: State {
                 port,
-                flows: HashMap::new(),
+                flows: BTreeMap::new(),
                 done: VecDeque::new(),
-                recent: HashMap::new(),
+                recent: BTreeMap::new(),
                 next_id: 0,
                 stats: CaptureStats::default(),
                 last: (0, 0),
@@ -199,12 +200,11 @@ impl Analyzer {
     pub fn finish(&mut self) -> Result<(), CaptureError> {
         let state = &mut self.state;
         let (time_ns, frame) = state.last;
-        let mut open: Vec<(Key, Flow)> = state
-            .flows
-            .drain()
+        let mut open: Vec<(Key, Flow)> = core::mem::take(&mut state.flows)
+            .into_iter()
             .filter_map(|(k, f)| f.ok().map(|f| (k, f)))
             .collect();
-        open.sort_by_key(|(_, f)| f.session_id());
+        open.sort_unstable_by_key(|(_, f)| f.session_id());
         for (_, flow) in open {
             state.close(flow, time_ns, frame);
         }
@@ -328,7 +328,7 @@ impl Flow {
         side: usize,
         time_ns: u64,
         frame: u64,
-        recent: &mut HashMap<String, VecDeque<Sent>>,
+        recent: &mut BTreeMap<String, VecDeque<Sent>>,
     ) -> bool {
         let from_device = side == self.device;
         let had_imei = self.session.imei().is_some();

@@ -790,3 +790,37 @@ fn json_model_md_lists_every_problem_and_reply_kind() {
     .collect();
     assert_eq!(table("Reply kinds:"), replies);
 }
+
+/// The capture the playground's browser test drops (tests/captures/problems.pcap): three
+/// sessions (TCP over IPv4 with a short ack and a resent frame, TCP over IPv6 without problems,
+/// UDP with a datagram never acked). The committed file must be what this writes:
+/// `FLEETVIEW_BLESS=1 cargo test -p fleetview --features capture --test capture` rewrites it.
+#[test]
+fn the_playgrounds_test_capture_is_up_to_date() {
+    let mut cap = Capture::new(Link::Ethernet);
+    let mut a = Conv::v4(40_200, 5027, 100, 200);
+    tcp_session(&mut cap, &mut a, &[dev(LOGIN), srv("01"), dev(AVL_3), srv("00000001"), dev(AVL_3), srv("00000002")]);
+    // The same device again (frames it had not sent before: no resend).
+    let mut b = Conv::v6(40_201, 5027, 300, 400);
+    tcp_session(&mut cap, &mut b, &[dev(LOGIN), srv("01"), dev(AVL_1), srv("00000001"), dev(AVL_2), srv("00000001")]);
+    let u = Conv::v4(40_202, 5027, 0, 0);
+    let p = u.udp(cap.link, true, &hex(UDP_AVL));
+    cap.push(p);
+    let file = cap.pcap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/captures/problems.pcap");
+    if std::env::var_os("FLEETVIEW_BLESS").is_some() {
+        std::fs::write(&path, &file).unwrap();
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), file, "run with FLEETVIEW_BLESS=1 to rewrite {}", path.display());
+    let (sessions, r) = analyze(&file, 5027, 4096);
+    r.unwrap();
+    let lines: Vec<String> = sessions.iter().map(summary).collect();
+    assert_eq!(
+        lines,
+        [
+            "tcp 356307042441013 packets=imei,avl2,avl2 replies=imeiaccepted,ack,ack problems=ack_count_mismatch,frame_resent",
+            "tcp 356307042441013 packets=imei,avl1,avl1 replies=imeiaccepted,ack,ack problems=",
+            "udp 352093086403655 packets=avl1 replies= problems=missing_ack",
+        ]
+    );
+}

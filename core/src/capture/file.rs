@@ -538,10 +538,11 @@ fn block_len(rest: &[u8], big_endian: bool, at: u64) -> Result<usize, CaptureErr
 /// pcapng timestamp ticks to nanoseconds since 1970.
 fn to_ns(ticks: u64, resolution: u64, offset_s: i64) -> u64 {
     let secs = ticks / resolution;
-    let frac = u128::from(ticks % resolution) * 1_000_000_000 / u128::from(resolution);
+    // A fraction of a second in nanoseconds: f64 is exact to well below a nanosecond here, and
+    // avoids 128-bit division (code size in the playground's wasm).
+    let frac = ((ticks % resolution) as f64 * 1e9 / resolution as f64) as u64;
     let secs = secs.saturating_add_signed(offset_s);
-    secs.saturating_mul(1_000_000_000)
-        .saturating_add(frac as u64)
+    secs.saturating_mul(1_000_000_000).saturating_add(frac)
 }
 
 fn check_link_type(link_type: u32, at: u64) -> Result<(), CaptureError> {

@@ -303,27 +303,32 @@ impl SessionReport {
     /// The device's packets, the server's replies and the problems, merged in capture order
     /// (time, then packet number; at the same packet: device, server, problem).
     pub fn timeline(&self) -> Vec<TimelineEntry> {
-        let mut entries: Vec<(u64, u64, TimelineEntry)> = Vec::new();
-        entries.extend(
-            self.packets
+        // Each list is in capture order already: merge them (no sort needed).
+        let key = |e: TimelineEntry| match e {
+            TimelineEntry::Device(i) => (self.packets[i].time_ns, self.packets[i].frame, 0),
+            TimelineEntry::Server(i) => (self.replies[i].time_ns, self.replies[i].frame, 1),
+            TimelineEntry::Problem(i) => (self.problems[i].time, self.problems[i].frame, 2),
+        };
+        let lens = [self.packets.len(), self.replies.len(), self.problems.len()];
+        let mut next = [0usize; 3];
+        let mut out = Vec::with_capacity(lens.iter().sum());
+        loop {
+            let candidates = [
+                (next[0] < lens[0]).then(|| TimelineEntry::Device(next[0])),
+                (next[1] < lens[1]).then(|| TimelineEntry::Server(next[1])),
+                (next[2] < lens[2]).then(|| TimelineEntry::Problem(next[2])),
+            ];
+            let Some((list, entry)) = candidates
                 .iter()
                 .enumerate()
-                .map(|(i, p)| (p.time_ns, p.frame, TimelineEntry::Device(i))),
-        );
-        entries.extend(
-            self.replies
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (r.time_ns, r.frame, TimelineEntry::Server(i))),
-        );
-        entries.extend(
-            self.problems
-                .iter()
-                .enumerate()
-                .map(|(i, p)| (p.time, p.frame, TimelineEntry::Problem(i))),
-        );
-        entries.sort_by_key(|e| (e.0, e.1, e.2));
-        entries.into_iter().map(|e| e.2).collect()
+                .filter_map(|(l, e)| e.map(|e| (l, e)))
+                .min_by_key(|&(_, e)| key(e))
+            else {
+                return out;
+            };
+            next[list] += 1;
+            out.push(entry);
+        }
     }
 }
 

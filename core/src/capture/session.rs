@@ -862,16 +862,18 @@ impl SessionAnalyzer {
             self.missing_ack(a, frame, time_ns, "before the session ended");
         }
         while let Some(r) = self.commands.pop_front() {
-            let (t, f, meaning) = {
-                let reply = &self.report.replies[r];
-                (reply.time_ns, reply.frame, reply.meaning.clone())
-            };
+            let reply = &self.report.replies[r];
+            let message = alloc::format!(
+                "the device never answered the command of packet #{} ({})",
+                reply.frame,
+                reply.meaning
+            );
             self.problem(
                 ProblemKind::CommandUnanswered,
-                f,
-                t,
+                frame,
+                time_ns,
                 None,
-                alloc::format!("the device never answered the command of packet #{f} ({meaning})"),
+                message,
             );
         }
         (self.report, self.recent)

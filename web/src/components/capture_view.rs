@@ -52,33 +52,33 @@ fn session_view(
             </li>
         }
     });
-    let rows = s.timeline().into_iter().map(|e| match e {
-        TimelineEntry::Device(i) => {
-            let p = &s.packets[i];
-            html! {
-                <tr class="from-device">
-                    <td>{ time_of(p.time_ns) }</td><td>{ format!("#{}", p.frame) }</td><td>{ "device" }</td>
-                    <td>{ open_button(i, format!("[{i}]")) }{ " " }{ p.summary() }</td>
-                </tr>
+    let rows = s.timeline().into_iter().map(|e| {
+        let (time, frame, who, open, text) = match e {
+            TimelineEntry::Device(i) => {
+                let p = &s.packets[i];
+                (p.time_ns, p.frame, "device", Some(i), p.summary())
             }
-        }
-        TimelineEntry::Server(i) => {
-            let r = &s.replies[i];
-            html! {
-                <tr class="from-server">
-                    <td>{ time_of(r.time_ns) }</td><td>{ format!("#{}", r.frame) }</td><td>{ "server" }</td>
-                    <td><code>{ fleetview::hex::encode(&r.hex) }</code>{ " " }{ &r.meaning }</td>
-                </tr>
+            TimelineEntry::Server(i) => {
+                let r = &s.replies[i];
+                let text = format!("{} {}", fleetview::hex::encode(&r.hex), r.meaning);
+                (r.time_ns, r.frame, "server", None, text)
             }
-        }
-        TimelineEntry::Problem(i) => {
-            let p = &s.problems[i];
-            html! {
-                <tr class="problem-row">
-                    <td>{ time_of(p.time) }</td><td>{ format!("#{}", p.frame) }</td><td>{ "problem" }</td>
-                    <td><b>{ p.kind.code() }</b>{ " " }{ &p.message }</td>
-                </tr>
+            TimelineEntry::Problem(i) => {
+                let p = &s.problems[i];
+                (
+                    p.time,
+                    p.frame,
+                    "problem",
+                    None,
+                    format!("{}: {}", p.kind.code(), p.message),
+                )
             }
+        };
+        html! {
+            <tr class={who}>
+                <td>{ time_of(time) }</td><td>{ format!("#{frame}") }</td><td>{ who }</td>
+                <td>{ for open.map(|i| open_button(i, format!("[{i}]"))) }{ " " }{ text }</td>
+            </tr>
         }
     });
     let summary = format!(
