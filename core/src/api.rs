@@ -17,35 +17,49 @@ use crate::json::RecordJson;
 
 /// A stored record: the JSON model's record and where it came from.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, bound(deserialize = "Io: Deserialize<'de> + Default"))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Field by field (not the container's `default`): the same for serde, and utoipa's
+// derive cannot name `Self::default()` of a generic type.
+#[serde(bound(deserialize = "Io: Deserialize<'de> + Default"))]
 pub struct PositionJson<Io> {
     /// Row id in the server's store.
+    #[serde(default)]
     pub id: i64,
     /// The record (its fields inline).
     #[serde(flatten)]
     pub record: RecordJson<Io>,
     /// The codec of the frame that carried it (`"8"`, `"8E"`, `"16"`).
+    #[serde(default)]
     pub codec: String,
     /// `"tcp"` or `"udp"`.
+    #[serde(default)]
     pub transport: String,
     /// When the server received it, milliseconds since 1970 UTC.
+    #[serde(default)]
     pub received_ms: i64,
     /// The fuel level read from the record, when the device has a fuel sensor.
+    #[serde(default)]
     pub fuel: Option<FuelReading>,
 }
 
 /// `GET /api/devices/{imei}/positions`: a device's stored records, ascending in time.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, bound(deserialize = "Io: Deserialize<'de> + Default"))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Field by field (not the container's `default`): the same for serde, and utoipa's
+// derive cannot name `Self::default()` of a generic type.
+#[serde(bound(deserialize = "Io: Deserialize<'de> + Default"))]
 pub struct Positions<Io> {
     /// The device.
+    #[serde(default)]
     pub imei: String,
     /// The records.
+    #[serde(default)]
     pub positions: Vec<PositionJson<Io>>,
 }
 
 /// A record's fuel level (the `fuel` of a stored record).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct FuelReading {
     /// The IO id of the fuel sensor.
@@ -58,39 +72,56 @@ pub struct FuelReading {
 
 /// An item of `GET /api/devices`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, bound(deserialize = "Io: Deserialize<'de> + Default"))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Field by field (not the container's `default`): the same for serde, and utoipa's
+// derive cannot name `Self::default()` of a generic type.
+#[serde(bound(deserialize = "Io: Deserialize<'de> + Default"))]
 pub struct DeviceJson<Io> {
     /// The IMEI (digits).
+    #[serde(default)]
     pub imei: String,
     /// First contact, milliseconds since 1970 UTC.
+    #[serde(default)]
     pub first_seen_ms: i64,
     /// Last contact, milliseconds since 1970 UTC.
+    #[serde(default)]
     pub last_seen_ms: i64,
     /// `"tcp"` or `"udp"` (of the last contact).
+    #[serde(default)]
     pub transport: Option<String>,
     /// Peer address of the last contact.
+    #[serde(default)]
     pub address: Option<String>,
     /// Stored records.
+    #[serde(default)]
     pub records: i64,
     /// Connected now (to this server or, clustered, to another node).
+    #[serde(default)]
     pub connected: bool,
     /// The latest record with a valid fix, else the latest record, or `null`.
+    #[serde(default)]
     pub last_position: Option<PositionJson<Io>>,
 }
 
 /// The live `records` event: the records of one device just committed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, bound(deserialize = "Io: Deserialize<'de> + Default"))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Field by field (not the container's `default`): the same for serde, and utoipa's
+// derive cannot name `Self::default()` of a generic type.
+#[serde(bound(deserialize = "Io: Deserialize<'de> + Default"))]
 pub struct RecordsEvent<Io> {
     /// The device.
+    #[serde(default)]
     pub imei: String,
     /// Ascending in time.
+    #[serde(default)]
     pub records: Vec<PositionJson<Io>>,
 }
 
 /// The live `device` event: a login (or the first datagram after the idle timeout) or a
 /// disconnect, which carries only `imei` and `connected`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct DeviceEvent {
     /// The IMEI (digits).
@@ -110,6 +141,7 @@ pub struct DeviceEvent {
 
 /// `GET /api/devices/{imei}/fuel`: a device's fuel levels and the refuels and drains in them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct FuelSeries {
     /// The device.
@@ -130,6 +162,7 @@ pub struct FuelSeries {
 
 /// One fuel level.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct FuelLevel {
     /// Milliseconds since 1970 UTC.
@@ -142,6 +175,7 @@ pub struct FuelLevel {
 
 /// Which way the level jumped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum FuelEventKind {
     /// A rise.
@@ -172,6 +206,7 @@ impl FuelEventKind {
 
 /// A sudden rise (refuel) or fall (drain) of the fuel level while the vehicle stood still.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct FuelEvent {
     /// `refuel` or `drain`.
@@ -194,6 +229,7 @@ pub struct FuelEvent {
 
 /// The live `fuel` event: a refuel or drain found in newly committed records.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct FuelDetected {
     /// The device.
@@ -205,29 +241,43 @@ pub struct FuelDetected {
 /// A command as `GET /api/commands/{id}` shows it (and the live `command` event). `R` is the
 /// device's answer: the JSON model's command message.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, bound(deserialize = "R: Deserialize<'de> + Default"))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Field by field (not the container's `default`): the same for serde, and utoipa's
+// derive cannot name `Self::default()` of a generic type.
+#[serde(bound(deserialize = "R: Deserialize<'de> + Default"))]
 pub struct CommandJson<R> {
     /// Command id.
+    #[serde(default)]
     pub id: i64,
     /// The device.
+    #[serde(default)]
     pub imei: String,
     /// `"12"`, `"13"`, `"14"` or `"15"`.
+    #[serde(default)]
     pub codec: String,
     /// The payload as queued, when it was text.
+    #[serde(default)]
     pub text: Option<String>,
     /// The payload as queued (lowercase hex), when it was bytes.
+    #[serde(default)]
     pub hex: Option<String>,
     /// `queued` → `sent` → `answered`; or `failed`, or `unanswered`.
+    #[serde(default)]
     pub status: String,
     /// Queued at, milliseconds since 1970 UTC.
+    #[serde(default)]
     pub created_ms: i64,
     /// Sent at.
+    #[serde(default)]
     pub sent_ms: Option<i64>,
     /// Answered at.
+    #[serde(default)]
     pub answered_ms: Option<i64>,
     /// The device's answer.
+    #[serde(default)]
     pub response: Option<R>,
     /// Why it failed or went unanswered.
+    #[serde(default)]
     pub error: Option<String>,
 }
 

@@ -90,38 +90,55 @@ pub struct UdpJson {
 /// reader that does not need them reads [`serde::de::IgnoredAny`] (the HTTP API's stored
 /// records, [`crate::api::PositionJson`], embed this type).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, bound(deserialize = "Io: Deserialize<'de> + Default"))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Field by field (not the container's `default`): the same for serde, and utoipa's
+// derive cannot name `Self::default()` of a generic type.
+#[serde(bound(deserialize = "Io: Deserialize<'de> + Default"))]
 pub struct RecordJson<Io = Vec<IoJson>> {
     /// Milliseconds since 1970 UTC.
+    #[serde(default)]
     pub timestamp_ms: u64,
     /// ISO 8601 UTC.
+    #[serde(default)]
     pub time: String,
     /// 0–3.
+    #[serde(default)]
     pub priority: u8,
     /// Degrees, west negative.
+    #[serde(default)]
     pub longitude: f64,
     /// Degrees, south negative.
+    #[serde(default)]
     pub latitude: f64,
     /// Metres.
+    #[serde(default)]
     pub altitude: i16,
     /// Degrees from north.
+    #[serde(default)]
     pub angle: u16,
     /// Visible satellites.
+    #[serde(default)]
     pub satellites: u8,
     /// km/h.
+    #[serde(default)]
     pub speed: u16,
     /// Whether the position is a fix worth plotting.
+    #[serde(default)]
     pub valid: bool,
     /// IO id that triggered the record, 0 for none.
+    #[serde(default)]
     pub event_id: u16,
     /// Codec 16 generation type.
+    #[serde(default)]
     pub generation_type: Option<u8>,
     /// IO elements.
+    #[serde(default)]
     pub io: Io,
 }
 
 /// One IO element.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IoJson {
     /// IO id.
     pub id: u16,
@@ -138,6 +155,7 @@ pub struct IoJson {
     pub name: Option<&'static str>,
     /// Value with sign and multiplier applied; text for ASCII, hex for HEX types.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub value: Option<IoValueView>,
     /// Unit, where known.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -146,6 +164,7 @@ pub struct IoJson {
 
 /// One command message (also read back: the web UI reads a command's answer as this type).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct MessageJson {
     /// 5 command, 6 response, 17 nACK …

@@ -120,8 +120,7 @@ impl Admission {
     }
 
     /// Connections held, and how many of them have not logged in.
-    #[cfg(test)]
-    fn counts(&self) -> (usize, usize) {
+    pub(crate) fn counts(&self) -> (usize, usize) {
         let s = self.lock();
         (s.held, s.waiting.len())
     }

@@ -22,6 +22,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 mod guard;
 mod https;
+mod openapi;
 mod options;
 mod server;
 
@@ -32,6 +33,21 @@ use super::query::MAX_LIMIT;
 use super::storage::now_ms;
 use super::{fuel, Ctx};
 use crate::token::Token;
+
+/// The body of `POST /api/devices/{imei}/commands`: exactly one of `text` and `hex`.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+struct CommandRequest {
+    /// The command as text (`getinfo`, `setdigout 1`).
+    #[serde(default)]
+    text: Option<String>,
+    /// The command as bytes, hex.
+    #[serde(default)]
+    hex: Option<String>,
+    /// `"12"` (default) or `"14"` (also as a number).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    codec: Value,
+}
 
 /// Records returned by `positions` when no `limit` is given.
 const DEFAULT_LIMIT: i64 = 10_000;
@@ -49,6 +65,9 @@ pub(crate) fn router(ctx: Arc<Ctx>, token: Option<Token>, guard: Arc<guard::Guar
         .route("/api/commands/{id}", get(command))
         .route("/api/commands/{id}/retry", post(retry_command))
         .route("/api/live", get(live))
+        .route("/api/forwarders", get(forwarders))
+        .route("/api/openapi.json", get(openapi_json))
+        .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(token, auth));
     Router::new()
         .merge(api)
@@ -62,7 +81,12 @@ pub(crate) struct ApiError(StatusCode, &'static str, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"kind": self.1, "message": self.2}});
+        let body = openapi::ErrorBody {
+            error: openapi::ErrorDetail {
+                kind: self.1,
+                message: self.2,
+            },
+        };
         (self.0, Json(body)).into_response()
     }
 }
@@ -120,6 +144,25 @@ fn bearer(value: &[u8]) -> Option<&[u8]> {
         .then(|| rest.trim_ascii())
 }
 
+/// Each forwarder of this node: deliveries, failures, and the lag of its outbox.
+#[utoipa::path(get, path = "/api/forwarders", responses(
+    (status = 200, description = "This node's forwarders (`--forward`), in the order given", body = Vec<super::forward::ForwarderJson>),
+    (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
+))]
+async fn forwarders(State(ctx): State<Arc<Ctx>>) -> ApiResult {
+    let mut out = Vec::with_capacity(ctx.forwarders.all.len());
+    for f in &ctx.forwarders.all {
+        out.push(f.json(&ctx.reader).await);
+    }
+    Ok(Json(out).into_response())
+}
+
+/// Every device the server knows, ordered by IMEI, each with its last position.
+#[utoipa::path(get, path = "/api/devices", responses(
+    (status = 200, description = "The devices", body = Vec<openapi::Device>),
+    (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
+    (status = 500, description = "A database failure (`internal`)", body = openapi::ErrorBody),
+))]
 async fn devices(State(ctx): State<Arc<Ctx>>) -> ApiResult {
     let model = ctx.model.clone();
     let list = ctx.reader.devices(model).await.map_err(internal)?;
@@ -221,6 +264,23 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// A device's stored records, ascending in time (the most recent `limit` of the range).
+#[utoipa::path(get, path = "/api/devices/{imei}/positions", params(
+    ("imei" = String, Path, description = "The device's IMEI (up to 32 digits)"),
+    ("from" = Option<String>, Query, description = "From (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
+    ("to" = Option<String>, Query, description = "To (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
+    ("limit" = Option<i64>, Query, minimum = 1, maximum = 100000, description = "At most this many, the most recent (default 10,000)"),
+    ("format" = Option<String>, Query, description = "`json` (default) or `geojson` (a FeatureCollection, application/geo+json)"),
+), responses(
+    (status = 200, description = "The records", content(
+        (openapi::PositionList = "application/json"),
+        (Object = "application/geo+json"),
+    )),
+    (status = 400, description = "A malformed parameter (`bad_request`)", body = openapi::ErrorBody),
+    (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
+    (status = 404, description = "No such device (`unknown_device`)", body = openapi::ErrorBody),
+    (status = 500, description = "A database failure (`internal`)", body = openapi::ErrorBody),
+))]
 async fn positions(
     State(ctx): State<Arc<Ctx>>,
     UrlPath(imei): UrlPath<String>,
@@ -283,6 +343,19 @@ async fn positions(
     Ok(resp)
 }
 
+/// A device's fuel level series and the refuels and drains in it.
+#[utoipa::path(get, path = "/api/devices/{imei}/fuel", params(
+    ("imei" = String, Path, description = "The device's IMEI (up to 32 digits)"),
+    ("from" = Option<String>, Query, description = "From (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
+    ("to" = Option<String>, Query, description = "To (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
+    ("threshold" = Option<f64>, Query, description = "Smallest change reported, in the level's unit (default --fuel-threshold)"),
+), responses(
+    (status = 200, description = "The series and its events", body = FuelSeries),
+    (status = 400, description = "A malformed parameter (`bad_request`)", body = openapi::ErrorBody),
+    (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
+    (status = 404, description = "No such device (`unknown_device`)", body = openapi::ErrorBody),
+    (status = 500, description = "A database failure (`internal`)", body = openapi::ErrorBody),
+))]
 async fn fuel_report(
     State(ctx): State<Arc<Ctx>>,
     UrlPath(imei): UrlPath<String>,
@@ -333,17 +406,27 @@ async fn fuel_report(
     .into_response())
 }
 
+/// Queue a Codec 12 or 14 command for a device (sent when it is connected and its data acked).
+#[utoipa::path(post, path = "/api/devices/{imei}/commands", params(("imei" = String, Path, description = "The device's IMEI (up to 32 digits)")),
+    request_body = CommandRequest,
+    responses(
+    (status = 201, description = "Queued", body = openapi::Command),
+    (status = 400, description = "A malformed parameter (`bad_request`)", body = openapi::ErrorBody),
+    (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
+    (status = 404, description = "No such device (`unknown_device`)", body = openapi::ErrorBody),
+    (status = 500, description = "A database failure (`internal`)", body = openapi::ErrorBody),
+))]
 async fn queue_command(
     State(ctx): State<Arc<Ctx>>,
     UrlPath(imei): UrlPath<String>,
     body: Bytes,
 ) -> ApiResult {
-    let req: Value = serde_json::from_slice(&body).map_err(|e| {
+    let req: CommandRequest = serde_json::from_slice(&body).map_err(|e| {
         bad_request(format!(
             "the body is not JSON ({e}): send {{\"text\":\"getinfo\"}} or {{\"hex\":\"0102\"}}, with \"codec\":\"12\" or \"14\""
         ))
     })?;
-    let codec = match &req["codec"] {
+    let codec = match &req.codec {
         Value::Null => "12",
         Value::String(s) if s == "12" => "12",
         Value::String(s) if s == "14" => "14",
@@ -355,11 +438,9 @@ async fn queue_command(
             )))
         }
     };
-    let (text, payload) = match (&req["text"], &req["hex"]) {
-        (Value::String(t), Value::Null) if !t.is_empty() => {
-            (Some(t.clone()), t.as_bytes().to_vec())
-        }
-        (Value::Null, Value::String(h)) => {
+    let (text, payload) = match (&req.text, &req.hex) {
+        (Some(t), None) if !t.is_empty() => (Some(t.clone()), t.as_bytes().to_vec()),
+        (None, Some(h)) => {
             let bytes = fleetview::hex::decode(h).map_err(|e| bad_request(format!("hex: {e}")))?;
             if bytes.is_empty() {
                 return Err(bad_request("hex: the payload is empty"));
@@ -422,6 +503,13 @@ fn unknown_command(id: i64) -> ApiError {
     )
 }
 
+/// A command and its answer.
+#[utoipa::path(get, path = "/api/commands/{id}", params(("id" = i64, Path, description = "The command's id")), responses(
+    (status = 200, description = "The command", body = openapi::Command),
+    (status = 400, description = "A malformed id (`bad_request`)", body = openapi::ErrorBody),
+    (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
+    (status = 404, description = "No such command (`unknown_command`)", body = openapi::ErrorBody),
+))]
 async fn command(State(ctx): State<Arc<Ctx>>, UrlPath(id): UrlPath<String>) -> ApiResult {
     let id = command_id(&id)?;
     match ctx.reader.command(id).await.map_err(internal)? {
@@ -432,6 +520,13 @@ async fn command(State(ctx): State<Arc<Ctx>>, UrlPath(id): UrlPath<String>) -> A
 
 /// `POST /api/commands/{id}/retry`: queue an `unanswered` (or `failed`) command again. Such a
 /// command may have run on the device already, so it is never re-sent without this.
+#[utoipa::path(post, path = "/api/commands/{id}/retry", params(("id" = i64, Path, description = "The command's id")), responses(
+    (status = 200, description = "Queued again", body = openapi::Command),
+    (status = 400, description = "A malformed id (`bad_request`)", body = openapi::ErrorBody),
+    (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
+    (status = 404, description = "No such command (`unknown_command`)", body = openapi::ErrorBody),
+    (status = 409, description = "Not unanswered or failed (`not_retryable`)", body = openapi::ErrorBody),
+))]
 async fn retry_command(State(ctx): State<Arc<Ctx>>, UrlPath(id): UrlPath<String>) -> ApiResult {
     let id = command_id(&id)?;
     let Some(before) = ctx.reader.command(id).await.map_err(internal)? else {
@@ -460,6 +555,10 @@ async fn retry_command(State(ctx): State<Arc<Ctx>>, UrlPath(id): UrlPath<String>
 }
 
 /// Live events until the client leaves or the server stops.
+#[utoipa::path(get, path = "/api/live", responses(
+    (status = 200, description = "Server-Sent Events: `records`, `device`, `fuel`, `command` (core/docs/http-api.md)", content_type = "text/event-stream", body = String),
+    (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
+))]
 async fn live(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
     let rx = ctx.hub.subscribe();
     if let Some(cluster) = &ctx.cluster {
@@ -487,6 +586,36 @@ async fn live(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
             .interval(Duration::from_secs(15))
             .text("ping"),
     )
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/openapi.json", responses(
+    (status = 200, description = "The OpenAPI 3 document of every route", body = Object),
+    (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
+))]
+async fn openapi_json() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi::json(),
+    )
+        .into_response()
+}
+
+/// Prometheus metrics (text exposition format), behind the token when one is set.
+#[utoipa::path(get, path = "/metrics", responses(
+    (status = 200, description = "Metrics, names prefixed `fleetview_`", content_type = "text/plain; version=0.0.4", body = String),
+    (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
+))]
+async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
+    let text = super::metrics::render(&ctx).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 /// The web UI: files of `--web DIR`, `index.html` for `/` and for paths without an extension

@@ -27,6 +27,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 use tracing::{debug, error, info, warn};
 
 use super::admission::Ticket;
+use super::metrics::metrics;
 use super::storage::{now_ms, Batch, CommandEnd, RecordRow};
 use super::{live, Ctx};
 use crate::stream::Stream;
@@ -314,6 +315,7 @@ impl Connection {
         // Frames decoded before an error are still stored and acked.
         self.events().await?;
         if let Err(e) = fed {
+            metrics().decode_error(e.code());
             warn!(imei = %self.imei(), peer = %self.peer, offset = e.offset, kind = e.code(), "rejected input: {e}");
             return Err(format!("cannot resynchronise after: {e}"));
         }
@@ -360,6 +362,7 @@ impl Connection {
                     self.commands_ready = self.reg.is_some();
                 }
                 Event::Invalid(e) => {
+                    metrics().decode_error(e.code());
                     warn!(imei = %self.imei(), peer = %self.peer, offset = e.offset, kind = e.code(), "frame skipped, not acked: {e}");
                 }
             }
@@ -374,6 +377,7 @@ impl Connection {
             return Err("closed to make room before the login".into());
         }
         self.session.accept_imei(allowed);
+        metrics().login(allowed);
         if !allowed {
             warn!(imei = %digits, peer = %self.peer, offset = 0, "login rejected: IMEI not in the allowlist");
             self.imei = Some(digits.into());
@@ -426,6 +430,7 @@ impl Connection {
         let Content::Avl(data) = packet.content else {
             return Ok(());
         };
+        let arrived = Instant::now();
         let imei = self.imei.clone().unwrap_or_default();
         let ctx = &self.ctx;
         let model = ctx.model.as_deref();
@@ -442,6 +447,7 @@ impl Connection {
                 .into_iter()
                 .map(|r| RecordRow::new(r, codec, &ctx.fuel_ids, model))
                 .collect(),
+            events: Vec::new(),
         };
         let n = batch.rows.len();
         match self.ctx.store.records(batch).await {
@@ -453,6 +459,7 @@ impl Connection {
                 self.flush()
                     .await
                     .map_err(|e| format!("write failed: {e}"))?;
+                metrics().ack("tcp", arrived.elapsed());
                 debug!(imei = %imei, offset = packet.offset, records = n, new = ids.iter().flatten().count(), "stored, acked");
                 live::after_commit(&self.ctx, &batch, &ids).await;
                 Ok(())
@@ -640,6 +647,7 @@ pub(crate) async fn udp(socket: UdpSocket, ctx: Arc<Ctx>, alive: mpsc::Sender<()
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
         };
+        let arrived = Instant::now();
         let model = ctx.model.as_deref();
         let codec = data.codec;
         let batch = Batch {
@@ -654,6 +662,7 @@ pub(crate) async fn udp(socket: UdpSocket, ctx: Arc<Ctx>, alive: mpsc::Sender<()
                 .into_iter()
                 .map(|r| RecordRow::new(r, codec, &ctx.fuel_ids, model))
                 .collect(),
+            events: Vec::new(),
         };
         let (ctx, socket, alive) = (ctx.clone(), socket.clone(), alive.clone());
         tokio::spawn(async move {
@@ -672,8 +681,9 @@ pub(crate) async fn udp(socket: UdpSocket, ctx: Arc<Ctx>, alive: mpsc::Sender<()
                         );
                     }
                     let accepted = u8::try_from(n).unwrap_or(u8::MAX);
-                    if let Err(e) = socket.send_to(&header.ack(accepted), peer).await {
-                        warn!(imei = %imei, peer = %peer, "cannot send the ack: {e}");
+                    match socket.send_to(&header.ack(accepted), peer).await {
+                        Ok(_) => metrics().ack("udp", arrived.elapsed()),
+                        Err(e) => warn!(imei = %imei, peer = %peer, "cannot send the ack: {e}"),
                     }
                     debug!(imei = %imei, packet_id = header.packet_id, records = n, "datagram stored, acked");
                     live::after_commit(&ctx, &batch, &ids).await;

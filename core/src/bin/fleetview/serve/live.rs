@@ -12,6 +12,7 @@ use fleetview::json::RecordJson;
 use tracing::{info, warn};
 
 use super::fuel::{self, FuelEvent, Point};
+use super::storage::outbox::OutboxEvent;
 use super::storage::{Batch, RecordRow};
 use super::Ctx;
 
@@ -66,6 +67,15 @@ pub(crate) async fn after_commit(ctx: &Arc<Ctx>, batch: &Batch, ids: &[Option<i6
         Some(events) => events,
         None => seed_fuel(ctx, &batch.imei, since).await,
     };
+    // Found after the commit of their records (they need the device's stored series): to the
+    // outbox in a transaction of their own.
+    let outbox = events
+        .iter()
+        .map(|e| OutboxEvent::new(&batch.imei, e.kind.as_str(), e))
+        .collect();
+    if let Err(e) = ctx.store.events(outbox).await {
+        warn!(imei = %batch.imei, "fuel events not written to the outbox: {e}");
+    }
     for e in &events {
         info!(imei = %batch.imei, kind = e.kind.as_str(), change = e.change, "fuel event");
         ctx.hub.publish(

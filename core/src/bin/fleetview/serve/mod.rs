@@ -11,11 +11,13 @@
 mod accept;
 mod admission;
 mod api;
+mod forward;
 mod fuel;
 mod hub;
 mod limits;
 mod listener;
 mod live;
+mod metrics;
 mod proxy;
 mod query;
 mod storage;
@@ -148,6 +150,16 @@ pub(crate) struct Args {
     /// than normal in the load test (core/loadtest).
     #[arg(long, value_enum, default_value_t = Sync::Full)]
     sync: Sync,
+    /// Forward every stored record and event to URL (repeatable): http(s)://… (a POST of a JSON
+    /// array per batch) or mqtt://HOST:PORT/PREFIX (a message per record on PREFIX/IMEI, QoS
+    /// 1). Delivered at least once, in order, from an outbox written with the records; in a
+    /// PostgreSQL cluster give every node the same list.
+    #[arg(long, value_name = "URL")]
+    forward: Vec<String>,
+    /// File holding the secret of the webhook signature (X-Fleetview-Signature: sha256=HMAC of
+    /// the body). Default: $FLEETVIEW_FORWARD_SECRET when set; without either, not signed.
+    #[arg(long, value_name = "PATH")]
+    forward_secret_file: Option<PathBuf>,
     /// The HTTP API's token, names, limits and certificate.
     #[command(flatten)]
     api: api::HttpArgs,
@@ -176,6 +188,8 @@ pub(crate) struct Ctx {
     command_timeout: Duration,
     web: Option<PathBuf>,
     shutdown: watch::Receiver<bool>,
+    /// This node's forwarders (`--forward`).
+    forwarders: forward::Forwarders,
 }
 
 impl Ctx {
@@ -309,7 +323,13 @@ async fn serve(args: Args) -> Result<(), String> {
     if node.name.is_empty() || node.name.contains('\t') {
         return Err("--node-id: expected a non-empty name without tabs".into());
     }
-    let opened = storage::open(&args.db, args.sync, &node)
+    let targets = args
+        .forward
+        .iter()
+        .map(|s| forward::Target::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let secret = forward::secret(args.forward_secret_file.as_deref())?;
+    let opened = storage::open(&args.db, args.sync, &node, !targets.is_empty())
         .await
         .map_err(|e| e.to_string())?;
     let (store, writer, reader, cluster) =
@@ -349,7 +369,22 @@ async fn serve(args: Args) -> Result<(), String> {
         c.start(hub.clone(), shutdown.clone()).await;
         info!("cluster node {}", c.node());
     }
+    let lock = match &reader {
+        Reader::Postgres(p) => Some(p.clone()),
+        Reader::Sqlite(_) => None,
+    };
+    let (forwarders, forward_tasks) = forward::start(
+        targets,
+        secret,
+        store.clone(),
+        reader.clone(),
+        args.model.clone(),
+        lock,
+        shutdown.clone(),
+    )
+    .await?;
     let ctx = Arc::new(Ctx {
+        forwarders,
         store,
         admission: admission::Admission::new(max_connections, args.max_pending_per_address),
         buffered: limits::Budget::new(args.max_buffered_total),
@@ -453,6 +488,9 @@ async fn serve(args: Args) -> Result<(), String> {
         .is_err()
     {
         warn!("HTTP requests still running after 5 s: exiting without them");
+    }
+    for t in forward_tasks {
+        let _ = t.await;
     }
     // Everything stored so far is committed; then the WAL is folded into the database file.
     if let Err(e) = ctx.store.close().await {

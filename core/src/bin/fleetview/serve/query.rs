@@ -10,6 +10,7 @@ use fleetview::{IoElement, IoValue};
 use serde_json::Value;
 
 use super::fuel;
+use super::storage::outbox::{Cursor, Entry, ForwarderRow, RECORDS};
 use super::storage::{postgres, sqlite, Error};
 
 /// Rows a query may return at most.
@@ -77,6 +78,36 @@ impl Reader {
         match self {
             Reader::Sqlite(p) => p.fuel_points(imei, from, to).await,
             Reader::Postgres(p) => p.fuel_points(imei, from, to).await,
+        }
+    }
+
+    /// Outbox entries after `after`, at most `limit`, each with what it delivers (records in
+    /// the JSON model with `type` and `imei`, named for `model`; an event's JSON).
+    pub(crate) async fn outbox(
+        &self,
+        after: Cursor,
+        limit: i64,
+        model: Option<String>,
+    ) -> Result<Vec<Delivery>, Error> {
+        match self {
+            Reader::Sqlite(p) => p.outbox(after.id, limit, model).await,
+            Reader::Postgres(p) => p.outbox(after, limit, model).await,
+        }
+    }
+
+    /// Entries after `after`: how many, and the time the oldest was written.
+    pub(crate) async fn outbox_lag(&self, after: Cursor) -> Result<(i64, Option<i64>), Error> {
+        match self {
+            Reader::Sqlite(p) => p.outbox_lag(after.id).await,
+            Reader::Postgres(p) => p.outbox_lag(after).await,
+        }
+    }
+
+    /// Every forwarder's row.
+    pub(crate) async fn forwarders(&self) -> Result<Vec<ForwarderRow>, Error> {
+        match self {
+            Reader::Sqlite(p) => p.forwarders().await,
+            Reader::Postgres(p) => p.forwarders().await,
         }
     }
 
@@ -267,4 +298,99 @@ fn compact_element(item: &Value) -> Option<IoElement> {
         _ => return None,
     };
     Some(IoElement { id, value })
+}
+
+/// What one outbox entry delivers: its position, its device and its JSON objects (a record
+/// each, or the event).
+#[derive(Clone, Debug)]
+pub(crate) struct Delivery {
+    pub(crate) at: Cursor,
+    pub(crate) imei: String,
+    pub(crate) items: Vec<String>,
+}
+
+/// An outbox row (of the outbox `READ` queries).
+pub(crate) fn entry_value<R: Cols>(r: &R) -> Result<Entry, R::Err> {
+    let first = r.opt_int(3)?;
+    let last = r.opt_int(4)?;
+    Ok(Entry {
+        at: Cursor {
+            txid: r.int(0)?,
+            id: r.int(1)?,
+        },
+        kind: r.text(2)?,
+        records: first.zip(last),
+        body: r.opt_text(5)?,
+    })
+}
+
+/// A forwarder row (of `FORWARDERS_SQL`).
+pub(crate) fn forwarder_value<R: Cols>(r: &R) -> Result<ForwarderRow, R::Err> {
+    Ok(ForwarderRow {
+        name: r.text(0)?,
+        at: Cursor {
+            txid: r.int(1)?,
+            id: r.int(2)?,
+        },
+    })
+}
+
+/// A record row with its IMEI (of the outbox `RECORDS` queries) as a forwarded object: the
+/// stored record with `"type":"record"` and `imei`.
+pub(crate) fn forwarded_record<R: Cols>(
+    r: &R,
+    model: Option<&str>,
+) -> Result<(i64, String, String), R::Err> {
+    let position = record_value(r, model)?;
+    let imei = r.text(19)?;
+    let mut v = serde_json::to_value(&position).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("type".into(), "record".into());
+        m.insert("imei".into(), imei.clone().into());
+    }
+    Ok((position.id, imei, v.to_string()))
+}
+
+/// The records the entries point at, as ids.
+pub(crate) fn record_ids(entries: &[Entry]) -> impl Iterator<Item = i64> + '_ {
+    entries
+        .iter()
+        .filter(|e| e.kind == RECORDS)
+        .filter_map(|e| e.records)
+        .flat_map(|(first, last)| first..=last)
+}
+
+/// Each entry with what it delivers, from the records read (`id → (imei, JSON)`).
+pub(crate) fn deliveries(
+    entries: Vec<Entry>,
+    mut records: std::collections::HashMap<i64, (String, String)>,
+) -> Vec<Delivery> {
+    entries
+        .into_iter()
+        .map(|e| {
+            let mut imei = String::new();
+            let items = match (e.records, e.body) {
+                (Some((first, last)), _) if e.kind == RECORDS => (first..=last)
+                    .filter_map(|id| records.remove(&id))
+                    .map(|(i, json)| {
+                        imei = i;
+                        json
+                    })
+                    .collect(),
+                (_, Some(body)) => {
+                    imei = serde_json::from_str::<Value>(&body)
+                        .ok()
+                        .and_then(|v| v["imei"].as_str().map(String::from))
+                        .unwrap_or_default();
+                    vec![body]
+                }
+                _ => Vec::new(),
+            };
+            Delivery {
+                at: e.at,
+                imei,
+                items,
+            }
+        })
+        .collect()
 }

@@ -6,6 +6,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::outbox::{Cursor, OutboxEvent};
 use super::{Batch, Error, Queued, MAX_GROUP};
 
 /// How a sent command ended.
@@ -52,6 +53,22 @@ pub(crate) enum Op {
     /// Queue an `unanswered` or `failed` command again (the API's retry).
     Retry {
         id: i64,
+    },
+    /// Events for the forwarders, in a transaction of their own (see [`super::outbox`]).
+    Events(Vec<OutboxEvent>),
+    /// The forwarders this node runs: their rows are created (a new one starts before every
+    /// entry) and marked as run now; `only`: the rows of any other forwarder are deleted (one
+    /// node: its `--forward` list is the whole list).
+    Register {
+        names: Vec<String>,
+        only: bool,
+    },
+    /// A forwarder has delivered every entry up to `at` (or is alive without news: the same
+    /// position); `trim`: then delete the entries every forwarder has delivered.
+    Delivered {
+        name: String,
+        at: Cursor,
+        trim: bool,
     },
     /// Commit what is queued before it, then stop: later jobs fail, nobody is acked for them.
     Close,
@@ -164,7 +181,7 @@ pub(super) const RETRY_SQL: &str =
 
 impl CommandEnd {
     /// The status of an answered command: `failed` for a nACK.
-    pub(super) fn answered_status(error: &Option<String>) -> &'static str {
+    pub(crate) fn answered_status(error: &Option<String>) -> &'static str {
         if error.is_some() {
             "failed"
         } else {

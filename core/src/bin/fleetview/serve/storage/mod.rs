@@ -29,6 +29,7 @@
 
 mod error;
 mod job;
+pub(crate) mod outbox;
 pub(crate) mod postgres;
 mod record;
 pub(crate) mod sqlite;
@@ -45,6 +46,7 @@ pub(crate) use self::error::Error;
 use self::job::{cut_at_close, drain, Applied};
 pub(crate) use self::job::{CommandEnd, Job, Op, Outcome};
 pub(crate) use self::record::{record_hash, RecordRow};
+use super::metrics::metrics;
 use super::query::Reader;
 
 /// Most jobs committed in one transaction.
@@ -135,6 +137,9 @@ pub(crate) struct Batch {
     pub(crate) address: Arc<str>,
     pub(crate) received_ms: i64,
     pub(crate) rows: Vec<RecordRow>,
+    /// Events derived from these records, written to the outbox in their transaction (see
+    /// [`outbox`]; ignored without `--forward`).
+    pub(crate) events: Vec<outbox::OutboxEvent>,
 }
 
 /// The devices with queued commands, as far as this process knows: kept by the writer as it
@@ -183,6 +188,8 @@ pub(crate) struct Queued {
 pub(crate) struct Store {
     tx: mpsc::Sender<Job>,
     pending: Arc<Pending>,
+    /// Whether the outbox is written (this node has forwarders).
+    outbox: bool,
 }
 
 /// The writer (a thread for SQLite, a task for PostgreSQL); join it after [`Store::close`].
@@ -214,23 +221,26 @@ pub(crate) struct Opened {
 }
 
 /// Open (creating and migrating when needed) the database and start the writer. `node`: this
-/// process in a cluster (PostgreSQL).
+/// process in a cluster (PostgreSQL); `outbox`: whether records and events are written to the
+/// outbox (there are forwarders).
 pub(crate) async fn open(
     db: &Db,
     sync: Sync,
     node: &postgres::cluster::Node,
+    outbox: bool,
 ) -> Result<Opened, Error> {
     let pending = Arc::new(Pending::default());
     let (tx, rx) = mpsc::channel(QUEUE);
     let store = Store {
         tx,
         pending: pending.clone(),
+        outbox,
     };
     match db {
         Db::Sqlite(path) => {
             let path = path.clone();
             let (writer, reader) =
-                tokio::task::spawn_blocking(move || sqlite::open(&path, sync, rx, pending))
+                tokio::task::spawn_blocking(move || sqlite::open(&path, sync, rx, pending, outbox))
                     .await
                     .map_err(|e| Error::Task(e.to_string()))??;
             Ok(Opened {
@@ -241,7 +251,8 @@ pub(crate) async fn open(
             })
         }
         Db::Postgres(url) => {
-            let (writer, reader, cluster) = postgres::open(url, sync, node, rx, pending).await?;
+            let (writer, reader, cluster) =
+                postgres::open(url, sync, node, rx, pending, outbox).await?;
             Ok(Opened {
                 store,
                 writer,
@@ -262,6 +273,11 @@ impl Store {
         rx.await.map_err(|_| Error::WriterGone)?
     }
 
+    /// Jobs waiting for the writer.
+    pub(crate) fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Commit a batch; returns it with the new row id of each record (`None`: already stored)
     /// and the device's row id.
     pub(crate) async fn records(
@@ -269,7 +285,10 @@ impl Store {
         batch: Batch,
     ) -> Result<(Batch, Vec<Option<i64>>, i64), Error> {
         match self.run(Op::Records(batch)).await? {
-            Outcome::Records(b, ids, device) => Ok((b, ids, device)),
+            Outcome::Records(b, ids, device) => {
+                metrics().committed(ids.iter().flatten().count());
+                Ok((b, ids, device))
+            }
             _ => unreachable!("records job answered with another outcome"),
         }
     }
@@ -313,7 +332,10 @@ impl Store {
             })
             .await?
         {
-            Outcome::Id(id) => Ok(id),
+            Outcome::Id(id) => {
+                metrics().command("queued");
+                Ok(id)
+            }
             _ => unreachable!("queue job answered with another outcome"),
         }
     }
@@ -332,7 +354,12 @@ impl Store {
     /// Take the device's oldest queued command and mark it sent.
     pub(crate) async fn take(&self, imei: &str) -> Result<Option<Queued>, Error> {
         match self.run(Op::Take { imei: imei.into() }).await? {
-            Outcome::Taken(q) => Ok(q),
+            Outcome::Taken(q) => {
+                if q.is_some() {
+                    metrics().command("sent");
+                }
+                Ok(q)
+            }
             _ => unreachable!("take job answered with another outcome"),
         }
     }
@@ -340,7 +367,12 @@ impl Store {
     /// Queue an `unanswered` or `failed` command again; the device's IMEI when it was.
     pub(crate) async fn retry(&self, id: i64) -> Result<Option<String>, Error> {
         match self.run(Op::Retry { id }).await? {
-            Outcome::Retried(imei) => Ok(imei),
+            Outcome::Retried(imei) => {
+                if imei.is_some() {
+                    metrics().command("queued");
+                }
+                Ok(imei)
+            }
             _ => unreachable!("retry job answered with another outcome"),
         }
     }
@@ -350,8 +382,49 @@ impl Store {
         self.run(Op::Close).await.map(drop)
     }
 
+    /// Write events to the outbox in a transaction of their own (see [`outbox`]): for events
+    /// found after their records were committed. Nothing is written without `--forward`.
+    pub(crate) async fn events(&self, events: Vec<outbox::OutboxEvent>) -> Result<(), Error> {
+        if !self.outbox || events.is_empty() {
+            return Ok(());
+        }
+        self.run(Op::Events(events)).await.map(drop)
+    }
+
+    /// Create the rows of this node's forwarders (see [`Op::Register`]).
+    pub(crate) async fn register_forwarders(
+        &self,
+        names: Vec<String>,
+        only: bool,
+    ) -> Result<(), Error> {
+        self.run(Op::Register { names, only }).await.map(drop)
+    }
+
+    /// A forwarder delivered everything up to `at` (see [`Op::Delivered`]).
+    pub(crate) async fn delivered(
+        &self,
+        name: &str,
+        at: outbox::Cursor,
+        trim: bool,
+    ) -> Result<(), Error> {
+        self.run(Op::Delivered {
+            name: name.to_string(),
+            at,
+            trim,
+        })
+        .await
+        .map(drop)
+    }
+
     /// Store how a sent command ended.
     pub(crate) async fn end(&self, id: i64, end: CommandEnd) -> Result<(), Error> {
-        self.run(Op::End { id, end }).await.map(drop)
+        let status = match &end {
+            CommandEnd::Answered { error, .. } => CommandEnd::answered_status(error),
+            CommandEnd::Failed(_) => "failed",
+            CommandEnd::Unanswered(_) => "unanswered",
+        };
+        self.run(Op::End { id, end }).await?;
+        metrics().command(status);
+        Ok(())
     }
 }

@@ -33,6 +33,7 @@ pub(super) async fn open(
     node: &cluster::Node,
     rx: mpsc::Receiver<Job>,
     pending: Arc<Pending>,
+    outbox: bool,
 ) -> Result<(Writer, Reader, Arc<cluster::Cluster>), Error> {
     let mut config: tokio_postgres::Config = url
         .parse()
@@ -82,6 +83,7 @@ pub(super) async fn open(
         rx,
         pending,
         node.name.clone(),
+        outbox,
     ));
     Ok((
         Writer::Task(writer),

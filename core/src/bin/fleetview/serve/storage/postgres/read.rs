@@ -1,5 +1,8 @@
 //! PostgreSQL's read side: the shared queries of [`crate::serve::query`] on the pool.
 
+use std::collections::HashMap;
+
+use super::super::outbox::{self, Cursor, ForwarderRow};
 use super::super::{now_ms, Error};
 use crate::serve::query::{self, Cols, FuelReading, MAX_LIMIT};
 
@@ -44,6 +47,55 @@ const DEVICES_SQL: &str =
 impl Pool {
     async fn client(&self) -> Result<deadpool_postgres::Object, Error> {
         Ok(self.0.get().await?)
+    }
+
+    pub(crate) async fn outbox(
+        &self,
+        after: Cursor,
+        limit: i64,
+        model: Option<String>,
+    ) -> Result<Vec<query::Delivery>, Error> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(outbox::READ_PG_SQL).await?;
+        let entries = c
+            .query(&stmt, &[&after.txid, &after.id, &limit])
+            .await?
+            .iter()
+            .map(query::entry_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<i64> = query::record_ids(&entries).collect();
+        let mut records = HashMap::new();
+        if !ids.is_empty() {
+            let stmt = c.prepare_cached(outbox::RECORDS_ANY_SQL).await?;
+            for r in c.query(&stmt, &[&ids]).await? {
+                let (id, imei, json) = query::forwarded_record(&r, model.as_deref())?;
+                records.insert(id, (imei, json));
+            }
+        }
+        Ok(query::deliveries(entries, records))
+    }
+
+    pub(crate) async fn outbox_lag(&self, after: Cursor) -> Result<(i64, Option<i64>), Error> {
+        let c = self.client().await?;
+        let r = c
+            .query_one(outbox::LAG_PG_SQL, &[&after.txid, &after.id])
+            .await?;
+        Ok((r.try_get(0)?, r.try_get(1)?))
+    }
+
+    pub(crate) async fn forwarders(&self) -> Result<Vec<ForwarderRow>, Error> {
+        let c = self.client().await?;
+        Ok(c.query(outbox::FORWARDERS_SQL, &[])
+            .await?
+            .iter()
+            .map(query::forwarder_value)
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// A connection of the pool for a forwarder's lock (PostgreSQL: an advisory lock is held
+    /// by a session).
+    pub(crate) async fn lock_client(&self) -> Result<deadpool_postgres::Object, Error> {
+        self.client().await
     }
 
     pub(crate) async fn devices(&self, model: Option<String>) -> Result<Vec<query::Device>, Error> {

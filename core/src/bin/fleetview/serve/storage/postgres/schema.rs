@@ -82,6 +82,27 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_node ON sessions (node);
 ",
+    // 2: the forwarders' outbox (see storage::outbox) and their positions. `txid`: the
+    // writing transaction, so that readers take rows in commit order (ids are taken before it).
+    "
+CREATE TABLE outbox (
+    id           BIGSERIAL PRIMARY KEY,
+    txid         BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
+    device_id    BIGINT NOT NULL,
+    kind         TEXT NOT NULL,
+    first_record BIGINT,
+    last_record  BIGINT,
+    body         TEXT,
+    created_ms   BIGINT NOT NULL
+);
+CREATE INDEX outbox_order ON outbox (txid, id);
+CREATE TABLE forwarders (
+    name    TEXT PRIMARY KEY,
+    txid    BIGINT NOT NULL,
+    id      BIGINT NOT NULL,
+    seen_ms BIGINT NOT NULL
+);
+",
 ];
 
 /// Bring the schema to the latest version.

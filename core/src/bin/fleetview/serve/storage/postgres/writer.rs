@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use super::super::job::{
     outcomes, ANSWERED_SQL, FAILED_SQL, QUEUE_DEVICE_SQL, RETRY_SQL, SEEN_SQL, UNANSWERED_SQL,
 };
+use super::super::outbox::{self, OutboxEvent};
 use super::super::{
     cut_at_close, drain, now_ms, record_hash, Applied, CommandEnd, Error, Job, Op, Outcome,
     Pending, Queued, Sync, LINGER_BELOW, MAX_GROUP,
@@ -36,10 +37,24 @@ SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5:
 ON CONFLICT (device_id, timestamp_ms, hash) DO NOTHING
 RETURNING id, device_id, timestamp_ms, hash";
 
+/// [`INSERT_RECORDS`] with an outbox entry per new record (in id order), in the same statement.
+fn insert_records_with_outbox() -> String {
+    format!(
+        "WITH ins AS ({INSERT_RECORDS}, received_ms),
+         ob AS (INSERT INTO outbox (device_id, kind, first_record, last_record, created_ms)
+                SELECT device_id, '{}', id, id, received_ms FROM ins ORDER BY id)
+         SELECT id, device_id, timestamp_ms, hash FROM ins",
+        outbox::RECORDS
+    )
+}
+
 /// What the writer keeps between groups.
 struct State {
     pending: Arc<Pending>,
     node: String,
+    /// The records insert ([`INSERT_RECORDS`], with the outbox when there are forwarders).
+    insert_sql: Arc<str>,
+    outbox: bool,
     /// Last data time per device not yet written to the devices table.
     seen: HashMap<i64, i64>,
     seen_at: Instant,
@@ -57,6 +72,7 @@ pub(super) async fn run(
     rx: mpsc::Receiver<Job>,
     pending: Arc<Pending>,
     node: String,
+    outbox: bool,
 ) {
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let writers: Vec<_> = (0..WRITERS)
@@ -67,6 +83,7 @@ pub(super) async fn run(
                 rx.clone(),
                 pending.clone(),
                 node.clone(),
+                outbox,
             ))
         })
         .collect();
@@ -82,10 +99,18 @@ async fn write_loop(
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     pending: Arc<Pending>,
     node: String,
+    outbox: bool,
 ) {
+    let insert_sql: Arc<str> = if outbox {
+        insert_records_with_outbox().into()
+    } else {
+        INSERT_RECORDS.into()
+    };
     let mut state = State {
         pending,
         node,
+        insert_sql,
+        outbox,
         seen: HashMap::new(),
         seen_at: Instant::now(),
     };
@@ -113,8 +138,13 @@ async fn write_loop(
             }
         }
         let (ops, replies): (Vec<Op>, Vec<_>) = group.drain(..).map(|j| (j.op, j.reply)).unzip();
+        let started = Instant::now();
         let outcomes = match connection(&pool, &mut client, sync).await {
-            Ok(c) => commit_group(c, ops, &mut state, closing).await,
+            Ok(c) => {
+                let o = commit_group(c, ops, &mut state, closing).await;
+                crate::serve::metrics::metrics().commit(started.elapsed());
+                o
+            }
             Err(e) => {
                 tracing::error!("database: {e}; {} jobs not stored", ops.len());
                 ops.iter().map(|_| Err(e.clone())).collect()
@@ -238,7 +268,7 @@ async fn apply_group(
         if cols.device.is_empty() {
             return Ok(Vec::new());
         }
-        let stmt = tx.prepare_cached(INSERT_RECORDS).await?;
+        let stmt = tx.prepare_cached(&state.insert_sql).await?;
         tx.query(
             &stmt,
             &[
@@ -313,6 +343,14 @@ async fn apply_group(
                 *e = (*e).max(b.received_ms);
             }
             *slot = Some(Applied::Records { ids, device });
+        }
+    }
+
+    if state.outbox {
+        for op in ops {
+            if let Op::Records(b) = op {
+                write_events(&tx, &b.events).await?;
+            }
         }
     }
 
@@ -436,6 +474,37 @@ async fn upsert_device(
         .try_get(0)?)
 }
 
+/// Events to the outbox (see [`outbox::EVENT_SQL`]).
+async fn write_events(tx: &Transaction<'_>, events: &[OutboxEvent]) -> Result<(), Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx.prepare_cached(outbox::EVENT_SQL).await?;
+    let now = now_ms();
+    for e in events {
+        tx.execute(&stmt, &[&e.kind, &e.body, &now, &e.imei])
+            .await?;
+    }
+    Ok(())
+}
+
+/// A command's answer to the outbox, in the transaction that stores it.
+async fn write_answer(tx: &Transaction<'_>, id: i64) -> Result<(), Error> {
+    if let Some(r) = tx.query_opt(outbox::ANSWER_SQL, &[&id]).await? {
+        let event = outbox::answer_event(
+            id,
+            r.try_get(0)?,
+            r.try_get(1)?,
+            r.try_get(2)?,
+            r.try_get(3)?,
+            r.try_get(4)?,
+            r.try_get(5)?,
+        );
+        write_events(tx, &[event]).await?;
+    }
+    Ok(())
+}
+
 /// Wake the node holding the device (this one included), at commit.
 async fn notify_command(tx: &Transaction<'_>, imei: &str) -> Result<(), Error> {
     tx.execute("SELECT pg_notify($1, $2)", &[&COMMAND_CHANNEL, &imei])
@@ -512,6 +581,9 @@ async fn apply(tx: &Transaction<'_>, op: &Op, state: &State) -> Result<Applied, 
                     let status = CommandEnd::answered_status(error);
                     tx.execute(ANSWERED_SQL, &[&status, &now, response, error, id])
                         .await?;
+                    if state.outbox {
+                        write_answer(tx, *id).await?;
+                    }
                 }
                 CommandEnd::Failed(error) => {
                     tx.execute(FAILED_SQL, &[error, id]).await?;
@@ -533,6 +605,39 @@ async fn apply(tx: &Transaction<'_>, op: &Op, state: &State) -> Result<Applied, 
                 pending.set(imei, true);
             }
             Ok(Applied::Retried(imei))
+        }
+        Op::Events(events) => {
+            if state.outbox {
+                write_events(tx, events).await?;
+            }
+            Ok(Applied::Done)
+        }
+        Op::Register { names, only } => {
+            let now = now_ms();
+            if *only {
+                tx.execute(
+                    "DELETE FROM forwarders WHERE NOT (name = ANY($1))",
+                    &[names],
+                )
+                .await?;
+            }
+            for name in names {
+                tx.execute(outbox::REGISTER_SQL, &[name, &now]).await?;
+            }
+            Ok(Applied::Done)
+        }
+        Op::Delivered { name, at, trim } => {
+            let now = now_ms();
+            tx.execute(outbox::ADVANCE_SQL, &[&at.txid, &at.id, &now, name])
+                .await?;
+            if *trim {
+                let since = now - outbox::FORGET_MS;
+                if let Some(r) = tx.query_opt(outbox::DELIVERED_SQL, &[&since]).await? {
+                    let (txid, id): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+                    tx.execute(outbox::TRIM_SQL, &[&txid, &id]).await?;
+                }
+            }
+            Ok(Applied::Done)
         }
         Op::Close => Ok(Applied::Done),
     }

@@ -30,6 +30,7 @@ pub(super) fn open(
     sync: Sync,
     rx: mpsc::Receiver<Job>,
     pending: Arc<Pending>,
+    outbox: bool,
 ) -> Result<(Writer, Reader), Error> {
     let at = |what: &str| format!("{what} {}", path.display());
     // A clean stop leaves an empty (or no) WAL: anything in it means the last run was killed,
@@ -93,7 +94,7 @@ pub(super) fn open(
     let checkpointer = checkpoint::Checkpointer::start(path, sync)?;
     let thread = std::thread::Builder::new()
         .name("fleetview-writer".into())
-        .spawn(move || writer::write_loop(conn, rx, pending, checkpointer))
+        .spawn(move || writer::write_loop(conn, rx, pending, checkpointer, outbox))
         .map_err(|e| Error::open("cannot start the writer thread", e))?;
     Ok((Writer::Thread(thread), reader))
 }

@@ -1,11 +1,13 @@
 //! SQLite's read side: read-only connections (WAL lets them read while the writer commits),
 //! each query run on a blocking thread.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
+use super::super::outbox::{self, ForwarderRow};
 use super::super::Error;
 use crate::serve::query::{self, Cols, FuelReading, MAX_LIMIT};
 
@@ -150,6 +152,54 @@ impl Pool {
                 query::fuel_reading(r)
             })?;
             rows.collect()
+        })
+        .await
+    }
+
+    pub(crate) async fn outbox(
+        &self,
+        after: i64,
+        limit: i64,
+        model: Option<String>,
+    ) -> Result<Vec<query::Delivery>, Error> {
+        self.with(move |c| {
+            let entries = c
+                .prepare_cached(outbox::READ_SQL)?
+                .query_map(params![after, limit], |r| query::entry_value(r))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let ids = query::record_ids(&entries);
+            let (lo, hi) = ids.fold((i64::MAX, i64::MIN), |(lo, hi), id| {
+                (lo.min(id), hi.max(id))
+            });
+            let mut records = HashMap::new();
+            if lo <= hi {
+                let mut q = c.prepare_cached(outbox::RECORDS_RANGE_SQL)?;
+                let rows = q.query_map(params![lo, hi], |r| {
+                    query::forwarded_record(r, model.as_deref())
+                })?;
+                for row in rows {
+                    let (id, imei, json) = row?;
+                    records.insert(id, (imei, json));
+                }
+            }
+            Ok(query::deliveries(entries, records))
+        })
+        .await
+    }
+
+    pub(crate) async fn outbox_lag(&self, after: i64) -> Result<(i64, Option<i64>), Error> {
+        self.with(move |c| {
+            c.prepare_cached(outbox::LAG_SQL)?
+                .query_row([after], |r| Ok((r.get(0)?, r.get(1)?)))
+        })
+        .await
+    }
+
+    pub(crate) async fn forwarders(&self) -> Result<Vec<ForwarderRow>, Error> {
+        self.with(move |c| {
+            c.prepare_cached(outbox::FORWARDERS_SQL)?
+                .query_map([], |r| query::forwarder_value(r))?
+                .collect()
         })
         .await
     }

@@ -64,6 +64,28 @@ CREATE INDEX IF NOT EXISTS commands_queue ON commands (device_id, status, id);
 ",
     // 2: which node sent a command (the same columns as PostgreSQL's; one node here).
     "ALTER TABLE commands ADD COLUMN node TEXT;",
+    // 3: the forwarders' outbox (see storage::outbox) and their positions. `txid` is always 0
+    // here (one writer: ids are in commit order); PostgreSQL has the same columns.
+    // AUTOINCREMENT: an id is never taken again, even once every entry has been trimmed (a
+    // forwarder's position is an id).
+    "
+CREATE TABLE outbox (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    txid         INTEGER NOT NULL DEFAULT 0,
+    device_id    INTEGER NOT NULL,
+    kind         TEXT NOT NULL,
+    first_record INTEGER,
+    last_record  INTEGER,
+    body         TEXT,
+    created_ms   INTEGER NOT NULL
+);
+CREATE TABLE forwarders (
+    name    TEXT PRIMARY KEY,
+    txid    INTEGER NOT NULL,
+    id      INTEGER NOT NULL,
+    seen_ms INTEGER NOT NULL
+);
+",
 ];
 
 /// Bring the schema to the latest version.

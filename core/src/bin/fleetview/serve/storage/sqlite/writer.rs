@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use super::super::job::{
     outcomes, ANSWERED_SQL, FAILED_SQL, QUEUE_DEVICE_SQL, RETRY_SQL, SEEN_SQL, UNANSWERED_SQL,
 };
+use super::super::outbox::{self, OutboxEvent};
 use super::super::{
     cut_at_close, drain, now_ms, record_hash, Applied, CommandEnd, Error, Job, Op, Outcome,
     Pending, Queued, LINGER, LINGER_BELOW, MAX_GROUP,
@@ -20,6 +21,8 @@ use super::checkpoint::Checkpointer;
 /// What the writer keeps between groups.
 struct WriterState {
     pending: Arc<Pending>,
+    /// Whether records and events go to the outbox too (there are forwarders).
+    outbox: bool,
     /// Records added and last data time per device (TCP batches) since the devices table was
     /// last updated; see [`COUNTS_EVERY`].
     counts: HashMap<i64, (i64, i64)>,
@@ -31,9 +34,11 @@ pub(super) fn write_loop(
     mut rx: mpsc::Receiver<Job>,
     pending: Arc<Pending>,
     checkpointer: Checkpointer,
+    outbox: bool,
 ) {
     let mut state = WriterState {
         pending,
+        outbox,
         counts: HashMap::new(),
         counted_at: Instant::now(),
     };
@@ -53,6 +58,7 @@ pub(super) fn write_loop(
         let started = Instant::now();
         let (ops, replies): (Vec<Op>, Vec<_>) = group.drain(..).map(|j| (j.op, j.reply)).unzip();
         let outcomes = commit_group(&mut conn, ops, &mut state, closing);
+        crate::serve::metrics::metrics().commit(started.elapsed());
         tracing::trace!(
             jobs = replies.len(),
             micros = started.elapsed().as_micros() as u64,
@@ -104,9 +110,9 @@ fn commit_group(
         let mut failed = false;
         for op in &ops {
             let r = if isolated {
-                savepoint(&tx, op, &state.pending)
+                savepoint(&tx, op, state)
             } else {
-                apply(&tx, op, &state.pending)
+                apply(&tx, op, state)
             };
             if let (Ok(Applied::Records { ids, device }), Op::Records(b)) = (&r, op) {
                 if b.device.is_some() {
@@ -203,9 +209,9 @@ fn write_counts(tx: &Connection, counts: &HashMap<i64, (i64, i64)>) -> rusqlite:
 }
 
 /// One job in a savepoint (statements prepared once).
-fn savepoint(tx: &Connection, op: &Op, pending: &Pending) -> rusqlite::Result<Applied> {
+fn savepoint(tx: &Connection, op: &Op, state: &WriterState) -> rusqlite::Result<Applied> {
     tx.prepare_cached("SAVEPOINT job")?.execute([])?;
-    match apply(tx, op, pending) {
+    match apply(tx, op, state) {
         Ok(out) => {
             tx.prepare_cached("RELEASE job")?.execute([])?;
             Ok(out)
@@ -236,7 +242,48 @@ fn device_id(
         .query_row([imei], |r| r.get(0))
 }
 
-fn apply(tx: &Connection, op: &Op, pending: &Pending) -> rusqlite::Result<Applied> {
+/// Events to the outbox (see [`outbox::EVENT_SQL`]).
+fn write_events(tx: &Connection, events: &[OutboxEvent]) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(outbox::EVENT_SQL)?;
+    let now = now_ms();
+    for e in events {
+        insert.execute(params![e.kind, e.body, now, e.imei])?;
+    }
+    Ok(())
+}
+
+/// A command's answer to the outbox, in the transaction that stores it.
+fn write_answer(tx: &Connection, id: i64) -> rusqlite::Result<()> {
+    let row = tx
+        .prepare_cached(outbox::ANSWER_SQL)?
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })
+        .optional()?;
+    if let Some((imei, status, response, error, codec, text)) = row {
+        let event = outbox::answer_event(
+            id,
+            &imei,
+            &status,
+            response.as_deref(),
+            error.as_deref(),
+            &codec,
+            text.as_deref(),
+        );
+        write_events(tx, &[event])?;
+    }
+    Ok(())
+}
+
+fn apply(tx: &Connection, op: &Op, state: &WriterState) -> rusqlite::Result<Applied> {
+    let pending = &state.pending;
     match op {
         Op::Records(batch) => {
             let device = match batch.device {
@@ -281,6 +328,18 @@ fn apply(tx: &Connection, op: &Op, pending: &Pending) -> rusqlite::Result<Applie
                 ids.push((n == 1).then(|| tx.last_insert_rowid()));
             }
             let added = ids.iter().flatten().count() as i64;
+            if state.outbox {
+                // The new records of one batch have consecutive ids (one writer): one entry.
+                let mut new = ids.iter().flatten();
+                if let (Some(&first), Some(&last)) = (new.next(), ids.iter().flatten().last()) {
+                    tx.prepare_cached(
+                        "INSERT INTO outbox (device_id, kind, first_record, last_record, created_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![device, outbox::RECORDS, first, last, batch.received_ms])?;
+                }
+                write_events(tx, &batch.events)?;
+            }
             // A known device's count is updated with the others' (`write_counts`).
             if batch.device.is_none() && added > 0 {
                 tx.prepare_cached("UPDATE devices SET records = records + ?1 WHERE id = ?2")?
@@ -360,6 +419,9 @@ fn apply(tx: &Connection, op: &Op, pending: &Pending) -> rusqlite::Result<Applie
                     let status = CommandEnd::answered_status(error);
                     tx.prepare_cached(ANSWERED_SQL)?
                         .execute(params![status, now, response, error, id])?;
+                    if state.outbox {
+                        write_answer(tx, id)?;
+                    }
                 }
                 CommandEnd::Failed(error) => {
                     tx.prepare_cached(FAILED_SQL)?.execute(params![error, id])?;
@@ -380,6 +442,49 @@ fn apply(tx: &Connection, op: &Op, pending: &Pending) -> rusqlite::Result<Applie
                 pending.set(imei, true);
             }
             Ok(Applied::Retried(imei))
+        }
+        Op::Events(events) => {
+            if state.outbox {
+                write_events(tx, events)?;
+            }
+            Ok(Applied::Done)
+        }
+        Op::Register { names, only } => {
+            let now = now_ms();
+            if *only {
+                let mut names_now: Vec<String> = tx
+                    .prepare_cached("SELECT name FROM forwarders")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                names_now.retain(|n| !names.contains(n));
+                for gone in names_now {
+                    tracing::info!(
+                        "forwarder {gone} is no longer configured: its position is dropped"
+                    );
+                    tx.execute("DELETE FROM forwarders WHERE name = ?1", [gone])?;
+                }
+            }
+            for name in names {
+                tx.prepare_cached(outbox::REGISTER_SQL)?
+                    .execute(params![name, now])?;
+            }
+            Ok(Applied::Done)
+        }
+        Op::Delivered { name, at, trim } => {
+            let now = now_ms();
+            tx.prepare_cached(outbox::ADVANCE_SQL)?
+                .execute(params![at.txid, at.id, now, name])?;
+            if *trim {
+                let upto: Option<i64> = tx
+                    .prepare_cached(outbox::DELIVERED_SQL)?
+                    .query_row([now - outbox::FORGET_MS], |r| r.get(1))
+                    .optional()?;
+                if let Some(upto) = upto {
+                    tx.prepare_cached(outbox::TRIM_SQLITE_SQL)?
+                        .execute([upto])?;
+                }
+            }
+            Ok(Applied::Done)
         }
         Op::Close => Ok(Applied::Done),
     }

@@ -1,0 +1,101 @@
+//! `GET /api/openapi.json`: the OpenAPI 3 document of every route, generated from the handlers'
+//! `#[utoipa::path]` annotations (in `api.rs` and beside any other handler) and the types they
+//! exchange (core's `fleetview::api` and `fleetview::json` shapes derive `utoipa::ToSchema` with
+//! feature `openapi`, which `server` enables).
+//!
+//! A new route: annotate its handler with `#[utoipa::path(...)]` (method, path, params,
+//! `responses(...)` with the body types) and add the handler to `paths(...)` below; a new type in
+//! a body derives `utoipa::ToSchema`. `core/tests/server_openapi.rs` checks that every route the
+//! router registers is in the document, and `make test-openapi` runs schemathesis against a
+//! running server with it.
+
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// A device as the API shows it (IO elements in the JSON model).
+pub(crate) type Device = fleetview::api::DeviceJson<Vec<fleetview::json::IoJson>>;
+/// `GET /api/devices/{imei}/positions`.
+pub(crate) type PositionList = fleetview::api::Positions<Vec<fleetview::json::IoJson>>;
+/// A command and its answer (the JSON model's command message).
+pub(crate) type Command = fleetview::api::CommandJson<fleetview::json::MessageJson>;
+
+/// An API error: `{"error":{"kind","message"}}` (kinds in core/docs/errors.md).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    pub(crate) error: ErrorDetail,
+}
+
+/// What failed and why.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ErrorDetail {
+    /// Stable, snake_case (`bad_request`, `unknown_device`, `unauthorized`, …).
+    pub(crate) kind: &'static str,
+    /// What was wrong and what is expected.
+    pub(crate) message: String,
+}
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "fleetview serve",
+        description = "The HTTP API of fleetview serve: devices, their stored records, fuel, commands, live events, forwarders and metrics (core/docs/http-api.md).",
+    ),
+    paths(
+        super::devices,
+        super::positions,
+        super::fuel_report,
+        super::queue_command,
+        super::command,
+        super::retry_command,
+        super::live,
+        super::forwarders,
+        super::metrics,
+        super::openapi_json,
+    ),
+    // Generic arguments are not collected from the bodies by themselves: listed here.
+    components(schemas(fleetview::json::IoJson, fleetview::json::MessageJson)),
+    modifiers(&Bearer),
+    security(("bearer" = [])),
+)]
+pub(crate) struct Doc;
+
+/// The bearer token (`--token-file`, `FLEETVIEW_TOKEN`, `--token`), required when set.
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document as JSON (built once).
+pub(crate) fn json() -> &'static str {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = Doc::openapi();
+        doc.info.version = env!("CARGO_PKG_VERSION").into();
+        // utoipa tags each operation with its handler's module path: meaningless here.
+        for item in doc.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.tags = None;
+            }
+        }
+        doc.to_json()
+            .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    })
+}
