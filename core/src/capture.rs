@@ -29,8 +29,7 @@
 //! assert_eq!(a.stats().format, Some("pcap"));
 //! ```
 
-use alloc::collections::BTreeMap;
-use alloc::collections::VecDeque;
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
@@ -42,6 +41,7 @@ pub mod problem;
 pub mod reassembly;
 pub mod report;
 pub mod session;
+mod table;
 
 pub use error::{CaptureError, CaptureErrorKind};
 pub use problem::{Problem, ProblemKind};
@@ -51,6 +51,7 @@ use file::CaptureReader;
 use link::{Segment, Skip, Transport};
 use reassembly::{Piece, Reassembler};
 use session::{Sent, SessionAnalyzer};
+use table::Table;
 
 /// The default Teltonika server port.
 pub const DEFAULT_PORT: u16 = 5027;
@@ -133,10 +134,11 @@ pub struct Analyzer {
 /// Everything but the file reader, whose buffer the segments borrow.
 struct State {
     port: u16,
-    flows: BTreeMap<Key, Result<Flow, Ignored>>,
-    done: VecDeque<SessionReport>,
+    flows: Table<Key, Result<Box<Flow>, Ignored>>,
+    /// Sessions closed, not polled yet.
+    done: Vec<SessionReport>,
     /// Each device's recent frames, by IMEI, to recognize resends across reconnections.
-    recent: BTreeMap<String, VecDeque<Sent>>,
+    recent: Table<String, Vec<Sent>>,
     next_id: usize,
     stats: CaptureStats,
     last: (u64, u64),
@@ -150,9 +152,9 @@ impl Analyzer {
             reader: CaptureReader::new(),
             state: State {
                 port,
-                flows: BTreeMap::new(),
-                done: VecDeque::new(),
-                recent: BTreeMap::new(),
+                flows: Table::default(),
+                done: Vec::new(),
+                recent: Table::default(),
                 next_id: 0,
                 stats: CaptureStats::default(),
                 last: (0, 0),
@@ -200,7 +202,9 @@ impl Analyzer {
     pub fn finish(&mut self) -> Result<(), CaptureError> {
         let state = &mut self.state;
         let (time_ns, frame) = state.last;
-        let mut open: Vec<(Key, Flow)> = core::mem::take(&mut state.flows)
+        let mut open: Vec<(Key, Box<Flow>)> = state
+            .flows
+            .take_all()
             .into_iter()
             .filter_map(|(k, f)| f.ok().map(|f| (k, f)))
             .collect();
@@ -213,7 +217,8 @@ impl Analyzer {
 
     /// The next session whose connection closed (or all of them after [`Analyzer::finish`]).
     pub fn poll_session(&mut self) -> Option<SessionReport> {
-        self.state.done.pop_front()
+        let done = &mut self.state.done;
+        (!done.is_empty()).then(|| done.remove(0))
     }
 }
 
@@ -232,11 +237,18 @@ impl State {
                     }
                     return;
                 };
-                self.flows.entry(key).or_insert(Ok(flow))
+                self.flows.insert(key, Ok(Box::new(flow))).0
             }
         };
         let Ok(flow) = entry else {
             self.stats.other_traffic += 1;
+            // Forget a conversation that is not a device's once it closes.
+            if matches!(
+                seg.transport,
+                Transport::Tcp { fin: true, .. } | Transport::Tcp { rst: true, .. }
+            ) {
+                self.flows.remove(&key);
+            }
             return;
         };
         flow.last = (time_ns, frame);
@@ -301,7 +313,7 @@ impl State {
         })
     }
 
-    fn close(&mut self, mut flow: Flow, time_ns: u64, frame: u64) {
+    fn close(&mut self, mut flow: Box<Flow>, time_ns: u64, frame: u64) {
         let (t, f) = if flow.last.1 > 0 {
             flow.last
         } else {
@@ -312,7 +324,7 @@ impl State {
         if let Some(imei) = &report.imei {
             self.recent.insert(imei.clone(), recent);
         }
-        self.done.push_back(report);
+        self.done.push(report);
     }
 }
 
@@ -328,7 +340,7 @@ impl Flow {
         side: usize,
         time_ns: u64,
         frame: u64,
-        recent: &mut BTreeMap<String, VecDeque<Sent>>,
+        recent: &mut Table<String, Vec<Sent>>,
     ) -> bool {
         let from_device = side == self.device;
         let had_imei = self.session.imei().is_some();

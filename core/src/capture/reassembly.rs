@@ -8,8 +8,9 @@
 //! when the peer acknowledged beyond them (it received them; they will never be resent), when
 //! the segments waiting behind the hole exceed [`MAX_PENDING`] bytes, or when the stream ends.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+
+use super::table::Table;
 
 /// Bytes of out-of-order segments held per direction before the hole in front of them is
 /// declared a gap (256 KiB: several times a TCP window of a device).
@@ -69,7 +70,7 @@ pub struct Reassembler {
     next_seq: Option<u32>,
     /// Stream offset of `next_seq`.
     offset: u64,
-    held: BTreeMap<u64, Held>,
+    held: Table<u64, Held>,
     held_bytes: usize,
     /// Stream offset (exclusive) up to which the peer acknowledged, as far as seen.
     acked: u64,
@@ -187,7 +188,7 @@ impl Reassembler {
             at = at.min(fin);
         }
         self.acked = self.acked.max(at);
-        while let Some((&first, _)) = self.held.first_key_value() {
+        while let Some((&first, _)) = self.held.first() {
             if first > self.acked {
                 break;
             }
@@ -257,14 +258,12 @@ impl Reassembler {
                 self.stats.retransmitted += 1;
             }
             _ => {
-                if let Some(old) = self.held.insert(
-                    start,
-                    Held {
-                        bytes: payload.to_vec(),
-                        time_ns,
-                        frame,
-                    },
-                ) {
+                let held = Held {
+                    bytes: payload.to_vec(),
+                    time_ns,
+                    frame,
+                };
+                if let (_, Some(old)) = self.held.insert(start, held) {
                     self.held_bytes -= old.bytes.len();
                 }
                 self.held_bytes += payload.len();
@@ -274,12 +273,11 @@ impl Reassembler {
 
     /// Deliver the held segments that now start at (or before) the next offset.
     fn drain(&mut self, out: &mut impl FnMut(Piece<'_>)) {
-        while let Some(entry) = self.held.first_entry() {
-            let start = *entry.key();
+        while let Some((&start, _)) = self.held.first() {
             if start > self.offset {
                 break;
             }
-            let h = entry.remove();
+            let (_, h) = self.held.pop_first().expect("first entry");
             self.held_bytes -= h.bytes.len();
             let end = start + h.bytes.len() as u64;
             if end <= self.offset {
@@ -293,7 +291,7 @@ impl Reassembler {
 
     /// Declare the hole before the first held segment a gap, and deliver from there.
     fn skip_to_held(&mut self, time_ns: u64, frame: u64, out: &mut impl FnMut(Piece<'_>)) {
-        if let Some((&first, _)) = self.held.first_key_value() {
+        if let Some((&first, _)) = self.held.first() {
             if first > self.offset {
                 self.gap(first - self.offset, time_ns, frame, out);
             }

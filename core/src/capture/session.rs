@@ -3,7 +3,6 @@
 //! against what the device sent (login answer, ack counts, commands), and the problems found
 //! on the way. TCP streams come in order from reassembly, with gaps; UDP as datagrams.
 
-use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write as _;
@@ -69,14 +68,14 @@ pub struct SessionAnalyzer {
     lenient: DecodeOptions,
     dev: Pending,
     srv: Pending,
-    awaiting: VecDeque<Awaiting>,
+    awaiting: Vec<Awaiting>,
     /// A login waiting for its answer: its packet index.
     login_pending: Option<usize>,
     /// Commands waiting for the device's answer: reply indexes.
-    commands: VecDeque<usize>,
+    commands: Vec<usize>,
     /// The device's last packet was a command codec message (no ack may follow).
     after_command: Option<usize>,
-    recent: VecDeque<Sent>,
+    recent: Vec<Sent>,
     /// Device bytes went missing since the last frame: an ack with no frame waiting may be
     /// for a frame the capture lost.
     lost_frame: bool,
@@ -109,11 +108,11 @@ impl SessionAnalyzer {
             lenient: DecodeOptions::lenient(),
             dev: Pending::default(),
             srv: Pending::default(),
-            awaiting: VecDeque::new(),
+            awaiting: Vec::new(),
             login_pending: None,
-            commands: VecDeque::new(),
+            commands: Vec::new(),
             after_command: None,
-            recent: VecDeque::new(),
+            recent: Vec::new(),
             lost_frame: false,
         }
     }
@@ -129,12 +128,11 @@ impl SessionAnalyzer {
     }
 
     /// Frames this device sent in earlier sessions, to recognize resends across reconnections.
-    pub fn remember(&mut self, earlier: &VecDeque<Sent>) {
-        let mut merged: VecDeque<Sent> = earlier.clone();
+    pub fn remember(&mut self, earlier: &Vec<Sent>) {
+        let mut merged: Vec<Sent> = earlier.clone();
         merged.extend(self.recent.iter().copied());
-        while merged.len() > RECENT_FRAMES {
-            merged.pop_front();
-        }
+        let extra = merged.len().saturating_sub(RECENT_FRAMES);
+        merged.drain(..extra);
         self.recent = merged;
     }
 
@@ -403,20 +401,20 @@ impl SessionAnalyzer {
                             ),
                         );
                     } else {
-                        self.recent.push_back(Sent {
+                        self.recent.push(Sent {
                             key,
                             frame,
                             time_ns,
                         });
                         if self.recent.len() > RECENT_FRAMES {
-                            self.recent.pop_front();
+                            self.recent.remove(0);
                         }
                     }
                     let udp_ids = p.udp().map(|u| (u.packet_id, u.avl_packet_id));
                     if udp {
                         // A datagram sent again with the same ids replaces the one awaiting.
                         if let Some(i) = self.awaiting.iter().position(|a| a.udp_ids == udp_ids) {
-                            let old = self.awaiting.remove(i).expect("position found");
+                            let old = self.awaiting.remove(i);
                             self.missing_ack(
                                 old,
                                 frame,
@@ -425,7 +423,7 @@ impl SessionAnalyzer {
                             );
                         }
                     } else {
-                        while let Some(old) = self.awaiting.pop_front() {
+                        for old in core::mem::take(&mut self.awaiting) {
                             self.missing_ack(
                                 old,
                                 frame,
@@ -435,7 +433,7 @@ impl SessionAnalyzer {
                         }
                     }
                     if error.is_none() {
-                        self.awaiting.push_back(Awaiting {
+                        self.awaiting.push(Awaiting {
                             packet: index,
                             records: d.records.len(),
                             frame,
@@ -445,7 +443,8 @@ impl SessionAnalyzer {
                 }
                 Content::Command(_) => {
                     self.after_command = Some(index);
-                    if let Some(r) = self.commands.pop_front() {
+                    if !self.commands.is_empty() {
+                        let r = self.commands.remove(0);
                         self.report.replies[r].answered_by = Some(index);
                     }
                 }
@@ -621,7 +620,8 @@ impl SessionAnalyzer {
             );
         }
         let count = count as usize;
-        if let Some(a) = self.awaiting.pop_front() {
+        if !self.awaiting.is_empty() {
+            let a = self.awaiting.remove(0);
             let meaning = alloc::format!(
                 "ack: {count} of the {} records of packet [{}] accepted",
                 a.records,
@@ -722,8 +722,8 @@ impl SessionAnalyzer {
             );
         }
         let r = self.reply(bytes, ReplyKind::Command, meaning, None, time_ns, frame);
-        self.commands.push_back(r);
-        if let Some(a) = self.awaiting.front().copied() {
+        self.commands.push(r);
+        if let Some(a) = self.awaiting.first().copied() {
             self.problem(
                 ProblemKind::CommandWhileUnacked,
                 frame,
@@ -780,7 +780,7 @@ impl SessionAnalyzer {
         let count = usize::from(payload[6]);
         match self.awaiting.iter().position(|a| a.udp_ids == Some(ids)) {
             Some(i) => {
-                let a = self.awaiting.remove(i).expect("position found");
+                let a = self.awaiting.remove(i);
                 let meaning =
                     alloc::format!(
                     "ack of AVL packet 0x{:02x}: {count} of the {} records of packet [{}] accepted",
@@ -837,7 +837,7 @@ impl SessionAnalyzer {
 
     /// The session ended (connection closed, or the end of the capture): what still waits is
     /// reported. Returns the report and the device's recent frames.
-    pub fn finish(mut self, time_ns: u64, frame: u64) -> (SessionReport, VecDeque<Sent>) {
+    pub fn finish(mut self, time_ns: u64, frame: u64) -> (SessionReport, Vec<Sent>) {
         self.decode_device(true);
         self.decode_server(true);
         if !self.srv.buf.is_empty() {
@@ -858,10 +858,10 @@ impl SessionAnalyzer {
                 String::from("the server never answered the login"),
             );
         }
-        while let Some(a) = self.awaiting.pop_front() {
+        for a in core::mem::take(&mut self.awaiting) {
             self.missing_ack(a, frame, time_ns, "before the session ended");
         }
-        while let Some(r) = self.commands.pop_front() {
+        for r in core::mem::take(&mut self.commands) {
             let reply = &self.report.replies[r];
             let message = alloc::format!(
                 "the device never answered the command of packet #{} ({})",
