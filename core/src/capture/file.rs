@@ -1,19 +1,18 @@
 //! The capture file's blocks, read incrementally: bytes are pushed in pieces of any size (a file
 //! read in chunks, a browser `Blob` sliced), complete packet records come out. Only one block
 //! is buffered at a time, so memory is bounded by the largest block ([`MAX_BLOCK`]), not the
-//! file. Block layouts are parsed by `pcap-parser` (pcap with either byte order and
-//! microsecond or nanosecond timestamps; pcapng sections, interfaces, enhanced and simple
-//! packet blocks); this module only tracks offsets, interfaces and timestamps.
+//! file. Block layouts are parsed by `pcap-parser` (the pcap header and records with either
+//! byte order and microsecond or nanosecond timestamps; pcapng section headers and interface
+//! descriptions with their options); the fixed headers of pcapng packet blocks are read here,
+//! which also tracks offsets, interfaces and timestamps.
 
 use alloc::vec::Vec;
 
 use pcap_parser::pcap::{parse_pcap_frame, parse_pcap_frame_be, parse_pcap_header};
 use pcap_parser::pcapng::{
-    parse_enhancedpacketblock_be, parse_enhancedpacketblock_le, parse_interfacedescriptionblock_be,
-    parse_interfacedescriptionblock_le, parse_sectionheaderblock, parse_simplepacketblock_be,
-    parse_simplepacketblock_le,
+    parse_interfacedescriptionblock_be, parse_interfacedescriptionblock_le,
+    parse_sectionheaderblock,
 };
-use pcap_parser::traits::PcapNGPacketBlock;
 
 use super::error::{CaptureError, CaptureErrorKind};
 
@@ -422,76 +421,75 @@ impl CaptureReader {
                 });
                 Ok(Some((Step::Other, len)))
             }
+            // Packet blocks have a fixed header before the packet (their options, after it,
+            // are not needed), read here rather than through a parser per byte order.
             PCAPNG_EPB => {
-                let parsed = if be {
-                    parse_enhancedpacketblock_be(block)
-                } else {
-                    parse_enhancedpacketblock_le(block)
-                };
-                let epb = match parsed {
-                    Ok((_, b)) => b,
-                    Err(e) => {
-                        return incomplete_or(
-                            e,
-                            at,
-                            true,
-                            "the enhanced packet block does not parse",
-                        )
-                    }
-                };
-                let iface =
-                    interfaces
-                        .get(epb.if_id as usize)
-                        .copied()
-                        .ok_or(CaptureError::new(
-                            at + 8,
-                            CaptureErrorKind::UnknownInterface {
-                                interface: epb.if_id,
-                            },
-                        ))?;
-                let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                let data = epb.packet_data();
-                let from = data.as_ptr() as usize - block.as_ptr() as usize;
+                // Type, length, interface, timestamp (high, low), captured and original
+                // lengths, then the packet.
+                if len < 32 {
+                    return Err(CaptureError::new(
+                        at + 4,
+                        CaptureErrorKind::CorruptBlock {
+                            what: "enhanced packet block shorter than its 32-byte header",
+                        },
+                    ));
+                }
+                let field = |i: usize| read_u32(&block[i..i + 4], be);
+                let if_id = field(8);
+                let caplen = field(20) as usize;
+                if caplen > len - 32 {
+                    return Err(CaptureError::new(
+                        at + 20,
+                        CaptureErrorKind::CorruptBlock {
+                            what: "enhanced packet block: captured length beyond the block",
+                        },
+                    ));
+                }
+                let iface = interfaces
+                    .get(if_id as usize)
+                    .copied()
+                    .ok_or(CaptureError::new(
+                        at + 8,
+                        CaptureErrorKind::UnknownInterface { interface: if_id },
+                    ))?;
+                let ticks = (u64::from(field(12)) << 32) | u64::from(field(16));
                 Ok(Some((
                     Step::Frame {
                         time_ns: to_ns(ticks, iface.resolution, iface.offset_s),
                         link_type: iface.link_type,
-                        data: (from, from + data.len()),
-                        orig_len: epb.origlen,
+                        data: (28, 28 + caplen),
+                        orig_len: field(24),
                     },
                     len,
                 )))
             }
             PCAPNG_SPB => {
-                let parsed = if be {
-                    parse_simplepacketblock_be(block)
-                } else {
-                    parse_simplepacketblock_le(block)
-                };
-                let spb = match parsed {
-                    Ok((_, b)) => b,
-                    Err(e) => {
-                        return incomplete_or(e, at, true, "the simple packet block does not parse")
-                    }
-                };
+                // Type, length, original length, then the packet (no timestamp).
+                if len < 16 {
+                    return Err(CaptureError::new(
+                        at + 4,
+                        CaptureErrorKind::CorruptBlock {
+                            what: "simple packet block shorter than its 16-byte header",
+                        },
+                    ));
+                }
                 let iface = interfaces.first().copied().ok_or(CaptureError::new(
                     at,
                     CaptureErrorKind::UnknownInterface { interface: 0 },
                 ))?;
-                // No timestamp in a simple packet block; the captured length is the original
-                // length cut to the snap length (the rest is padding).
-                let mut caplen = spb.origlen as usize;
+                let orig_len = read_u32(&block[8..12], be);
+                // The captured length is the original length cut to the snap length and to
+                // the block (the rest is padding).
+                let mut caplen = (orig_len as usize).min(len - 16);
                 if iface.snaplen > 0 {
                     caplen = caplen.min(iface.snaplen as usize);
                 }
-                let caplen = caplen.min(spb.data.len());
-                let from = spb.data.as_ptr() as usize - block.as_ptr() as usize;
                 Ok(Some((
                     Step::Frame {
                         time_ns: 0,
                         link_type: iface.link_type,
-                        data: (from, from + caplen),
-                        orig_len: spb.origlen,
+                        data: (12, 12 + caplen),
+                        orig_len,
                     },
                     len,
                 )))
