@@ -3,6 +3,8 @@
 //! Nothing leaves the browser. The analysis itself is core's (`fleetview::capture`); this
 //! module only moves bytes and keeps the result.
 
+use std::rc::Rc;
+
 use fleetview::capture::{Analyzer, CaptureStats, SessionReport, DEFAULT_PORT};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, File};
@@ -12,6 +14,25 @@ const SLICE: f64 = 1024.0 * 1024.0;
 
 /// Largest capture opened: the sessions' decoded packets stay in the page.
 pub const MAX_CAPTURE: f64 = 256.0 * 1024.0 * 1024.0;
+
+/// A capture shared by the state and the view. Equal when it is the same capture (the same
+/// allocation): a capture never changes once read, and comparing sessions deeply would cost
+/// code size and time at every render.
+#[derive(Clone, Debug)]
+pub struct SharedCapture(pub Rc<CaptureView>);
+
+impl PartialEq for SharedCapture {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl core::ops::Deref for SharedCapture {
+    type Target = CaptureView;
+    fn deref(&self) -> &CaptureView {
+        &self.0
+    }
+}
 
 /// A capture and what core found in it.
 #[derive(Clone, Debug, PartialEq)]

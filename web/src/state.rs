@@ -6,7 +6,7 @@ use std::rc::Rc;
 use yew::Reducible;
 
 use crate::analysis::Analysis;
-use crate::capture::CaptureView;
+use crate::capture::SharedCapture;
 use crate::examples;
 
 /// Which view is on screen.
@@ -62,7 +62,7 @@ pub struct State {
     /// Current view.
     pub tab: Tab,
     /// A capture file opened, with its sessions.
-    pub capture: Option<Rc<CaptureView>>,
+    pub capture: Option<SharedCapture>,
     /// The capture packet open in the hex view: session index, packet index.
     pub opened: Option<(usize, usize)>,
 }
@@ -117,7 +117,7 @@ pub enum Action {
     /// Switch view.
     SetTab(Tab),
     /// A capture file was read and analyzed.
-    SetCapture(Rc<CaptureView>),
+    SetCapture(SharedCapture),
     /// Open a device packet of the capture in the hex view: session index, packet index.
     OpenCapturePacket(usize, usize),
     /// Close the capture view.
@@ -334,7 +334,8 @@ mod tests {
     #[test]
     fn a_capture_opens_its_first_packet_and_any_other_on_demand() {
         let file = include_bytes!("../../core/tests/captures/tcp_devices.pcap");
-        let capture = Rc::new(CaptureView::analyze("d.pcap", [&file[..]]));
+        let capture = crate::capture::CaptureView::analyze("d.pcap", [&file[..]]);
+        let capture = SharedCapture(Rc::new(capture));
         let s = reduce(State::default(), Action::SetCapture(capture));
         assert_eq!(s.opened, Some((0, 0)));
         assert_eq!(s.analysis.json[0].kind.as_str(), "imei");

@@ -2,12 +2,10 @@
 //! timeline (device packets, server replies, problems in capture order). A device packet opens
 //! in the annotated hex view above the records table, like a pasted packet.
 
-use std::rc::Rc;
-
 use fleetview::capture::{SessionReport, SessionTransport, TimelineEntry};
 use yew::prelude::*;
 
-use crate::capture::CaptureView;
+use crate::capture::SharedCapture;
 use crate::state::{Action, State};
 
 /// Sessions rendered at most (the rest are counted): keeps the page light for large captures.
@@ -15,7 +13,7 @@ const SESSIONS_SHOWN: usize = 300;
 
 #[derive(Properties, PartialEq)]
 pub struct CaptureProps {
-    pub capture: Rc<CaptureView>,
+    pub capture: SharedCapture,
     /// The packet open in the hex view: session index, packet index.
     pub opened: Option<(usize, usize)>,
     pub dispatch: UseReducerDispatcher<State>,

@@ -35,7 +35,8 @@ fn read_file(file: File, dispatch: UseReducerDispatcher<State>) {
                 return;
             }
             let view = crate::capture::read(file).await;
-            dispatch.dispatch(Action::SetCapture(std::rc::Rc::new(view)));
+            let view = crate::capture::SharedCapture(std::rc::Rc::new(view));
+            dispatch.dispatch(Action::SetCapture(view));
         } else {
             read_packet_file(file, dispatch);
         }
