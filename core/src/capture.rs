@@ -8,7 +8,8 @@
 //! file. Memory is bounded by what is open, not by the file: one capture block
 //! ([`file::MAX_BLOCK`]), and per open connection its out-of-order segments
 //! ([`reassembly::MAX_PENDING`] per direction), one partial frame per direction
-//! ([`session::MAX_STREAM_BUFFER`]) and the session's decoded packets until it closes.
+//! ([`session::MAX_STREAM_BUFFER`]) and the bytes of the session's packets until it closes
+//! (decoded again for output: [`PacketEntry::decoded`]).
 //!
 //! Layers, each using the ones before: [`file`] (pcap/pcapng blocks, with `pcap-parser`) →
 //! [`link`] (link, IP and transport headers, with `etherparse`) → [`reassembly`] (TCP streams

@@ -184,7 +184,7 @@ pub struct SessionJson<'a> {
     /// Last packet's time.
     pub end: String,
     /// The device's packets: the JSON model plus `time`, `frame`, `stream_offset`, `hex`.
-    pub packets: Vec<PacketEntryJson>,
+    pub packets: PacketsJson<'a>,
     /// The server's replies.
     pub replies: &'a [Reply],
     /// The problems' messages.
@@ -193,6 +193,44 @@ pub struct SessionJson<'a> {
     pub problem_details: &'a [Problem],
     /// Counters.
     pub stats: SessionStats,
+}
+
+/// The device packets of a session in the JSON model, each made as it is written (a session's
+/// JSON is never all in memory at once).
+#[derive(Clone, Debug)]
+pub struct PacketsJson<'a> {
+    packets: &'a [PacketEntry],
+    opts: JsonOptions,
+}
+
+impl PacketsJson<'_> {
+    /// The JSON of every packet.
+    pub fn iter(&self) -> impl Iterator<Item = PacketEntryJson> + '_ {
+        self.packets.iter().map(|p| p.to_json(&self.opts))
+    }
+}
+
+impl Serialize for PacketsJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl PacketEntry {
+    /// The packet in the JSON model, with its capture time, packet number, offset and bytes.
+    pub fn to_json(&self, opts: &JsonOptions) -> PacketEntryJson {
+        PacketEntryJson {
+            time: iso8601_us(self.time_ns),
+            frame: self.frame,
+            stream_offset: self.stream_offset,
+            hex: crate::hex::encode(&self.bytes),
+            item: ItemJson::new(&self.decoded(), opts),
+            strict_error: self
+                .error
+                .as_ref()
+                .map(|e| crate::json::ErrorJson::from(e).error),
+        }
+    }
 }
 
 /// A device packet in the JSON model.
@@ -225,21 +263,10 @@ impl SessionReport {
             imei: self.imei.as_deref(),
             start: iso8601_us(self.start_ns),
             end: iso8601_us(self.end_ns),
-            packets: self
-                .packets
-                .iter()
-                .map(|p| PacketEntryJson {
-                    time: iso8601_us(p.time_ns),
-                    frame: p.frame,
-                    stream_offset: p.stream_offset,
-                    hex: crate::hex::encode(&p.bytes),
-                    item: ItemJson::new(&p.decoded(), opts),
-                    strict_error: p
-                        .error
-                        .as_ref()
-                        .map(|e| crate::json::ErrorJson::from(e).error),
-                })
-                .collect(),
+            packets: PacketsJson {
+                packets: &self.packets,
+                opts: opts.clone(),
+            },
             replies: &self.replies,
             problems: self.problems.iter().map(|p| p.message.as_str()).collect(),
             problem_details: &self.problems,

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use fleetview::capture::{Analyzer, CaptureError, SessionReport};
+use std::sync::mpsc;
+
+use fleetview::capture::{Analyzer, CaptureError, CaptureStats, SessionReport};
 use fleetview::json::JsonOptions;
 
 /// Output formats.
@@ -59,25 +61,26 @@ pub(crate) fn run(args: Args) -> ExitCode {
             }
         }
     };
-    let json_opts = JsonOptions {
-        model: args.model.clone(),
-    };
-    let mut out = io::BufWriter::with_capacity(1 << 20, io::stdout().lock());
-    let mut printer = Printer {
+    let printer = Printer {
         format: args.format,
-        json_opts,
+        json_opts: JsonOptions {
+            model: args.model.clone(),
+        },
         first: true,
         count: 0,
     };
+    // Sessions are rendered and written on a thread of their own while this one reads and
+    // analyzes the file: rendering JSON costs about as much as the analysis. The channel is
+    // bounded, so a slow writer holds back the reader rather than piling up sessions.
+    let (tx, rx) = mpsc::sync_channel::<Output>(64);
+    let writer = std::thread::spawn(move || printer.run(rx));
     let progress = args.progress || io::stderr().is_terminal();
     let started = Instant::now();
     let mut last_report = started;
     let mut analyzer = Analyzer::new(args.port);
     let mut buf = vec![0; CHUNK];
-    let mut failure: Option<(&'static str, u64, String)> = None;
-    if printer.start(&mut out).is_err() {
-        return ExitCode::from(2);
-    }
+    let mut failure: Option<Failure> = None;
+    let mut writing = true;
     loop {
         let n = match input.read(&mut buf) {
             Ok(0) => break,
@@ -90,11 +93,12 @@ pub(crate) fn run(args: Args) -> ExitCode {
             }
         };
         let result = analyzer.handle_input(&buf[..n]);
-        if printer.drain(&mut analyzer, &mut out).is_err() {
-            return ExitCode::from(2);
-        }
+        writing = writing && send_sessions(&mut analyzer, &tx);
         if let Err(e) = result {
             failure = Some(capture_failure(&e));
+            break;
+        }
+        if !writing {
             break;
         }
         if progress && last_report.elapsed() >= Duration::from_millis(500) {
@@ -108,12 +112,13 @@ pub(crate) fn run(args: Args) -> ExitCode {
             failure = Some(capture_failure(&e));
         }
     }
-    if printer.drain(&mut analyzer, &mut out).is_err() {
-        return ExitCode::from(2);
-    }
+    writing = writing && send_sessions(&mut analyzer, &tx);
     let stats = analyzer.stats();
-    let written = printer.end(&mut out, &stats, failure.as_ref());
-    if written.and_then(|()| out.flush()).is_err() {
+    writing = writing && tx.send(Output::End(stats, failure.clone())).is_ok();
+    drop(tx);
+    let written = writer.join().is_ok_and(|r| r.is_ok());
+    if !(writing && written) {
+        // stdout closed or failing (a pipe to `head`, a full disk).
         return ExitCode::from(2);
     }
     if progress {
@@ -142,7 +147,26 @@ fn peak_memory() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn capture_failure(e: &CaptureError) -> (&'static str, u64, String) {
+/// What stopped the file: error kind, byte offset, message.
+type Failure = (&'static str, u64, String);
+
+/// What the writer thread is sent.
+enum Output {
+    Session(Box<SessionReport>),
+    End(CaptureStats, Option<Failure>),
+}
+
+/// Hand the closed sessions to the writer; false when it has stopped.
+fn send_sessions(a: &mut Analyzer, tx: &mpsc::SyncSender<Output>) -> bool {
+    while let Some(s) = a.poll_session() {
+        if tx.send(Output::Session(Box::new(s))).is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+fn capture_failure(e: &CaptureError) -> Failure {
     (e.code(), e.offset, e.to_string())
 }
 
@@ -187,11 +211,17 @@ impl Printer {
         }
     }
 
-    fn drain(&mut self, a: &mut Analyzer, out: &mut impl Write) -> io::Result<()> {
-        while let Some(s) = a.poll_session() {
-            self.session(&s, out)?;
+    /// The writer thread: the document's start, each session, the end.
+    fn run(mut self, rx: mpsc::Receiver<Output>) -> io::Result<()> {
+        let mut out = io::BufWriter::with_capacity(1 << 20, io::stdout().lock());
+        self.start(&mut out)?;
+        for msg in rx {
+            match msg {
+                Output::Session(s) => self.session(&s, &mut out)?,
+                Output::End(stats, failure) => self.end(&mut out, &stats, failure.as_ref())?,
+            }
         }
-        Ok(())
+        out.flush()
     }
 
     fn session(&mut self, s: &SessionReport, out: &mut impl Write) -> io::Result<()> {
@@ -217,8 +247,8 @@ impl Printer {
     fn end(
         &mut self,
         out: &mut impl Write,
-        stats: &fleetview::capture::CaptureStats,
-        failure: Option<&(&'static str, u64, String)>,
+        stats: &CaptureStats,
+        failure: Option<&Failure>,
     ) -> io::Result<()> {
         match self.format {
             Format::Json => {
