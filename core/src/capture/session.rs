@@ -128,8 +128,8 @@ impl SessionAnalyzer {
     }
 
     /// Frames this device sent in earlier sessions, to recognize resends across reconnections.
-    pub fn remember(&mut self, earlier: &Vec<Sent>) {
-        let mut merged: Vec<Sent> = earlier.clone();
+    pub fn remember(&mut self, earlier: &[Sent]) {
+        let mut merged: Vec<Sent> = earlier.to_vec();
         merged.extend(self.recent.iter().copied());
         let extra = merged.len().saturating_sub(RECENT_FRAMES);
         merged.drain(..extra);
