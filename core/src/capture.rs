@@ -78,6 +78,54 @@ pub struct CaptureStats {
     pub sessions: u64,
 }
 
+/// A whole capture analyzed at once: its sessions, counters, and whether it was read to its end.
+#[derive(Debug)]
+pub struct CaptureAnalysis {
+    /// The sessions, in the order their connections closed.
+    pub sessions: Vec<SessionReport>,
+    /// Counters of the file.
+    pub stats: CaptureStats,
+    /// The error that stopped the file, if any (the sessions before it are kept).
+    pub result: Result<(), CaptureError>,
+}
+
+/// Analyze a capture given as pieces of any size, in order (a file in memory, its chunks, a
+/// browser `Blob`'s slices). For files larger than memory, drive an [`Analyzer`] and print each
+/// session as it comes, as `fleetview pcap` does.
+///
+/// ```
+/// // Not a capture: the error says what and where.
+/// let a = fleetview::capture::analyze(5027, [&b"hello"[..]]);
+/// assert!(a.sessions.is_empty());
+/// assert_eq!(a.result.unwrap_err().code(), "not_a_capture");
+/// ```
+pub fn analyze<'a>(port: u16, pieces: impl IntoIterator<Item = &'a [u8]>) -> CaptureAnalysis {
+    let mut a = Analyzer::new(port);
+    let mut sessions = Vec::new();
+    let mut result = Ok(());
+    for piece in pieces {
+        result = a.handle_input(piece);
+        while let Some(s) = a.poll_session() {
+            sessions.push(s);
+        }
+        if result.is_err() {
+            break;
+        }
+    }
+    let end = a.finish();
+    if result.is_ok() {
+        result = end;
+    }
+    while let Some(s) = a.poll_session() {
+        sessions.push(s);
+    }
+    CaptureAnalysis {
+        sessions,
+        stats: a.stats(),
+        result,
+    }
+}
+
 /// Both addresses of a conversation, in a fixed order, and the protocol.
 /// Ordered, so that a B-tree holds the conversations (no hash map in the playground's wasm).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -50,19 +50,13 @@ pub struct CaptureView {
 impl CaptureView {
     /// A capture given as pieces (the slices of a file, or a whole file in tests).
     pub fn analyze<'a>(name: &str, pieces: impl IntoIterator<Item = &'a [u8]>) -> Self {
-        let mut a = Analyzer::new(DEFAULT_PORT);
-        let mut sessions = Vec::new();
-        let mut error = None;
-        for piece in pieces {
-            if let Err(e) = a.handle_input(piece) {
-                error = Some(e.to_string());
-                break;
-            }
-            while let Some(s) = a.poll_session() {
-                sessions.push(s);
-            }
+        let a = fleetview::capture::analyze(DEFAULT_PORT, pieces);
+        Self {
+            name: name.to_string(),
+            sessions: a.sessions,
+            stats: a.stats,
+            error: a.result.err().map(|e| e.to_string()),
         }
-        Self::end(name, a, sessions, error)
     }
 
     fn end(

@@ -2,30 +2,12 @@
 //! pieces split where the first byte says: never a panic, and the same sessions and the same
 //! error either way; every session renders as JSON and text.
 #![no_main]
-use fleetview::capture::{Analyzer, SessionReport};
+use fleetview::capture::{analyze, SessionReport};
 use libfuzzer_sys::fuzz_target;
 
 fn run(chunks: &[&[u8]]) -> (Vec<SessionReport>, Option<String>) {
-    let mut a = Analyzer::new(5027);
-    let mut sessions = Vec::new();
-    let mut error = None;
-    for c in chunks {
-        if let Err(e) = a.handle_input(c) {
-            error = Some(e.to_string());
-            break;
-        }
-        while let Some(s) = a.poll_session() {
-            sessions.push(s);
-        }
-    }
-    let end = a.finish();
-    if error.is_none() {
-        error = end.err().map(|e| e.to_string());
-    }
-    while let Some(s) = a.poll_session() {
-        sessions.push(s);
-    }
-    (sessions, error)
+    let a = analyze(5027, chunks.iter().copied());
+    (a.sessions, a.result.err().map(|e| e.to_string()))
 }
 
 fuzz_target!(|data: &[u8]| {

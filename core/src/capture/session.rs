@@ -57,6 +57,18 @@ struct Pending {
     resync: bool,
 }
 
+impl Pending {
+    /// Bytes at `offset` of the stream, from the packet `frame` captured at `time_ns`.
+    fn push(&mut self, offset: u64, bytes: &[u8], time_ns: u64, frame: u64) {
+        if self.buf.is_empty() {
+            self.base = offset;
+        }
+        self.buf.extend_from_slice(bytes);
+        self.time_ns = time_ns;
+        self.frame = frame;
+    }
+}
+
 /// A session under analysis. Feed it with [`SessionAnalyzer::device_data`],
 /// [`SessionAnalyzer::server_data`] (TCP, in stream order), [`SessionAnalyzer::device_gap`]
 /// and [`SessionAnalyzer::server_gap`], or the `*_datagram` methods (UDP); then
@@ -176,12 +188,7 @@ impl SessionAnalyzer {
     pub fn device_data(&mut self, offset: u64, bytes: &[u8], time_ns: u64, frame: u64) {
         self.touch(time_ns);
         self.report.stats.device_bytes += bytes.len() as u64;
-        if self.dev.buf.is_empty() {
-            self.dev.base = offset;
-        }
-        self.dev.buf.extend_from_slice(bytes);
-        self.dev.time_ns = time_ns;
-        self.dev.frame = frame;
+        self.dev.push(offset, bytes, time_ns, frame);
         self.decode_device(false);
     }
 
@@ -189,12 +196,7 @@ impl SessionAnalyzer {
     pub fn server_data(&mut self, offset: u64, bytes: &[u8], time_ns: u64, frame: u64) {
         self.touch(time_ns);
         self.report.stats.server_bytes += bytes.len() as u64;
-        if self.srv.buf.is_empty() {
-            self.srv.base = offset;
-        }
-        self.srv.buf.extend_from_slice(bytes);
-        self.srv.time_ns = time_ns;
-        self.srv.frame = frame;
+        self.srv.push(offset, bytes, time_ns, frame);
         self.decode_server(false);
     }
 

@@ -341,24 +341,6 @@ pub fn analyze(
     Vec<fleetview::capture::SessionReport>,
     Result<(), fleetview::capture::CaptureError>,
 ) {
-    let mut a = fleetview::capture::Analyzer::new(port);
-    let mut sessions = Vec::new();
-    let mut result = Ok(());
-    for piece in file.chunks(chunk.max(1)) {
-        if let Err(e) = a.handle_input(piece) {
-            result = Err(e);
-            break;
-        }
-        while let Some(s) = a.poll_session() {
-            sessions.push(s);
-        }
-    }
-    let end = a.finish();
-    if result.is_ok() {
-        result = end;
-    }
-    while let Some(s) = a.poll_session() {
-        sessions.push(s);
-    }
-    (sessions, result)
+    let a = fleetview::capture::analyze(port, file.chunks(chunk.max(1)));
+    (a.sessions, a.result)
 }
