@@ -117,7 +117,25 @@ pub(crate) fn read_record(
             let id = r.u16(Field::IoId)?;
             r.io_id = Some(id);
             let len = usize::from(r.u16(Field::IoLength)?);
-            let value = IoValue::Bytes(r.take(len, Field::IoValue)?.to_vec());
+            let at = r.offset();
+            let value = if crate::composite::CompositeKind::of(id).is_some() {
+                // Labelled piece by piece (beacons, parameters) instead of as one value; a
+                // malformed value is kept as bytes, with a warning where it goes wrong.
+                let bytes = r.sub(len, Field::IoValue)?.rest();
+                let mut pieces = Vec::new();
+                let decoded = if r.is_traced() {
+                    crate::composite::decode_traced(id, bytes, &mut pieces)
+                } else {
+                    crate::composite::decode(id, bytes)
+                };
+                if let Some(Err(e)) = decoded {
+                    warnings.push(Warning::composite(at + e.offset, id, e.problem));
+                }
+                r.mark_pieces(at, len, &pieces);
+                IoValue::Bytes(bytes.to_vec())
+            } else {
+                IoValue::Bytes(r.take(len, Field::IoValue)?.to_vec())
+            };
             r.io_id = None;
             io.push(IoElement { id, value });
         }
@@ -227,8 +245,14 @@ fn fast_io<'a>(l: Layout, input: &'a [u8], io: &mut Vec<IoElement>) -> Option<&'
         for _ in 0..n {
             let (&[i0, i1, l0, l1], r) = rest.split_first_chunk::<4>()?;
             let (value, r) = r.split_at_checked(usize::from(u16::from_be_bytes([l0, l1])))?;
+            let id = u16::from_be_bytes([i0, i1]);
+            // A malformed composite value gets a warning at its byte: the exact decoder has
+            // the offsets.
+            if let Some(Err(_)) = crate::composite::decode(id, value) {
+                return None;
+            }
             io.push(IoElement {
-                id: u16::from_be_bytes([i0, i1]),
+                id,
                 value: IoValue::Bytes(value.to_vec()),
             });
             rest = r;

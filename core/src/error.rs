@@ -10,6 +10,7 @@
 use alloc::string::String;
 use core::fmt;
 
+use crate::composite::{CompositeKind, CompositeProblem};
 use crate::field::Field;
 
 /// A decoding failure: invalid input, never merely incomplete input.
@@ -375,6 +376,15 @@ pub enum WarningKind {
         /// The 8 bytes from the timestamp read as milliseconds since 1970.
         millis: u64,
     },
+    /// A composite IO value (beacon list, sensor list, VIN, fault codes) that does not follow
+    /// its layout: the record is decoded, the value kept as bytes (hex in the JSON model, no
+    /// `decoded`). The code is the problem's ([`CompositeProblem::code`]).
+    MalformedComposite {
+        /// The IO id.
+        io_id: u16,
+        /// What is wrong.
+        problem: CompositeProblem,
+    },
 }
 
 impl WarningKind {
@@ -384,6 +394,7 @@ impl WarningKind {
         match self {
             Self::Tolerated(k) => k.code(),
             Self::TimestampSuspicious { .. } => "timestamp_suspicious",
+            Self::MalformedComposite { problem, .. } => problem.code(),
         }
     }
 }
@@ -400,6 +411,19 @@ impl Warning {
     /// The stable snake_case name of the kind.
     pub fn code(&self) -> &'static str {
         self.kind.code()
+    }
+
+    /// A malformed composite value of IO `io_id` whose problem lies at byte `offset` of the
+    /// input.
+    pub(crate) fn composite(offset: usize, io_id: u16, problem: CompositeProblem) -> Self {
+        let what = CompositeKind::of(io_id).map_or("composite value", CompositeKind::name);
+        Self {
+            offset,
+            message: alloc::format!(
+                "Malformed {what} at byte {offset}: {problem} (IO {io_id}, kept as hex)"
+            ),
+            kind: WarningKind::MalformedComposite { io_id, problem },
+        }
     }
 }
 

@@ -7,6 +7,10 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::command::MessageType;
+use crate::composite::sensor::mac_text;
+use crate::composite::{
+    beacon, Beacon, BeaconId, CompositeKind, EyeData, Parameter, SensorListKind,
+};
 use crate::data::Content;
 use crate::field::{Field, SpanKind};
 use crate::io_catalog::{self, IoValueView};
@@ -43,7 +47,7 @@ pub fn explain(
     model: Option<&str>,
 ) -> Explanation {
     Explanation {
-        label: label(span, packet, model),
+        label: label(span, raw, packet, model),
         value: value(span, raw, packet, model),
         kind: span.field.kind(),
     }
@@ -93,7 +97,7 @@ fn io_name(id: u16, model: Option<&str>) -> String {
         .unwrap_or_else(|| "not in the catalogue".to_string())
 }
 
-fn label(span: &Span, packet: Option<&Packet>, model: Option<&str>) -> String {
+fn label(span: &Span, raw: &[u8], packet: Option<&Packet>, model: Option<&str>) -> String {
     let mut parts = Vec::new();
     if let (Some(r), Some(p)) = (span.record, packet) {
         let what = match p.content {
@@ -105,7 +109,22 @@ fn label(span: &Span, packet: Option<&Packet>, model: Option<&str>) -> String {
     if let Some(id) = span.io_id {
         parts.push(format!("IO {id} {}", io_name(id, model)));
     }
-    parts.push(title(span.field));
+    if let Some(i) = span.item {
+        let what = if span.field.kind() == SpanKind::Beacon {
+            "Beacon"
+        } else {
+            "Sensor"
+        };
+        parts.push(format!("{what} {}", u32::from(i) + 1));
+    }
+    match (span.field, raw.first()) {
+        // "Beacon 2" says it all.
+        (Field::Beacon, _) => {}
+        (Field::SensorParameter, Some(&id)) => {
+            parts.push(format!("Parameter {id} {}", Parameter::name(id)));
+        }
+        _ => parts.push(title(span.field)),
+    }
     parts.join(" · ")
 }
 
@@ -232,6 +251,11 @@ fn value(span: &Span, raw: &[u8], packet: Option<&Packet>, model: Option<&str>) 
             }
             _ => "binary payload".to_string(),
         },
+        Field::DataPart => format!("part {} of {}", n >> 4, n & 0x0f),
+        Field::Beacon => beacon_text(raw),
+        Field::SensorListHeader => format!("{n}: protocol version"),
+        Field::SensorLength => format!("{n} bytes of parameters follow"),
+        Field::SensorParameter => parameter_text(span, raw),
         Field::TrailingBytes => format!(
             "{} bytes after the last field (tolerated in lenient mode)",
             raw.len()
@@ -265,5 +289,125 @@ fn io_value(span: &Span, raw: &[u8], n: u64, model: Option<&str>) -> String {
         }
         _ if raw.len() <= 8 => format!("raw {n} (id not in the catalogue)"),
         _ => "variable-length value (id not in the catalogue)".to_string(),
+    }
+}
+
+/// A beacon of IO 385 in words: `iBeacon e2c56db5-…, major 1, minor 2 · RSSI -60 dBm`.
+fn beacon_text(raw: &[u8]) -> String {
+    let Ok((b, _)) = Beacon::decode(raw) else {
+        return spaced_hex(raw);
+    };
+    let mut parts = Vec::new();
+    parts.push(match b.id {
+        BeaconId::IBeacon { uuid, major, minor } => format!(
+            "iBeacon {}, major {major}, minor {minor}",
+            beacon::uuid_text(&uuid)
+        ),
+        BeaconId::Eddystone {
+            namespace,
+            instance,
+        } => format!(
+            "Eddystone namespace {}, instance {}",
+            crate::hex::encode(&namespace),
+            crate::hex::encode(&instance)
+        ),
+    });
+    if let Some(r) = b.rssi {
+        parts.push(format!("RSSI {r} dBm"));
+    }
+    if let Some(v) = b.battery_mv {
+        parts.push(format!("battery {v} mV"));
+    }
+    if let Some(t) = b.temperature_c() {
+        parts.push(format!("{t:.2} °C"));
+    }
+    parts.join(" · ")
+}
+
+/// The values an EYE flags byte announced, in words.
+fn eye_text(e: &EyeData) -> String {
+    let mut parts = Vec::new();
+    if let Some(t) = e.temperature {
+        parts.push(format!("{:.2} °C", f64::from(t) / 100.0));
+    }
+    if let Some(h) = e.humidity {
+        parts.push(format!("humidity {h} %"));
+    }
+    if let Some(m) = e.magnet {
+        parts.push(format!(
+            "magnet {}",
+            if m { "detected" } else { "not detected" }
+        ));
+    }
+    if let (Some(moving), Some(count)) = (e.moving(), e.movement_count()) {
+        parts.push(format!(
+            "{}, {count} movements",
+            if moving { "moving" } else { "still" }
+        ));
+    }
+    if let Some((pitch, roll)) = e.angle {
+        parts.push(format!("pitch {pitch}°, roll {roll}°"));
+    }
+    if e.low_battery {
+        parts.push("low battery".to_string());
+    }
+    if let Some(mv) = e.battery_mv() {
+        parts.push(format!("battery {mv} mV"));
+    }
+    if parts.is_empty() {
+        "EYE flags: nothing announced".to_string()
+    } else {
+        format!("EYE: {}", parts.join(", "))
+    }
+}
+
+/// A sensor parameter (`id · length · value`) in words.
+fn parameter_text(span: &Span, raw: &[u8]) -> String {
+    let Some((&id, [_, value @ ..])) = raw.split_first() else {
+        return spaced_hex(raw);
+    };
+    let kind = match span.io_id.and_then(CompositeKind::of) {
+        Some(CompositeKind::Sensors(k)) => k,
+        _ => SensorListKind::Eye,
+    };
+    let mut one = alloc::vec![id, value.len() as u8];
+    one.extend_from_slice(value);
+    // One parameter in a sensor of its own: the list decoder reads it.
+    let mut list = alloc::vec![0, one.len() as u8];
+    list.extend_from_slice(&one);
+    let p = crate::composite::SensorList::decode(&list, kind)
+        .ok()
+        .and_then(|mut l| l.sensors.pop())
+        .and_then(|mut s| s.parameters.pop());
+    let Some(p) = p else {
+        return format!("{} bytes: {}", value.len(), spaced_hex(value));
+    };
+    let flag = |v: u8| if v != 0 { "yes" } else { "no" };
+    match p {
+        Parameter::Rssi(v) => format!("{v} dBm"),
+        Parameter::Id(v) => crate::hex::encode(&v),
+        Parameter::Advertisement(a) => match a.eye() {
+            Some(e) => format!("advertisement, {}", eye_text(&e)),
+            None => format!("advertisement: {}", spaced_hex(&a.0)),
+        },
+        Parameter::Eye(e) => eye_text(&e),
+        Parameter::Name(n) => format!("\"{n}\""),
+        Parameter::Temperature(v) => format!("{:.2} °C", f64::from(v) / 100.0),
+        Parameter::Humidity(v) => format!("{v} %"),
+        Parameter::Magnet(v) | Parameter::Movement(v) | Parameter::LowBattery(v) => {
+            flag(v).to_string()
+        }
+        Parameter::MovementCount(v) | Parameter::MagnetCount(v) => v.to_string(),
+        Parameter::Pitch(v) => format!("{v}°"),
+        Parameter::Roll(v) => format!("{v}°"),
+        Parameter::BatteryVoltage(v) => format!("{v} mV"),
+        Parameter::Mac(m) => mac_text(&m),
+        Parameter::Unknown { value, .. } => {
+            format!(
+                "unknown parameter, {} bytes: {}",
+                value.len(),
+                spaced_hex(&value)
+            )
+        }
     }
 }

@@ -28,6 +28,10 @@ pub enum SpanKind {
     Udp,
     /// Command message fields.
     Message,
+    /// Beacons of the beacon list (IO 385) and its data part byte.
+    Beacon,
+    /// Sensor lists (IOs 548, 10828, 10829, 10831, 11317): header, lengths, parameters.
+    Sensor,
     /// Bytes that should not be there.
     Bad,
 }
@@ -46,6 +50,8 @@ impl SpanKind {
             Self::Imei => "imei",
             Self::Udp => "udp",
             Self::Message => "message",
+            Self::Beacon => "beacon",
+            Self::Sensor => "sensor",
             Self::Bad => "bad",
         }
     }
@@ -161,6 +167,16 @@ fields! {
     IoLength = "io length", IoValue;
     /// An IO value.
     IoValue = "io value", IoValue;
+    /// The beacon list's data part byte: this part's number and the number of parts.
+    DataPart = "data part", Beacon;
+    /// One beacon of the beacon list: flags, identity, RSSI, battery, temperature.
+    Beacon = "beacon", Beacon;
+    /// The first byte of a sensor list (protocol version).
+    SensorListHeader = "sensor list header", Sensor;
+    /// A sensor's length byte.
+    SensorLength = "sensor length", Sensor;
+    /// One parameter of a sensor: id, length and value.
+    SensorParameter = "sensor parameter", Sensor;
     /// Command message type.
     MessageType = "message type", Message;
     /// Command message size.

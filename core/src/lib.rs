@@ -34,7 +34,7 @@ extern crate alloc;
 
 // Layers, each using only the ones above it in this list (checked by `core/tools/layers.py`):
 // 1. options, reader, errors and the small vocabularies (codec ids, CRC, hex, time, IMEI, IO
-//    catalogue);
+//    catalogue, composite IO values);
 // 2. the codecs: the record model (`avl`), the Codec 8 family layout, Codec 8/8E/16, Codec 7,
 //    the command codecs;
 // 3. data dispatch (`data`: what a data field holds, by codec id);
@@ -44,6 +44,7 @@ extern crate alloc;
 // 6. the JSON model, exports and byte explanations;
 // 7. the npm package's exports (`wasm`).
 pub mod codec;
+pub mod composite;
 pub mod crc;
 pub mod error;
 pub mod field;

@@ -415,6 +415,7 @@ impl Packets<'_> {
                         field: Field::KeepAlive,
                         record: None,
                         io_id: None,
+                        item: None,
                     });
                 }
                 Status::Complete(Packet::keep_alive(), 1)
@@ -555,6 +556,7 @@ impl Packets<'_> {
                     field: Field::TrailingBytes,
                     record: None,
                     io_id: None,
+                    item: None,
                 });
             }
         }

@@ -22,6 +22,8 @@ pub struct Span {
     pub record: Option<u32>,
     /// The IO element id the field belongs to, if any.
     pub io_id: Option<u16>,
+    /// Index of the beacon or sensor of a composite IO value the field belongs to, if any.
+    pub item: Option<u16>,
 }
 
 pub(crate) struct Reader<'a, 't> {
@@ -94,6 +96,49 @@ impl<'a, 't> Reader<'a, 't> {
                 field,
                 record: self.record,
                 io_id: self.io_id,
+                item: None,
+            });
+        }
+    }
+
+    /// Record the traced pieces of a composite value that starts at `value_at`, and label the
+    /// bytes after the last piece (after a problem) as the IO value.
+    pub(crate) fn mark_pieces(
+        &mut self,
+        value_at: usize,
+        len: usize,
+        pieces: &[crate::composite::Piece],
+    ) {
+        use crate::composite::PieceKind;
+        let Some(trace) = self.trace.as_deref_mut() else {
+            return;
+        };
+        let mut end = 0;
+        for p in pieces {
+            trace.push(Span {
+                offset: value_at + p.offset,
+                len: p.len,
+                field: match p.kind {
+                    PieceKind::DataPart => Field::DataPart,
+                    PieceKind::Beacon => Field::Beacon,
+                    PieceKind::SensorListHeader => Field::SensorListHeader,
+                    PieceKind::SensorLength => Field::SensorLength,
+                    PieceKind::SensorParameter => Field::SensorParameter,
+                },
+                record: self.record,
+                io_id: self.io_id,
+                item: p.item,
+            });
+            end = end.max(p.offset + p.len);
+        }
+        if end < len {
+            trace.push(Span {
+                offset: value_at + end,
+                len: len - end,
+                field: Field::IoValue,
+                record: self.record,
+                io_id: self.io_id,
+                item: None,
             });
         }
     }

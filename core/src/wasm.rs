@@ -38,7 +38,7 @@ use crate::data::Content;
 use crate::error::{DecodeError, EncodeError, ErrorKind};
 use crate::hex::HexError;
 use crate::io_catalog::{self, IoInfo, IoType, IoValueView};
-use crate::json::{JsonOptions, MessageJson, PacketJson};
+use crate::json::{DecodedJson, JsonOptions, MessageJson, NetworkJson, PacketJson};
 use crate::packet::{Packet, Transport};
 use crate::session::{Event, Session};
 use crate::{DecodeOptions, Imei};
@@ -168,6 +168,8 @@ const ITEM_ERROR: f64 = 2.0;
 const IO_HEX: u32 = 1;
 const IO_RAW_BIG: u32 = 2;
 const IO_VALUE_SHIFT: u32 = 2;
+/// A composite value: its `decoded` follows the value, as JSON text.
+const IO_DECODED: u32 = 32;
 /// Value kinds (3 bits at `IO_VALUE_SHIFT`): none (no catalogue entry), a number, a u64's bits
 /// (BigInt), an i64's bits (signed BigInt), a text, or the same as `raw` (the common case:
 /// unscaled unsigned values, sent once and shared on the JS side, BigInts included).
@@ -199,13 +201,14 @@ const RECORD_SLOTS: usize = 11;
 #[wasm_bindgen(js_name = tapeLayout)]
 pub fn tape_layout() -> JsValue {
     let o = Object::new();
-    let constants: [(&str, f64); 24] = [
+    let constants: [(&str, f64); 25] = [
         ("ITEM_PACKET", ITEM_PACKET),
         ("ITEM_INVALID", ITEM_INVALID),
         ("ITEM_ERROR", ITEM_ERROR),
         ("IO_HEX", f64::from(IO_HEX)),
         ("IO_RAW_BIG", f64::from(IO_RAW_BIG)),
         ("IO_VALUE_SHIFT", f64::from(IO_VALUE_SHIFT)),
+        ("IO_DECODED", f64::from(IO_DECODED)),
         ("V_NUMBER", f64::from(V_NUMBER)),
         ("V_BIG", f64::from(V_BIG)),
         ("V_SIGNED_BIG", f64::from(V_SIGNED_BIG)),
@@ -249,7 +252,9 @@ pub fn tape_layout() -> JsValue {
 ///   valid, event_id, generation_type (-1 for null), IO count, and per IO element `id + size ×
 ///   2^16`, `flags + descriptor × 2^8` (`IO_*`, descriptor 0: not in the catalogue, so no name,
 ///   value nor unit), then raw (a number, or the u64's bits if `IO_RAW_BIG`, read by JS as a
-///   BigInt) or, if `IO_HEX`, hex (text), then the value unless its kind is none or `V_RAW`; if
+///   BigInt) or, if `IO_HEX`, hex (text), then the value unless its kind is none or `V_RAW`,
+///   then if `IO_DECODED` the composite value's `decoded` as JSON (text); after the IO elements
+///   0 (no `network`) or 1 and mcc, mnc, mnc_digits, lac, cell_id, signal (-1 for null); if
 ///   `P_MESSAGES` a count, then per message type, text (nullable text), payload_hex (text),
 ///   timestamp_s (-1 for null), imei (nullable text); ack (text) if `P_ACK`; warnings count,
 ///   then per warning kind (string), offset, message (text); offset; length. An invalid frame
@@ -614,6 +619,21 @@ impl<'a> Tape<'a> {
         for e in &r.io {
             self.io(e);
         }
+        match NetworkJson::from_io(&r.io) {
+            None => self.num(0),
+            Some(n) => {
+                let opt = |v: Option<u32>| v.map_or(-1.0, f64::from);
+                self.shared.nums.extend_from_slice(&[
+                    1.0,
+                    opt(n.mcc.map(u32::from)),
+                    opt(n.mnc.map(u32::from)),
+                    opt(n.mnc_digits.map(u32::from)),
+                    opt(n.lac.map(u32::from)),
+                    opt(n.cell_id),
+                    opt(n.signal.map(u32::from)),
+                ]);
+            }
+        }
     }
 
     /// The fields of [`crate::json::IoJson::with_info`], in its order, with the catalogue's name and unit as
@@ -639,11 +659,20 @@ impl<'a> Tape<'a> {
         let value = match &e.value {
             IoValue::Bytes(b) => {
                 let value = info.map(|i| i.value_bytes(b));
-                let flags = IO_HEX | kind(&value) << IO_VALUE_SHIFT | desc << 8;
+                let decoded = DecodedJson::new(e.id, b);
+                let flags = IO_HEX
+                    | kind(&value) << IO_VALUE_SHIFT
+                    | if decoded.is_some() { IO_DECODED } else { 0 }
+                    | desc << 8;
                 self.num(head);
                 self.num(flags);
                 self.hex_text(b);
-                value
+                self.value(value);
+                if let Some(d) = decoded {
+                    // Rare and nested: serde's text, parsed by JS, is simpler than a tape shape.
+                    self.text(&serde_json::to_string(&d).unwrap_or_default());
+                }
+                return;
             }
             v => {
                 let raw = v.raw().unwrap_or_default();
@@ -689,6 +718,11 @@ impl<'a> Tape<'a> {
                 value
             }
         };
+        self.value(value);
+    }
+
+    /// An IO element's value after its raw or hex, as its kind in the flags says.
+    fn value(&mut self, value: Option<IoValueView>) {
         match value {
             Some(IoValueView::Uint(v)) if v > SAFE => self.big(v),
             Some(IoValueView::Int(v)) if v.unsigned_abs() > SAFE => self.big(v as u64),

@@ -432,3 +432,44 @@ fn owned_packets_are_the_unit_of_expansion() {
     println!("size_of IoElement {}", size_of::<IoElement>());
     assert!(size_of::<Packet>() <= 256, "K follows the size of a packet");
 }
+
+/// Composite values made of the smallest items their layouts allow (empty sensors, 2-byte
+/// parameters, 18-byte beacons), whole and cut short: decoding them (and dropping what it
+/// found) stays within the same bound.
+#[test]
+fn composite_values_allocate_by_the_bytes_present() {
+    let mut worst = worst();
+    let mut values: Vec<(u16, Vec<u8>)> = Vec::new();
+    for n in [1usize, 100, 1000, 4000] {
+        // Empty sensors: a length byte 0 each.
+        values.push((548, [vec![1u8], vec![0u8; n]].concat()));
+        // One sensor per 255 bytes of 2-byte unknown parameters.
+        let mut list = vec![1u8];
+        for _ in 0..n / 100 + 1 {
+            list.push(254);
+            list.extend(std::iter::repeat_n([0x14u8, 0], 127).flatten());
+        }
+        values.push((11317, list));
+        // Eddystone beacons without RSSI: 17 bytes each.
+        let mut beacons = vec![0x11u8];
+        for _ in 0..n / 17 + 1 {
+            beacons.extend_from_slice(&[0u8; 17]);
+        }
+        values.push((385, beacons));
+        values.push((281, vec![b','; n]));
+    }
+    for (id, value) in values {
+        for cut in [value.len(), value.len() / 2] {
+            let record = AvlRecord {
+                io: vec![IoElement {
+                    id,
+                    value: IoValue::Bytes(value[..cut].to_vec()),
+                }],
+                ..AvlRecord::default()
+            };
+            let frame = avl_frame(&AvlData::new(Codec::Codec8Ext, vec![record])).unwrap();
+            run_all(&frame, &mut worst);
+        }
+    }
+    report(&worst);
+}

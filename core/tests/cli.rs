@@ -416,3 +416,71 @@ fn pcap_progress_goes_to_stderr() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["sessions"].as_array().unwrap().len(), 3);
 }
+
+/// The hex of a vector file of `tests/vectors`.
+fn vector_hex(name: &str) -> String {
+    let path = format!("{}/tests/vectors/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["hex"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn composite_values_are_decoded_and_malformed_ones_warned_about() {
+    let hex = vector_hex("composite_fmb_codec8e_24_records_beacons_sensors");
+    let (code, out, _) = run(&["decode", "-"], Some(&hex));
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let records = v["records"].as_array().unwrap();
+    assert_eq!(records.len(), 24);
+    // Record 6 holds part 1 of a beacon list split over two records.
+    let beacons = records[5]["io"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == 385)
+        .unwrap();
+    assert_eq!(beacons["decoded"]["part"], 1);
+    assert_eq!(beacons["decoded"]["parts"], 2);
+    assert_eq!(beacons["decoded"]["beacons"][0]["type"], "ibeacon");
+    assert_eq!(
+        beacons["decoded"]["beacons"][0]["uuid"],
+        "e2c56db5-dffb-48d2-b060-d0f5a71096e0"
+    );
+    let eye = records[0]["io"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == 11317)
+        .unwrap();
+    assert_eq!(eye["decoded"]["beacons"][0]["name"], "EYE_CARGO");
+    assert_eq!(eye["decoded"]["beacons"][0]["eye"]["temperature_c"], -11.87);
+    assert_eq!(records[12]["network"]["cell_id"], 27_449_604);
+    assert_eq!(records[0]["network"]["mcc"], 246);
+
+    // Malformed values: the packet decodes (exit 0), each with its warning and offset.
+    let (code, out, _) = run(&["decode", &vector_hex("composite_malformed_values")], None);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let kinds: Vec<&str> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "composite_truncated",
+            "composite_length_overrun",
+            "composite_bad_part",
+            "composite_not_text"
+        ]
+    );
+    assert!(v["warnings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Malformed beacon list at byte "));
+    let value = &v["records"][0]["io"][10];
+    assert_eq!(value["id"], 385);
+    assert!(value["hex"].is_string() && value.get("decoded").is_none());
+}

@@ -374,3 +374,76 @@ fn the_web_ui_is_served_from_its_directory() {
         (404, Some("not_found"))
     );
 }
+
+/// The hex of a vector file of `tests/vectors`, as bytes.
+fn vector_bytes(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/vectors/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    fleetview::hex::decode(v["hex"].as_str().unwrap()).unwrap()
+}
+
+/// The IO element `id` of a stored record.
+fn io_of(record: &serde_json::Value, id: u16) -> serde_json::Value {
+    record["io"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no IO {id} in {record}"))
+}
+
+#[test]
+fn composite_values_and_the_serving_cell_reach_the_api_and_the_live_stream() {
+    let dir = temp_dir("composite");
+    let server = Server::start(&dir, &[]);
+    let imei = "356307042441014";
+    let mut live = Live::open(server.http, "");
+    let mut d = Device::connect(server.tcp, imei);
+    // An FMB device in beacon mode: 24 records of beacons, EYE lists, DTC, VIN, cell IOs.
+    d.write(&vector_bytes(
+        "composite_fmb_codec8e_24_records_beacons_sensors",
+    ));
+    assert_eq!(d.ack(), 24);
+    let ev = live.next("records", |v| v["imei"] == imei);
+    let beacons = io_of(&ev["records"][0], 385);
+    assert_eq!(beacons["decoded"]["beacons"][0]["battery_mv"], 3048);
+
+    let positions = server.positions(imei);
+    assert_eq!(positions.len(), 24);
+    let first = &positions[0];
+    let list = io_of(first, 385);
+    assert_eq!(list["name"], "Beacon");
+    assert_eq!(list["decoded"]["beacons"][0]["type"], "ibeacon");
+    assert_eq!(
+        list["decoded"]["beacons"][0]["uuid"],
+        "e2c56db5-dffb-48d2-b060-d0f5a71096e0"
+    );
+    assert_eq!(list["decoded"]["beacons"][0]["temperature_c"], 21.5);
+    let eye = io_of(first, 11317);
+    assert_eq!(eye["decoded"]["beacons"][0]["mac"], "7c:d9:f4:03:8a:21");
+    assert_eq!(eye["decoded"]["beacons"][0]["eye"]["humidity"], 41);
+    assert_eq!(io_of(first, 256)["decoded"]["vin"], "WVWZZZ1KZAW000152");
+    assert_eq!(
+        io_of(&positions[9], 281)["decoded"]["codes"],
+        json!(["P0101", "P0300"])
+    );
+    // One beacon list split over two records: each part stored and decoded on its own.
+    assert_eq!(io_of(&positions[5], 385)["decoded"]["parts"], 2);
+    assert_eq!(io_of(&positions[6], 385)["decoded"]["part"], 2);
+    assert_eq!(
+        first["network"],
+        json!({"mcc":246,"mnc":2,"mnc_digits":2,"lac":3401,"cell_id":24721,"signal":4})
+    );
+    assert_eq!(positions[12]["network"]["cell_id"], 27_449_604);
+
+    // Malformed composite values are stored and acked like any record, their hex kept.
+    d.write(&vector_bytes("composite_malformed_values"));
+    assert_eq!(d.ack(), 4);
+    let positions = server.positions(imei);
+    assert_eq!(positions.len(), 28);
+    let truncated = io_of(&positions[24], 385);
+    assert!(truncated["hex"].is_string());
+    assert!(truncated.get("decoded").is_none(), "{truncated}");
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Check that core's library modules form layers without cycles.
 
-For every module under core/src (the binary under src/bin and unit tests excepted), collect
+For every module under core/src (its submodules in core/src/<module>/ included; the binary
+under src/bin and unit tests excepted), collect
 the modules it names (`crate::module`, and crate-root re-exports resolved to their module),
 print the dependency list of each module, and exit non-zero if there is a cycle.
 
@@ -34,7 +35,8 @@ def main():
             root[name] = m.group(1)
     deps = {}
     for name, path in modules.items():
-        code = code_of(path)
+        # A module with submodules (`composite.rs` and `composite/*.rs`): its files together.
+        code = code_of(path) + "".join(code_of(p) for p in sorted((SRC / name).rglob("*.rs")))
         found = set()
         for m in re.finditer(r"crate::(\w+)", code):
             target = m.group(1)

@@ -311,6 +311,7 @@ impl Analysis {
                         field: Field::KeepAlive,
                         record: None,
                         io_id: None,
+                        item: None,
                     };
                     let e = explain(&span, raw, packet, model);
                     (e.label, e.value)
@@ -449,6 +450,43 @@ mod tests {
         assert_eq!(v.raw, "5e 0f");
         assert!(v.value.starts_with("24.079 V"), "{}", v.value);
         assert_eq!(v.label, "Record 1 · IO 66 External Voltage · IO value");
+    }
+
+    #[test]
+    fn describes_each_beacon_and_sensor_parameter() {
+        let hex = &crate::examples::by_id("beacons-8e").unwrap().hex;
+        let a = Analysis::from_text(hex, false, None);
+        let described = |field: Field, first: u8| {
+            let seg = a
+                .segments()
+                .into_iter()
+                .find(|s| {
+                    s.span.is_some_and(|i| {
+                        let sp = &a.spans[i];
+                        sp.field == field && a.bytes[sp.offset] == first
+                    })
+                })
+                .unwrap();
+            a.describe(&seg, None)
+        };
+        let beacon = described(Field::Beacon, 0x27);
+        assert_eq!(beacon.label, "Record 1 · IO 385 Beacon · Beacon 1");
+        assert_eq!(
+            beacon.value,
+            "iBeacon e2c56db5-dffb-48d2-b060-d0f5a71096e0, major 1, minor 2 · RSSI -60 dBm · \
+             battery 3048 mV · 21.50 °C"
+        );
+        let name = described(Field::SensorParameter, 5);
+        assert_eq!(
+            name.label,
+            "Record 1 · IO 11317 EYE Sensor List · Sensor 1 · Parameter 5 name"
+        );
+        assert_eq!(name.value, "\"EYE_CARGO\"");
+        let eye = described(Field::SensorParameter, 2);
+        assert_eq!(
+            eye.value,
+            "EYE: -11.87 °C, humidity 41 %, moving, 17 movements, battery 2950 mV"
+        );
     }
 
     #[test]

@@ -29,6 +29,11 @@ fn official(id: &'static str, group: &'static str, title: &'static str, hex: &st
     }
 }
 
+/// A record from a device in BLE beacon mode: an iBeacon with battery and temperature (IO 385),
+/// an EYE sensor (11317), fault codes (281) and the serving cell (21, 205, 206, 241); the
+/// example of core/docs/json-model.md.
+const BEACONS_8E: &str = "000000000000008D8E010000019ADE135400000F1159E020989BEC0070005A0B002A018100070001001504000200CD609100CE0D49000100F10000601A000000030181001B1127E2C56DB5DFFB48D2B060D0F5A71096E000010002C40BE808662C350021011F0001C20F067CD9F4038A2105094559455F434152474F020793FB5D2980115F0119000B50303130312C50303330300100003024";
+
 /// All examples, in menu order. The generated route comes first: it is what the page shows when
 /// it opens without a packet in the URL.
 pub fn all() -> Vec<Example> {
@@ -39,6 +44,13 @@ pub fn all() -> Vec<Example> {
         hex: fleetview::hex::encode(&route_frame()),
         lenient: false,
     }];
+    list.push(Example {
+        id: "beacons-8e",
+        group: "Generated",
+        title: "Codec 8E in beacon mode (beacon, EYE sensor, fault codes, serving cell)",
+        hex: BEACONS_8E.to_string(),
+        lenient: false,
+    });
     list.extend([
         official("imei", "TCP", "IMEI login (ack 01)", "000F333536333037303432343431303133"),
         official(

@@ -20,6 +20,7 @@ const T1 =
 // One paste per example kind: what the table and the map must show.
 const KINDS = [
   { id: "route-8e", kind: "avl", codec: "8E", records: 8, markers: 7, ack: "00000008" },
+  { id: "beacons-8e", kind: "avl", codec: "8E", records: 1, markers: 1, ack: "00000001" },
   { id: "imei", kind: "imei", records: 0, markers: 0, ack: "01" },
   { id: "tcp-8", kind: "avl", codec: "8", records: 1, markers: 0, ack: "00000001" },
   { id: "tcp-8-two", kind: "avl", codec: "8", records: 2, markers: 0, ack: "00000002" },
@@ -191,6 +192,55 @@ describe("playground", () => {
     const lit = await page.$$eval(".seg.hl", (els) => els.map((e) => Number(e.dataset.offset)));
     assert.ok(lit.length >= 10, `highlighted ${lit.length}`);
     assert.ok(Math.min(...lit) >= 10 + 30, `record 2 starts after record 1: ${Math.min(...lit)}`);
+    await page.close();
+  });
+
+  // An FMB device in beacon mode (core's test vector, 24 records): beacons and sensors as rows,
+  // their bytes labelled one by one, the serving cell in the marker's popup.
+  test("beacons and sensors: readable rows, labelled bytes, the serving cell on the map", async () => {
+    const vector = JSON.parse(readFileSync(join(WEB, "..", "core", "tests", "vectors",
+      "composite_fmb_codec8e_24_records_beacons_sensors.json"), "utf8"));
+    const { page, errors } = await open("#hex=");
+    await paste(page, vector.hex);
+    await page.locator('article.packet[data-codec="8E"]').waitFor();
+    assert.equal(await page.locator("tr.record").count(), 24);
+    const first = page.locator('tr.record[data-record="0"]');
+    // Record 1: two iBeacons, one EYE sensor, the VIN and the serving cell.
+    const beacons = first.locator("table.composite.beacons tr.beacon");
+    assert.equal(await beacons.count(), 2);
+    const b1 = (await beacons.nth(0).locator("td").allTextContents()).map((t) => t.trim());
+    assert.deepEqual(b1, ["1", "iBeacon", "e2c56db5-dffb-48d2-b060-d0f5a71096e0 · major 1 · minor 2", "-55 dBm", "3048 mV", "21.5 °C"]);
+    const s1 = (await first.locator("table.composite.sensors tr.sensor").nth(0).locator("td").allTextContents()).map((t) => t.trim());
+    assert.deepEqual(s1, ["1", "EYE_CARGO", "7c:d9:f4:03:8a:21", "-61 dBm", "-11.87 °C", "41 %", "2950 mV", "moving, 17 movements"]);
+    assert.match(await first.locator(".cell").textContent(), /Serving cell: MCC 246 · MNC 02 · LAC 3401 · cell 24721 · signal 4\/5/);
+    // Record 6: the first of two parts of one beacon list.
+    assert.match(await page.locator('tr.record[data-record="5"] table.beacons caption').textContent(), /part 1 of 2 · 3 beacons/);
+    // Record 10: fault codes.
+    assert.match(await page.locator('tr.record[data-record="9"] .codes').textContent(), /P0101, P0300/);
+    await page.screenshot({ path: join(ARTIFACTS, "06-beacons.png"), fullPage: true });
+    // The row is wider than a laptop screen (the page scrolls sideways): a wide window for it.
+    await page.setViewportSize({ width: 1920, height: 1080 });
+    await first.screenshot({ path: join(ARTIFACTS, "06-beacons-record-1.png") });
+
+    // The hex view labels each beacon and each sensor parameter.
+    await page.locator('.seg.beacon[title="beacon"]').first().hover();
+    let detail = await page.textContent("#detail");
+    assert.match(detail, /Record 1 · IO 385 Beacon · Beacon 1/);
+    assert.match(detail, /iBeacon e2c56db5-dffb-48d2-b060-d0f5a71096e0, major 1, minor 2 · RSSI -55 dBm · battery 3048 mV · 21\.50 °C/);
+    const name = page.locator(".seg.sensor").filter({ hasText: /^\s*05 09 45/ }).first();
+    await name.hover();
+    detail = await page.textContent("#detail");
+    assert.match(detail, /Record 1 · IO 11317 EYE Sensor List · Sensor 1 · Parameter 5 name/);
+    assert.match(detail, /"EYE_CARGO"/);
+    await page.screenshot({ path: join(ARTIFACTS, "07-beacon-bytes.png"), fullPage: true });
+
+    // The map: no cell database offline, so the popup names the cell.
+    await page.click('tr.record[data-record="0"] td.time');
+    await page.locator(".leaflet-popup").waitFor();
+    const popup = await page.textContent(".leaflet-popup");
+    assert.match(popup, /Serving cell: MCC 246 · MNC 02 · LAC 3401 · cell 24721/);
+    assert.match(popup, /Beacons \(385\): 2 · strongest -55 dBm/);
+    assert.deepEqual(errors, []);
     await page.close();
   });
 

@@ -24,6 +24,11 @@ const TOKEN = "web+t/k=n&1";
 // A Codec 8 frame with one record (the protocol document's example).
 const FRAME =
   "000000000000003608010000016B40D8EA30010000000000000000000000000000000105021503010101425E0F01F10000601A014E0000000000000000010000C7CF";
+// Codec 8E with a fix, a beacon, an EYE sensor, fault codes and the serving cell (IOs 21, 205,
+// 206, 241), as in core/docs/json-model.md.
+const BEACON_IMEI = "356307042441099";
+const BEACON_FRAME =
+  "000000000000008D8E010000019ADE135400000F1159E020989BEC0070005A0B002A018100070001001504000200CD609100CE0D49000100F10000601A000000030181001B1127E2C56DB5DFFB48D2B060D0F5A71096E000010002C40BE808662C350021011F0001C20F067CD9F4038A2105094559455F434152474F020793FB5D2980115F0119000B50303130312C50303330300100003024";
 
 /** The native binary: FLEETVIEW_BIN, or the debug build (built here when missing). */
 function fleetviewBin() {
@@ -86,7 +91,7 @@ class Device {
   }
 }
 
-let server, log, http, tcp, dir, context, device, hostile;
+let server, log, http, tcp, dir, context, device, beaconDevice, hostile;
 
 before(async () => {
   assert.ok(existsSync(join(DIST, "index.html")), "web/dist is missing: run `npm --prefix web run build` first");
@@ -121,6 +126,13 @@ before(async () => {
   device.write(Buffer.from(FRAME, "hex"));
   assert.equal((await device.read(4)).toString("hex"), "00000001");
 
+  // A device in beacon mode with a fix and its serving cell (the playground's beacons-8e example).
+  beaconDevice = await Device.open(tcp);
+  beaconDevice.write(Buffer.from(`000F${Buffer.from(BEACON_IMEI).toString("hex")}`, "hex"));
+  assert.equal((await beaconDevice.read(1))[0], 1);
+  beaconDevice.write(Buffer.from(BEACON_FRAME, "hex"));
+  assert.equal((await beaconDevice.read(4)).toString("hex"), "00000001");
+
   // A page on another origin that posts a form to the API, as an attacker's page would.
   hostile = createServer((req, res) => {
     res.writeHead(200, { "Content-Type": "text/html" });
@@ -137,6 +149,7 @@ before(async () => {
 after(async () => {
   await context?.dispose();
   device?.socket.destroy();
+  beaconDevice?.socket.destroy();
   hostile?.close();
   server?.kill("SIGTERM");
   if (server && server.exitCode === null) await new Promise((ok) => server.on("exit", ok));
@@ -165,6 +178,21 @@ describe("live view on fleetview serve", () => {
     device.write(Buffer.from(RESPONSE.hex, "hex"));
     await page.locator(".commands li.command .response", { hasText: RESPONSE_TEXT }).waitFor({ timeout: 20_000 });
     await page.screenshot({ path: join(ARTIFACTS, "06-live-serve-command.png"), fullPage: true });
+    await page.close();
+  });
+
+  test("the live map names a device's serving cell", async () => {
+    const page = await context.newPage();
+    await page.goto(`http://127.0.0.1:${http}/`);
+    await page.click("#tab-live");
+    await page.fill('#live input[type="password"]', TOKEN);
+    await page.click('#live button[type="submit"]');
+    await page.locator(`#devices li[data-imei="${BEACON_IMEI}"]`).waitFor({ timeout: 20_000 });
+    await page.click(`.leaflet-marker-icon[alt="${BEACON_IMEI}"]`);
+    const popup = page.locator(".leaflet-popup");
+    await popup.waitFor();
+    assert.match(await popup.textContent(), /Serving cell: MCC 246 · MNC 02 · LAC 3401 · cell 24721 · signal 4\/5/);
+    await page.screenshot({ path: join(ARTIFACTS, "07-live-serving-cell.png"), fullPage: true });
     await page.close();
   });
 

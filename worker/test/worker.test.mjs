@@ -3,7 +3,10 @@
 // IMEIs with every ack checked.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { datagrams, pool, postUdp, startWorker } from './helpers.mjs';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { datagrams, fleetviewBin, pool, postUdp, REPO_DIR, startWorker } from './helpers.mjs';
 
 // A Codec 8 TCP frame (protocol text example) and the UDP example datagram (no GPS fix).
 const TCP_FRAME = '000000000000003608010000016B40D8EA30010000000000000000000000000000000105021503010101425E0F01F10000601A014E0000000000000000010000C7CF';
@@ -109,6 +112,26 @@ describe('worker routes in workerd', () => {
     j = await r.json();
     assert.equal(j.length, 2);
     assert.equal(j[1].offset, TCP_FRAME.length / 2);
+  });
+
+  test('POST /decode: composite values decoded and the serving cell, as `fleetview decode` gives them', async () => {
+    // core's test vector: an FMB device in beacon mode, 24 records.
+    const vector = JSON.parse(readFileSync(join(REPO_DIR, 'core', 'tests', 'vectors',
+      'composite_fmb_codec8e_24_records_beacons_sensors.json'), 'utf8'));
+    const r = await w.mf.dispatchFetch('http://relay.test/decode', { method: 'POST', body: vector.hex });
+    assert.equal(r.status, 200);
+    const j = await r.json();
+    assert.equal(j.records.length, 24);
+    const beacons = j.records[0].io.find((e) => e.id === 385).decoded;
+    assert.deepEqual(beacons.beacons[0], {
+      type: 'ibeacon', uuid: 'e2c56db5-dffb-48d2-b060-d0f5a71096e0', major: 1, minor: 2, rssi: -55,
+      battery_mv: 3048, temperature_c: 21.5,
+    });
+    assert.equal(j.records[0].io.find((e) => e.id === 11317).decoded.beacons[0].name, 'EYE_CARGO');
+    assert.deepEqual(j.records[0].network, { mcc: 246, mnc: 2, mnc_digits: 2, lac: 3401, cell_id: 24721, signal: 4 });
+    // One JSON model: the native decoder prints the very same.
+    const native = JSON.parse(execFileSync(fleetviewBin(), ['decode', vector.hex], { encoding: 'utf8' }));
+    assert.deepEqual(j, native);
   });
 
   test('POST /decode: bad input is 400 with kind, offset and message', async () => {

@@ -10,7 +10,7 @@ export function createApi(glue) {
   // The tape's tags, flags and sizes, from core (`tapeLayout` in core/src/wasm.rs): one
   // definition, on the Rust side.
   const {
-    ITEM_PACKET, ITEM_INVALID, IO_HEX, IO_RAW_BIG, IO_VALUE_SHIFT, V_NUMBER, V_BIG, V_SIGNED_BIG,
+    ITEM_PACKET, ITEM_INVALID, IO_HEX, IO_RAW_BIG, IO_VALUE_SHIFT, IO_DECODED, V_NUMBER, V_BIG, V_SIGNED_BIG,
     V_TEXT, P_CODEC, P_IMEI, P_CRC, P_UDP, P_RECORDS, P_MESSAGES, P_ACK, DEF_STRING,
     RECORD_SLOTS, JS_ISO_MAX_MS, HEADER, NULL,
   } = glue.tapeLayout();
@@ -122,10 +122,29 @@ export function createApi(glue) {
       return { id, size, raw, name, value, unit };
     }
     const hex = text();
-    if (d === 0) return { id, size, hex };
-    const name = descName[d], value = ioValue(b, undefined), unit = descUnit[d];
-    if (unit === undefined) return { id, size, hex, name, value };
-    return { id, size, hex, name, value, unit };
+    let e;
+    if (d === 0) e = { id, size, hex };
+    else {
+      const name = descName[d], value = ioValue(b, undefined), unit = descUnit[d];
+      e = unit === undefined ? { id, size, hex, name, value } : { id, size, hex, name, value, unit };
+    }
+    // Composite values (beacons, sensors, VIN, fault codes): core's serde text of `decoded`.
+    if (b & IO_DECODED) e.decoded = JSON.parse(text());
+    return e;
+  }
+
+  /** A nullable number of the tape. */
+  const orNull = (v) => (v === NULL ? null : v);
+
+  /** The serving cell after a record's IO elements, or undefined. */
+  function network() {
+    if (t[i++] !== 1) return undefined;
+    const n = {
+      mcc: orNull(t[i]), mnc: orNull(t[i + 1]), mnc_digits: orNull(t[i + 2]),
+      lac: orNull(t[i + 3]), cell_id: orNull(t[i + 4]), signal: orNull(t[i + 5]),
+    };
+    i += 6;
+    return n;
   }
 
   // `new Date(ms).toISOString()`, which core leaves to JS for years up to 9999, was the single
@@ -160,7 +179,8 @@ export function createApi(glue) {
     i += RECORD_SLOTS;
     const io = new Array(n);
     for (let k = 0; k < n; k++) io[k] = ioElement();
-    return {
+    const net = network();
+    const r = {
       timestamp_ms,
       time,
       priority: t[j] | 0,
@@ -175,6 +195,8 @@ export function createApi(glue) {
       generation_type: t[j + 9] === NULL ? null : t[j + 9] | 0,
       io,
     };
+    if (net !== undefined) r.network = net;
+    return r;
   }
 
   function records() {

@@ -44,6 +44,108 @@ export interface IoElement {
   /** Sign and multiplier applied (a BigInt beyond ±2^53); text for ASCII ids, hex for HEX ids. */
   value?: number | bigint | string;
   unit?: string;
+  /** Composite values decoded (absent for other values and for a malformed one, which gets a
+   * `composite_*` warning): IO 385 beacons, IOs 548/10828/10829/10831/11317 sensors, IOs
+   * 256/325 VIN, IO 281 fault codes. */
+  decoded?: BeaconList | SensorList | { vin: string } | { codes: string[] };
+}
+
+/** IO 385: one part of the beacon list (a long list is split over several records). */
+export interface BeaconList {
+  /** This part's number, from 1. */
+  part: number;
+  /** How many parts the list has. */
+  parts: number;
+  beacons: Beacon[];
+}
+
+/** A beacon of IO 385. */
+export interface Beacon {
+  type: 'ibeacon' | 'eddystone';
+  /** iBeacon: `e2c56db5-dffb-48d2-b060-d0f5a71096e0`. */
+  uuid?: string;
+  major?: number;
+  minor?: number;
+  /** Eddystone: hex. */
+  namespace?: string;
+  instance?: string;
+  /** dBm. */
+  rssi?: number;
+  /** mV. */
+  battery_mv?: number;
+  /** °C. */
+  temperature_c?: number;
+}
+
+/** A TLV sensor list (IOs 548, 10828, 10829, 10831, 11317). */
+export interface SensorList {
+  /** The list's first byte (protocol version). */
+  header: number;
+  beacons: Sensor[];
+}
+
+/** What an EYE sensor's flags announce. */
+export interface EyeValues {
+  /** °C. */
+  temperature_c?: number;
+  /** %. */
+  humidity?: number;
+  magnet?: boolean;
+  movement?: boolean;
+  movement_count?: number;
+  /** Degrees. */
+  pitch?: number;
+  roll?: number;
+  low_battery: boolean;
+  /** mV. */
+  battery_mv?: number;
+}
+
+/** A beacon of a sensor list: its parameters by name. */
+export interface Sensor {
+  /** dBm. */
+  rssi?: number;
+  /** Beacon id, hex. */
+  id?: string;
+  /** `7c:d9:f4:03:8a:21`. */
+  mac?: string;
+  name?: string;
+  /** °C. */
+  temperature_c?: number;
+  /** %. */
+  humidity?: number;
+  magnet?: boolean;
+  movement?: boolean;
+  movement_count?: number;
+  /** Degrees. */
+  pitch?: number;
+  roll?: number;
+  low_battery?: boolean;
+  /** mV. */
+  battery_mv?: number;
+  magnet_count?: number;
+  /** IO 548: the raw BLE advertisement, hex. */
+  advertisement?: string;
+  /** EYE values: parameter 2 of the EYE lists, or Teltonika's manufacturer data in an advertisement. */
+  eye?: EyeValues;
+  /** Parameters with ids the decoder does not know. */
+  unknown?: { id: number; hex: string }[];
+}
+
+/** The serving cell of a record (IOs 241, 206, 205/636, 21). */
+export interface Network {
+  /** Mobile country code, from the operator code (IO 241). */
+  mcc: number | null;
+  /** Mobile network code. */
+  mnc: number | null;
+  /** 2 or 3: 5-digit operator codes have a 2-digit MNC, 6-digit ones a 3-digit MNC. */
+  mnc_digits: number | null;
+  /** Location area code (IO 206). */
+  lac: number | null;
+  /** IO 636 (UMTS/LTE), else IO 205 (GSM). */
+  cell_id: number | null;
+  /** 0–5 (IO 21). */
+  signal: number | null;
 }
 
 /** One AVL record. */
@@ -72,6 +174,8 @@ export interface Record {
   /** Codec 16 generation type, else null. */
   generation_type: number | null;
   io: IoElement[];
+  /** Present when the record has cell tower IO elements (241, 206, 205, 636). */
+  network?: Network;
 }
 
 /** One command message (Codec 12, 13, 14, 15). */

@@ -306,3 +306,40 @@ test('inputs larger than any before, and tapes that grow the wasm memory', () =>
   assert.deepEqual(packets[3999], { ...decode(t1), offset: 1999 * (t1.length + ctp.length) + ctp.length });
   assert.equal(decode(t1).records[0].io.length, 5);
 });
+
+test('composite values: beacons, EYE sensors, fault codes, VIN and the serving cell; malformed ones kept as hex with a warning', () => {
+  const p = decode(bytesOf('composite_fmb_codec8e_24_records_beacons_sensors'));
+  assert.equal(p.records.length, 24);
+  assert.deepEqual(p.warnings, []);
+  const [first] = p.records;
+  assert.deepEqual(io(first, 385).decoded, {
+    part: 1, parts: 1,
+    beacons: [
+      { type: 'ibeacon', uuid: 'e2c56db5-dffb-48d2-b060-d0f5a71096e0', major: 1, minor: 2, rssi: -55, battery_mv: 3048, temperature_c: 21.5 },
+      { type: 'ibeacon', uuid: 'fda50693-a4e2-4fb1-afcf-c6eb07647825', major: 10065, minor: 26049, rssi: -77 },
+    ],
+  });
+  const eye = io(first, 11317).decoded.beacons[0];
+  assert.equal(eye.name, 'EYE_CARGO');
+  assert.equal(eye.mac, '7c:d9:f4:03:8a:21');
+  assert.deepEqual(eye.eye, { temperature_c: -11.87, humidity: 41, movement: true, movement_count: 17, low_battery: false, battery_mv: 2950 });
+  // IO 548: raw advertisements, with the EYE data of Teltonika's manufacturer data.
+  const advanced = io(p.records[1], 548).decoded.beacons;
+  assert.equal(advanced[0].eye.temperature_c, 23.05);
+  assert.deepEqual(advanced[0].unknown, [{ id: 20, hex: '0102' }]);
+  assert.equal(advanced[1].name, 'EYE_DOOR');
+  assert.deepEqual(io(first, 256).decoded, { vin: 'WVWZZZ1KZAW000152' });
+  assert.deepEqual(io(p.records[9], 281).decoded, { codes: ['P0101', 'P0300'] });
+  assert.deepEqual(first.network, { mcc: 246, mnc: 2, mnc_digits: 2, lac: 3401, cell_id: 24721, signal: 4 });
+  assert.equal(p.records[12].network.cell_id, 27449604);
+  // The same objects as core's serde rendering, names or not.
+  assert.deepEqual(p, JSON.parse(decodeJson(bytesOf('composite_fmb_codec8e_24_records_beacons_sensors'))));
+
+  const bad = decode(bytesOf('composite_malformed_values'));
+  assert.deepEqual(bad.warnings.map((w) => [w.kind, w.offset]), [
+    ['composite_truncated', 110], ['composite_length_overrun', 193], ['composite_bad_part', 282], ['composite_not_text', 395],
+  ]);
+  const truncated = io(bad.records[0], 385);
+  assert.equal(typeof truncated.hex, 'string');
+  assert.equal(truncated.decoded, undefined);
+});

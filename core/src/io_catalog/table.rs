@@ -27,7 +27,7 @@
 // OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
 // SOFTWARE.
 //
-// 2446 rows, 1963 distinct ids, 464 ids with more than one definition,
+// 2449 rows, 1966 distinct ids, 464 ids with more than one definition,
 // 75 models. Data-cleaning rules: see the docstring of gen_io_catalog.py.
 
 /// One catalogue row, 10 bytes. Rows are sorted by id; within an id the default
@@ -109,6 +109,7 @@ pub(super) static MODEL_SETS: &[u128] = &[
     0x0000000000000000000600a000404000,
     0x00000000000000000000020000000000,
     0x00000000000007fffb21f45ffe3fbfff,
+    0x000000000000000000001c79fe3bff7d,
     0x00000000000000000010020001000000,
     0x00000000000000000010000001000000,
     0x00000000000000000008010000800000,
@@ -173,71 +174,71 @@ pub(super) static SCALES: &[(i32, i8)] = &[(1, 0), (3125, -5), (1, -3), (1, -2),
 pub(super) static UNITS: &[(u16, u8)] = &[
     (0, 0),
     (12694, 1), // %
-    (41948, 3), // %RH
-    (41896, 5), // 1/min
+    (41987, 3), // %RH
+    (41935, 5), // 1/min
     (0, 1), // A
     (27989, 2), // Ah
-    (41951, 3), // BPM
-    (40733, 11), // Bit encoded
+    (41990, 3), // BPM
+    (40772, 11), // Bit encoded
     (675, 1), // G
-    (41631, 8), // G or rad
-    (41901, 5), // G|rad
-    (41984, 2), // Hz
-    (40185, 2), // Kg
-    (41954, 3), // L/h
+    (41670, 8), // G or rad
+    (41940, 5), // G|rad
+    (42023, 2), // Hz
+    (40224, 2), // Kg
+    (41993, 3), // L/h
     (2078, 1), // N
     (23428, 3), // RPM
-    (41986, 2), // SA
+    (42025, 2), // SA
     (56, 1), // T
-    (41589, 9), // Timestamp
+    (41628, 9), // Timestamp
     (2797, 1), // V
     (1356, 1), // W
     (8089, 2), // Wh
-    (41906, 5), // Wh/km
-    (41988, 2), // cm
+    (41945, 5), // Wh/km
+    (42027, 2), // cm
     (8853, 2), // dB
-    (41960, 3), // dBm
-    (41963, 3), // day
+    (41999, 3), // dBm
+    (42002, 3), // day
     (35398, 16), // enum (bit field)
-    (41920, 4), // g/m2
-    (41911, 5), // g/sec
+    (41959, 4), // g/m2
+    (41950, 5), // g/sec
     (619, 1), // h
-    (41966, 3), // kPa
-    (41598, 2), // kW
-    (41924, 4), // kW*h
-    (41598, 3), // kWh
-    (41598, 9), // kWh/100km
+    (42005, 3), // kPa
+    (41637, 2), // kW
+    (41963, 4), // kW*h
+    (41637, 3), // kWh
+    (41637, 9), // kWh/100km
     (9466, 2), // kg
-    (41605, 2), // km
-    (41928, 4), // km/L
-    (41932, 4), // km/h
-    (41936, 4), // km/l
-    (40102, 13), // kvants or ltr
+    (41644, 2), // km
+    (41967, 4), // km/L
+    (41971, 4), // km/h
+    (41975, 4), // km/l
+    (40141, 13), // kvants or ltr
     (22, 1), // l
-    (41828, 7), // l or ml
-    (41835, 7), // l/100km
-    (41969, 3), // l/h
-    (41990, 2), // lx
+    (41867, 7), // l or ml
+    (41874, 7), // l/100km
+    (42008, 3), // l/h
+    (42029, 2), // lx
     (10, 1), // m
-    (41972, 3), // m/s
+    (42011, 3), // m/s
     (10650, 2), // m2
-    (41940, 4), // m2/h
-    (41992, 2), // m3
+    (41979, 4), // m2/h
+    (42031, 2), // m3
     (1567, 2), // mA
-    (41975, 3), // mAh
-    (41994, 2), // mG
-    (41996, 2), // mV
+    (42014, 3), // mAh
+    (42033, 2), // mG
+    (42035, 2), // mV
     (73, 3), // min
-    (41944, 4), // min.
-    (41833, 2), // ml
+    (41983, 4), // min.
+    (41872, 2), // ml
     (8629, 2), // mm
-    (41998, 2), // ms
+    (42037, 2), // ms
     (4, 1), // r
-    (41978, 3), // rpm
+    (42017, 3), // rpm
     (20, 1), // s
     (2537, 3), // sec
-    (41981, 2), // °
-    (41981, 3), // °C
+    (42020, 2), // °
+    (42020, 3), // °C
 ];
 
 /// All names and units, concatenated (deduplicated, substrings re-used).
@@ -723,50 +724,51 @@ pub(super) static STRS: &str = concat!(
     "istanceTotal OdometerTrailer SerialTrailer WeightUSF Brushes OnUSF Karcher On6 v",
     "alve state7 valve state8 valve state9 valve stateADAS LDW LeftASF Mowing OnAuto ",
     "GeofenceAverage speedAxle weight 2Axle weight 3Axle weight 4Axle weight 5Axle we",
-    "ight 6Axle weight 7Axle weight 8Axle weight 9Battery 1 SoCBattery 2 SoCBeacon li",
-    "ghtsCluster StateClutch SwitchCoasting TimeCommanded EGRCurrent rangeDriver 1 Na",
-    "meDriver 2 NameDriver GenderDriving StateEvent CounterFuel Rate GPSFuel Used GPS",
-    "Fuel pressureGSM Area CodeGSM Cell ID 1GSM Cell ID 2GSM Cell ID 3GSM Cell ID 4Ha",
-    "ndling InfoHelmet StatusInbox BatteryLTE Cell ID 1LTE Cell ID 2LTE Cell ID 3LTE ",
-    "Cell ID 4ME Error CodeME Sound TypeME Zero SpeedMIL indicatorMajor VersionManual",
-    " CAN 00Manual CAN 01Manual CAN 02Manual CAN 03Manual CAN 04Manual CAN 05Manual C",
-    "AN 06Manual CAN 07Manual CAN 08Manual CAN 09Manual CAN 10Manual CAN 11Manual CAN",
-    " 12Manual CAN 13Manual CAN 14Manual CAN 15Manual CAN 16Manual CAN 17Manual CAN 1",
-    "8Manual CAN 19Manual CAN 20Manual CAN 21Manual CAN 22Manual CAN 23Manual CAN 24M",
-    "anual CAN 25Manual CAN 26Manual CAN 27Manual CAN 28Manual CAN 29Manual CAN 30Man",
-    "ual CAN 31Manual CAN 32Manual CAN 33Manual CAN 34Manual CAN 35Manual CAN 36Manua",
-    "l CAN 37Manual CAN 38Manual CAN 39Manual CAN 40Manual CAN 41Manual CAN 42Manual ",
-    "CAN 43Manual CAN 44Manual CAN 45Manual CAN 46Manual CAN 47Manual CAN 48Manual CA",
-    "N 49Manual CAN 50Manual CAN 51Manual CAN 52Manual CAN 53Manual CAN 54Manual CAN ",
-    "55Manual CAN 56Manual CAN 57Manual CAN 58Manual CAN 59Manual CAN 60Manual CAN 61",
-    "Manual CAN 62Manual CAN 63Manual CAN 64Manual CAN 65Manual CAN 66Manual CAN 67Ma",
-    "nual CAN 68Manual CAN 69Minor VersionModule ID 17BNumber of DTCPTO Fuel UsedPatc",
-    "h VersionRetarder LoadRetarder TimeSSF InterlockSSF Roof OpenSSF Work ModeSerial",
-    " numberTime To EmptyTotal mileageTrip DistanceTrip OdometerUSF SpreadingVehicle ",
-    "speedZ1 Power modekvants or ltrAdBlue levelBrake SwitchBraking TimeButton ClickC",
-    "AN UnlockedCNG Level KgCargo WeightDTC Time DM1DTC Time DM2EYE Magnet 1EYE Magne",
-    "t 2EYE Magnet 3EYE Magnet 4EcoRoll TimeEject Of ArmEject of ArmEngine SpeedFuel ",
-    "CounterFuel level 2GNSS JammingGround SenseME Fail SafeManual CAN 7Manual CAN 8M",
-    "anual CAN 9Modem UptimeModule ID 8BNetwork TypePTO DistancePrivate modeSSF Opera",
-    "torSlope Of ArmSlope of ArmSystem EventVehicle LockADAS RecordAlarm levelAxle 1 ",
-    "LoadAxle 2 LoadAxle 3 LoadAxle 4 LoadAxle 5 LoadBLE DevicesBLE Illum 1BLE Illum ",
-    "2BLE Illum 3BLE Illum 4BLE RFID #1BLE RFID #2BLE RFID #3BLE RFID #4Bale SlicesBe",
-    "acon ID'sBit encodedCharge PlugCluster SoCCruise TimeDoor StatusDriver NameEYE P",
-    "itch 1EYE Pitch 2EYE Pitch 3EYE Pitch 4EcoDurationError CodesEvent IO IDFault Co",
-    "desFront draftGNSS StatusISF EPC IndImmobilizerLoad WeightLow VoltagePower Event",
-    "SSF WebastoSoC BatterySoH BatteryTell Tale 0Tell Tale 1Tell Tale 2Tell Tale 3Tor",
-    "que TimeTotal AxlesTotal RangeTotal TiresUpload TimeWake ReasonADAS SpeedAlarm c",
-    "odeBLE Freq 1BLE Freq 2BLE Freq 3BLE Freq 4Barcode IDCCID Part1CCID Part2CCID Pa",
-    "rt3CNG StatusDTC ErrorsDTC FaultsDrive ModeEYE Roll 1EYE Roll 2EYE Roll 3EYE Rol",
-    "l 4EcoAverageEcoMaximumEngine RPMInbox FuelInbox TELHInbox TENHME LDW OffRear dr",
-    "aftSetpoint 1Setpoint 2Setpoint 3Sleep ModeTotal TimeVIN NumberAIN SpeedBT Statu",
-    "sCOM ErrorData ModeDrill RPMEGR ErrorEco ScoreEco scoreFuel TypeGNSS HDOPGNSS PD",
-    "OPInbox TVHLNG LevelME FCW OnME TSR VOPTO StateRFID COM2SD StatusTimestampkWh/10",
-    "0kmADAS PCWADAS RPMCNG UsedG or radISF STOPLTE RSRPLTE RSRQME TSR 1ME TSR 2ME TS",
-    "R 3ME TSR 4ME TSR 5ME TSR 6ME TSR 7PTO TimeRun ModeStatus 3Status 4Alarm 1Alarm ",
-    "2Alarm 3Alarm 4CSF PTODTC DM1DTC DM2Input 5Input 6SN HighUser IDl or mll/100kmAx",
-    "is XAxis YAxis ZICCID1ICCID2IdlingSN LowTowingUnplug1/minG|radWh/kmg/secIMSIg/m2",
-    "kW*hkm/Lkm/hkm/lm2/hmin.%RHBPML/hMAFdBmdaykPal/hm/smAhrpm°CHzSAcmlxm3mGmVms",
+    "ight 6Axle weight 7Axle weight 8Axle weight 9BLE Beacons 1BLE Beacons 2BLE Beaco",
+    "ns 3Battery 1 SoCBattery 2 SoCBeacon lightsCluster StateClutch SwitchCoasting Ti",
+    "meCommanded EGRCurrent rangeDriver 1 NameDriver 2 NameDriver GenderDriving State",
+    "Event CounterFuel Rate GPSFuel Used GPSFuel pressureGSM Area CodeGSM Cell ID 1GS",
+    "M Cell ID 2GSM Cell ID 3GSM Cell ID 4Handling InfoHelmet StatusInbox BatteryLTE ",
+    "Cell ID 1LTE Cell ID 2LTE Cell ID 3LTE Cell ID 4ME Error CodeME Sound TypeME Zer",
+    "o SpeedMIL indicatorMajor VersionManual CAN 00Manual CAN 01Manual CAN 02Manual C",
+    "AN 03Manual CAN 04Manual CAN 05Manual CAN 06Manual CAN 07Manual CAN 08Manual CAN",
+    " 09Manual CAN 10Manual CAN 11Manual CAN 12Manual CAN 13Manual CAN 14Manual CAN 1",
+    "5Manual CAN 16Manual CAN 17Manual CAN 18Manual CAN 19Manual CAN 20Manual CAN 21M",
+    "anual CAN 22Manual CAN 23Manual CAN 24Manual CAN 25Manual CAN 26Manual CAN 27Man",
+    "ual CAN 28Manual CAN 29Manual CAN 30Manual CAN 31Manual CAN 32Manual CAN 33Manua",
+    "l CAN 34Manual CAN 35Manual CAN 36Manual CAN 37Manual CAN 38Manual CAN 39Manual ",
+    "CAN 40Manual CAN 41Manual CAN 42Manual CAN 43Manual CAN 44Manual CAN 45Manual CA",
+    "N 46Manual CAN 47Manual CAN 48Manual CAN 49Manual CAN 50Manual CAN 51Manual CAN ",
+    "52Manual CAN 53Manual CAN 54Manual CAN 55Manual CAN 56Manual CAN 57Manual CAN 58",
+    "Manual CAN 59Manual CAN 60Manual CAN 61Manual CAN 62Manual CAN 63Manual CAN 64Ma",
+    "nual CAN 65Manual CAN 66Manual CAN 67Manual CAN 68Manual CAN 69Minor VersionModu",
+    "le ID 17BNumber of DTCPTO Fuel UsedPatch VersionRetarder LoadRetarder TimeSSF In",
+    "terlockSSF Roof OpenSSF Work ModeSerial numberTime To EmptyTotal mileageTrip Dis",
+    "tanceTrip OdometerUSF SpreadingVehicle speedZ1 Power modekvants or ltrAdBlue lev",
+    "elBrake SwitchBraking TimeButton ClickCAN UnlockedCNG Level KgCargo WeightDTC Ti",
+    "me DM1DTC Time DM2EYE Magnet 1EYE Magnet 2EYE Magnet 3EYE Magnet 4EcoRoll TimeEj",
+    "ect Of ArmEject of ArmEngine SpeedFuel CounterFuel level 2GNSS JammingGround Sen",
+    "seME Fail SafeManual CAN 7Manual CAN 8Manual CAN 9Modem UptimeModule ID 8BNetwor",
+    "k TypePTO DistancePrivate modeSSF OperatorSlope Of ArmSlope of ArmSystem EventVe",
+    "hicle LockADAS RecordAlarm levelAxle 1 LoadAxle 2 LoadAxle 3 LoadAxle 4 LoadAxle",
+    " 5 LoadBLE DevicesBLE Illum 1BLE Illum 2BLE Illum 3BLE Illum 4BLE RFID #1BLE RFI",
+    "D #2BLE RFID #3BLE RFID #4Bale SlicesBeacon ID'sBit encodedCharge PlugCluster So",
+    "CCruise TimeDoor StatusDriver NameEYE Pitch 1EYE Pitch 2EYE Pitch 3EYE Pitch 4Ec",
+    "oDurationError CodesEvent IO IDFault CodesFront draftGNSS StatusISF EPC IndImmob",
+    "ilizerLoad WeightLow VoltagePower EventSSF WebastoSoC BatterySoH BatteryTell Tal",
+    "e 0Tell Tale 1Tell Tale 2Tell Tale 3Torque TimeTotal AxlesTotal RangeTotal Tires",
+    "Upload TimeWake ReasonADAS SpeedAlarm codeBLE Freq 1BLE Freq 2BLE Freq 3BLE Freq",
+    " 4Barcode IDCCID Part1CCID Part2CCID Part3CNG StatusDTC ErrorsDTC FaultsDrive Mo",
+    "deEYE Roll 1EYE Roll 2EYE Roll 3EYE Roll 4EcoAverageEcoMaximumEngine RPMInbox Fu",
+    "elInbox TELHInbox TENHME LDW OffRear draftSetpoint 1Setpoint 2Setpoint 3Sleep Mo",
+    "deTotal TimeVIN NumberAIN SpeedBT StatusCOM ErrorData ModeDrill RPMEGR ErrorEco ",
+    "ScoreEco scoreFuel TypeGNSS HDOPGNSS PDOPInbox TVHLNG LevelME FCW OnME TSR VOPTO",
+    " StateRFID COM2SD StatusTimestampkWh/100kmADAS PCWADAS RPMCNG UsedG or radISF ST",
+    "OPLTE RSRPLTE RSRQME TSR 1ME TSR 2ME TSR 3ME TSR 4ME TSR 5ME TSR 6ME TSR 7PTO Ti",
+    "meRun ModeStatus 3Status 4Alarm 1Alarm 2Alarm 3Alarm 4CSF PTODTC DM1DTC DM2Input",
+    " 5Input 6SN HighUser IDl or mll/100kmAxis XAxis YAxis ZICCID1ICCID2IdlingSN LowT",
+    "owingUnplug1/minG|radWh/kmg/secIMSIg/m2kW*hkm/Lkm/hkm/lm2/hmin.%RHBPML/hMAFdBmda",
+    "ykPal/hm/smAhrpm°CHzSAcmlxm3mGmVms",
 );
 
 /// The catalogue rows (see `Row`).
@@ -785,35 +787,35 @@ pub(super) static ROWS: &[Row] = &[
     r(8, 27184, 20, 66, 38, 66, 4, 2), // Dallas Temperature 6
     r(9, 20875, 14, 19, 38, 2, 2, 5), // Analog Input 1
     r(9, 20875, 14, 19, 38, 2, 2, 2), // Analog Input 1
-    r(10, 41580, 9, 0, 38, 1, 0, 6), // SD Status
+    r(10, 41619, 9, 0, 38, 1, 0, 6), // SD Status
     r(10, 20898, 14, 19, 38, 2, 2, 2), // Analog Input 2
-    r(11, 41860, 6, 0, 38, 4, 0, 5), // ICCID1
+    r(11, 41899, 6, 0, 38, 4, 0, 5), // ICCID1
     r(11, 37131, 14, 19, 38, 2, 2, 2), // Analog Input 3
-    r(12, 38711, 13, 42, 38, 3, 2, 6), // Fuel Used GPS
+    r(12, 38750, 13, 42, 38, 3, 2, 6), // Fuel Used GPS
     r(12, 38013, 14, 0, 12, 2, 0, 2), // Program Number
-    r(13, 38698, 13, 44, 38, 2, 3, 6), // Fuel Rate GPS
-    r(13, 39881, 9, 0, 12, 4, 0, 2), // Module ID
-    r(14, 41866, 6, 0, 24, 4, 0, 5), // ICCID2
+    r(13, 38737, 13, 44, 38, 2, 3, 6), // Fuel Rate GPS
+    r(13, 39920, 9, 0, 12, 4, 0, 2), // Module ID
+    r(14, 41905, 6, 0, 24, 4, 0, 5), // ICCID2
     r(14, 16971, 15, 56, 12, 3, 0, 2), // Engine Worktime
-    r(15, 41481, 9, 0, 38, 2, 3, 5), // Eco Score
+    r(15, 41520, 9, 0, 38, 2, 3, 5), // Eco Score
     r(15, 16971, 25, 56, 12, 3, 0, 2), // Engine Worktime (Counted)
     r(16, 38251, 14, 47, 38, 3, 0, 6), // Total Odometer
     r(16, 21924, 23, 47, 12, 3, 0, 2), // Total Mileage (Counted)
     r(16, 38251, 14, 47, 38, 3, 0, 7), // Total Odometer
-    r(17, 41842, 6, 54, 38, 66, 0, 6), // Axis X
+    r(17, 41881, 6, 54, 38, 66, 0, 6), // Axis X
     r(17, 20912, 23, 42, 12, 3, 4, 2), // Fuel Consumed (counted)
-    r(17, 41842, 6, 8, 38, 66, 2, 7), // Axis X
-    r(18, 41848, 6, 54, 38, 66, 0, 6), // Axis Y
+    r(17, 41881, 6, 8, 38, 66, 2, 7), // Axis X
+    r(18, 41887, 6, 54, 38, 66, 0, 6), // Axis Y
     r(18, 32941, 9, 45, 12, 2, 4, 2), // Fuel Rate
-    r(18, 41848, 6, 8, 38, 66, 2, 7), // Axis Y
-    r(19, 41854, 6, 54, 38, 66, 0, 6), // Axis Z
+    r(18, 41887, 6, 8, 38, 66, 2, 7), // Axis Y
+    r(19, 41893, 6, 54, 38, 66, 0, 6), // Axis Z
     r(19, 26284, 20, 1, 12, 1, 0, 2), // AdBlue Level Percent
-    r(19, 41854, 6, 8, 38, 66, 2, 7), // Axis Z
+    r(19, 41893, 6, 8, 38, 66, 2, 7), // Axis Z
     r(20, 37313, 14, 1, 7, 1, 0, 5), // BLE Battery #2
     r(20, 28117, 19, 42, 12, 2, 0, 2), // AdBlue Level Liters
     r(21, 36239, 10, 0, 38, 1, 0, 0), // GSM Signal
     r(22, 37327, 14, 1, 7, 1, 0, 5), // BLE Battery #3
-    r(22, 41454, 9, 0, 38, 1, 0, 2), // Data Mode
+    r(22, 41493, 9, 0, 38, 1, 0, 2), // Data Mode
     r(23, 37341, 14, 1, 7, 1, 0, 5), // BLE Battery #4
     r(23, 32950, 11, 1, 12, 1, 0, 2), // Engine Load
     r(24, 4477, 5, 39, 38, 2, 0, 0), // Speed
@@ -821,29 +823,29 @@ pub(super) static ROWS: &[Row] = &[
     r(25, 30035, 18, 66, 12, 66, 4, 2), // Engine Temperature
     r(25, 29765, 18, 66, 7, 66, 0, 7), // BLE Temperature #1
     r(26, 29783, 18, 66, 7, 66, 3, 6), // BLE Temperature #2
-    r(26, 40557, 11, 36, 12, 2, 0, 2), // Axle 1 Load
+    r(26, 40596, 11, 36, 12, 2, 0, 2), // Axle 1 Load
     r(26, 29783, 18, 66, 7, 66, 0, 7), // BLE Temperature #2
     r(27, 29801, 18, 66, 7, 66, 3, 6), // BLE Temperature #3
-    r(27, 40568, 11, 36, 12, 2, 0, 2), // Axle 2 Load
+    r(27, 40607, 11, 36, 12, 2, 0, 2), // Axle 2 Load
     r(27, 29801, 18, 66, 7, 66, 0, 7), // BLE Temperature #3
     r(28, 29819, 18, 66, 7, 66, 3, 6), // BLE Temperature #4
-    r(28, 40579, 11, 36, 12, 2, 0, 2), // Axle 3 Load
+    r(28, 40618, 11, 36, 12, 2, 0, 2), // Axle 3 Load
     r(28, 29819, 18, 66, 7, 66, 0, 7), // BLE Temperature #4
     r(29, 37299, 14, 1, 7, 1, 0, 5), // BLE Battery #1
-    r(29, 40590, 11, 36, 12, 2, 0, 2), // Axle 4 Load
-    r(30, 39894, 13, 0, 37, 1, 0, 8), // Number of DTC
+    r(29, 40629, 11, 36, 12, 2, 0, 2), // Axle 4 Load
+    r(30, 39933, 13, 0, 37, 1, 0, 8), // Number of DTC
     r(30, 17808, 13, 39, 12, 1, 0, 2), // Vehicle Speed
     r(31, 32950, 11, 1, 37, 1, 0, 8), // Engine Load
     r(31, 6860, 26, 1, 12, 1, 0, 2), // Accelerator Pedal Position
     r(32, 8375, 19, 66, 37, 65, 0, 8), // Coolant Temperature
-    r(32, 40601, 11, 36, 12, 2, 0, 2), // Axle 5 Load
+    r(32, 40640, 11, 36, 12, 2, 0, 2), // Axle 5 Load
     r(33, 36599, 15, 1, 37, 65, 0, 8), // Short Fuel Trim
     r(33, 20912, 13, 42, 12, 3, 4, 2), // Fuel Consumed
-    r(34, 38724, 13, 31, 37, 2, 0, 8), // Fuel pressure
+    r(34, 38763, 13, 31, 37, 2, 0, 8), // Fuel pressure
     r(34, 31687, 17, 42, 12, 2, 0, 2), // Fuel Level Liters
     r(35, 30179, 10, 31, 37, 1, 0, 8), // Intake MAP
-    r(35, 41307, 10, 62, 12, 2, 0, 2), // Engine RPM
-    r(36, 41307, 10, 62, 37, 2, 0, 8), // Engine RPM
+    r(35, 41346, 10, 62, 12, 2, 0, 2), // Engine RPM
+    r(36, 41346, 10, 62, 37, 2, 0, 8), // Engine RPM
     r(36, 21924, 13, 47, 12, 3, 0, 2), // Total Mileage
     r(37, 17808, 13, 39, 37, 1, 0, 8), // Vehicle Speed
     r(37, 30071, 18, 1, 12, 1, 0, 2), // Fuel Level Percent
@@ -851,7 +853,7 @@ pub(super) static ROWS: &[Row] = &[
     r(38, 22856, 19, 0, 12, 3, 0, 2), // Control State Flags
     r(39, 23252, 22, 66, 37, 65, 0, 8), // Intake Air Temperature
     r(39, 11164, 28, 0, 12, 4, 0, 2), // Agricultural Machinery Flags
-    r(40, 41957, 3, 29, 37, 2, 3, 8), // MAF
+    r(40, 41996, 3, 29, 37, 2, 3, 8), // MAF
     r(40, 36314, 15, 56, 12, 3, 0, 2), // Harvesting Time
     r(41, 32214, 17, 1, 37, 1, 0, 8), // Throttle Position
     r(41, 35429, 15, 49, 12, 3, 0, 2), // Area of Harvest
@@ -863,9 +865,9 @@ pub(super) static ROWS: &[Row] = &[
     r(44, 37803, 14, 1, 12, 2, 0, 2), // Grain Moisture
     r(45, 16896, 25, 31, 37, 2, 7, 8), // Direct Fuel Rail Pressure
     r(45, 28497, 19, 62, 12, 2, 0, 2), // Harvesting Drum RPM
-    r(46, 38607, 13, 1, 37, 1, 0, 8), // Commanded EGR
+    r(46, 38646, 13, 1, 37, 1, 0, 8), // Commanded EGR
     r(46, 17271, 25, 59, 12, 1, 0, 2), // Gap Under Harvesting Drum
-    r(47, 41472, 9, 1, 37, 65, 0, 8), // EGR Error
+    r(47, 41511, 9, 1, 37, 65, 0, 8), // EGR Error
     r(47, 21441, 20, 0, 12, 4, 0, 2), // Security State Flags
     r(48, 12180, 10, 1, 37, 1, 0, 8), // Fuel Level
     r(48, 32197, 17, 0, 43, 1, 0, 2), // Tacho Data Source
@@ -905,12 +907,12 @@ pub(super) static ROWS: &[Row] = &[
     r(67, 9793, 15, 55, 38, 2, 0, 2), // Battery Voltage
     r(68, 35879, 15, 4, 38, 2, 2, 5), // Battery Current
     r(68, 35879, 15, 52, 38, 2, 0, 2), // Battery Current
-    r(69, 40898, 11, 0, 38, 1, 0, 5), // GNSS Status
+    r(69, 40937, 11, 0, 38, 1, 0, 5), // GNSS Status
     r(69, 7211, 32, 57, 43, 2, 0, 2), // Driver 1 Cumulative Driving Time
     r(70, 33222, 16, 0, 24, 1, 0, 5), // Geofence zone 11
     r(70, 36509, 15, 66, 38, 66, 4, 2), // PCB Temperature
     r(71, 20774, 23, 0, 38, 4, 0, 5), // Dallas Temperature ID 4
-    r(71, 40898, 11, 0, 38, 1, 0, 2), // GNSS Status
+    r(71, 40937, 11, 0, 38, 1, 0, 2), // GNSS Status
     r(72, 27084, 20, 66, 38, 67, 4, 5), // Dallas Temperature 1
     r(72, 27084, 20, 66, 38, 66, 4, 2), // Dallas Temperature 1
     r(73, 27104, 20, 66, 38, 67, 4, 5), // Dallas Temperature 2
@@ -920,23 +922,23 @@ pub(super) static ROWS: &[Row] = &[
     r(75, 27144, 20, 66, 38, 67, 4, 5), // Dallas Temperature 4
     r(75, 27144, 20, 66, 38, 66, 4, 2), // Dallas Temperature 4
     r(76, 20705, 23, 0, 38, 4, 0, 5), // Dallas Temperature ID 1
-    r(76, 40319, 12, 0, 38, 3, 0, 2), // Fuel Counter
+    r(76, 40358, 12, 0, 38, 3, 0, 2), // Fuel Counter
     r(77, 20728, 23, 0, 38, 4, 0, 5), // Dallas Temperature ID 2
     r(77, 7275, 32, 57, 43, 2, 0, 2), // Driver 2 Cumulative Driving Time
     r(78, 29758, 7, 0, 38, 4, 0, 0), // iButton
     r(79, 20751, 23, 0, 38, 4, 0, 5), // Dallas Temperature ID 3
-    r(79, 40127, 12, 0, 26, 1, 0, 2), // Brake Switch
-    r(80, 41454, 9, 0, 38, 1, 0, 5), // Data Mode
+    r(79, 40166, 12, 0, 26, 1, 0, 2), // Brake Switch
+    r(80, 41493, 9, 0, 38, 1, 0, 5), // Data Mode
     r(80, 32316, 17, 39, 26, 3, 0, 2), // Wheel Based Speed
     r(81, 17808, 13, 39, 4, 1, 0, 9), // Vehicle Speed
     r(81, 25005, 21, 0, 26, 1, 0, 2), // Cruise Control Active
     r(82, 6860, 26, 1, 4, 1, 0, 9), // Accelerator Pedal Position
-    r(82, 38581, 13, 0, 26, 1, 0, 2), // Clutch Switch
+    r(82, 38620, 13, 0, 26, 1, 0, 2), // Clutch Switch
     r(83, 20912, 13, 42, 4, 3, 4, 10), // Fuel Consumed
-    r(83, 41562, 9, 0, 26, 1, 0, 2), // PTO State
+    r(83, 41601, 9, 0, 26, 1, 0, 2), // PTO State
     r(84, 12180, 10, 42, 4, 2, 4, 9), // Fuel Level
     r(84, 12835, 27, 1, 26, 3, 0, 2), // Acceleration Pedal Position
-    r(85, 41307, 10, 62, 4, 2, 0, 9), // Engine RPM
+    r(85, 41346, 10, 62, 4, 2, 0, 9), // Engine RPM
     r(85, 28421, 19, 1, 26, 1, 0, 2), // Engine Current Load
     r(86, 35744, 15, 2, 7, 2, 4, 6), // BLE Humidity #1
     r(86, 4589, 22, 42, 26, 3, 0, 2), // Engine Total Fuel Used
@@ -944,10 +946,10 @@ pub(super) static ROWS: &[Row] = &[
     r(87, 21924, 13, 47, 4, 3, 0, 9), // Total Mileage
     r(87, 12180, 10, 1, 26, 3, 0, 2), // Fuel Level
     r(88, 33238, 16, 0, 24, 1, 0, 5), // Geofence zone 12
-    r(88, 40307, 12, 62, 26, 3, 0, 2), // Engine Speed
+    r(88, 40346, 12, 62, 26, 3, 0, 2), // Engine Speed
     r(89, 15399, 10, 1, 4, 1, 0, 9), // Fuel level
     r(89, 37159, 13, 36, 26, 2, 0, 2), // Axle weight 1
-    r(90, 40777, 11, 0, 11, 2, 0, 11), // Door Status
+    r(90, 40816, 11, 0, 11, 2, 0, 11), // Door Status
     r(90, 38425, 13, 36, 26, 2, 0, 2), // Axle weight 2
     r(91, 33254, 16, 0, 24, 1, 0, 5), // Geofence zone 13
     r(91, 38438, 13, 36, 26, 2, 0, 2), // Axle weight 3
@@ -969,7 +971,7 @@ pub(super) static ROWS: &[Row] = &[
     r(99, 37173, 14, 36, 26, 2, 0, 2), // Axle weight 11
     r(100, 38013, 14, 0, 4, 3, 0, 10), // Program Number
     r(100, 37187, 14, 36, 26, 2, 0, 2), // Axle weight 12
-    r(101, 40427, 12, 0, 4, 4, 0, 10), // Module ID 8B
+    r(101, 40466, 12, 0, 4, 4, 0, 10), // Module ID 8B
     r(101, 37201, 14, 36, 26, 2, 0, 2), // Axle weight 13
     r(102, 16971, 15, 56, 2, 3, 0, 10), // Engine Worktime
     r(102, 37215, 14, 36, 26, 2, 0, 2), // Axle weight 14
@@ -996,18 +998,18 @@ pub(super) static ROWS: &[Row] = &[
     r(114, 32950, 11, 1, 1, 1, 0, 10), // Engine Load
     r(115, 30035, 18, 66, 4, 66, 4, 9), // Engine Temperature
     r(116, 31364, 17, 0, 38, 1, 0, 7), // Charger Connected
-    r(118, 40557, 11, 36, 1, 2, 0, 10), // Axle 1 Load
-    r(119, 40568, 11, 36, 1, 2, 0, 10), // Axle 2 Load
-    r(120, 40579, 11, 36, 1, 2, 0, 10), // Axle 3 Load
-    r(121, 40590, 11, 36, 1, 2, 0, 10), // Axle 4 Load
-    r(122, 40601, 11, 36, 1, 2, 0, 10), // Axle 5 Load
+    r(118, 40596, 11, 36, 1, 2, 0, 10), // Axle 1 Load
+    r(119, 40607, 11, 36, 1, 2, 0, 10), // Axle 2 Load
+    r(120, 40618, 11, 36, 1, 2, 0, 10), // Axle 3 Load
+    r(121, 40629, 11, 36, 1, 2, 0, 10), // Axle 4 Load
+    r(122, 40640, 11, 36, 1, 2, 0, 10), // Axle 5 Load
     r(122, 27204, 20, 0, 26, 1, 0, 2), // Direction Indication
     r(123, 22856, 19, 0, 2, 3, 0, 10), // Control State Flags
     r(123, 23714, 22, 0, 26, 1, 0, 2), // Tachograph Performance
     r(124, 11164, 28, 0, 1, 4, 0, 10), // Agricultural Machinery Flags
-    r(124, 38802, 13, 0, 26, 1, 0, 2), // Handling Info
+    r(124, 38841, 13, 0, 26, 1, 0, 2), // Handling Info
     r(125, 36314, 15, 56, 1, 3, 0, 10), // Harvesting Time
-    r(125, 40511, 12, 0, 26, 1, 0, 2), // System Event
+    r(125, 40550, 12, 0, 26, 1, 0, 2), // System Event
     r(126, 35429, 15, 49, 1, 3, 0, 10), // Area of Harvest
     r(127, 31959, 17, 50, 1, 3, 0, 10), // Mowing Efficiency
     r(127, 14889, 26, 66, 26, 65, 0, 2), // Engine Coolant Temperature
@@ -1018,7 +1020,7 @@ pub(super) static ROWS: &[Row] = &[
     r(131, 17271, 25, 59, 1, 1, 0, 10), // Gap Under Harvesting Drum
     r(132, 21441, 20, 0, 2, 4, 0, 10), // Security State Flags
     r(133, 6886, 33, 47, 1, 3, 0, 12), // Tachograph Total Vehicle Distance
-    r(134, 40037, 13, 47, 1, 3, 0, 12), // Trip Distance
+    r(134, 40076, 13, 47, 1, 3, 0, 12), // Trip Distance
     r(135, 19695, 24, 39, 1, 2, 0, 12), // Tachograph Vehicle Speed
     r(135, 32941, 9, 45, 26, 3, 0, 2), // Fuel Rate
     r(136, 15357, 26, 0, 1, 1, 0, 12), // Tacho Driver Card Presence
@@ -1035,29 +1037,29 @@ pub(super) static ROWS: &[Row] = &[
     r(142, 8454, 30, 57, 1, 2, 0, 12), // Driver 2 Cumulative Break Time
     r(142, 24669, 21, 1, 12, 1, 0, 2), // Battery Level Percent
     r(143, 5798, 35, 57, 1, 2, 0, 12), // Driver 1 Selected Activity Duration
-    r(143, 40777, 11, 0, 12, 2, 0, 2), // Door Status
+    r(143, 40816, 11, 0, 12, 2, 0, 2), // Door Status
     r(144, 5868, 35, 57, 1, 2, 0, 12), // Driver 2 Selected Activity Duration
-    r(144, 41580, 9, 0, 38, 1, 0, 2), // SD Status
+    r(144, 41619, 9, 0, 38, 1, 0, 2), // SD Status
     r(145, 7211, 32, 57, 1, 2, 0, 12), // Driver 1 Cumulative Driving Time
-    r(145, 38958, 13, 0, 34, 1, 0, 2), // Manual CAN 00
+    r(145, 38997, 13, 0, 34, 1, 0, 2), // Manual CAN 00
     r(146, 7275, 32, 57, 1, 2, 0, 12), // Driver 2 Cumulative Driving Time
-    r(146, 38971, 13, 0, 34, 1, 0, 2), // Manual CAN 01
+    r(146, 39010, 13, 0, 34, 1, 0, 2), // Manual CAN 01
     r(147, 32854, 16, 0, 1, 4, 0, 12), // Driver 1 ID High
-    r(147, 38984, 13, 0, 34, 1, 0, 2), // Manual CAN 02
+    r(147, 39023, 13, 0, 34, 1, 0, 2), // Manual CAN 02
     r(148, 36089, 15, 0, 1, 4, 0, 12), // Driver 1 ID Low
-    r(148, 38997, 13, 0, 34, 1, 0, 2), // Manual CAN 03
+    r(148, 39036, 13, 0, 34, 1, 0, 2), // Manual CAN 03
     r(149, 32886, 16, 0, 1, 4, 0, 12), // Driver 2 ID High
-    r(149, 39010, 13, 0, 34, 1, 0, 2), // Manual CAN 04
+    r(149, 39049, 13, 0, 34, 1, 0, 2), // Manual CAN 04
     r(150, 36149, 15, 0, 1, 4, 0, 12), // Driver 2 ID Low
-    r(150, 39023, 13, 0, 34, 1, 0, 2), // Manual CAN 05
+    r(150, 39062, 13, 0, 34, 1, 0, 2), // Manual CAN 05
     r(151, 7416, 19, 66, 1, 66, 4, 10), // Battery Temperature
-    r(151, 39036, 13, 0, 34, 1, 0, 2), // Manual CAN 06
+    r(151, 39075, 13, 0, 34, 1, 0, 2), // Manual CAN 06
     r(152, 34646, 16, 1, 2, 1, 0, 9), // HV Battery Level
-    r(152, 39049, 13, 0, 34, 1, 0, 2), // Manual CAN 07
+    r(152, 39088, 13, 0, 34, 1, 0, 2), // Manual CAN 07
     r(153, 33398, 16, 0, 24, 1, 0, 5), // Geofence zone 22
-    r(153, 39062, 13, 0, 34, 1, 0, 2), // Manual CAN 08
+    r(153, 39101, 13, 0, 34, 1, 0, 2), // Manual CAN 08
     r(154, 33414, 16, 0, 24, 1, 0, 5), // Geofence zone 23
-    r(154, 39075, 13, 0, 34, 1, 0, 2), // Manual CAN 09
+    r(154, 39114, 13, 0, 34, 1, 0, 2), // Manual CAN 09
     r(155, 33078, 16, 0, 24, 1, 0, 5), // Geofence zone 01
     r(155, 33078, 16, 0, 24, 1, 0, 2), // Geofence zone 01
     r(156, 33094, 16, 0, 24, 1, 0, 5), // Geofence zone 02
@@ -1068,19 +1070,19 @@ pub(super) static ROWS: &[Row] = &[
     r(158, 33126, 16, 0, 24, 1, 0, 2), // Geofence zone 04
     r(159, 33142, 16, 0, 24, 1, 0, 5), // Geofence zone 05
     r(159, 33142, 16, 0, 24, 1, 0, 2), // Geofence zone 05
-    r(160, 41227, 10, 0, 2, 1, 0, 10), // DTC Faults
+    r(160, 41266, 10, 0, 2, 1, 0, 10), // DTC Faults
     r(160, 33158, 16, 0, 24, 1, 0, 2), // Geofence zone 06
-    r(161, 40499, 12, 65, 1, 66, 0, 12), // Slope of Arm
+    r(161, 40538, 12, 65, 1, 66, 0, 12), // Slope of Arm
     r(161, 33174, 16, 0, 24, 1, 0, 2), // Geofence zone 07
     r(162, 36554, 15, 65, 1, 66, 0, 12), // Rotation of Arm
     r(162, 33190, 16, 0, 24, 1, 0, 2), // Geofence zone 08
-    r(163, 40295, 12, 47, 1, 2, 0, 12), // Eject of Arm
+    r(163, 40334, 12, 47, 1, 2, 0, 12), // Eject of Arm
     r(163, 33206, 16, 0, 24, 1, 0, 2), // Geofence zone 09
     r(164, 7908, 31, 47, 1, 2, 0, 12), // Horizontal Distance Arm Vehicle
     r(164, 31704, 16, 0, 24, 1, 0, 2), // Geofence zone 10
     r(165, 20981, 23, 47, 1, 2, 0, 12), // Height Arm Above Ground
     r(165, 33222, 16, 0, 24, 1, 0, 2), // Geofence zone 11
-    r(166, 41463, 9, 62, 1, 2, 0, 12), // Drill RPM
+    r(166, 41502, 9, 62, 1, 2, 0, 12), // Drill RPM
     r(166, 33238, 16, 0, 24, 1, 0, 2), // Geofence zone 12
     r(167, 6249, 34, 28, 1, 2, 0, 12), // Amount Of Spread Salt Square Meter
     r(167, 33254, 16, 0, 24, 1, 0, 2), // Geofence zone 13
@@ -1100,15 +1102,15 @@ pub(super) static ROWS: &[Row] = &[
     r(174, 33366, 16, 0, 24, 1, 0, 2), // Geofence zone 20
     r(175, 38399, 13, 0, 24, 1, 0, 0), // Auto Geofence
     r(176, 5623, 35, 51, 1, 3, 0, 12), // Amount Of Spread Magnesium Chloride
-    r(176, 41217, 10, 0, 12, 1, 0, 2), // DTC Errors
+    r(176, 41256, 10, 0, 12, 1, 0, 2), // DTC Errors
     r(177, 20406, 23, 17, 1, 3, 0, 12), // Amount Of Spread Gravel
     r(177, 32998, 16, 0, 24, 128, 0, 13), // Event Reserved01
     r(178, 24186, 21, 17, 1, 3, 0, 12), // Amount Of Spread Sand
-    r(178, 40439, 12, 0, 38, 1, 0, 2), // Network Type
+    r(178, 40478, 12, 0, 38, 1, 0, 2), // Network Type
     r(179, 32774, 16, 0, 38, 1, 0, 0), // Digital Output 1
     r(180, 32790, 16, 0, 38, 1, 0, 0), // Digital Output 2
-    r(181, 41517, 9, 0, 38, 2, 4, 0), // GNSS PDOP
-    r(182, 41508, 9, 0, 38, 2, 4, 0), // GNSS HDOP
+    r(181, 41556, 9, 0, 38, 2, 4, 0), // GNSS PDOP
+    r(182, 41547, 9, 0, 38, 2, 4, 0), // GNSS HDOP
     r(183, 30881, 18, 47, 1, 2, 0, 12), // Width Pouring Left
     r(183, 36059, 15, 0, 43, 1, 0, 2), // Drive Recognize
     r(184, 29599, 19, 47, 1, 2, 0, 12), // Width Pouring Right
@@ -1117,11 +1119,11 @@ pub(super) static ROWS: &[Row] = &[
     r(185, 23010, 22, 0, 43, 1, 0, 2), // Driver 2 Working State
     r(186, 20843, 23, 37, 1, 3, 0, 12), // Distance During Salting
     r(186, 26034, 21, 0, 43, 1, 0, 2), // Tachograph Over Speed
-    r(187, 40931, 11, 36, 1, 3, 0, 12), // Load Weight
+    r(187, 40970, 11, 36, 1, 3, 0, 12), // Load Weight
     r(187, 22944, 22, 0, 43, 1, 0, 2), // Driver 1 Card Presence
-    r(188, 39933, 13, 1, 1, 1, 0, 12), // Retarder Load
+    r(188, 39972, 13, 1, 1, 1, 0, 12), // Retarder Load
     r(188, 22988, 22, 0, 43, 1, 0, 2), // Driver 2 Card Presence
-    r(189, 40766, 11, 56, 1, 3, 0, 12), // Cruise Time
+    r(189, 40805, 11, 56, 1, 3, 0, 12), // Cruise Time
     r(189, 11668, 28, 0, 43, 1, 0, 2), // Driver 1 Time Related States
     r(190, 33430, 16, 0, 24, 1, 0, 5), // Geofence zone 24
     r(190, 11724, 28, 0, 43, 1, 0, 2), // Driver 2 Time Related States
@@ -1130,9 +1132,9 @@ pub(super) static ROWS: &[Row] = &[
     r(192, 33462, 16, 0, 24, 1, 0, 5), // Geofence zone 26
     r(192, 38257, 8, 47, 43, 3, 0, 2), // Odometer
     r(193, 33478, 16, 0, 24, 1, 0, 5), // Geofence zone 27
-    r(193, 40037, 13, 47, 43, 3, 0, 2), // Trip Distance
+    r(193, 40076, 13, 47, 43, 3, 0, 2), // Trip Distance
     r(194, 33494, 16, 0, 24, 1, 0, 5), // Geofence zone 28
-    r(194, 41589, 9, 0, 43, 3, 0, 2), // Timestamp
+    r(194, 41628, 9, 0, 43, 3, 0, 2), // Timestamp
     r(195, 33510, 16, 0, 24, 1, 0, 5), // Geofence zone 29
     r(195, 36104, 15, 0, 43, 4, 0, 2), // Driver 1 ID MSB
     r(196, 33526, 16, 0, 24, 1, 0, 5), // Geofence zone 30
@@ -1141,18 +1143,18 @@ pub(super) static ROWS: &[Row] = &[
     r(197, 36164, 15, 0, 43, 4, 0, 2), // Driver 2 ID MSB
     r(198, 33558, 16, 0, 24, 1, 0, 5), // Geofence zone 32
     r(198, 36134, 15, 0, 43, 4, 0, 2), // Driver 2 ID LSB
-    r(199, 40050, 13, 47, 38, 3, 0, 5), // Trip Odometer
-    r(199, 40050, 13, 47, 38, 3, 0, 2), // Trip Odometer
-    r(200, 41397, 10, 0, 38, 1, 0, 5), // Sleep Mode
-    r(200, 41397, 10, 0, 38, 1, 0, 2), // Sleep Mode
+    r(199, 40089, 13, 47, 38, 3, 0, 5), // Trip Odometer
+    r(199, 40089, 13, 47, 38, 3, 0, 2), // Trip Odometer
+    r(200, 41436, 10, 0, 38, 1, 0, 5), // Sleep Mode
+    r(200, 41436, 10, 0, 38, 1, 0, 2), // Sleep Mode
     r(201, 34726, 16, 41, 38, 66, 0, 14), // LLS 1 Fuel Level
     r(202, 31840, 17, 66, 38, 65, 0, 14), // LLS 1 Temperature
     r(203, 34742, 16, 41, 38, 66, 0, 14), // LLS 2 Fuel Level
     r(204, 31857, 17, 66, 38, 65, 0, 14), // LLS 2 Temperature
-    r(205, 38750, 11, 0, 38, 2, 0, 5), // GSM Cell ID
-    r(205, 38750, 11, 0, 38, 3, 0, 2), // GSM Cell ID
-    r(206, 38737, 13, 0, 38, 2, 0, 0), // GSM Area Code
-    r(207, 40671, 4, 0, 38, 4, 0, 14), // RFID
+    r(205, 38789, 11, 0, 38, 2, 0, 5), // GSM Cell ID
+    r(205, 38789, 11, 0, 38, 3, 0, 2), // GSM Cell ID
+    r(206, 38776, 13, 0, 38, 2, 0, 0), // GSM Area Code
+    r(207, 40710, 4, 0, 38, 4, 0, 14), // RFID
     r(208, 33574, 16, 0, 24, 1, 0, 5), // Geofence zone 33
     r(208, 12508, 28, 0, 38, 1, 0, 2), // Ultrasonic Software Status 1
     r(209, 33590, 16, 0, 24, 1, 0, 5), // Geofence zone 34
@@ -1167,15 +1169,15 @@ pub(super) static ROWS: &[Row] = &[
     r(216, 33606, 16, 0, 24, 1, 0, 5), // Geofence zone 35
     r(216, 38251, 14, 47, 38, 3, 0, 2), // Total Odometer
     r(217, 33622, 16, 0, 24, 1, 0, 5), // Geofence zone 36
-    r(217, 41571, 9, 0, 38, 4, 0, 2), // RFID COM2
+    r(217, 41610, 9, 0, 38, 4, 0, 2), // RFID COM2
     r(218, 33638, 16, 0, 24, 1, 0, 5), // Geofence zone 37
-    r(218, 41916, 4, 0, 38, 4, 0, 2), // IMSI
+    r(218, 41955, 4, 0, 38, 4, 0, 2), // IMSI
     r(219, 33654, 16, 0, 24, 1, 0, 5), // Geofence zone 38
-    r(219, 41177, 10, 0, 38, 4, 0, 2), // CCID Part1
+    r(219, 41216, 10, 0, 38, 4, 0, 2), // CCID Part1
     r(220, 33670, 16, 0, 24, 1, 0, 5), // Geofence zone 39
-    r(220, 41187, 10, 0, 38, 4, 0, 2), // CCID Part2
+    r(220, 41226, 10, 0, 38, 4, 0, 2), // CCID Part2
     r(221, 33686, 16, 0, 24, 1, 0, 5), // Geofence zone 40
-    r(221, 41197, 10, 0, 38, 4, 0, 2), // CCID Part3
+    r(221, 41236, 10, 0, 38, 4, 0, 2), // CCID Part3
     r(222, 33702, 16, 0, 24, 1, 0, 5), // Geofence zone 41
     r(222, 13051, 27, 0, 43, 1, 0, 2), // Card 1 Issuing Member State
     r(223, 33718, 16, 0, 24, 1, 0, 5), // Geofence zone 42
@@ -1185,63 +1187,63 @@ pub(super) static ROWS: &[Row] = &[
     r(225, 33750, 16, 0, 24, 1, 0, 5), // Geofence zone 44
     r(225, 22016, 23, 59, 38, 66, 0, 2), // Ultrasonic Fuel Level 2
     r(226, 33766, 16, 0, 24, 1, 0, 5), // Geofence zone 45
-    r(226, 41207, 10, 0, 12, 1, 0, 2), // CNG Status
+    r(226, 41246, 10, 0, 12, 1, 0, 2), // CNG Status
     r(227, 33782, 16, 0, 24, 1, 0, 5), // Geofence zone 46
-    r(227, 41623, 8, 36, 12, 3, 0, 2), // CNG Used
+    r(227, 41662, 8, 36, 12, 3, 0, 2), // CNG Used
     r(228, 33798, 16, 0, 24, 1, 0, 5), // Geofence zone 47
     r(228, 13572, 9, 1, 12, 2, 0, 2), // CNG Level
     r(229, 33814, 16, 0, 24, 1, 0, 0), // Geofence zone 48
     r(230, 33830, 16, 0, 24, 1, 0, 5), // Geofence zone 49
     r(231, 33846, 16, 0, 24, 1, 0, 5), // Geofence zone 50
     r(231, 6952, 33, 0, 43, 4, 0, 2), // Vehicle Registration Number Part1
-    r(232, 41207, 10, 0, 14, 1, 0, 10), // CNG Status
+    r(232, 41246, 10, 0, 14, 1, 0, 10), // CNG Status
     r(232, 6985, 33, 0, 43, 4, 0, 2), // Vehicle Registration Number Part2
-    r(233, 41623, 8, 36, 14, 3, 0, 10), // CNG Used
+    r(233, 41662, 8, 36, 14, 3, 0, 10), // CNG Used
     r(233, 6008, 35, 0, 43, 4, 0, 2), // Vehicle Identification Number Part1
     r(234, 13572, 9, 1, 14, 1, 0, 10), // CNG Level
     r(234, 6043, 35, 0, 43, 4, 0, 2), // Vehicle Identification Number Part2
     r(235, 3466, 9, 0, 2, 1, 0, 12), // Oil Level
     r(235, 6078, 35, 0, 43, 1, 0, 2), // Vehicle Identification Number Part3
     r(236, 15265, 5, 0, 24, 1, 0, 3), // Alarm
-    r(236, 41842, 6, 54, 38, 66, 0, 2), // Axis X
-    r(237, 40439, 12, 0, 38, 1, 0, 1), // Network Type
-    r(237, 41848, 6, 54, 38, 66, 0, 2), // Axis Y
-    r(238, 41821, 7, 0, 38, 4, 0, 6), // User ID
-    r(238, 41854, 6, 54, 38, 66, 0, 2), // Axis Z
+    r(236, 41881, 6, 54, 38, 66, 0, 2), // Axis X
+    r(237, 40478, 12, 0, 38, 1, 0, 1), // Network Type
+    r(237, 41887, 6, 54, 38, 66, 0, 2), // Axis Y
+    r(238, 41860, 7, 0, 38, 4, 0, 6), // User ID
+    r(238, 41893, 6, 54, 38, 66, 0, 2), // Axis Z
     r(239, 8411, 8, 0, 38, 1, 0, 0), // Ignition
     r(240, 27268, 8, 0, 38, 1, 0, 0), // Movement
     r(241, 28098, 19, 0, 38, 3, 0, 0), // Active GSM Operator
     r(242, 37523, 14, 0, 24, 1, 0, 15), // Data Limit Hit
     r(243, 11920, 28, 60, 24, 2, 0, 5), // Green driving event duration
-    r(243, 41872, 6, 0, 24, 1, 0, 2), // Idling
+    r(243, 41911, 6, 0, 24, 1, 0, 2), // Idling
     r(244, 22548, 22, 0, 24, 3, 0, 2), // Camera Image Generated
     r(245, 37145, 14, 19, 38, 2, 2, 2), // Analog Input 4
-    r(246, 41884, 6, 0, 24, 1, 0, 0), // Towing
+    r(246, 41923, 6, 0, 24, 1, 0, 0), // Towing
     r(247, 35969, 15, 0, 24, 1, 0, 6), // Crash detection
     r(247, 35954, 15, 0, 24, 1, 0, 2), // Crash Detection
     r(247, 35969, 15, 0, 24, 1, 0, 7), // Crash detection
-    r(248, 40920, 11, 0, 24, 1, 0, 5), // Immobilizer
+    r(248, 40959, 11, 0, 24, 1, 0, 5), // Immobilizer
     r(248, 13456, 27, 0, 24, 1, 0, 2), // Geofence Zone Over Speeding
-    r(249, 40348, 7, 0, 24, 1, 0, 0), // Jamming
+    r(249, 40387, 7, 0, 24, 1, 0, 0), // Jamming
     r(250, 26076, 4, 0, 24, 1, 0, 0), // Trip
-    r(251, 41872, 6, 0, 24, 1, 0, 5), // Idling
-    r(251, 40920, 11, 0, 24, 1, 0, 2), // Immobilizer
-    r(252, 41890, 6, 0, 24, 1, 0, 3), // Unplug
+    r(251, 41911, 6, 0, 24, 1, 0, 5), // Idling
+    r(251, 40959, 11, 0, 24, 1, 0, 2), // Immobilizer
+    r(252, 41929, 6, 0, 24, 1, 0, 3), // Unplug
     r(252, 29729, 18, 0, 24, 1, 0, 2), // Authorized Driving
     r(253, 30107, 18, 0, 24, 1, 0, 0), // Green driving type
     r(254, 28459, 19, 9, 24, 1, 0, 16), // Green Driving Value
     r(254, 28459, 19, 10, 24, 1, 3, 7), // Green Driving Value
     r(255, 13470, 13, 39, 24, 1, 0, 0), // Over Speeding
-    r(256, 41417, 3, 0, 37, 201, 0, 8), // VIN
+    r(256, 41456, 3, 0, 37, 201, 0, 8), // VIN
     r(257, 32742, 16, 0, 24, 128, 0, 5), // Crash trace data
     r(257, 32726, 16, 0, 38, 146, 0, 2), // Crash Trace Data
-    r(258, 41297, 10, 0, 24, 4, 0, 14), // EcoMaximum
-    r(259, 41287, 10, 0, 24, 4, 0, 14), // EcoAverage
-    r(260, 40843, 11, 60, 24, 2, 0, 1), // EcoDuration
-    r(260, 40843, 11, 60, 38, 2, 0, 2), // EcoDuration
+    r(258, 41336, 10, 0, 24, 4, 0, 14), // EcoMaximum
+    r(259, 41326, 10, 0, 24, 4, 0, 14), // EcoAverage
+    r(260, 40882, 11, 60, 24, 2, 0, 1), // EcoDuration
+    r(260, 40882, 11, 60, 38, 2, 0, 2), // EcoDuration
     r(262, 36044, 15, 0, 38, 1, 0, 7), // Digital Input 4
-    r(263, 41436, 9, 0, 38, 1, 0, 5), // BT Status
-    r(264, 41167, 10, 0, 0, 192, 0, 6), // Barcode ID
+    r(263, 41475, 9, 0, 38, 1, 0, 5), // BT Status
+    r(264, 41206, 10, 0, 0, 192, 0, 6), // Barcode ID
     r(269, 17021, 25, 66, 38, 65, 0, 17), // Escort LLS Temperature #1
     r(270, 31143, 17, 0, 7, 2, 0, 6), // BLE Fuel Level #1
     r(271, 9782, 29, 19, 38, 2, 3, 17), // Escort LLS Battery Voltage #1
@@ -1254,39 +1256,39 @@ pub(super) static ROWS: &[Row] = &[
     r(278, 17096, 25, 66, 38, 65, 0, 17), // Escort LLS Temperature #4
     r(279, 31194, 17, 0, 7, 2, 0, 6), // BLE Fuel Level #4
     r(280, 9869, 29, 19, 38, 2, 3, 17), // Escort LLS Battery Voltage #4
-    r(281, 40876, 11, 0, 37, 192, 0, 8), // Fault Codes
-    r(282, 40876, 11, 0, 29, 128, 0, 12), // Fault Codes
-    r(283, 38672, 13, 0, 24, 1, 0, 1), // Driving State
+    r(281, 40915, 11, 0, 37, 192, 0, 8), // Fault Codes
+    r(282, 40915, 11, 0, 29, 128, 0, 12), // Fault Codes
+    r(283, 38711, 13, 0, 24, 1, 0, 1), // Driving State
     r(284, 36194, 15, 0, 24, 2, 0, 1), // Driving Records
     r(285, 24690, 21, 0, 24, 2, 0, 1), // Blood alcohol content
     r(286, 36239, 15, 0, 38, 1, 0, 7), // GSM Signal RX 0
     r(287, 37691, 14, 0, 38, 2, 0, 7), // GSM Cell LAC 1
-    r(288, 38906, 13, 0, 35, 1, 0, 2), // ME Sound Type
-    r(288, 38750, 13, 0, 38, 2, 0, 7), // GSM Cell ID 1
+    r(288, 38945, 13, 0, 35, 1, 0, 2), // ME Sound Type
+    r(288, 38789, 13, 0, 38, 2, 0, 7), // GSM Cell ID 1
     r(289, 10304, 29, 0, 35, 1, 0, 2), // ME Pedestrians in Danger Zone
     r(289, 36254, 15, 0, 38, 1, 0, 7), // GSM Signal RX 1
     r(290, 3410, 43, 0, 35, 1, 0, 2), // ME Pedestrians in Forward Collision Warning
     r(290, 37705, 14, 0, 38, 2, 0, 7), // GSM Cell LAC 2
     r(291, 31942, 17, 0, 35, 1, 0, 2), // ME Time Indicator
-    r(291, 38763, 13, 0, 38, 2, 0, 7), // GSM Cell ID 2
+    r(291, 38802, 13, 0, 38, 2, 0, 7), // GSM Cell ID 2
     r(292, 37957, 14, 0, 35, 1, 0, 2), // ME Error Valid
     r(292, 36269, 15, 0, 38, 1, 0, 7), // GSM Signal RX 2
-    r(293, 38893, 13, 0, 35, 1, 0, 2), // ME Error Code
+    r(293, 38932, 13, 0, 35, 1, 0, 2), // ME Error Code
     r(293, 37719, 14, 0, 38, 2, 0, 7), // GSM Cell LAC 3
-    r(294, 38919, 13, 0, 35, 1, 0, 2), // ME Zero Speed
-    r(294, 38776, 13, 0, 38, 2, 0, 7), // GSM Cell ID 3
+    r(294, 38958, 13, 0, 35, 1, 0, 2), // ME Zero Speed
+    r(294, 38815, 13, 0, 38, 2, 0, 7), // GSM Cell ID 3
     r(295, 34854, 16, 0, 35, 1, 0, 2), // ME Headway Valid
     r(295, 36284, 15, 0, 38, 1, 0, 7), // GSM Signal RX 3
     r(296, 23296, 22, 0, 35, 1, 0, 2), // ME Headway Measurement
     r(296, 37733, 14, 0, 38, 2, 0, 7), // GSM Cell LAC 4
-    r(297, 41347, 10, 0, 35, 1, 0, 2), // ME LDW Off
-    r(297, 38789, 13, 0, 38, 2, 0, 7), // GSM Cell ID 4
+    r(297, 41386, 10, 0, 35, 1, 0, 2), // ME LDW Off
+    r(297, 38828, 13, 0, 38, 2, 0, 7), // GSM Cell ID 4
     r(298, 37971, 14, 0, 35, 1, 0, 2), // ME Left LDW On
     r(298, 36299, 15, 0, 38, 1, 0, 7), // GSM Signal RX 4
     r(299, 36434, 15, 0, 35, 1, 0, 2), // ME Right LDW On
     r(300, 37999, 14, 0, 35, 1, 0, 2), // ME Maintenance
-    r(301, 40367, 12, 0, 35, 1, 0, 2), // ME Fail Safe
-    r(302, 41544, 9, 0, 35, 1, 0, 2), // ME FCW On
+    r(301, 40406, 12, 0, 35, 1, 0, 2), // ME Fail Safe
+    r(302, 41583, 9, 0, 35, 1, 0, 2), // ME FCW On
     r(303, 34694, 16, 0, 38, 1, 0, 0), // Instant Movement
     r(304, 17771, 25, 47, 2, 3, 0, 12), // Vehicles Range On Battery
     r(304, 6820, 33, 0, 35, 1, 0, 2), // ME Headway Warning Repeat Enabled
@@ -1309,21 +1311,21 @@ pub(super) static ROWS: &[Row] = &[
     r(316, 23318, 22, 0, 35, 1, 0, 2), // ME High Beam Available
     r(317, 28383, 19, 0, 24, 1, 0, 6), // Crash event counter
     r(317, 30251, 18, 0, 35, 1, 0, 2), // ME Speed Available
-    r(318, 40343, 12, 0, 24, 1, 0, 18), // GNSS Jamming
+    r(318, 40382, 12, 0, 24, 1, 0, 18), // GNSS Jamming
     r(318, 30251, 8, 39, 35, 1, 0, 2), // ME Speed
-    r(319, 41663, 8, 0, 35, 4, 0, 2), // ME TSR 1
-    r(320, 41671, 8, 0, 35, 4, 0, 2), // ME TSR 2
-    r(321, 41679, 8, 0, 35, 4, 0, 2), // ME TSR 3
-    r(322, 41687, 8, 0, 35, 4, 0, 2), // ME TSR 4
-    r(323, 41695, 8, 0, 35, 4, 0, 2), // ME TSR 5
-    r(324, 41703, 8, 0, 35, 4, 0, 2), // ME TSR 6
-    r(325, 41417, 3, 0, 2, 201, 0, 12), // VIN
-    r(325, 41711, 8, 0, 35, 4, 0, 2), // ME TSR 7
-    r(326, 41553, 9, 0, 35, 4, 0, 2), // ME TSR VO
+    r(319, 41702, 8, 0, 35, 4, 0, 2), // ME TSR 1
+    r(320, 41710, 8, 0, 35, 4, 0, 2), // ME TSR 2
+    r(321, 41718, 8, 0, 35, 4, 0, 2), // ME TSR 3
+    r(322, 41726, 8, 0, 35, 4, 0, 2), // ME TSR 4
+    r(323, 41734, 8, 0, 35, 4, 0, 2), // ME TSR 5
+    r(324, 41742, 8, 0, 35, 4, 0, 2), // ME TSR 6
+    r(325, 41456, 3, 0, 2, 201, 0, 12), // VIN
+    r(325, 41750, 8, 0, 35, 4, 0, 2), // ME TSR 7
+    r(326, 41592, 9, 0, 35, 4, 0, 2), // ME TSR VO
     r(327, 15383, 26, 59, 38, 66, 4, 1), // UL202-02 Sensor Fuel level
     r(327, 33382, 16, 0, 24, 1, 0, 2), // Geofence zone 21
     r(328, 33398, 16, 0, 24, 1, 0, 2), // Geofence zone 22
-    r(329, 41427, 9, 0, 38, 2, 0, 1), // AIN Speed
+    r(329, 41466, 9, 0, 38, 2, 0, 1), // AIN Speed
     r(329, 33414, 16, 0, 24, 1, 0, 2), // Geofence zone 23
     r(330, 33430, 16, 0, 24, 1, 0, 2), // Geofence zone 24
     r(331, 35444, 15, 0, 7, 128, 0, 6), // BLE 1 Custom #1
@@ -1347,13 +1349,13 @@ pub(super) static ROWS: &[Row] = &[
     r(338, 31262, 17, 46, 7, 2, 0, 6), // BLE Luminosity #4
     r(338, 33558, 16, 0, 24, 1, 0, 2), // Geofence zone 32
     r(339, 33574, 16, 0, 24, 1, 0, 2), // Geofence zone 33
-    r(339, 39998, 13, 0, 20, 199, 0, 19), // Serial number
+    r(339, 40037, 13, 0, 20, 199, 0, 19), // Serial number
     r(340, 33590, 16, 0, 24, 1, 0, 2), // Geofence zone 34
     r(340, 12368, 28, 0, 19, 2, 0, 19), // Master control FW version[1]
     r(341, 33606, 16, 0, 24, 1, 0, 2), // Geofence zone 35
     r(341, 20534, 5, 0, 21, 1, 0, 19), // Error
     r(342, 33622, 16, 0, 24, 1, 0, 2), // Geofence zone 36
-    r(342, 41117, 10, 0, 20, 1, 0, 19), // Alarm code
+    r(342, 41156, 10, 0, 20, 1, 0, 19), // Alarm code
     r(343, 33638, 16, 0, 24, 1, 0, 2), // Geofence zone 37
     r(344, 33654, 16, 0, 24, 1, 0, 20), // Geofence zone 38
     r(345, 33670, 16, 0, 24, 1, 0, 20), // Geofence zone 39
@@ -1375,7 +1377,7 @@ pub(super) static ROWS: &[Row] = &[
     r(355, 33830, 16, 0, 24, 1, 0, 2), // Geofence zone 49
     r(355, 4477, 5, 39, 21, 1, 0, 19), // Speed
     r(356, 33846, 16, 0, 24, 1, 0, 2), // Geofence zone 50
-    r(356, 40024, 13, 47, 21, 3, 0, 19), // Total mileage
+    r(356, 40063, 13, 47, 21, 3, 0, 19), // Total mileage
     r(357, 26624, 20, 1, 26, 1, 0, 2), // Brake Pedal Position
     r(357, 38055, 14, 47, 19, 3, 0, 19), // Single mileage
     r(358, 31415, 17, 0, 24, 1, 0, 2), // Custom Scenario 1
@@ -1400,28 +1402,28 @@ pub(super) static ROWS: &[Row] = &[
     r(375, 17246, 25, 1, 17, 1, 0, 19), // External battery capacity
     r(377, 24795, 21, 0, 32, 2, 0, 19), // Cable lock FW version
     r(380, 32838, 16, 0, 38, 1, 0, 1), // Digital output 3
-    r(380, 39088, 13, 0, 34, 1, 0, 2), // Manual CAN 10
-    r(381, 40355, 12, 0, 38, 1, 0, 1), // Ground Sense
-    r(381, 39101, 13, 0, 34, 1, 0, 2), // Manual CAN 11
-    r(382, 39114, 13, 0, 34, 1, 0, 2), // Manual CAN 12
+    r(380, 39127, 13, 0, 34, 1, 0, 2), // Manual CAN 10
+    r(381, 40394, 12, 0, 38, 1, 0, 1), // Ground Sense
+    r(381, 39140, 13, 0, 34, 1, 0, 2), // Manual CAN 11
+    r(382, 39153, 13, 0, 34, 1, 0, 2), // Manual CAN 12
     r(383, 22328, 22, 0, 38, 1, 0, 21), // AXL Calibration Status
-    r(383, 39127, 13, 0, 34, 1, 0, 2), // Manual CAN 13
-    r(384, 39140, 13, 0, 34, 1, 0, 2), // Manual CAN 14
+    r(383, 39166, 13, 0, 34, 1, 0, 2), // Manual CAN 13
+    r(384, 39179, 13, 0, 34, 1, 0, 2), // Manual CAN 14
     r(385, 4061, 6, 0, 38, 128, 0, 6), // Beacon
-    r(385, 39153, 13, 0, 34, 1, 0, 2), // Manual CAN 15
-    r(385, 40722, 11, 0, 7, 128, 0, 7), // Beacon ID's
-    r(386, 39166, 13, 0, 34, 1, 0, 2), // Manual CAN 16
+    r(385, 39192, 13, 0, 34, 1, 0, 2), // Manual CAN 15
+    r(385, 40761, 11, 0, 7, 128, 0, 7), // Beacon ID's
+    r(386, 39205, 13, 0, 34, 1, 0, 2), // Manual CAN 16
     r(386, 28630, 19, 63, 24, 2, 0, 7), // Last Known Position
     r(387, 28573, 19, 0, 38, 139, 0, 5), // ISO6709 Coordinates
-    r(387, 39179, 13, 0, 34, 1, 0, 2), // Manual CAN 17
-    r(388, 39881, 13, 0, 4, 137, 0, 10), // Module ID 17B
-    r(388, 39192, 13, 0, 34, 1, 0, 2), // Manual CAN 18
+    r(387, 39218, 13, 0, 34, 1, 0, 2), // Manual CAN 17
+    r(388, 39920, 13, 0, 4, 137, 0, 10), // Module ID 17B
+    r(388, 39231, 13, 0, 34, 1, 0, 2), // Manual CAN 18
     r(389, 25593, 21, 37, 36, 3, 0, 22), // OBD OEM Total Mileage
-    r(389, 39205, 13, 0, 34, 1, 0, 2), // Manual CAN 19
-    r(389, 40151, 12, 0, 24, 128, 0, 7), // Button Click
+    r(389, 39244, 13, 0, 34, 1, 0, 2), // Manual CAN 19
+    r(389, 40190, 12, 0, 24, 128, 0, 7), // Button Click
     r(390, 30323, 18, 42, 36, 3, 4, 22), // OBD OEM Fuel Level
-    r(390, 40953, 11, 0, 24, 1, 0, 7), // Power Event
-    r(391, 40463, 12, 0, 24, 1, 0, 6), // Private mode
+    r(390, 40992, 11, 0, 24, 1, 0, 7), // Power Event
+    r(391, 40502, 12, 0, 24, 1, 0, 6), // Private mode
     r(392, 30305, 18, 39, 18, 1, 0, 19), // Normal speed limit
     r(393, 36224, 15, 39, 18, 1, 0, 19), // Eco speed limit
     r(394, 32180, 17, 39, 18, 1, 0, 19), // Sport speed limit
@@ -1432,10 +1434,10 @@ pub(super) static ROWS: &[Row] = &[
     r(400, 31058, 17, 0, 24, 1, 0, 7), // Amber Alert state
     r(401, 20360, 23, 63, 24, 2, 0, 7), // Amber Alert timer value
     r(402, 15175, 26, 37, 36, 3, 0, 12), // OEM Distance Until Service
-    r(403, 40788, 11, 0, 38, 140, 0, 1), // Driver Name
+    r(403, 40827, 11, 0, 38, 140, 0, 1), // Driver Name
     r(403, 34678, 16, 6, 24, 1, 0, 7), // Heart Rate Alert
     r(404, 19167, 24, 0, 38, 1, 0, 1), // Driver card license type
-    r(405, 38659, 13, 0, 38, 1, 0, 1), // Driver Gender
+    r(405, 38698, 13, 0, 38, 1, 0, 1), // Driver Gender
     r(406, 37537, 14, 0, 38, 3, 0, 1), // Driver Card ID
     r(407, 13321, 27, 0, 38, 1, 0, 1), // Driver card expiration date
     r(408, 14863, 26, 0, 38, 3, 0, 1), // Driver Card place of issue
@@ -1445,11 +1447,11 @@ pub(super) static ROWS: &[Row] = &[
     r(412, 10333, 29, 35, 36, 2, 0, 22), // OEM Battery power consumption
     r(449, 17346, 19, 63, 24, 3, 0, 23), // Ignition On Counter
     r(449, 17346, 25, 63, 38, 128, 0, 7), // Ignition On Counter value
-    r(450, 40175, 12, 12, 11, 2, 7, 12), // CNG Level Kg
-    r(451, 40667, 11, 0, 38, 132, 0, 24), // BLE RFID #1
-    r(452, 40678, 11, 0, 38, 132, 0, 24), // BLE RFID #2
-    r(453, 40689, 11, 0, 38, 132, 0, 24), // BLE RFID #3
-    r(454, 40700, 11, 0, 38, 132, 0, 24), // BLE RFID #4
+    r(450, 40214, 12, 12, 11, 2, 7, 12), // CNG Level Kg
+    r(451, 40706, 11, 0, 38, 132, 0, 24), // BLE RFID #1
+    r(452, 40717, 11, 0, 38, 132, 0, 24), // BLE RFID #2
+    r(453, 40728, 11, 0, 38, 132, 0, 24), // BLE RFID #3
+    r(454, 40739, 11, 0, 38, 132, 0, 24), // BLE RFID #4
     r(455, 24291, 21, 0, 38, 1, 0, 24), // BLE Button 1 state #1
     r(456, 24312, 21, 0, 38, 1, 0, 24), // BLE Button 1 state #2
     r(457, 24333, 21, 0, 38, 1, 0, 24), // BLE Button 1 state #3
@@ -1499,14 +1501,14 @@ pub(super) static ROWS: &[Row] = &[
     r(488, 10014, 29, 66, 23, 66, 0, 2), // External Sensor Temperature 5
     r(489, 10043, 29, 66, 23, 66, 0, 2), // External Sensor Temperature 6
     r(500, 30269, 18, 0, 38, 206, 0, 1), // MSP500 vendor name
-    r(500, 40487, 12, 65, 12, 66, 0, 2), // Slope Of Arm
+    r(500, 40526, 12, 65, 12, 66, 0, 2), // Slope Of Arm
     r(501, 25509, 21, 0, 38, 206, 0, 1), // MSP500 vehicle number
     r(501, 36539, 15, 65, 12, 66, 0, 2), // Rotation Of Arm
     r(502, 28687, 19, 0, 38, 1, 0, 1), // MSP500 speed sensor
-    r(502, 40283, 12, 47, 12, 2, 0, 2), // Eject Of Arm
+    r(502, 40322, 12, 47, 12, 2, 0, 2), // Eject Of Arm
     r(503, 7908, 23, 47, 12, 2, 0, 2), // Horizontal Distance Arm
     r(504, 20981, 23, 47, 12, 2, 0, 2), // Height Arm Above Ground
-    r(505, 41463, 9, 62, 12, 2, 0, 2), // Drill RPM
+    r(505, 41502, 9, 62, 12, 2, 0, 2), // Drill RPM
     r(506, 6259, 11, 28, 12, 2, 0, 2), // Spread Salt
     r(507, 9793, 15, 19, 12, 2, 0, 2), // Battery Voltage
     r(508, 6225, 24, 17, 12, 3, 0, 2), // Spread Fine Grained Salt
@@ -1528,16 +1530,16 @@ pub(super) static ROWS: &[Row] = &[
     r(520, 20843, 23, 37, 12, 3, 0, 2), // Distance During Salting
     r(520, 23736, 22, 0, 24, 1, 0, 7), // Tamper detection Event
     r(521, 23846, 22, 0, 1, 132, 0, 12), // Utility State Flags P4
-    r(521, 40931, 11, 36, 12, 3, 0, 2), // Load Weight
+    r(521, 40970, 11, 36, 12, 3, 0, 2), // Load Weight
     r(522, 22812, 22, 0, 1, 132, 0, 12), // Cistern State Flags P4
-    r(522, 39933, 13, 1, 12, 1, 0, 2), // Retarder Load
-    r(523, 40766, 11, 56, 12, 3, 0, 2), // Cruise Time
+    r(522, 39972, 13, 1, 12, 1, 0, 2), // Retarder Load
+    r(523, 40805, 11, 56, 12, 3, 0, 2), // Cruise Time
     r(524, 32966, 16, 0, 12, 1, 0, 2), // Engine Oil Level
-    r(525, 40876, 11, 0, 12, 207, 0, 2), // Fault Codes
+    r(525, 40915, 11, 0, 12, 207, 0, 2), // Fault Codes
     r(526, 17771, 25, 47, 12, 3, 0, 2), // Vehicles Range On Battery
     r(527, 7018, 33, 47, 12, 3, 0, 2), // Vehicles Range On Additional Fuel
-    r(528, 41417, 3, 0, 12, 201, 0, 2), // VIN
-    r(529, 39881, 13, 0, 12, 137, 0, 2), // Module ID 17B
+    r(528, 41456, 3, 0, 12, 201, 0, 2), // VIN
+    r(529, 39920, 13, 0, 12, 137, 0, 2), // Module ID 17B
     r(540, 21694, 23, 1, 37, 1, 0, 25), // Throttle position group
     r(541, 20682, 23, 0, 37, 1, 3, 25), // Commanded Equivalence R
     r(542, 30179, 18, 31, 37, 2, 0, 25), // Intake MAP 2 bytes
@@ -1581,7 +1583,7 @@ pub(super) static ROWS: &[Row] = &[
     r(583, 34390, 16, 0, 24, 1, 0, 2), // Geofence zone 84
     r(584, 34406, 16, 0, 24, 1, 0, 2), // Geofence zone 85
     r(585, 34422, 16, 0, 24, 1, 0, 2), // Geofence zone 86
-    r(585, 40612, 11, 0, 7, 128, 0, 7), // BLE Devices
+    r(585, 40651, 11, 0, 7, 128, 0, 7), // BLE Devices
     r(586, 34438, 16, 0, 24, 1, 0, 2), // Geofence zone 87
     r(587, 34454, 16, 0, 24, 1, 0, 2), // Geofence zone 88
     r(588, 34470, 16, 0, 24, 1, 0, 2), // Geofence zone 89
@@ -1596,10 +1598,10 @@ pub(super) static ROWS: &[Row] = &[
     r(597, 34614, 16, 0, 24, 1, 0, 2), // Geofence zone 98
     r(598, 34630, 16, 0, 24, 1, 0, 2), // Geofence zone 99
     r(599, 31704, 17, 0, 24, 1, 0, 2), // Geofence zone 100
-    r(600, 41107, 10, 39, 15, 1, 0, 28), // ADAS Speed
+    r(600, 41146, 10, 39, 15, 1, 0, 28), // ADAS Speed
     r(601, 23934, 21, 0, 15, 1, 0, 28), // ADAS Left turn signal
     r(603, 31007, 17, 0, 15, 1, 0, 28), // ADAS Brake signal
-    r(604, 41615, 8, 0, 15, 2, 0, 28), // ADAS RPM
+    r(604, 41654, 8, 0, 15, 2, 0, 28), // ADAS RPM
     r(605, 38373, 13, 0, 15, 1, 0, 28), // ADAS LDW Left
     r(606, 37103, 14, 0, 15, 1, 0, 28), // ADAS LDW Right
     r(607, 29675, 18, 23, 15, 2, 0, 28), // ADAS Left distance
@@ -1609,8 +1611,8 @@ pub(super) static ROWS: &[Row] = &[
     r(611, 8094, 30, 0, 15, 1, 0, 28), // ADAS Front vehicle start alarm
     r(612, 10912, 28, 0, 15, 1, 0, 28), // ADAS Front proximity warning
     r(613, 10884, 28, 0, 15, 1, 0, 28), // ADAS Front collision warning
-    r(614, 41607, 8, 0, 15, 1, 0, 28), // ADAS PCW
-    r(615, 40535, 11, 0, 15, 1, 0, 28), // ADAS Record
+    r(614, 41646, 8, 0, 15, 1, 0, 28), // ADAS PCW
+    r(615, 40574, 11, 0, 15, 1, 0, 28), // ADAS Record
     r(616, 35414, 15, 0, 15, 1, 0, 28), // ADAS Error code
     r(617, 27984, 19, 47, 15, 2, 0, 28), // ADAS Ahead distance
     r(618, 32582, 16, 39, 15, 2, 0, 28), // ADAS Ahead speed
@@ -1621,7 +1623,7 @@ pub(super) static ROWS: &[Row] = &[
     r(623, 37677, 14, 11, 38, 2, 4, 24), // Frequency DIN2
     r(636, 35350, 16, 0, 38, 3, 0, 1), // UMTS/LTE Cell ID
     r(636, 35355, 11, 0, 38, 3, 0, 7), // LTE Cell ID
-    r(637, 41096, 11, 0, 38, 1, 0, 1), // Wake Reason
+    r(637, 41135, 11, 0, 38, 1, 0, 1), // Wake Reason
     r(652, 25950, 21, 0, 2, 1, 0, 12), // SSF KeyInIgnitionLock
     r(653, 21372, 23, 0, 2, 1, 0, 29), // SSF Handbrake Is Active
     r(654, 19623, 24, 0, 3, 1, 0, 29), // SSF Front Left Door Open
@@ -1652,18 +1654,18 @@ pub(super) static ROWS: &[Row] = &[
     r(714, 26384, 19, 0, 6, 4, 0, 2), // BLE Sensor Custom 2
     r(715, 26464, 19, 0, 6, 4, 0, 2), // BLE Sensor Custom 3
     r(716, 26544, 19, 0, 6, 4, 0, 2), // BLE Sensor Custom 4
-    r(717, 40623, 11, 0, 6, 2, 0, 2), // BLE Illum 1
-    r(718, 40634, 11, 0, 6, 2, 0, 2), // BLE Illum 2
-    r(719, 40645, 11, 0, 6, 2, 0, 2), // BLE Illum 3
-    r(720, 40656, 11, 0, 6, 2, 0, 2), // BLE Illum 4
+    r(717, 40662, 11, 0, 6, 2, 0, 2), // BLE Illum 1
+    r(718, 40673, 11, 0, 6, 2, 0, 2), // BLE Illum 2
+    r(719, 40684, 11, 0, 6, 2, 0, 2), // BLE Illum 3
+    r(720, 40695, 11, 0, 6, 2, 0, 2), // BLE Illum 4
     r(721, 37355, 14, 0, 6, 2, 0, 2), // BLE LLS Fuel 1
     r(722, 37369, 14, 0, 6, 2, 0, 2), // BLE LLS Fuel 2
     r(723, 37383, 14, 0, 6, 2, 0, 2), // BLE LLS Fuel 3
     r(724, 37397, 14, 0, 6, 2, 0, 2), // BLE LLS Fuel 4
-    r(725, 41127, 10, 0, 6, 3, 0, 2), // BLE Freq 1
-    r(726, 41137, 10, 0, 6, 3, 0, 2), // BLE Freq 2
-    r(727, 41147, 10, 0, 6, 3, 0, 2), // BLE Freq 3
-    r(728, 41157, 10, 0, 6, 3, 0, 2), // BLE Freq 4
+    r(725, 41166, 10, 0, 6, 3, 0, 2), // BLE Freq 1
+    r(726, 41176, 10, 0, 6, 3, 0, 2), // BLE Freq 2
+    r(727, 41186, 10, 0, 6, 3, 0, 2), // BLE Freq 3
+    r(728, 41196, 10, 0, 6, 3, 0, 2), // BLE Freq 4
     r(729, 26304, 20, 0, 6, 3, 0, 2), // BLE Sensor Custom 12
     r(730, 26324, 20, 0, 6, 3, 0, 2), // BLE Sensor Custom 13
     r(731, 26344, 20, 0, 6, 3, 0, 2), // BLE Sensor Custom 14
@@ -1681,7 +1683,7 @@ pub(super) static ROWS: &[Row] = &[
     r(743, 26584, 20, 0, 6, 3, 0, 2), // BLE Sensor Custom 44
     r(744, 26604, 20, 0, 6, 3, 0, 2), // BLE Sensor Custom 45
     r(755, 23340, 22, 37, 36, 2, 0, 22), // OEM Remaining distance
-    r(759, 41499, 9, 0, 37, 1, 0, 8), // Fuel Type
+    r(759, 41538, 9, 0, 37, 1, 0, 8), // Fuel Type
     r(800, 17121, 25, 19, 38, 3, 0, 7), // Extended External Voltage
     r(801, 6521, 10, 0, 9, 1, 0, 30), // Park Brake
     r(802, 5807, 8, 0, 9, 1, 0, 30), // Selected
@@ -1699,25 +1701,25 @@ pub(super) static ROWS: &[Row] = &[
     r(814, 22570, 22, 52, 9, 2, 0, 30), // Charger Current Actual
     r(815, 32214, 17, 1, 9, 1, 0, 30), // Throttle Position
     r(816, 30436, 13, 0, 9, 1, 0, 30), // Brake Pressed
-    r(817, 40744, 11, 0, 9, 1, 0, 30), // Charge Plug
+    r(817, 40783, 11, 0, 9, 1, 0, 30), // Charge Plug
     r(818, 30197, 18, 0, 9, 1, 0, 30), // Kill Switch Active
     r(819, 31823, 17, 0, 9, 1, 0, 30), // Kickstand Release
     r(820, 32044, 17, 0, 9, 1, 0, 30), // Powerstrain State
     r(821, 25530, 21, 0, 9, 1, 0, 30), // Malfunction Indicator
-    r(822, 38620, 13, 0, 9, 2, 0, 30), // Current range
-    r(823, 40986, 11, 1, 9, 1, 0, 30), // SoH Battery
-    r(824, 40975, 11, 1, 9, 1, 0, 30), // SoC Battery
+    r(822, 38659, 13, 0, 9, 2, 0, 30), // Current range
+    r(823, 41025, 11, 1, 9, 1, 0, 30), // SoH Battery
+    r(824, 41014, 11, 1, 9, 1, 0, 30), // SoC Battery
     r(825, 32299, 17, 0, 9, 1, 0, 30), // Vehicle available
     r(826, 35909, 15, 0, 9, 1, 0, 30), // Charging Active
     r(827, 25866, 21, 56, 9, 2, 0, 30), // Remaining Charge Time
     r(828, 11398, 18, 5, 9, 2, 0, 30), // Remaining Capacity
     r(829, 27364, 20, 5, 9, 2, 0, 30), // Full Charge Capacity
     r(830, 31517, 17, 0, 9, 1, 0, 30), // Driving direction
-    r(831, 41237, 10, 0, 9, 1, 0, 30), // Drive Mode
+    r(831, 41276, 10, 0, 9, 1, 0, 30), // Drive Mode
     r(832, 31993, 17, 0, 9, 1, 0, 30), // Park Brake Active
     r(833, 38237, 14, 37, 9, 3, 0, 30), // Total Distance
-    r(834, 40037, 13, 47, 9, 3, 0, 30), // Trip Distance
-    r(835, 40076, 13, 39, 9, 1, 0, 30), // Vehicle speed
+    r(834, 40076, 13, 47, 9, 3, 0, 30), // Trip Distance
+    r(835, 40115, 13, 39, 9, 1, 0, 30), // Vehicle speed
     r(836, 36329, 15, 0, 9, 1, 0, 30), // Ignition Status
     r(837, 27464, 20, 0, 9, 1, 0, 30), // Ignition Fast Status
     r(838, 32010, 17, 22, 9, 2, 0, 30), // Power Consumption
@@ -1725,10 +1727,10 @@ pub(super) static ROWS: &[Row] = &[
     r(840, 20889, 23, 19, 38, 3, 0, 7), // Extended Analog Input 2
     r(841, 29945, 18, 0, 38, 1, 0, 7), // DOUT 1 Overcurrent
     r(842, 31500, 17, 0, 38, 1, 0, 7), // DOUT2 Overcurrent
-    r(843, 38815, 13, 0, 8, 1, 0, 30), // Helmet Status
+    r(843, 38854, 13, 0, 8, 1, 0, 30), // Helmet Status
     r(844, 36974, 15, 0, 8, 1, 0, 30), // Top Case Sensor
     r(845, 32710, 16, 0, 8, 1, 0, 30), // Central Stand Up
-    r(846, 40523, 12, 0, 8, 1, 0, 30), // Vehicle Lock
+    r(846, 40562, 12, 0, 8, 1, 0, 30), // Vehicle Lock
     r(847, 23384, 22, 0, 8, 1, 0, 30), // Over-Under Temperature
     r(848, 25845, 21, 0, 8, 1, 0, 30), // Regeneration Disabled
     r(849, 37425, 14, 0, 8, 1, 0, 30), // Battery On/Off
@@ -1736,21 +1738,21 @@ pub(super) static ROWS: &[Row] = &[
     r(851, 29580, 19, 0, 8, 1, 0, 30), // Warning OverVoltage
     r(852, 29561, 19, 0, 8, 1, 0, 30), // Warning OverCurrent
     r(853, 26181, 21, 0, 8, 1, 0, 30), // Warning Short Circuit
-    r(854, 41821, 7, 0, 38, 3, 0, 7), // User ID
+    r(854, 41860, 7, 0, 38, 3, 0, 7), // User ID
     r(855, 30215, 8, 36, 2, 3, 0, 12), // LNG Used
     r(855, 2730, 5, 0, 39, 1, 0, 30), // Power
     r(856, 30215, 18, 36, 2, 3, 0, 12), // LNG Used (counted)
     r(856, 29927, 18, 0, 39, 3, 0, 30), // Current Trip Range
-    r(857, 41535, 9, 1, 2, 2, 0, 12), // LNG Level
+    r(857, 41574, 9, 1, 2, 2, 0, 12), // LNG Level
     r(857, 35334, 16, 0, 39, 3, 0, 30), // Total Trip Range
-    r(858, 41535, 9, 36, 2, 2, 0, 12), // LNG Level
+    r(858, 41574, 9, 36, 2, 2, 0, 12), // LNG Level
     r(858, 32662, 16, 0, 39, 1, 0, 30), // Battery Capacity
     r(859, 9724, 29, 37, 11, 3, 0, 12), // Distance from need of service
-    r(859, 40942, 11, 0, 39, 1, 0, 30), // Low Voltage
+    r(859, 40981, 11, 0, 39, 1, 0, 30), // Low Voltage
     r(860, 14785, 26, 37, 11, 3, 0, 12), // Distance from last service
     r(860, 631, 16, 0, 39, 1, 0, 30), // High Temperature
     r(861, 27864, 20, 26, 11, 2, 0, 12), // Time to next service
-    r(861, 41085, 11, 0, 39, 1, 0, 30), // Upload Time
+    r(861, 41124, 11, 0, 39, 1, 0, 30), // Upload Time
     r(862, 17646, 25, 26, 11, 2, 0, 12), // Time from need of service
     r(862, 36494, 15, 0, 39, 1, 0, 30), // Moving Abnormal
     r(863, 23758, 22, 26, 11, 2, 0, 12), // Time from last serivce
@@ -1760,7 +1762,7 @@ pub(super) static ROWS: &[Row] = &[
     r(865, 19743, 24, 26, 11, 2, 0, 12), // Time to next oil service
     r(865, 30863, 18, 0, 39, 2, 0, 30), // Vehicle FW version
     r(866, 28611, 19, 37, 11, 3, 0, 9), // LVCAN Vehicle Range
-    r(866, 41063, 11, 47, 39, 3, 0, 30), // Total Range
+    r(866, 41102, 11, 47, 39, 3, 0, 30), // Total Range
     r(867, 21234, 23, 36, 11, 3, 0, 12), // LVCAN Total CNG counted
     r(867, 37411, 14, 33, 39, 2, 0, 30), // Battery Energy
     r(868, 30359, 18, 0, 39, 4, 0, 30), // Power System Error
@@ -1776,67 +1778,67 @@ pub(super) static ROWS: &[Row] = &[
     r(890, 30377, 18, 63, 7, 2, 0, 7), // Proximity duration
     r(891, 35834, 15, 0, 7, 198, 0, 7), // BLE MAC address
     r(898, 36569, 12, 0, 3, 1, 0, 9), // SSF Ignition
-    r(899, 40964, 11, 0, 1, 1, 0, 12), // SSF Webasto
+    r(899, 41003, 11, 0, 1, 1, 0, 12), // SSF Webasto
     r(900, 8001, 18, 0, 2, 1, 0, 12), // SSF Engine Working
-    r(900, 38958, 12, 0, 33, 4, 0, 30), // Manual CAN 0
+    r(900, 38997, 12, 0, 33, 4, 0, 30), // Manual CAN 0
     r(901, 25971, 21, 0, 1, 1, 0, 12), // SSF Standalone Engine
-    r(901, 39088, 12, 0, 33, 4, 0, 30), // Manual CAN 1
+    r(901, 39127, 12, 0, 33, 4, 0, 30), // Manual CAN 1
     r(902, 30485, 18, 0, 2, 1, 0, 12), // SSF Ready To Drive
-    r(902, 39218, 12, 0, 33, 4, 0, 30), // Manual CAN 2
+    r(902, 39257, 12, 0, 33, 4, 0, 30), // Manual CAN 2
     r(903, 17546, 25, 0, 2, 1, 0, 9), // SSF Engine Working On CNG
-    r(903, 39348, 12, 0, 33, 4, 0, 30), // Manual CAN 3
-    r(904, 39985, 13, 0, 1, 1, 0, 12), // SSF Work Mode
-    r(904, 39478, 12, 0, 33, 4, 0, 30), // Manual CAN 4
-    r(905, 40475, 12, 0, 1, 1, 0, 12), // SSF Operator
-    r(905, 39608, 12, 0, 33, 4, 0, 30), // Manual CAN 5
-    r(906, 39959, 13, 0, 1, 1, 0, 12), // SSF Interlock
-    r(906, 39738, 12, 0, 33, 4, 0, 30), // Manual CAN 6
+    r(903, 39387, 12, 0, 33, 4, 0, 30), // Manual CAN 3
+    r(904, 40024, 13, 0, 1, 1, 0, 12), // SSF Work Mode
+    r(904, 39517, 12, 0, 33, 4, 0, 30), // Manual CAN 4
+    r(905, 40514, 12, 0, 1, 1, 0, 12), // SSF Operator
+    r(905, 39647, 12, 0, 33, 4, 0, 30), // Manual CAN 5
+    r(906, 39998, 13, 0, 1, 1, 0, 12), // SSF Interlock
+    r(906, 39777, 12, 0, 33, 4, 0, 30), // Manual CAN 6
     r(907, 23450, 22, 0, 13, 1, 0, 12), // SSF Engine Lock Active
-    r(907, 40379, 12, 0, 33, 4, 0, 30), // Manual CAN 7
+    r(907, 40418, 12, 0, 33, 4, 0, 30), // Manual CAN 7
     r(908, 15305, 26, 0, 13, 1, 0, 12), // SSF Request To Lock Engine
-    r(908, 40391, 12, 0, 33, 4, 0, 30), // Manual CAN 8
-    r(909, 39972, 13, 0, 3, 1, 0, 12), // SSF Roof Open
-    r(909, 40403, 12, 0, 33, 4, 0, 30), // Manual CAN 9
+    r(908, 40430, 12, 0, 33, 4, 0, 30), // Manual CAN 8
+    r(909, 40011, 13, 0, 3, 1, 0, 12), // SSF Roof Open
+    r(909, 40442, 12, 0, 33, 4, 0, 30), // Manual CAN 9
     r(910, 21349, 23, 0, 2, 1, 0, 12), // SSF Footbrake Is Active
-    r(910, 39088, 13, 0, 33, 4, 0, 30), // Manual CAN 10
+    r(910, 39127, 13, 0, 33, 4, 0, 30), // Manual CAN 10
     r(911, 32129, 17, 0, 2, 1, 0, 9), // SSF Clutch Pushed
-    r(911, 39101, 13, 0, 33, 4, 0, 30), // Manual CAN 11
+    r(911, 39140, 13, 0, 33, 4, 0, 30), // Manual CAN 11
     r(912, 17621, 25, 0, 2, 1, 0, 12), // SSF Hazard Warning Lights
-    r(912, 39114, 13, 0, 33, 4, 0, 30), // Manual CAN 12
+    r(912, 39153, 13, 0, 33, 4, 0, 30), // Manual CAN 12
     r(913, 25908, 21, 0, 3, 1, 0, 9), // SSF Engine Cover Open
-    r(913, 39127, 13, 0, 33, 4, 0, 30), // Manual CAN 13
+    r(913, 39166, 13, 0, 33, 4, 0, 30), // Manual CAN 13
     r(914, 17496, 25, 0, 2, 1, 0, 12), // SSF Charging Wire Plugged
-    r(914, 39140, 13, 0, 33, 4, 0, 30), // Manual CAN 14
+    r(914, 39179, 13, 0, 33, 4, 0, 30), // Manual CAN 14
     r(915, 25887, 21, 0, 2, 1, 0, 12), // SSF Batttery Charging
-    r(915, 39153, 13, 0, 33, 4, 0, 30), // Manual CAN 15
+    r(915, 39192, 13, 0, 33, 4, 0, 30), // Manual CAN 15
     r(916, 17521, 25, 0, 2, 1, 0, 12), // SSF Electric Engine State
-    r(916, 39166, 13, 0, 33, 4, 0, 30), // Manual CAN 16
+    r(916, 39205, 13, 0, 33, 4, 0, 30), // Manual CAN 16
     r(917, 10507, 29, 0, 2, 1, 0, 12), // SSF Car Closed Factory Remote
-    r(917, 39179, 13, 0, 33, 4, 0, 30), // Manual CAN 17
+    r(917, 39218, 13, 0, 33, 4, 0, 30), // Manual CAN 17
     r(918, 15253, 26, 0, 2, 1, 0, 12), // SSF Factory Alarm Actuated
-    r(918, 39192, 13, 0, 33, 4, 0, 30), // Manual CAN 18
+    r(918, 39231, 13, 0, 33, 4, 0, 30), // Manual CAN 18
     r(919, 15279, 26, 0, 2, 1, 0, 12), // SSF Factory Alarm Emulated
-    r(919, 39205, 13, 0, 33, 4, 0, 30), // Manual CAN 19
+    r(919, 39244, 13, 0, 33, 4, 0, 30), // Manual CAN 19
     r(920, 8032, 31, 0, 2, 1, 0, 12), // SSF Signal Close Factory Remote
-    r(920, 39218, 13, 0, 33, 4, 0, 30), // Manual CAN 20
+    r(920, 39257, 13, 0, 33, 4, 0, 30), // Manual CAN 20
     r(921, 9024, 30, 0, 2, 1, 0, 12), // SSF Signal Open Factory Remote
-    r(921, 39231, 13, 0, 33, 4, 0, 30), // Manual CAN 21
+    r(921, 39270, 13, 0, 33, 4, 0, 30), // Manual CAN 21
     r(922, 28858, 19, 0, 2, 1, 0, 12), // SSF Rearming Signal
-    r(922, 39244, 13, 0, 33, 4, 0, 30), // Manual CAN 22
+    r(922, 39283, 13, 0, 33, 4, 0, 30), // Manual CAN 22
     r(923, 5412, 36, 0, 2, 1, 0, 12), // SSF Trunk Door Opened Factory Remote
-    r(923, 39257, 13, 0, 33, 4, 0, 30), // Manual CAN 23
+    r(923, 39296, 13, 0, 33, 4, 0, 30), // Manual CAN 23
     r(924, 21326, 23, 0, 3, 1, 0, 9), // SSF CAN Module In Sleep
-    r(924, 39270, 13, 0, 33, 4, 0, 30), // Manual CAN 24
+    r(924, 39309, 13, 0, 33, 4, 0, 30), // Manual CAN 24
     r(925, 25929, 21, 0, 1, 1, 0, 12), // SSF Factory Remote 3x
-    r(925, 39283, 13, 0, 33, 4, 0, 30), // Manual CAN 25
+    r(925, 39322, 13, 0, 33, 4, 0, 30), // Manual CAN 25
     r(926, 32146, 17, 0, 13, 1, 0, 12), // SSF Factory Armed
-    r(926, 39296, 13, 0, 33, 4, 0, 30), // Manual CAN 26
+    r(926, 39335, 13, 0, 33, 4, 0, 30), // Manual CAN 26
     r(927, 4068, 40, 0, 2, 1, 0, 9), // SSF Drive Is Active (automatic gear box)
-    r(927, 39309, 13, 0, 33, 4, 0, 30), // Manual CAN 27
+    r(927, 39348, 13, 0, 33, 4, 0, 30), // Manual CAN 27
     r(928, 24753, 18, 0, 2, 1, 0, 9), // CSF Parking Lights
-    r(928, 39322, 13, 0, 33, 4, 0, 30), // Manual CAN 28
+    r(928, 39361, 13, 0, 33, 4, 0, 30), // Manual CAN 28
     r(929, 16596, 22, 0, 2, 1, 0, 9), // CSF Dipped Head lights
-    r(929, 39335, 13, 0, 33, 4, 0, 30), // Manual CAN 29
+    r(929, 39374, 13, 0, 33, 4, 0, 30), // Manual CAN 29
     r(930, 18855, 24, 0, 2, 1, 0, 9), // CSF Full Beam Headlights
     r(930, 5553, 35, 0, 16, 4, 0, 30), // Accelerator Pedal 1 Low Idle Switch
     r(931, 22526, 19, 0, 2, 1, 0, 9), // CSF Rear Fog Lights
@@ -1868,14 +1870,14 @@ pub(super) static ROWS: &[Row] = &[
     r(944, 6385, 34, 1, 16, 4, 0, 30), // Estimated Pumping - Percent Torque
     r(945, 12997, 27, 0, 1, 1, 0, 12), // CSF Front Passenger Present
     r(945, 30053, 18, 0, 16, 4, 0, 30), // Engine Torque Mode
-    r(946, 41779, 7, 0, 1, 1, 0, 12), // CSF PTO
+    r(946, 41818, 7, 0, 1, 1, 0, 12), // CSF PTO
     r(946, 3195, 43, 1, 16, 4, 0, 30), // Actual Engine - Percent Torque (Fractional)
     r(947, 9579, 29, 0, 1, 1, 0, 12), // CSF Front Differential Locked
     r(947, 3664, 41, 1, 16, 4, 0, 30), // Driver’s Demand Engine - Percent Torque
     r(948, 11472, 28, 0, 1, 1, 0, 12), // CSF Rear Differential Locked
     r(948, 3195, 30, 1, 16, 4, 0, 30), // Actual Engine - Percent Torque
     r(949, 5693, 35, 0, 1, 1, 0, 12), // CSF Central Differential 4HI Locked
-    r(949, 40307, 12, 62, 16, 4, 0, 30), // Engine Speed
+    r(949, 40346, 12, 62, 16, 4, 0, 30), // Engine Speed
     r(950, 7115, 32, 0, 1, 1, 0, 12), // CSF Rear Differential 4LO Locked
     r(950, 1051, 55, 16, 16, 4, 0, 30), // Source Address of Controlling Device for Engine Control
     r(951, 8304, 30, 0, 1, 1, 0, 12), // CSF Trailer Axle 1 Lift Active
@@ -2002,9 +2004,9 @@ pub(super) static ROWS: &[Row] = &[
     r(1021, 4723, 37, 0, 1, 1, 0, 12), // ASF Threshing Drum Control Turned Off
     r(1021, 11528, 28, 0, 16, 4, 0, 30), // Cruise Control Enable Switch
     r(1022, 12754, 27, 0, 1, 1, 0, 12), // ASF Straw Walker Is Clogged
-    r(1022, 40127, 12, 0, 16, 4, 0, 30), // Brake Switch
+    r(1022, 40166, 12, 0, 16, 4, 0, 30), // Brake Switch
     r(1023, 1520, 48, 0, 1, 1, 0, 12), // ASF Excessive Clearance Under The Threshing Drum
-    r(1023, 38581, 13, 0, 16, 4, 0, 30), // Clutch Switch
+    r(1023, 38620, 13, 0, 16, 4, 0, 30), // Clutch Switch
     r(1024, 697, 65, 0, 1, 1, 0, 12), // ASF Low Temperature Of Drive System Hydraulics Less Than 5 Grades
     r(1024, 16871, 25, 0, 16, 4, 0, 30), // Cruise Control Set Switch
     r(1025, 627, 70, 0, 1, 1, 0, 12), // ASF High Temperature Of Drive System Hydraulics Greater Than 86 Grades
@@ -2029,7 +2031,7 @@ pub(super) static ROWS: &[Row] = &[
     r(1034, 7815, 31, 0, 16, 4, 0, 30), // Engine Shutdown Override Switch
     r(1035, 939, 56, 0, 1, 1, 0, 12), // ASF The Pressure Filter Of The Hydraulic Pump Is Clogged
     r(1035, 32934, 16, 45, 16, 4, 0, 30), // Engine Fuel Rate
-    r(1036, 40063, 13, 0, 1, 1, 0, 12), // USF Spreading
+    r(1036, 40102, 13, 0, 1, 1, 0, 12), // USF Spreading
     r(1036, 6721, 33, 38, 16, 4, 0, 30), // Engine Instantaneous Fuel Economy
     r(1037, 20031, 21, 0, 1, 1, 0, 12), // USF Pouring Chemicals
     r(1037, 13348, 27, 38, 16, 4, 0, 30), // Engine Average Fuel Economy
@@ -2043,7 +2045,7 @@ pub(super) static ROWS: &[Row] = &[
     r(1041, 18879, 24, 66, 16, 4, 0, 30), // Cab Interior Temperature
     r(1042, 29542, 16, 0, 1, 1, 0, 12), // USF Water Supply
     r(1042, 20383, 23, 66, 16, 4, 0, 30), // Ambient Air Temperature
-    r(1043, 40063, 13, 0, 1, 1, 0, 12), // USF Spreading
+    r(1043, 40102, 13, 0, 1, 1, 0, 12), // USF Spreading
     r(1043, 7784, 31, 66, 16, 4, 0, 30), // Engine Intake 1 Air Temperature
     r(1044, 37004, 15, 0, 1, 1, 0, 12), // USF Liquid pump
     r(1044, 19599, 24, 66, 16, 4, 0, 30), // Road Surface Temperature
@@ -2109,7 +2111,7 @@ pub(super) static ROWS: &[Row] = &[
     r(1079, 35318, 16, 0, 11, 3, 0, 12), // Total Bale Count
     r(1080, 35324, 10, 0, 11, 3, 0, 12), // Bale Count
     r(1081, 37509, 14, 0, 11, 3, 0, 12), // Cut Bale Count
-    r(1082, 40711, 11, 0, 11, 3, 0, 12), // Bale Slices
+    r(1082, 40750, 11, 0, 11, 3, 0, 12), // Bale Slices
     r(1083, 8001, 31, 0, 1, 1, 0, 12), // SSF Engine Working On Dual Fuel
     r(1084, 17571, 25, 0, 1, 1, 0, 12), // SSF Engine Working On LPG
     r(1085, 24774, 21, 0, 1, 1, 0, 12), // CSF Trailer Connected
@@ -2141,7 +2143,7 @@ pub(super) static ROWS: &[Row] = &[
     r(1113, 27384, 20, 4, 31, 2, 0, 11), // HVBatteryPackCurrent
     r(1116, 30233, 18, 39, 11, 1, 0, 12), // LVCAN MaxRoadSpeed
     r(1117, 21188, 23, 39, 11, 1, 0, 12), // LVCAN ExceededRoadSpeed
-    r(1121, 40163, 12, 0, 9, 2, 0, 30), // CAN Unlocked
+    r(1121, 40202, 12, 0, 9, 2, 0, 30), // CAN Unlocked
     r(1122, 11304, 28, 66, 9, 66, 0, 30), // BMS2 Temperature Current Max
     r(1123, 11332, 28, 66, 9, 66, 0, 30), // BMS2 Temperature Current Min
     r(1124, 24648, 21, 55, 9, 3, 0, 30), // BMS2 Voltage Cell Min
@@ -2149,11 +2151,11 @@ pub(super) static ROWS: &[Row] = &[
     r(1126, 28801, 19, 20, 10, 4, 0, 30), // Max Available Power
     r(1127, 37817, 14, 0, 10, 4, 0, 30), // Handlebar Lock
     r(1128, 30431, 18, 0, 10, 4, 0, 30), // Rear Brake Pressed
-    r(1129, 41445, 9, 0, 10, 4, 0, 30), // COM Error
+    r(1129, 41484, 9, 0, 10, 4, 0, 30), // COM Error
     r(1130, 23428, 3, 62, 10, 4, 0, 30), // RPM
     r(1131, 38223, 14, 4, 10, 4, 0, 30), // Torque Current
-    r(1132, 41814, 7, 0, 10, 4, 0, 30), // SN High
-    r(1133, 41878, 6, 0, 10, 4, 0, 30), // SN Low
+    r(1132, 41853, 7, 0, 10, 4, 0, 30), // SN High
+    r(1133, 41917, 6, 0, 10, 4, 0, 30), // SN Low
     r(1134, 23274, 22, 55, 10, 4, 0, 30), // Lowest Battery Voltage
     r(1135, 31925, 17, 0, 10, 4, 0, 30), // Lowest Battery ID
     r(1136, 21004, 23, 55, 10, 4, 0, 30), // Highest Battery Voltage
@@ -2165,10 +2167,10 @@ pub(super) static ROWS: &[Row] = &[
     r(1142, 13483, 27, 66, 10, 4, 0, 30), // Highest Battery Temperature
     r(1143, 8724, 30, 0, 10, 4, 0, 30), // Highest Temperature Battery ID
     r(1144, 32248, 17, 63, 10, 4, 0, 30), // Time To Full Load
-    r(1145, 40011, 13, 63, 10, 4, 0, 30), // Time To Empty
+    r(1145, 40050, 13, 63, 10, 4, 0, 30), // Time To Empty
     r(1146, 32248, 12, 63, 10, 4, 0, 30), // Time To Full
-    r(1147, 38568, 13, 0, 10, 4, 0, 30), // Cluster State
-    r(1148, 40755, 11, 1, 10, 4, 0, 30), // Cluster SoC
+    r(1147, 38607, 13, 0, 10, 4, 0, 30), // Cluster State
+    r(1148, 40794, 11, 1, 10, 4, 0, 30), // Cluster SoC
     r(1149, 25551, 21, 4, 10, 4, 0, 30), // Max Discharge Current
     r(1150, 27784, 20, 0, 10, 4, 0, 30), // Recuperation Allowed
     r(1151, 13753, 27, 1, 36, 2, 0, 12), // OEM Battery State Of Health
@@ -2180,11 +2182,11 @@ pub(super) static ROWS: &[Row] = &[
     r(1155, 5340, 36, 34, 31, 3, 9, 31), // HV battery consumed energy (Counted)
     r(1155, 35924, 15, 4, 10, 4, 0, 30), // Cluster Current
     r(1156, 6754, 33, 34, 31, 3, 9, 31), // HV battery recup energy (Counted)
-    r(1156, 38945, 13, 0, 10, 4, 0, 30), // Major Version
+    r(1156, 38984, 13, 0, 10, 4, 0, 30), // Major Version
     r(1157, 34662, 16, 32, 31, 2, 7, 31), // HV battery power
-    r(1157, 39868, 13, 0, 10, 4, 0, 30), // Minor Version
+    r(1157, 39907, 13, 0, 10, 4, 0, 30), // Minor Version
     r(1158, 29618, 19, 31, 31, 2, 0, 31), // engine oil pressure
-    r(1158, 39920, 13, 0, 10, 4, 0, 30), // Patch Version
+    r(1158, 39959, 13, 0, 10, 4, 0, 30), // Patch Version
     r(1159, 35382, 16, 1, 31, 1, 0, 31), // engine oil level
     r(1159, 27764, 20, 0, 10, 4, 0, 30), // Recognized Batteries
     r(1160, 28079, 19, 0, 10, 4, 0, 30), // Activated Batteries
@@ -2192,7 +2194,7 @@ pub(super) static ROWS: &[Row] = &[
     r(1162, 31296, 17, 19, 10, 4, 0, 30), // Battery 1 Voltage
     r(1163, 31279, 17, 4, 10, 4, 0, 30), // Battery 1 Current
     r(1164, 35849, 15, 0, 10, 4, 0, 30), // Battery 1 State
-    r(1165, 38529, 13, 1, 10, 4, 0, 30), // Battery 1 SoC
+    r(1165, 38568, 13, 1, 10, 4, 0, 30), // Battery 1 SoC
     r(1166, 20429, 23, 66, 10, 4, 0, 30), // Battery 1 Temperature 1
     r(1167, 20452, 23, 66, 10, 4, 0, 30), // Battery 1 Temperature 2
     r(1168, 14577, 26, 66, 10, 4, 0, 30), // Battery 1 Power Stage Temp
@@ -2200,7 +2202,7 @@ pub(super) static ROWS: &[Row] = &[
     r(1170, 17304, 17, 19, 10, 4, 0, 30), // Battery 2 Voltage
     r(1171, 31313, 17, 4, 10, 4, 0, 30), // Battery 2 Current
     r(1172, 35864, 15, 0, 10, 4, 0, 30), // Battery 2 State
-    r(1173, 38542, 13, 1, 10, 4, 0, 30), // Battery 2 SoC
+    r(1173, 38581, 13, 1, 10, 4, 0, 30), // Battery 2 SoC
     r(1174, 20475, 23, 66, 10, 4, 0, 30), // Battery 2 Temperature 1
     r(1175, 20498, 23, 66, 10, 4, 0, 30), // Battery 2 Temperature 2
     r(1176, 14603, 26, 66, 10, 4, 0, 30), // Battery 2 Power Stage Temp
@@ -2224,12 +2226,12 @@ pub(super) static ROWS: &[Row] = &[
     r(1209, 12312, 28, 0, 11, 1, 0, 12), // LVCAN RSF WthrSpeedLimitSign
     r(1292, 28307, 19, 0, 15, 1, 0, 32), // COM2 DSM mask event
     r(1412, 17421, 25, 0, 24, 1, 0, 12), // Motorcycle Fall Detection
-    r(10009, 41490, 9, 0, 38, 2, 3, 2), // Eco score
-    r(10040, 41317, 10, 0, 40, 1, 0, 28), // Inbox Fuel
-    r(10041, 38828, 13, 0, 40, 2, 0, 28), // Inbox Battery
-    r(10042, 41327, 10, 0, 40, 3, 0, 28), // Inbox TELH
-    r(10043, 41526, 9, 0, 40, 3, 0, 28), // Inbox TVH
-    r(10044, 41337, 10, 0, 40, 3, 0, 28), // Inbox TENH
+    r(10009, 41529, 9, 0, 38, 2, 3, 2), // Eco score
+    r(10040, 41356, 10, 0, 40, 1, 0, 28), // Inbox Fuel
+    r(10041, 38867, 13, 0, 40, 2, 0, 28), // Inbox Battery
+    r(10042, 41366, 10, 0, 40, 3, 0, 28), // Inbox TELH
+    r(10043, 41565, 9, 0, 40, 3, 0, 28), // Inbox TVH
+    r(10044, 41376, 10, 0, 40, 3, 0, 28), // Inbox TENH
     r(10045, 20079, 24, 0, 40, 1, 0, 2), // Zone 1 Compartment state
     r(10046, 22039, 23, 0, 40, 1, 0, 2), // Zone 1 Compartment mode
     r(10047, 15409, 26, 66, 40, 66, 0, 2), // Zone 1 Return Air Sensor 1
@@ -2238,7 +2240,7 @@ pub(super) static ROWS: &[Row] = &[
     r(10050, 10797, 29, 66, 40, 66, 0, 2), // Zone 1 Evaporator temperature
     r(10051, 15435, 26, 66, 40, 66, 0, 2), // Zone 1 Return Air Sensor 2
     r(10052, 15487, 26, 66, 40, 66, 0, 2), // Zone 1 Supply Air Sensor 2
-    r(10053, 40089, 13, 0, 40, 1, 0, 28), // Z1 Power mode
+    r(10053, 40128, 13, 0, 40, 1, 0, 28), // Z1 Power mode
     r(10054, 20103, 24, 0, 40, 1, 0, 28), // Zone 2 Compartment state
     r(10055, 22062, 23, 0, 40, 1, 0, 28), // Zone 2 Compartment mode
     r(10056, 15513, 26, 66, 40, 66, 0, 2), // Zone 2 Return Air Sensor 1
@@ -2256,8 +2258,8 @@ pub(super) static ROWS: &[Row] = &[
     r(10069, 15643, 26, 66, 40, 66, 0, 2), // Zone 3 Return Air sensor 2
     r(10070, 15695, 26, 66, 40, 66, 0, 2), // Zone 3 Supply Air sensor 2
     r(10071, 26223, 21, 0, 40, 1, 0, 2), // Zone 3 Operating Mode
-    r(10189, 41074, 11, 0, 42, 1, 0, 2), // Total Tires
-    r(10190, 41052, 11, 0, 42, 1, 0, 2), // Total Axles
+    r(10189, 41113, 11, 0, 42, 1, 0, 2), // Total Tires
+    r(10190, 41091, 11, 0, 42, 1, 0, 2), // Total Axles
     r(10191, 30089, 18, 0, 42, 4, 0, 2), // Graphical Position
     r(10192, 36614, 15, 0, 42, 129, 0, 2), // Tire 1 pressure
     r(10193, 36779, 15, 0, 42, 129, 0, 2), // Tire 2 pressure
@@ -2283,64 +2285,64 @@ pub(super) static ROWS: &[Row] = &[
     r(10213, 35254, 16, 0, 42, 129, 0, 2), // Tire 22 pressure
     r(10214, 35270, 16, 0, 42, 129, 0, 2), // Tire 23 pressure
     r(10215, 35286, 16, 0, 42, 129, 0, 2), // Tire 24 pressure
-    r(10298, 39218, 13, 0, 34, 1, 0, 2), // Manual CAN 20
-    r(10299, 39231, 13, 0, 34, 1, 0, 2), // Manual CAN 21
-    r(10300, 39244, 13, 0, 34, 1, 0, 2), // Manual CAN 22
-    r(10301, 39257, 13, 0, 34, 1, 0, 2), // Manual CAN 23
-    r(10302, 39270, 13, 0, 34, 1, 0, 2), // Manual CAN 24
-    r(10303, 39283, 13, 0, 34, 1, 0, 2), // Manual CAN 25
-    r(10304, 39296, 13, 0, 34, 1, 0, 2), // Manual CAN 26
-    r(10305, 39309, 13, 0, 34, 1, 0, 2), // Manual CAN 27
-    r(10306, 39322, 13, 0, 34, 1, 0, 2), // Manual CAN 28
-    r(10307, 39335, 13, 0, 34, 1, 0, 2), // Manual CAN 29
-    r(10308, 39348, 13, 0, 34, 1, 0, 2), // Manual CAN 30
-    r(10309, 39361, 13, 0, 34, 1, 0, 2), // Manual CAN 31
-    r(10310, 39374, 13, 0, 34, 1, 0, 2), // Manual CAN 32
-    r(10311, 39387, 13, 0, 34, 1, 0, 2), // Manual CAN 33
-    r(10312, 39400, 13, 0, 34, 1, 0, 2), // Manual CAN 34
-    r(10313, 39413, 13, 0, 34, 1, 0, 2), // Manual CAN 35
-    r(10314, 39426, 13, 0, 34, 1, 0, 2), // Manual CAN 36
-    r(10315, 39439, 13, 0, 34, 1, 0, 2), // Manual CAN 37
-    r(10316, 39452, 13, 0, 34, 1, 0, 2), // Manual CAN 38
-    r(10317, 39465, 13, 0, 34, 1, 0, 2), // Manual CAN 39
-    r(10318, 39478, 13, 0, 34, 1, 0, 2), // Manual CAN 40
-    r(10319, 39491, 13, 0, 34, 1, 0, 2), // Manual CAN 41
-    r(10320, 39504, 13, 0, 34, 1, 0, 2), // Manual CAN 42
-    r(10321, 39517, 13, 0, 34, 1, 0, 2), // Manual CAN 43
-    r(10322, 39530, 13, 0, 34, 1, 0, 2), // Manual CAN 44
-    r(10323, 39543, 13, 0, 34, 1, 0, 2), // Manual CAN 45
-    r(10324, 39556, 13, 0, 34, 1, 0, 2), // Manual CAN 46
-    r(10325, 39569, 13, 0, 34, 1, 0, 2), // Manual CAN 47
-    r(10326, 39582, 13, 0, 34, 1, 0, 2), // Manual CAN 48
-    r(10327, 39595, 13, 0, 34, 1, 0, 2), // Manual CAN 49
-    r(10328, 39608, 13, 0, 34, 1, 0, 2), // Manual CAN 50
-    r(10329, 39621, 13, 0, 34, 1, 0, 2), // Manual CAN 51
-    r(10330, 39634, 13, 0, 34, 1, 0, 2), // Manual CAN 52
-    r(10331, 39647, 13, 0, 34, 1, 0, 2), // Manual CAN 53
-    r(10332, 39660, 13, 0, 34, 1, 0, 2), // Manual CAN 54
-    r(10333, 39673, 13, 0, 34, 1, 0, 2), // Manual CAN 55
-    r(10334, 39686, 13, 0, 34, 1, 0, 2), // Manual CAN 56
-    r(10335, 39699, 13, 0, 34, 1, 0, 2), // Manual CAN 57
-    r(10336, 39712, 13, 0, 34, 1, 0, 2), // Manual CAN 58
-    r(10337, 39725, 13, 0, 34, 1, 0, 2), // Manual CAN 59
-    r(10338, 39738, 13, 0, 34, 1, 0, 2), // Manual CAN 60
-    r(10339, 39751, 13, 0, 34, 1, 0, 2), // Manual CAN 61
-    r(10340, 39764, 13, 0, 34, 1, 0, 2), // Manual CAN 62
-    r(10341, 39777, 13, 0, 34, 1, 0, 2), // Manual CAN 63
-    r(10342, 39790, 13, 0, 34, 1, 0, 2), // Manual CAN 64
-    r(10343, 39803, 13, 0, 34, 1, 0, 2), // Manual CAN 65
-    r(10344, 39816, 13, 0, 34, 1, 0, 2), // Manual CAN 66
-    r(10345, 39829, 13, 0, 34, 1, 0, 2), // Manual CAN 67
-    r(10346, 39842, 13, 0, 34, 1, 0, 2), // Manual CAN 68
-    r(10347, 39855, 13, 0, 34, 1, 0, 2), // Manual CAN 69
-    r(10348, 40331, 12, 1, 26, 1, 0, 2), // Fuel level 2
-    r(10349, 38932, 13, 0, 26, 1, 0, 2), // MIL indicator
+    r(10298, 39257, 13, 0, 34, 1, 0, 2), // Manual CAN 20
+    r(10299, 39270, 13, 0, 34, 1, 0, 2), // Manual CAN 21
+    r(10300, 39283, 13, 0, 34, 1, 0, 2), // Manual CAN 22
+    r(10301, 39296, 13, 0, 34, 1, 0, 2), // Manual CAN 23
+    r(10302, 39309, 13, 0, 34, 1, 0, 2), // Manual CAN 24
+    r(10303, 39322, 13, 0, 34, 1, 0, 2), // Manual CAN 25
+    r(10304, 39335, 13, 0, 34, 1, 0, 2), // Manual CAN 26
+    r(10305, 39348, 13, 0, 34, 1, 0, 2), // Manual CAN 27
+    r(10306, 39361, 13, 0, 34, 1, 0, 2), // Manual CAN 28
+    r(10307, 39374, 13, 0, 34, 1, 0, 2), // Manual CAN 29
+    r(10308, 39387, 13, 0, 34, 1, 0, 2), // Manual CAN 30
+    r(10309, 39400, 13, 0, 34, 1, 0, 2), // Manual CAN 31
+    r(10310, 39413, 13, 0, 34, 1, 0, 2), // Manual CAN 32
+    r(10311, 39426, 13, 0, 34, 1, 0, 2), // Manual CAN 33
+    r(10312, 39439, 13, 0, 34, 1, 0, 2), // Manual CAN 34
+    r(10313, 39452, 13, 0, 34, 1, 0, 2), // Manual CAN 35
+    r(10314, 39465, 13, 0, 34, 1, 0, 2), // Manual CAN 36
+    r(10315, 39478, 13, 0, 34, 1, 0, 2), // Manual CAN 37
+    r(10316, 39491, 13, 0, 34, 1, 0, 2), // Manual CAN 38
+    r(10317, 39504, 13, 0, 34, 1, 0, 2), // Manual CAN 39
+    r(10318, 39517, 13, 0, 34, 1, 0, 2), // Manual CAN 40
+    r(10319, 39530, 13, 0, 34, 1, 0, 2), // Manual CAN 41
+    r(10320, 39543, 13, 0, 34, 1, 0, 2), // Manual CAN 42
+    r(10321, 39556, 13, 0, 34, 1, 0, 2), // Manual CAN 43
+    r(10322, 39569, 13, 0, 34, 1, 0, 2), // Manual CAN 44
+    r(10323, 39582, 13, 0, 34, 1, 0, 2), // Manual CAN 45
+    r(10324, 39595, 13, 0, 34, 1, 0, 2), // Manual CAN 46
+    r(10325, 39608, 13, 0, 34, 1, 0, 2), // Manual CAN 47
+    r(10326, 39621, 13, 0, 34, 1, 0, 2), // Manual CAN 48
+    r(10327, 39634, 13, 0, 34, 1, 0, 2), // Manual CAN 49
+    r(10328, 39647, 13, 0, 34, 1, 0, 2), // Manual CAN 50
+    r(10329, 39660, 13, 0, 34, 1, 0, 2), // Manual CAN 51
+    r(10330, 39673, 13, 0, 34, 1, 0, 2), // Manual CAN 52
+    r(10331, 39686, 13, 0, 34, 1, 0, 2), // Manual CAN 53
+    r(10332, 39699, 13, 0, 34, 1, 0, 2), // Manual CAN 54
+    r(10333, 39712, 13, 0, 34, 1, 0, 2), // Manual CAN 55
+    r(10334, 39725, 13, 0, 34, 1, 0, 2), // Manual CAN 56
+    r(10335, 39738, 13, 0, 34, 1, 0, 2), // Manual CAN 57
+    r(10336, 39751, 13, 0, 34, 1, 0, 2), // Manual CAN 58
+    r(10337, 39764, 13, 0, 34, 1, 0, 2), // Manual CAN 59
+    r(10338, 39777, 13, 0, 34, 1, 0, 2), // Manual CAN 60
+    r(10339, 39790, 13, 0, 34, 1, 0, 2), // Manual CAN 61
+    r(10340, 39803, 13, 0, 34, 1, 0, 2), // Manual CAN 62
+    r(10341, 39816, 13, 0, 34, 1, 0, 2), // Manual CAN 63
+    r(10342, 39829, 13, 0, 34, 1, 0, 2), // Manual CAN 64
+    r(10343, 39842, 13, 0, 34, 1, 0, 2), // Manual CAN 65
+    r(10344, 39855, 13, 0, 34, 1, 0, 2), // Manual CAN 66
+    r(10345, 39868, 13, 0, 34, 1, 0, 2), // Manual CAN 67
+    r(10346, 39881, 13, 0, 34, 1, 0, 2), // Manual CAN 68
+    r(10347, 39894, 13, 0, 34, 1, 0, 2), // Manual CAN 69
+    r(10348, 40370, 12, 1, 26, 1, 0, 2), // Fuel level 2
+    r(10349, 38971, 13, 0, 26, 1, 0, 2), // MIL indicator
     r(10350, 20383, 23, 66, 40, 66, 4, 2), // Ambient Air Temperature
     r(10351, 8364, 30, 66, 40, 66, 4, 2), // Compressor Coolant Temperature
-    r(10352, 40546, 11, 0, 40, 1, 0, 28), // Alarm level
+    r(10352, 40585, 11, 0, 40, 1, 0, 28), // Alarm level
     r(10353, 31398, 17, 0, 40, 2, 0, 2), // Compressor Config
     r(10354, 16846, 25, 0, 40, 1, 0, 28), // Communication state flags
-    r(10355, 40777, 11, 0, 40, 1, 0, 28), // Door Status
+    r(10355, 40816, 11, 0, 40, 1, 0, 28), // Door Status
     r(10356, 28592, 19, 0, 40, 4, 0, 2), // Installation Serial
     r(10357, 38265, 14, 0, 40, 4, 0, 28), // Trailer Serial
     r(10360, 30683, 18, 66, 42, 129, 0, 2), // Tire 1 Temperature
@@ -2391,11 +2393,11 @@ pub(super) static ROWS: &[Row] = &[
     r(10405, 36839, 15, 0, 42, 129, 0, 2), // Tire 23 Warning
     r(10406, 29314, 19, 66, 42, 129, 0, 2), // Tire 24 Temperature
     r(10407, 36854, 15, 0, 42, 129, 0, 2), // Tire 24 Warning
-    r(10428, 40997, 11, 0, 26, 132, 0, 2), // Tell Tale 0
-    r(10429, 41008, 11, 0, 26, 132, 0, 2), // Tell Tale 1
-    r(10430, 41019, 11, 0, 26, 132, 0, 2), // Tell Tale 2
-    r(10431, 41030, 11, 0, 26, 132, 0, 2), // Tell Tale 3
-    r(10455, 40115, 12, 1, 26, 1, 0, 2), // AdBlue level
+    r(10428, 41036, 11, 0, 26, 132, 0, 2), // Tell Tale 0
+    r(10429, 41047, 11, 0, 26, 132, 0, 2), // Tell Tale 1
+    r(10430, 41058, 11, 0, 26, 132, 0, 2), // Tell Tale 2
+    r(10431, 41069, 11, 0, 26, 132, 0, 2), // Tell Tale 3
+    r(10455, 40154, 12, 1, 26, 1, 0, 2), // AdBlue level
     r(10456, 33030, 16, 0, 22, 1, 0, 32), // FerryTrainStatus
     r(10464, 17146, 25, 0, 23, 1, 0, 2), // External Digital Sensor 1
     r(10465, 17171, 25, 0, 23, 1, 0, 2), // External Digital Sensor 2
@@ -2412,7 +2414,7 @@ pub(super) static ROWS: &[Row] = &[
     r(10477, 28744, 19, 30, 40, 3, 0, 2), // Maintenance 3 Hours
     r(10478, 28763, 19, 30, 27, 3, 0, 2), // Maintenance 4 Hours
     r(10479, 28782, 19, 30, 40, 3, 0, 2), // Maintenance 5 Hours
-    r(10480, 41727, 8, 0, 40, 1, 0, 2), // Run Mode
+    r(10480, 41766, 8, 0, 40, 1, 0, 2), // Run Mode
     r(10481, 23054, 22, 66, 40, 66, 0, 28), // External Temperature 1
     r(10482, 23076, 22, 66, 40, 66, 0, 28), // External Temperature 2
     r(10483, 23098, 22, 66, 40, 66, 0, 28), // External Temperature 3
@@ -2425,10 +2427,10 @@ pub(super) static ROWS: &[Row] = &[
     r(10490, 32534, 16, 1, 38, 1, 0, 2), // 1Wire Humidity 4
     r(10491, 32550, 16, 1, 38, 1, 0, 2), // 1Wire Humidity 5
     r(10492, 32566, 16, 1, 38, 1, 0, 2), // 1Wire Humidity 6
-    r(10493, 41786, 7, 0, 26, 3, 0, 2), // DTC DM1
-    r(10494, 40199, 12, 63, 26, 3, 0, 2), // DTC Time DM1
-    r(10495, 41793, 7, 0, 26, 3, 0, 2), // DTC DM2
-    r(10496, 40211, 12, 63, 26, 3, 0, 2), // DTC Time DM2
+    r(10493, 41825, 7, 0, 26, 3, 0, 2), // DTC DM1
+    r(10494, 40238, 12, 63, 26, 3, 0, 2), // DTC Time DM1
+    r(10495, 41832, 7, 0, 26, 3, 0, 2), // DTC DM2
+    r(10496, 40250, 12, 63, 26, 3, 0, 2), // DTC Time DM2
     r(10500, 7731, 22, 0, 6, 128, 0, 27), // BLE Advertisement data
     r(10501, 3496, 42, 57, 43, 1, 0, 2), // Drivers hours rules pre warning time delay
     r(10502, 23362, 22, 0, 43, 1, 0, 2), // Out Of Scope Condition
@@ -2447,9 +2449,9 @@ pub(super) static ROWS: &[Row] = &[
     r(10515, 5232, 36, 57, 43, 2, 0, 2), // Driver 2 current weekly driving time
     r(10516, 2659, 46, 57, 43, 2, 0, 2), // Driver 2 time left until new daily rest period
     r(10517, 1268, 54, 0, 43, 1, 0, 2), // Driver 2 number of times 9h daily driving time exceeds
-    r(10518, 38633, 13, 0, 43, 205, 0, 2), // Driver 1 Name
+    r(10518, 38672, 13, 0, 43, 205, 0, 2), // Driver 1 Name
     r(10519, 32870, 16, 0, 43, 205, 0, 2), // Driver 1 SurName
-    r(10520, 38646, 13, 0, 43, 205, 0, 2), // Driver 2 Name
+    r(10520, 38685, 13, 0, 43, 205, 0, 2), // Driver 2 Name
     r(10521, 32902, 16, 0, 43, 205, 0, 2), // Driver 2 SurName
     r(10522, 2287, 47, 57, 43, 2, 0, 2), // Driver 1 Time Left Until New Weekly Rest Period
     r(10523, 2334, 47, 57, 43, 2, 0, 2), // Driver 2 Time Left Until New Weekly Rest Period
@@ -2475,7 +2477,7 @@ pub(super) static ROWS: &[Row] = &[
     r(10612, 38041, 14, 0, 38, 144, 0, 2), // RS232_COM2Data
     r(10631, 25467, 21, 0, 12, 1, 0, 2), // LVCAN Driver Seatbelt
     r(10632, 8994, 30, 0, 12, 1, 0, 2), // LVCAN Front Passenger Seatbelt
-    r(10639, 40854, 11, 0, 40, 136, 0, 2), // Error Codes
+    r(10639, 40893, 11, 0, 40, 136, 0, 2), // Error Codes
     r(10640, 13645, 27, 11, 38, 3, 0, 2), // Impulse counter frequency 1
     r(10641, 25383, 21, 15, 38, 3, 0, 2), // Impulse counter RPM 1
     r(10642, 13672, 27, 11, 38, 3, 0, 2), // Impulse counter frequency 2
@@ -2492,21 +2494,21 @@ pub(super) static ROWS: &[Row] = &[
     r(10686, 10001, 13, 66, 44, 66, 4, 2), // Temperature 4
     r(10687, 12528, 8, 0, 44, 1, 0, 2), // Status 1
     r(10688, 12556, 8, 0, 44, 1, 0, 2), // Status 2
-    r(10689, 41735, 8, 0, 44, 1, 0, 2), // Status 3
-    r(10690, 41743, 8, 0, 44, 1, 0, 2), // Status 4
-    r(10691, 41751, 7, 0, 44, 1, 0, 2), // Alarm 1
-    r(10692, 41758, 7, 0, 44, 1, 0, 2), // Alarm 2
-    r(10693, 41765, 7, 0, 44, 1, 0, 2), // Alarm 3
-    r(10694, 41772, 7, 0, 44, 1, 0, 2), // Alarm 4
+    r(10689, 41774, 8, 0, 44, 1, 0, 2), // Status 3
+    r(10690, 41782, 8, 0, 44, 1, 0, 2), // Status 4
+    r(10691, 41790, 7, 0, 44, 1, 0, 2), // Alarm 1
+    r(10692, 41797, 7, 0, 44, 1, 0, 2), // Alarm 2
+    r(10693, 41804, 7, 0, 44, 1, 0, 2), // Alarm 3
+    r(10694, 41811, 7, 0, 44, 1, 0, 2), // Alarm 4
     r(10695, 6714, 7, 66, 41, 66, 4, 2), // Input 1
     r(10696, 20905, 7, 66, 41, 66, 4, 2), // Input 2
     r(10697, 36037, 7, 66, 41, 66, 4, 2), // Input 3
     r(10698, 36052, 7, 66, 41, 66, 4, 2), // Input 4
-    r(10699, 41800, 7, 66, 41, 66, 4, 2), // Input 5
-    r(10700, 41807, 7, 66, 41, 66, 4, 2), // Input 6
-    r(10701, 41367, 10, 66, 41, 66, 4, 2), // Setpoint 1
-    r(10702, 41377, 10, 66, 41, 66, 4, 2), // Setpoint 2
-    r(10703, 41387, 10, 66, 41, 66, 4, 2), // Setpoint 3
+    r(10699, 41839, 7, 66, 41, 66, 4, 2), // Input 5
+    r(10700, 41846, 7, 66, 41, 66, 4, 2), // Input 6
+    r(10701, 41406, 10, 66, 41, 66, 4, 2), // Setpoint 1
+    r(10702, 41416, 10, 66, 41, 66, 4, 2), // Setpoint 2
+    r(10703, 41426, 10, 66, 41, 66, 4, 2), // Setpoint 3
     r(10800, 31602, 17, 66, 38, 66, 3, 33), // EYE Temperature 1
     r(10801, 31619, 17, 66, 38, 66, 3, 33), // EYE Temperature 2
     r(10802, 31636, 17, 66, 38, 66, 3, 33), // EYE Temperature 3
@@ -2515,18 +2517,18 @@ pub(super) static ROWS: &[Row] = &[
     r(10805, 37565, 14, 1, 38, 1, 0, 33), // EYE Humidity 2
     r(10806, 37579, 14, 1, 38, 1, 0, 33), // EYE Humidity 3
     r(10807, 37593, 14, 1, 38, 1, 0, 33), // EYE Humidity 4
-    r(10808, 40223, 12, 0, 38, 1, 0, 33), // EYE Magnet 1
-    r(10809, 40235, 12, 0, 38, 1, 0, 33), // EYE Magnet 2
-    r(10810, 40247, 12, 0, 38, 1, 0, 33), // EYE Magnet 3
-    r(10811, 40259, 12, 0, 38, 1, 0, 33), // EYE Magnet 4
+    r(10808, 40262, 12, 0, 38, 1, 0, 33), // EYE Magnet 1
+    r(10809, 40274, 12, 0, 38, 1, 0, 33), // EYE Magnet 2
+    r(10810, 40286, 12, 0, 38, 1, 0, 33), // EYE Magnet 3
+    r(10811, 40298, 12, 0, 38, 1, 0, 33), // EYE Magnet 4
     r(10812, 37607, 14, 0, 38, 2, 0, 33), // EYE Movement 1
     r(10813, 37621, 14, 0, 38, 2, 0, 33), // EYE Movement 2
     r(10814, 37635, 14, 0, 38, 2, 0, 33), // EYE Movement 3
     r(10815, 37649, 14, 0, 38, 2, 0, 33), // EYE Movement 4
-    r(10816, 40799, 11, 0, 38, 65, 0, 33), // EYE Pitch 1
-    r(10817, 40810, 11, 0, 38, 65, 0, 33), // EYE Pitch 2
-    r(10818, 40821, 11, 0, 38, 65, 0, 33), // EYE Pitch 3
-    r(10819, 40832, 11, 0, 38, 65, 0, 33), // EYE Pitch 4
+    r(10816, 40838, 11, 0, 38, 65, 0, 33), // EYE Pitch 1
+    r(10817, 40849, 11, 0, 38, 65, 0, 33), // EYE Pitch 2
+    r(10818, 40860, 11, 0, 38, 65, 0, 33), // EYE Pitch 3
+    r(10819, 40871, 11, 0, 38, 65, 0, 33), // EYE Pitch 4
     r(10820, 31534, 17, 0, 38, 1, 0, 33), // EYE Low Battery 1
     r(10821, 31551, 17, 0, 38, 1, 0, 33), // EYE Low Battery 2
     r(10822, 31568, 17, 0, 38, 1, 0, 33), // EYE Low Battery 3
@@ -2535,10 +2537,13 @@ pub(super) static ROWS: &[Row] = &[
     r(10825, 25089, 21, 0, 38, 1, 0, 33), // EYE Battery Voltage 2
     r(10826, 25110, 21, 0, 38, 1, 0, 33), // EYE Battery Voltage 3
     r(10827, 25131, 21, 0, 38, 1, 0, 33), // EYE Battery Voltage 4
-    r(10832, 41247, 10, 0, 38, 66, 0, 33), // EYE Roll 1
-    r(10833, 41257, 10, 0, 38, 66, 0, 33), // EYE Roll 2
-    r(10834, 41267, 10, 0, 38, 66, 0, 33), // EYE Roll 3
-    r(10835, 41277, 10, 0, 38, 66, 0, 33), // EYE Roll 4
+    r(10828, 38529, 13, 0, 6, 128, 0, 34), // BLE Beacons 1
+    r(10829, 38542, 13, 0, 6, 128, 0, 34), // BLE Beacons 2
+    r(10831, 38555, 13, 0, 6, 128, 0, 34), // BLE Beacons 3
+    r(10832, 41286, 10, 0, 38, 66, 0, 33), // EYE Roll 1
+    r(10833, 41296, 10, 0, 38, 66, 0, 33), // EYE Roll 2
+    r(10834, 41306, 10, 0, 38, 66, 0, 33), // EYE Roll 3
+    r(10835, 41316, 10, 0, 38, 66, 0, 33), // EYE Roll 4
     r(10836, 27264, 20, 0, 38, 2, 0, 33), // EYE Movement count 1
     r(10837, 27284, 20, 0, 38, 2, 0, 33), // EYE Movement count 2
     r(10838, 27304, 20, 0, 38, 2, 0, 33), // EYE Movement count 3
@@ -2547,34 +2552,34 @@ pub(super) static ROWS: &[Row] = &[
     r(10841, 29981, 18, 0, 38, 2, 0, 33), // EYE Magnet count 2
     r(10842, 29999, 18, 0, 38, 2, 0, 33), // EYE Magnet count 3
     r(10843, 30017, 18, 0, 38, 2, 0, 33), // EYE Magnet count 4
-    r(10879, 12004, 28, 55, 22, 3, 8, 34), // High voltage battery voltage
-    r(10880, 11976, 28, 52, 22, 67, 8, 34), // High voltage battery current
-    r(10881, 21165, 23, 0, 22, 1, 0, 34), // Internal Charger Status
-    r(10882, 20958, 23, 0, 22, 1, 0, 34), // Generic state of charge
-    r(10883, 8411, 8, 0, 22, 1, 0, 34), // Ignition
-    r(10884, 3948, 40, 0, 22, 1, 0, 34), // External Energy Source Connection Status
-    r(10885, 36584, 15, 0, 22, 1, 0, 34), // Seatbelt switch
-    r(10886, 27224, 20, 52, 22, 67, 8, 34), // EVSE1 AC RMS Current
-    r(10887, 27244, 20, 55, 22, 3, 8, 34), // EVSE1 AC RMS Voltage
-    r(10888, 31483, 17, 0, 22, 1, 0, 34), // DC Charging State
-    r(10889, 2841, 45, 66, 0, 66, 1, 35), // High Voltage Battery Highest Cell Temperature
+    r(10879, 12004, 28, 55, 22, 3, 8, 35), // High voltage battery voltage
+    r(10880, 11976, 28, 52, 22, 67, 8, 35), // High voltage battery current
+    r(10881, 21165, 23, 0, 22, 1, 0, 35), // Internal Charger Status
+    r(10882, 20958, 23, 0, 22, 1, 0, 35), // Generic state of charge
+    r(10883, 8411, 8, 0, 22, 1, 0, 35), // Ignition
+    r(10884, 3948, 40, 0, 22, 1, 0, 35), // External Energy Source Connection Status
+    r(10885, 36584, 15, 0, 22, 1, 0, 35), // Seatbelt switch
+    r(10886, 27224, 20, 52, 22, 67, 8, 35), // EVSE1 AC RMS Current
+    r(10887, 27244, 20, 55, 22, 3, 8, 35), // EVSE1 AC RMS Voltage
+    r(10888, 31483, 17, 0, 22, 1, 0, 35), // DC Charging State
+    r(10889, 2841, 45, 66, 0, 66, 1, 36), // High Voltage Battery Highest Cell Temperature
     r(10889, 2841, 45, 66, 22, 66, 1, 32), // High Voltage Battery Highest Cell Temperature
-    r(10890, 2975, 44, 66, 0, 66, 1, 35), // High Voltage Battery Lowest Cell Temperature
+    r(10890, 2975, 44, 66, 0, 66, 1, 36), // High Voltage Battery Lowest Cell Temperature
     r(10890, 2975, 44, 66, 22, 66, 1, 32), // High Voltage Battery Lowest Cell Temperature
-    r(10891, 1372, 50, 66, 0, 66, 1, 35), // Propulsion Motor Coolant Fan 1 Control Temperature
+    r(10891, 1372, 50, 66, 0, 66, 1, 36), // Propulsion Motor Coolant Fan 1 Control Temperature
     r(10891, 1372, 50, 66, 22, 66, 1, 32), // Propulsion Motor Coolant Fan 1 Control Temperature
-    r(10892, 6622, 33, 0, 22, 1, 0, 34), // Air Conditioner Compressor Status
-    r(10893, 7403, 32, 66, 22, 65, 0, 34), // High Voltage Battery Temperature
-    r(10894, 2796, 45, 0, 22, 1, 0, 34), // HVESS Thermal Management System Heater Status
-    r(10895, 3988, 40, 37, 22, 2, 0, 34), // Fuel Supply Estimated Remaining Distance
-    r(10896, 38279, 14, 36, 22, 2, 6, 34), // Trailer Weight
-    r(10897, 40187, 12, 36, 22, 2, 6, 34), // Cargo Weight
-    r(10898, 23406, 22, 36, 22, 2, 7, 34), // Powered Vehicle Weight
-    r(10899, 7371, 32, 36, 22, 2, 7, 34), // Gross Combination Vehicle Weight
-    r(10901, 27424, 20, 55, 22, 2, 0, 34), // Highest cell voltage
-    r(10902, 28649, 19, 55, 22, 2, 0, 34), // Lowest cell voltage
-    r(10903, 11948, 28, 1, 22, 3, 0, 34), // HVESS Nominal Rated Capacity
-    r(10904, 25215, 21, 1, 0, 1, 5, 35), // HVESS State of Health
+    r(10892, 6622, 33, 0, 22, 1, 0, 35), // Air Conditioner Compressor Status
+    r(10893, 7403, 32, 66, 22, 65, 0, 35), // High Voltage Battery Temperature
+    r(10894, 2796, 45, 0, 22, 1, 0, 35), // HVESS Thermal Management System Heater Status
+    r(10895, 3988, 40, 37, 22, 2, 0, 35), // Fuel Supply Estimated Remaining Distance
+    r(10896, 38279, 14, 36, 22, 2, 6, 35), // Trailer Weight
+    r(10897, 40226, 12, 36, 22, 2, 6, 35), // Cargo Weight
+    r(10898, 23406, 22, 36, 22, 2, 7, 35), // Powered Vehicle Weight
+    r(10899, 7371, 32, 36, 22, 2, 7, 35), // Gross Combination Vehicle Weight
+    r(10901, 27424, 20, 55, 22, 2, 0, 35), // Highest cell voltage
+    r(10902, 28649, 19, 55, 22, 2, 0, 35), // Lowest cell voltage
+    r(10903, 11948, 28, 1, 22, 3, 0, 35), // HVESS Nominal Rated Capacity
+    r(10904, 25215, 21, 1, 0, 1, 5, 36), // HVESS State of Health
     r(10904, 25215, 21, 1, 22, 1, 5, 32), // HVESS State of Health
     r(10911, 21073, 23, 0, 38, 3, 0, 2), // Impulse counter value 1
     r(10912, 21096, 23, 0, 38, 3, 0, 2), // Impulse counter value 3
@@ -2602,164 +2607,164 @@ pub(super) static ROWS: &[Row] = &[
     r(11713, 12916, 27, 0, 15, 1, 0, 2), // COM1 DSM seatbelt detection
     r(11714, 37458, 9, 0, 15, 1, 0, 28), // DSM state
     r(11714, 37453, 14, 0, 15, 1, 0, 32), // COM1 DSM state
-    r(12000, 40865, 11, 0, 25, 1, 0, 36), // Event IO ID
-    r(12001, 32630, 16, 0, 25, 192, 0, 36), // Active Driver ID
-    r(12002, 41417, 10, 0, 25, 192, 0, 36), // VIN Number
-    r(12003, 38685, 13, 0, 25, 2, 0, 36), // Event Counter
-    r(12010, 31381, 17, 47, 25, 3, 0, 36), // Coasting Distance
-    r(12011, 29909, 18, 58, 25, 3, 0, 36), // Coasting Fuel Used
-    r(12012, 38594, 13, 63, 25, 3, 0, 36), // Coasting Time
-    r(12013, 32918, 16, 47, 25, 3, 0, 36), // EcoRoll Distance
-    r(12014, 31670, 17, 58, 25, 3, 0, 36), // EcoRoll Fuel Used
-    r(12015, 40271, 12, 63, 25, 3, 0, 36), // EcoRoll Time
-    r(12016, 32694, 16, 47, 25, 3, 0, 36), // Braking Distance
-    r(12017, 31330, 17, 58, 25, 3, 0, 36), // Braking Fuel Used
-    r(12018, 40139, 12, 63, 25, 3, 0, 36), // Braking Time
-    r(12019, 28484, 13, 0, 25, 3, 0, 36), // Braking Count
-    r(12020, 32078, 17, 47, 25, 3, 0, 36), // Retarder Distance
-    r(12021, 30467, 18, 58, 25, 3, 0, 36), // Retarder Fuel Used
-    r(12022, 39946, 13, 63, 25, 3, 0, 36), // Retarder Time
-    r(12023, 35984, 15, 47, 25, 3, 0, 36), // Cruise Distance
-    r(12024, 32758, 16, 58, 25, 3, 0, 36), // Cruise Fuel Used
-    r(12025, 40766, 11, 63, 25, 3, 0, 36), // Cruise Time
-    r(12026, 36989, 15, 47, 25, 3, 0, 36), // Torque Distance
-    r(12027, 35302, 16, 58, 25, 3, 0, 36), // Torque Fuel Used
-    r(12028, 41041, 11, 63, 25, 3, 0, 36), // Torque Time
-    r(12029, 40451, 12, 47, 25, 3, 0, 36), // PTO Distance
-    r(12030, 39907, 13, 58, 25, 3, 0, 36), // PTO Fuel Used
-    r(12031, 41719, 8, 63, 25, 3, 0, 36), // PTO Time
-    r(12032, 20935, 23, 58, 25, 3, 0, 36), // Fuel While Driving fuel
-    r(12033, 27344, 20, 58, 25, 3, 0, 36), // Fuel While Idle fuel
-    r(12034, 32950, 16, 58, 25, 3, 0, 36), // Engine Load fuel
-    r(12035, 38237, 14, 47, 25, 3, 0, 36), // Total Distance
-    r(12036, 4596, 15, 58, 25, 3, 0, 36), // Total Fuel Used
-    r(12037, 41407, 10, 63, 25, 3, 0, 36), // Total Time
-    r(12050, 32163, 17, 0, 25, 2, 0, 36), // Short Stops Count
-    r(12051, 34838, 16, 0, 25, 2, 0, 36), // Long Stops Count
-    r(12052, 28820, 19, 0, 25, 2, 0, 36), // Parking brake Count
-    r(12053, 19287, 24, 0, 25, 2, 0, 36), // Harsh Acceleration Count
-    r(12054, 28478, 19, 0, 25, 2, 0, 36), // Harsh Braking Count
-    r(12055, 25236, 21, 0, 25, 2, 0, 36), // Harsh Cornering Count
-    r(12100, 23516, 22, 47, 25, 3, 0, 36), // Speed Range 1 Distance
-    r(12101, 23538, 22, 47, 25, 3, 0, 36), // Speed Range 2 Distance
-    r(12102, 23560, 22, 47, 25, 3, 0, 36), // Speed Range 3 Distance
-    r(12103, 23582, 22, 47, 25, 3, 0, 36), // Speed Range 4 Distance
-    r(12104, 23604, 22, 47, 25, 3, 0, 36), // Speed Range 5 Distance
-    r(12105, 23626, 22, 47, 25, 3, 0, 36), // Speed Range 6 Distance
-    r(12106, 23648, 22, 47, 25, 3, 0, 36), // Speed Range 7 Distance
-    r(12107, 23670, 22, 47, 25, 3, 0, 36), // Speed Range 8 Distance
-    r(12108, 23692, 22, 47, 25, 3, 0, 36), // Speed Range 9 Distance
-    r(12109, 21487, 23, 47, 25, 3, 0, 36), // Speed Range 10 Distance
-    r(12110, 21464, 23, 58, 25, 3, 0, 36), // Speed Range 1 Fuel used
-    r(12111, 21510, 23, 58, 25, 3, 0, 36), // Speed Range 2 Fuel used
-    r(12112, 21533, 23, 58, 25, 3, 0, 36), // Speed Range 3 Fuel used
-    r(12113, 21556, 23, 58, 25, 3, 0, 36), // Speed Range 4 Fuel used
-    r(12114, 21579, 23, 58, 25, 3, 0, 36), // Speed Range 5 Fuel used
-    r(12115, 21602, 23, 58, 25, 3, 0, 36), // Speed Range 6 Fuel used
-    r(12116, 21625, 23, 58, 25, 3, 0, 36), // Speed Range 7 Fuel used
-    r(12117, 21648, 23, 58, 25, 3, 0, 36), // Speed Range 8 Fuel used
-    r(12118, 21671, 23, 58, 25, 3, 0, 36), // Speed Range 9 Fuel used
-    r(12119, 19671, 24, 58, 25, 3, 0, 36), // Speed Range 10 Fuel used
-    r(12120, 30521, 18, 63, 25, 3, 0, 36), // Speed Range 1 Time
-    r(12121, 30539, 18, 63, 25, 3, 0, 36), // Speed Range 2 Time
-    r(12122, 30557, 18, 63, 25, 3, 0, 36), // Speed Range 3 Time
-    r(12123, 30575, 18, 63, 25, 3, 0, 36), // Speed Range 4 Time
-    r(12124, 30593, 18, 63, 25, 3, 0, 36), // Speed Range 5 Time
-    r(12125, 30611, 18, 63, 25, 3, 0, 36), // Speed Range 6 Time
-    r(12126, 30629, 18, 63, 25, 3, 0, 36), // Speed Range 7 Time
-    r(12127, 30647, 18, 63, 25, 3, 0, 36), // Speed Range 8 Time
-    r(12128, 30665, 18, 63, 25, 3, 0, 36), // Speed Range 9 Time
-    r(12129, 28877, 19, 63, 25, 3, 0, 36), // Speed Range 10 Time
-    r(12130, 27584, 20, 47, 25, 3, 0, 36), // RPM Range 1 Distance
-    r(12131, 27604, 20, 47, 25, 3, 0, 36), // RPM Range 2 Distance
-    r(12132, 27624, 20, 47, 25, 3, 0, 36), // RPM Range 3 Distance
-    r(12133, 27644, 20, 47, 25, 3, 0, 36), // RPM Range 4 Distance
-    r(12134, 27664, 20, 47, 25, 3, 0, 36), // RPM Range 5 Distance
-    r(12135, 27684, 20, 47, 25, 3, 0, 36), // RPM Range 6 Distance
-    r(12136, 27704, 20, 47, 25, 3, 0, 36), // RPM Range 7 Distance
-    r(12137, 27724, 20, 47, 25, 3, 0, 36), // RPM Range 8 Distance
-    r(12138, 27744, 20, 47, 25, 3, 0, 36), // RPM Range 9 Distance
-    r(12139, 25635, 21, 47, 25, 3, 0, 36), // RPM Range 10 Distance
-    r(12140, 25614, 21, 58, 25, 3, 0, 36), // RPM Range 1 Fuel used
-    r(12141, 25656, 21, 58, 25, 3, 0, 36), // RPM Range 2 Fuel used
-    r(12142, 25677, 21, 58, 25, 3, 0, 36), // RPM Range 3 Fuel used
-    r(12143, 25698, 21, 58, 25, 3, 0, 36), // RPM Range 4 Fuel used
-    r(12144, 25719, 21, 58, 25, 3, 0, 36), // RPM Range 5 Fuel used
-    r(12145, 25740, 21, 58, 25, 3, 0, 36), // RPM Range 6 Fuel used
-    r(12146, 25761, 21, 58, 25, 3, 0, 36), // RPM Range 7 Fuel used
-    r(12147, 25782, 21, 58, 25, 3, 0, 36), // RPM Range 8 Fuel used
-    r(12148, 25803, 21, 58, 25, 3, 0, 36), // RPM Range 9 Fuel used
-    r(12149, 23428, 22, 58, 25, 3, 0, 36), // RPM Range 10 Fuel used
-    r(12150, 34870, 16, 63, 25, 3, 0, 36), // RPM Range 1 Time
-    r(12151, 34886, 16, 63, 25, 3, 0, 36), // RPM Range 2 Time
-    r(12152, 34902, 16, 63, 25, 3, 0, 36), // RPM Range 3 Time
-    r(12153, 34918, 16, 63, 25, 3, 0, 36), // RPM Range 4 Time
-    r(12154, 34934, 16, 63, 25, 3, 0, 36), // RPM Range 5 Time
-    r(12155, 34950, 16, 63, 25, 3, 0, 36), // RPM Range 6 Time
-    r(12156, 34966, 16, 63, 25, 3, 0, 36), // RPM Range 7 Time
-    r(12157, 34982, 16, 63, 25, 3, 0, 36), // RPM Range 8 Time
-    r(12158, 34998, 16, 63, 25, 3, 0, 36), // RPM Range 9 Time
-    r(12159, 32061, 17, 63, 25, 3, 0, 36), // RPM Range 10 Time
-    r(12160, 21717, 23, 47, 25, 3, 0, 36), // Torque Range 1 Distance
-    r(12161, 21740, 23, 47, 25, 3, 0, 36), // Torque Range 2 Distance
-    r(12162, 21763, 23, 47, 25, 3, 0, 36), // Torque Range 3 Distance
-    r(12163, 21786, 23, 47, 25, 3, 0, 36), // Torque Range 4 Distance
-    r(12164, 21809, 23, 47, 25, 3, 0, 36), // Torque Range 5 Distance
-    r(12165, 21832, 23, 47, 25, 3, 0, 36), // Torque Range 6 Distance
-    r(12166, 21855, 23, 47, 25, 3, 0, 36), // Torque Range 7 Distance
-    r(12167, 21878, 23, 47, 25, 3, 0, 36), // Torque Range 8 Distance
-    r(12168, 21901, 23, 47, 25, 3, 0, 36), // Torque Range 9 Distance
-    r(12169, 19791, 24, 47, 25, 3, 0, 36), // Torque Range 10 Distance
-    r(12170, 19767, 24, 58, 25, 3, 0, 36), // Torque Range 1 Fuel used
-    r(12171, 19815, 24, 58, 25, 3, 0, 36), // Torque Range 2 Fuel used
-    r(12172, 19839, 24, 58, 25, 3, 0, 36), // Torque Range 3 Fuel used
-    r(12173, 19863, 24, 58, 25, 3, 0, 36), // Torque Range 4 Fuel used
-    r(12174, 19887, 24, 58, 25, 3, 0, 36), // Torque Range 5 Fuel used
-    r(12175, 19911, 24, 58, 25, 3, 0, 36), // Torque Range 6 Fuel used
-    r(12176, 19935, 24, 58, 25, 3, 0, 36), // Torque Range 7 Fuel used
-    r(12177, 19959, 24, 58, 25, 3, 0, 36), // Torque Range 8 Fuel used
-    r(12178, 19983, 24, 58, 25, 3, 0, 36), // Torque Range 9 Fuel used
-    r(12179, 17671, 25, 58, 25, 3, 0, 36), // Torque Range 10 Fuel used
-    r(12180, 29333, 19, 63, 25, 3, 0, 36), // Torque Range 1 Time
-    r(12181, 29352, 19, 63, 25, 3, 0, 36), // Torque Range 2 Time
-    r(12182, 29371, 19, 63, 25, 3, 0, 36), // Torque Range 3 Time
-    r(12183, 29390, 19, 63, 25, 3, 0, 36), // Torque Range 4 Time
-    r(12184, 29409, 19, 63, 25, 3, 0, 36), // Torque Range 5 Time
-    r(12185, 29428, 19, 63, 25, 3, 0, 36), // Torque Range 6 Time
-    r(12186, 29447, 19, 63, 25, 3, 0, 36), // Torque Range 7 Time
-    r(12187, 29466, 19, 63, 25, 3, 0, 36), // Torque Range 8 Time
-    r(12188, 29485, 19, 63, 25, 3, 0, 36), // Torque Range 9 Time
-    r(12189, 27884, 20, 63, 25, 3, 0, 36), // Torque Range 10 Time
-    r(12190, 18639, 24, 47, 25, 3, 0, 36), // Braking Range 1 Distance
-    r(12191, 18663, 24, 47, 25, 3, 0, 36), // Braking Range 2 Distance
-    r(12192, 18687, 24, 47, 25, 3, 0, 36), // Braking Range 3 Distance
-    r(12193, 18711, 24, 47, 25, 3, 0, 36), // Braking Range 4 Distance
-    r(12194, 18735, 24, 47, 25, 3, 0, 36), // Braking Range 5 Distance
-    r(12195, 18759, 24, 47, 25, 3, 0, 36), // Braking Range 6 Distance
-    r(12196, 18783, 24, 47, 25, 3, 0, 36), // Braking Range 7 Distance
-    r(12197, 18807, 24, 47, 25, 3, 0, 36), // Braking Range 8 Distance
-    r(12198, 18831, 24, 47, 25, 3, 0, 36), // Braking Range 9 Distance
-    r(12199, 16246, 25, 47, 25, 3, 0, 36), // Braking Range 10 Distance
-    r(12200, 16221, 25, 58, 25, 3, 0, 36), // Braking Range 1 Fuel used
-    r(12201, 16271, 25, 58, 25, 3, 0, 36), // Braking Range 2 Fuel used
-    r(12202, 16296, 25, 58, 25, 3, 0, 36), // Braking Range 3 Fuel used
-    r(12203, 16321, 25, 58, 25, 3, 0, 36), // Braking Range 4 Fuel used
-    r(12204, 16346, 25, 58, 25, 3, 0, 36), // Braking Range 5 Fuel used
-    r(12205, 16371, 25, 58, 25, 3, 0, 36), // Braking Range 6 Fuel used
-    r(12206, 16396, 25, 58, 25, 3, 0, 36), // Braking Range 7 Fuel used
-    r(12207, 16421, 25, 58, 25, 3, 0, 36), // Braking Range 8 Fuel used
-    r(12208, 16446, 25, 58, 25, 3, 0, 36), // Braking Range 9 Fuel used
-    r(12209, 14629, 26, 58, 25, 3, 0, 36), // Braking Range 10 Fuel used
-    r(12210, 26644, 20, 63, 25, 3, 0, 36), // Braking Range 1 Time
-    r(12211, 26664, 20, 63, 25, 3, 0, 36), // Braking Range 2 Time
-    r(12212, 26684, 20, 63, 25, 3, 0, 36), // Braking Range 3 Time
-    r(12213, 26704, 20, 63, 25, 3, 0, 36), // Braking Range 4 Time
-    r(12214, 26724, 20, 63, 25, 3, 0, 36), // Braking Range 5 Time
-    r(12215, 26744, 20, 63, 25, 3, 0, 36), // Braking Range 6 Time
-    r(12216, 26764, 20, 63, 25, 3, 0, 36), // Braking Range 7 Time
-    r(12217, 26784, 20, 63, 25, 3, 0, 36), // Braking Range 8 Time
-    r(12218, 26804, 20, 63, 25, 3, 0, 36), // Braking Range 9 Time
-    r(12219, 24711, 21, 63, 25, 3, 0, 36), // Braking Range 10 Time
+    r(12000, 40904, 11, 0, 25, 1, 0, 37), // Event IO ID
+    r(12001, 32630, 16, 0, 25, 192, 0, 37), // Active Driver ID
+    r(12002, 41456, 10, 0, 25, 192, 0, 37), // VIN Number
+    r(12003, 38724, 13, 0, 25, 2, 0, 37), // Event Counter
+    r(12010, 31381, 17, 47, 25, 3, 0, 37), // Coasting Distance
+    r(12011, 29909, 18, 58, 25, 3, 0, 37), // Coasting Fuel Used
+    r(12012, 38633, 13, 63, 25, 3, 0, 37), // Coasting Time
+    r(12013, 32918, 16, 47, 25, 3, 0, 37), // EcoRoll Distance
+    r(12014, 31670, 17, 58, 25, 3, 0, 37), // EcoRoll Fuel Used
+    r(12015, 40310, 12, 63, 25, 3, 0, 37), // EcoRoll Time
+    r(12016, 32694, 16, 47, 25, 3, 0, 37), // Braking Distance
+    r(12017, 31330, 17, 58, 25, 3, 0, 37), // Braking Fuel Used
+    r(12018, 40178, 12, 63, 25, 3, 0, 37), // Braking Time
+    r(12019, 28484, 13, 0, 25, 3, 0, 37), // Braking Count
+    r(12020, 32078, 17, 47, 25, 3, 0, 37), // Retarder Distance
+    r(12021, 30467, 18, 58, 25, 3, 0, 37), // Retarder Fuel Used
+    r(12022, 39985, 13, 63, 25, 3, 0, 37), // Retarder Time
+    r(12023, 35984, 15, 47, 25, 3, 0, 37), // Cruise Distance
+    r(12024, 32758, 16, 58, 25, 3, 0, 37), // Cruise Fuel Used
+    r(12025, 40805, 11, 63, 25, 3, 0, 37), // Cruise Time
+    r(12026, 36989, 15, 47, 25, 3, 0, 37), // Torque Distance
+    r(12027, 35302, 16, 58, 25, 3, 0, 37), // Torque Fuel Used
+    r(12028, 41080, 11, 63, 25, 3, 0, 37), // Torque Time
+    r(12029, 40490, 12, 47, 25, 3, 0, 37), // PTO Distance
+    r(12030, 39946, 13, 58, 25, 3, 0, 37), // PTO Fuel Used
+    r(12031, 41758, 8, 63, 25, 3, 0, 37), // PTO Time
+    r(12032, 20935, 23, 58, 25, 3, 0, 37), // Fuel While Driving fuel
+    r(12033, 27344, 20, 58, 25, 3, 0, 37), // Fuel While Idle fuel
+    r(12034, 32950, 16, 58, 25, 3, 0, 37), // Engine Load fuel
+    r(12035, 38237, 14, 47, 25, 3, 0, 37), // Total Distance
+    r(12036, 4596, 15, 58, 25, 3, 0, 37), // Total Fuel Used
+    r(12037, 41446, 10, 63, 25, 3, 0, 37), // Total Time
+    r(12050, 32163, 17, 0, 25, 2, 0, 37), // Short Stops Count
+    r(12051, 34838, 16, 0, 25, 2, 0, 37), // Long Stops Count
+    r(12052, 28820, 19, 0, 25, 2, 0, 37), // Parking brake Count
+    r(12053, 19287, 24, 0, 25, 2, 0, 37), // Harsh Acceleration Count
+    r(12054, 28478, 19, 0, 25, 2, 0, 37), // Harsh Braking Count
+    r(12055, 25236, 21, 0, 25, 2, 0, 37), // Harsh Cornering Count
+    r(12100, 23516, 22, 47, 25, 3, 0, 37), // Speed Range 1 Distance
+    r(12101, 23538, 22, 47, 25, 3, 0, 37), // Speed Range 2 Distance
+    r(12102, 23560, 22, 47, 25, 3, 0, 37), // Speed Range 3 Distance
+    r(12103, 23582, 22, 47, 25, 3, 0, 37), // Speed Range 4 Distance
+    r(12104, 23604, 22, 47, 25, 3, 0, 37), // Speed Range 5 Distance
+    r(12105, 23626, 22, 47, 25, 3, 0, 37), // Speed Range 6 Distance
+    r(12106, 23648, 22, 47, 25, 3, 0, 37), // Speed Range 7 Distance
+    r(12107, 23670, 22, 47, 25, 3, 0, 37), // Speed Range 8 Distance
+    r(12108, 23692, 22, 47, 25, 3, 0, 37), // Speed Range 9 Distance
+    r(12109, 21487, 23, 47, 25, 3, 0, 37), // Speed Range 10 Distance
+    r(12110, 21464, 23, 58, 25, 3, 0, 37), // Speed Range 1 Fuel used
+    r(12111, 21510, 23, 58, 25, 3, 0, 37), // Speed Range 2 Fuel used
+    r(12112, 21533, 23, 58, 25, 3, 0, 37), // Speed Range 3 Fuel used
+    r(12113, 21556, 23, 58, 25, 3, 0, 37), // Speed Range 4 Fuel used
+    r(12114, 21579, 23, 58, 25, 3, 0, 37), // Speed Range 5 Fuel used
+    r(12115, 21602, 23, 58, 25, 3, 0, 37), // Speed Range 6 Fuel used
+    r(12116, 21625, 23, 58, 25, 3, 0, 37), // Speed Range 7 Fuel used
+    r(12117, 21648, 23, 58, 25, 3, 0, 37), // Speed Range 8 Fuel used
+    r(12118, 21671, 23, 58, 25, 3, 0, 37), // Speed Range 9 Fuel used
+    r(12119, 19671, 24, 58, 25, 3, 0, 37), // Speed Range 10 Fuel used
+    r(12120, 30521, 18, 63, 25, 3, 0, 37), // Speed Range 1 Time
+    r(12121, 30539, 18, 63, 25, 3, 0, 37), // Speed Range 2 Time
+    r(12122, 30557, 18, 63, 25, 3, 0, 37), // Speed Range 3 Time
+    r(12123, 30575, 18, 63, 25, 3, 0, 37), // Speed Range 4 Time
+    r(12124, 30593, 18, 63, 25, 3, 0, 37), // Speed Range 5 Time
+    r(12125, 30611, 18, 63, 25, 3, 0, 37), // Speed Range 6 Time
+    r(12126, 30629, 18, 63, 25, 3, 0, 37), // Speed Range 7 Time
+    r(12127, 30647, 18, 63, 25, 3, 0, 37), // Speed Range 8 Time
+    r(12128, 30665, 18, 63, 25, 3, 0, 37), // Speed Range 9 Time
+    r(12129, 28877, 19, 63, 25, 3, 0, 37), // Speed Range 10 Time
+    r(12130, 27584, 20, 47, 25, 3, 0, 37), // RPM Range 1 Distance
+    r(12131, 27604, 20, 47, 25, 3, 0, 37), // RPM Range 2 Distance
+    r(12132, 27624, 20, 47, 25, 3, 0, 37), // RPM Range 3 Distance
+    r(12133, 27644, 20, 47, 25, 3, 0, 37), // RPM Range 4 Distance
+    r(12134, 27664, 20, 47, 25, 3, 0, 37), // RPM Range 5 Distance
+    r(12135, 27684, 20, 47, 25, 3, 0, 37), // RPM Range 6 Distance
+    r(12136, 27704, 20, 47, 25, 3, 0, 37), // RPM Range 7 Distance
+    r(12137, 27724, 20, 47, 25, 3, 0, 37), // RPM Range 8 Distance
+    r(12138, 27744, 20, 47, 25, 3, 0, 37), // RPM Range 9 Distance
+    r(12139, 25635, 21, 47, 25, 3, 0, 37), // RPM Range 10 Distance
+    r(12140, 25614, 21, 58, 25, 3, 0, 37), // RPM Range 1 Fuel used
+    r(12141, 25656, 21, 58, 25, 3, 0, 37), // RPM Range 2 Fuel used
+    r(12142, 25677, 21, 58, 25, 3, 0, 37), // RPM Range 3 Fuel used
+    r(12143, 25698, 21, 58, 25, 3, 0, 37), // RPM Range 4 Fuel used
+    r(12144, 25719, 21, 58, 25, 3, 0, 37), // RPM Range 5 Fuel used
+    r(12145, 25740, 21, 58, 25, 3, 0, 37), // RPM Range 6 Fuel used
+    r(12146, 25761, 21, 58, 25, 3, 0, 37), // RPM Range 7 Fuel used
+    r(12147, 25782, 21, 58, 25, 3, 0, 37), // RPM Range 8 Fuel used
+    r(12148, 25803, 21, 58, 25, 3, 0, 37), // RPM Range 9 Fuel used
+    r(12149, 23428, 22, 58, 25, 3, 0, 37), // RPM Range 10 Fuel used
+    r(12150, 34870, 16, 63, 25, 3, 0, 37), // RPM Range 1 Time
+    r(12151, 34886, 16, 63, 25, 3, 0, 37), // RPM Range 2 Time
+    r(12152, 34902, 16, 63, 25, 3, 0, 37), // RPM Range 3 Time
+    r(12153, 34918, 16, 63, 25, 3, 0, 37), // RPM Range 4 Time
+    r(12154, 34934, 16, 63, 25, 3, 0, 37), // RPM Range 5 Time
+    r(12155, 34950, 16, 63, 25, 3, 0, 37), // RPM Range 6 Time
+    r(12156, 34966, 16, 63, 25, 3, 0, 37), // RPM Range 7 Time
+    r(12157, 34982, 16, 63, 25, 3, 0, 37), // RPM Range 8 Time
+    r(12158, 34998, 16, 63, 25, 3, 0, 37), // RPM Range 9 Time
+    r(12159, 32061, 17, 63, 25, 3, 0, 37), // RPM Range 10 Time
+    r(12160, 21717, 23, 47, 25, 3, 0, 37), // Torque Range 1 Distance
+    r(12161, 21740, 23, 47, 25, 3, 0, 37), // Torque Range 2 Distance
+    r(12162, 21763, 23, 47, 25, 3, 0, 37), // Torque Range 3 Distance
+    r(12163, 21786, 23, 47, 25, 3, 0, 37), // Torque Range 4 Distance
+    r(12164, 21809, 23, 47, 25, 3, 0, 37), // Torque Range 5 Distance
+    r(12165, 21832, 23, 47, 25, 3, 0, 37), // Torque Range 6 Distance
+    r(12166, 21855, 23, 47, 25, 3, 0, 37), // Torque Range 7 Distance
+    r(12167, 21878, 23, 47, 25, 3, 0, 37), // Torque Range 8 Distance
+    r(12168, 21901, 23, 47, 25, 3, 0, 37), // Torque Range 9 Distance
+    r(12169, 19791, 24, 47, 25, 3, 0, 37), // Torque Range 10 Distance
+    r(12170, 19767, 24, 58, 25, 3, 0, 37), // Torque Range 1 Fuel used
+    r(12171, 19815, 24, 58, 25, 3, 0, 37), // Torque Range 2 Fuel used
+    r(12172, 19839, 24, 58, 25, 3, 0, 37), // Torque Range 3 Fuel used
+    r(12173, 19863, 24, 58, 25, 3, 0, 37), // Torque Range 4 Fuel used
+    r(12174, 19887, 24, 58, 25, 3, 0, 37), // Torque Range 5 Fuel used
+    r(12175, 19911, 24, 58, 25, 3, 0, 37), // Torque Range 6 Fuel used
+    r(12176, 19935, 24, 58, 25, 3, 0, 37), // Torque Range 7 Fuel used
+    r(12177, 19959, 24, 58, 25, 3, 0, 37), // Torque Range 8 Fuel used
+    r(12178, 19983, 24, 58, 25, 3, 0, 37), // Torque Range 9 Fuel used
+    r(12179, 17671, 25, 58, 25, 3, 0, 37), // Torque Range 10 Fuel used
+    r(12180, 29333, 19, 63, 25, 3, 0, 37), // Torque Range 1 Time
+    r(12181, 29352, 19, 63, 25, 3, 0, 37), // Torque Range 2 Time
+    r(12182, 29371, 19, 63, 25, 3, 0, 37), // Torque Range 3 Time
+    r(12183, 29390, 19, 63, 25, 3, 0, 37), // Torque Range 4 Time
+    r(12184, 29409, 19, 63, 25, 3, 0, 37), // Torque Range 5 Time
+    r(12185, 29428, 19, 63, 25, 3, 0, 37), // Torque Range 6 Time
+    r(12186, 29447, 19, 63, 25, 3, 0, 37), // Torque Range 7 Time
+    r(12187, 29466, 19, 63, 25, 3, 0, 37), // Torque Range 8 Time
+    r(12188, 29485, 19, 63, 25, 3, 0, 37), // Torque Range 9 Time
+    r(12189, 27884, 20, 63, 25, 3, 0, 37), // Torque Range 10 Time
+    r(12190, 18639, 24, 47, 25, 3, 0, 37), // Braking Range 1 Distance
+    r(12191, 18663, 24, 47, 25, 3, 0, 37), // Braking Range 2 Distance
+    r(12192, 18687, 24, 47, 25, 3, 0, 37), // Braking Range 3 Distance
+    r(12193, 18711, 24, 47, 25, 3, 0, 37), // Braking Range 4 Distance
+    r(12194, 18735, 24, 47, 25, 3, 0, 37), // Braking Range 5 Distance
+    r(12195, 18759, 24, 47, 25, 3, 0, 37), // Braking Range 6 Distance
+    r(12196, 18783, 24, 47, 25, 3, 0, 37), // Braking Range 7 Distance
+    r(12197, 18807, 24, 47, 25, 3, 0, 37), // Braking Range 8 Distance
+    r(12198, 18831, 24, 47, 25, 3, 0, 37), // Braking Range 9 Distance
+    r(12199, 16246, 25, 47, 25, 3, 0, 37), // Braking Range 10 Distance
+    r(12200, 16221, 25, 58, 25, 3, 0, 37), // Braking Range 1 Fuel used
+    r(12201, 16271, 25, 58, 25, 3, 0, 37), // Braking Range 2 Fuel used
+    r(12202, 16296, 25, 58, 25, 3, 0, 37), // Braking Range 3 Fuel used
+    r(12203, 16321, 25, 58, 25, 3, 0, 37), // Braking Range 4 Fuel used
+    r(12204, 16346, 25, 58, 25, 3, 0, 37), // Braking Range 5 Fuel used
+    r(12205, 16371, 25, 58, 25, 3, 0, 37), // Braking Range 6 Fuel used
+    r(12206, 16396, 25, 58, 25, 3, 0, 37), // Braking Range 7 Fuel used
+    r(12207, 16421, 25, 58, 25, 3, 0, 37), // Braking Range 8 Fuel used
+    r(12208, 16446, 25, 58, 25, 3, 0, 37), // Braking Range 9 Fuel used
+    r(12209, 14629, 26, 58, 25, 3, 0, 37), // Braking Range 10 Fuel used
+    r(12210, 26644, 20, 63, 25, 3, 0, 37), // Braking Range 1 Time
+    r(12211, 26664, 20, 63, 25, 3, 0, 37), // Braking Range 2 Time
+    r(12212, 26684, 20, 63, 25, 3, 0, 37), // Braking Range 3 Time
+    r(12213, 26704, 20, 63, 25, 3, 0, 37), // Braking Range 4 Time
+    r(12214, 26724, 20, 63, 25, 3, 0, 37), // Braking Range 5 Time
+    r(12215, 26744, 20, 63, 25, 3, 0, 37), // Braking Range 6 Time
+    r(12216, 26764, 20, 63, 25, 3, 0, 37), // Braking Range 7 Time
+    r(12217, 26784, 20, 63, 25, 3, 0, 37), // Braking Range 8 Time
+    r(12218, 26804, 20, 63, 25, 3, 0, 37), // Braking Range 9 Time
+    r(12219, 24711, 21, 63, 25, 3, 0, 37), // Braking Range 10 Time
     r(12301, 17821, 25, 0, 15, 1, 0, 32), // iCam DualCam1 Front State
     r(12302, 20151, 24, 0, 15, 1, 0, 32), // iCam DualCam1 Rear State
     r(12303, 29637, 19, 0, 15, 1, 0, 32), // iCam DashCam1 State
@@ -2779,11 +2784,11 @@ pub(super) static ROWS: &[Row] = &[
     r(12410, 11864, 20, 1, 28, 1, 0, 32), // Front hitch position
     r(12411, 8664, 30, 0, 28, 1, 0, 32), // Front hitch in-work indication
     r(12412, 8694, 30, 1, 28, 65, 0, 32), // Front nominal lower link force
-    r(12413, 40887, 11, 14, 28, 67, 0, 32), // Front draft
+    r(12413, 40926, 11, 14, 28, 67, 0, 32), // Front draft
     r(12414, 13861, 19, 1, 28, 1, 0, 32), // Rear hitch position
     r(12415, 10420, 29, 0, 28, 1, 0, 32), // Rear hitch in-work indication
     r(12416, 10449, 29, 1, 28, 65, 0, 32), // Rear nominal lower link force
-    r(12417, 41357, 10, 14, 28, 67, 0, 32), // Rear draft
+    r(12417, 41396, 10, 14, 28, 67, 0, 32), // Rear draft
     r(12418, 11836, 28, 3, 28, 3, 2, 32), // Front PTO output shaft speed
     r(12419, 13429, 27, 3, 28, 3, 2, 32), // Front PTO shaft speed point
     r(12420, 11808, 20, 0, 28, 1, 0, 32), // Front PTO engagement
@@ -2906,7 +2911,7 @@ pub(super) static ROWS: &[Row] = &[
     r(12633, 22900, 22, 0, 28, 1, 0, 32), // Daytime running lights
     r(12634, 21257, 23, 0, 28, 1, 0, 32), // Left-turn signal lights
     r(12635, 19575, 24, 0, 28, 1, 0, 32), // Right-turn signal lights
-    r(12636, 38555, 13, 0, 28, 1, 0, 32), // Beacon lights
+    r(12636, 38594, 13, 0, 28, 1, 0, 32), // Beacon lights
     r(12637, 33046, 16, 0, 28, 1, 0, 32), // Front fog lights
     r(12638, 34822, 16, 0, 28, 1, 0, 32), // Left stop lights
     r(12639, 32095, 17, 0, 28, 1, 0, 32), // Right stop lights
@@ -2938,7 +2943,7 @@ pub(super) static ROWS: &[Row] = &[
     r(12665, 22900, 22, 0, 28, 1, 0, 32), // Daytime running lights
     r(12666, 21257, 23, 0, 28, 1, 0, 32), // Left-turn signal lights
     r(12667, 19575, 24, 0, 28, 1, 0, 32), // Right-turn signal lights
-    r(12668, 38555, 13, 0, 28, 1, 0, 32), // Beacon lights
+    r(12668, 38594, 13, 0, 28, 1, 0, 32), // Beacon lights
     r(12669, 33046, 16, 0, 28, 1, 0, 32), // Front fog lights
     r(12670, 34822, 16, 0, 28, 1, 0, 32), // Left stop lights
     r(12671, 32095, 17, 0, 28, 1, 0, 32), // Right stop lights
@@ -2969,14 +2974,14 @@ pub(super) static ROWS: &[Row] = &[
     r(12712, 19407, 24, 0, 31, 4, 0, 32), // Indicator State Flags P4
     r(12713, 36569, 15, 0, 31, 1, 0, 32), // SSF Ignition On
     r(12714, 8394, 30, 0, 31, 1, 0, 32), // Drive Right KeyInIgnition Lock
-    r(12715, 40964, 11, 0, 31, 1, 0, 32), // SSF Webasto
+    r(12715, 41003, 11, 0, 31, 1, 0, 32), // SSF Webasto
     r(12716, 8001, 18, 0, 31, 1, 0, 32), // SSF Engine Working
     r(12717, 25971, 21, 0, 31, 1, 0, 32), // SSF Standalone Engine
     r(12718, 30485, 18, 0, 31, 1, 0, 32), // SSF Ready To Drive
     r(12719, 17546, 25, 0, 31, 1, 0, 32), // SSF Engine Working On CNG
-    r(12720, 39985, 13, 0, 31, 1, 0, 32), // SSF Work Mode
-    r(12721, 40475, 12, 0, 31, 1, 0, 32), // SSF Operator
-    r(12722, 39959, 13, 0, 31, 1, 0, 32), // SSF Interlock
+    r(12720, 40024, 13, 0, 31, 1, 0, 32), // SSF Work Mode
+    r(12721, 40514, 12, 0, 31, 1, 0, 32), // SSF Operator
+    r(12722, 39998, 13, 0, 31, 1, 0, 32), // SSF Interlock
     r(12723, 23450, 22, 0, 31, 1, 0, 32), // SSF Engine Lock Active
     r(12724, 15305, 26, 0, 31, 1, 0, 32), // SSF Request To Lock Engine
     r(12725, 11612, 28, 0, 31, 1, 0, 32), // Drive Right Handbrake Active
@@ -2988,7 +2993,7 @@ pub(super) static ROWS: &[Row] = &[
     r(12731, 14837, 26, 0, 31, 1, 0, 32), // Drive R Rear R Door Opened
     r(12732, 16921, 25, 0, 31, 1, 0, 32), // Drive R Trunk Door Opened
     r(12733, 25908, 21, 0, 31, 1, 0, 32), // SSF Engine Cover Open
-    r(12734, 39972, 13, 0, 31, 1, 0, 32), // SSF Roof Open
+    r(12734, 40011, 13, 0, 31, 1, 0, 32), // SSF Roof Open
     r(12735, 17496, 25, 0, 31, 1, 0, 32), // SSF Charging Wire Plugged
     r(12736, 27804, 20, 0, 31, 1, 0, 32), // SSF Battery Charging
     r(12737, 17521, 25, 0, 31, 1, 0, 32), // SSF Electric Engine State
@@ -3028,7 +3033,7 @@ pub(super) static ROWS: &[Row] = &[
     r(12771, 9608, 29, 0, 31, 1, 0, 32), // CSF Rear Centre Pass Seatbelt
     r(12772, 22482, 22, 0, 31, 1, 0, 32), // CSF Front Pass Present
     r(12773, 8274, 30, 0, 31, 1, 0, 32), // CSF Start Stop System Inactive
-    r(12774, 41779, 7, 0, 31, 1, 0, 32), // CSF PTO
+    r(12774, 41818, 7, 0, 31, 1, 0, 32), // CSF PTO
     r(12775, 9579, 29, 0, 31, 1, 0, 32), // CSF Front Differential Locked
     r(12776, 11472, 28, 0, 31, 1, 0, 32), // CSF Rear Differential Locked
     r(12777, 14707, 26, 0, 31, 1, 0, 32), // CSF Central Diff4HI Locked
@@ -3039,7 +3044,7 @@ pub(super) static ROWS: &[Row] = &[
     r(12782, 31738, 7, 0, 31, 1, 0, 32), // ISF ABS
     r(12783, 31772, 17, 0, 31, 1, 0, 32), // ISF ESP Indicator
     r(12784, 30143, 7, 0, 31, 1, 0, 32), // ISF ESP
-    r(12785, 41639, 8, 0, 31, 1, 0, 32), // ISF STOP
+    r(12785, 41678, 8, 0, 31, 1, 0, 32), // ISF STOP
     r(12786, 15045, 26, 0, 31, 1, 0, 32), // ISF Oil Level Indicator On
     r(12787, 25299, 21, 0, 31, 1, 0, 32), // ISF Coolant Level Ind
     r(12788, 19359, 24, 0, 31, 1, 0, 32), // ISF Battery Charging Ind
@@ -3054,7 +3059,7 @@ pub(super) static ROWS: &[Row] = &[
     r(12797, 28554, 19, 0, 31, 1, 0, 32), // ISF Maintenance Ind
     r(12798, 21027, 17, 0, 31, 1, 0, 32), // ISF Glow Plug Ind
     r(12799, 31789, 11, 0, 31, 1, 0, 32), // ISF FAP Ind
-    r(12800, 40909, 11, 0, 31, 1, 0, 32), // ISF EPC Ind
+    r(12800, 40948, 11, 0, 31, 1, 0, 32), // ISF EPC Ind
     r(12801, 12032, 28, 0, 31, 1, 0, 32), // ISF Engine Oil Filt Plug Ind
     r(12802, 12144, 28, 0, 31, 1, 0, 32), // ISF Low Engine Oil Press Ind
     r(12803, 13537, 27, 0, 31, 1, 0, 32), // ISF High Engine OilTemp Ind
@@ -3193,25 +3198,25 @@ pub(super) static ROWS: &[Row] = &[
     r(12937, 37481, 14, 0, 15, 1, 0, 32), // COM2 DSM state
     r(20012, 28839, 19, 0, 24, 1, 0, 7), // Recovery mode alarm
     r(20014, 35819, 15, 0, 24, 1, 0, 7), // BLE Lost Beacon
-    r(20015, 40415, 12, 63, 38, 1, 0, 7), // Modem Uptime
-    r(20016, 41647, 8, 25, 38, 66, 0, 7), // LTE RSRP
-    r(20017, 41655, 8, 24, 38, 65, 0, 7), // LTE RSRQ
+    r(20015, 40454, 12, 63, 38, 1, 0, 7), // Modem Uptime
+    r(20016, 41686, 8, 25, 38, 66, 0, 7), // LTE RSRP
+    r(20017, 41694, 8, 24, 38, 65, 0, 7), // LTE RSRQ
     r(20019, 28915, 19, 0, 24, 2, 0, 7), // Tamper record event
-    r(25015, 40415, 12, 63, 38, 4, 0, 7), // Modem Uptime
-    r(25016, 41647, 8, 25, 38, 66, 0, 7), // LTE RSRP
-    r(25017, 41655, 8, 24, 38, 65, 0, 7), // LTE RSRQ
+    r(25015, 40454, 12, 63, 38, 4, 0, 7), // Modem Uptime
+    r(25016, 41686, 8, 25, 38, 66, 0, 7), // LTE RSRP
+    r(25017, 41694, 8, 24, 38, 65, 0, 7), // LTE RSRQ
     r(25019, 36344, 15, 0, 38, 1, 0, 7), // LTE Signal RX 0
     r(25020, 37845, 14, 0, 38, 2, 0, 7), // LTE Cell LAC 1
-    r(25021, 38841, 13, 0, 38, 3, 0, 7), // LTE Cell ID 1
+    r(25021, 38880, 13, 0, 38, 3, 0, 7), // LTE Cell ID 1
     r(25022, 36359, 15, 0, 38, 1, 0, 7), // LTE Signal RX 1
     r(25023, 37859, 14, 0, 38, 2, 0, 7), // LTE Cell LAC 2
-    r(25024, 38854, 13, 0, 38, 3, 0, 7), // LTE Cell ID 2
+    r(25024, 38893, 13, 0, 38, 3, 0, 7), // LTE Cell ID 2
     r(25025, 36374, 15, 0, 38, 1, 0, 7), // LTE Signal RX 2
     r(25026, 37873, 14, 0, 38, 2, 0, 7), // LTE Cell LAC 3
-    r(25027, 38867, 13, 0, 38, 3, 0, 7), // LTE Cell ID 3
+    r(25027, 38906, 13, 0, 38, 3, 0, 7), // LTE Cell ID 3
     r(25028, 36389, 15, 0, 38, 1, 0, 7), // LTE Signal RX 3
     r(25029, 37887, 14, 0, 38, 2, 0, 7), // LTE Cell LAC 4
-    r(25030, 38880, 13, 0, 38, 3, 0, 7), // LTE Cell ID 4
+    r(25030, 38919, 13, 0, 38, 3, 0, 7), // LTE Cell ID 4
     r(25031, 36404, 15, 0, 38, 1, 0, 7), // LTE Signal RX 4
     r(25032, 37901, 14, 0, 38, 1, 0, 7), // LTE Cell MNC 1
     r(25033, 37915, 14, 0, 38, 1, 0, 7), // LTE Cell MNC 2

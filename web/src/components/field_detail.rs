@@ -22,7 +22,8 @@ pub fn field_detail(props: &FieldDetailProps) -> Html {
                 { "Point at or click any byte to see its field, raw bytes and decoded value." }
                 <div class="legend">
                     { for [("frame", "frame"), ("record", "record header"), ("gps", "GPS"), ("io-count", "IO counts"),
-                           ("io-id", "IO id"), ("io-value", "IO value"), ("imei", "IMEI"), ("udp", "UDP header"),
+                           ("io-id", "IO id"), ("io-value", "IO value"), ("beacon", "beacon"), ("sensor", "sensor"),
+                           ("imei", "IMEI"), ("udp", "UDP header"),
                            ("message", "command"), ("crc", "CRC")]
                         .iter().map(|(c, t)| html! { <span class={classes!("seg", *c)}>{ *t }</span> }) }
                 </div>

@@ -134,11 +134,18 @@ fn devices_json(state: &LiveState) -> String {
         .values()
         .filter_map(|d| {
             let p = d.position()?;
+            let mut lines = vec![
+                fmt_time(p.record.timestamp_ms),
+                format!("{} km/h · {}° · {} satellites", p.record.speed, p.record.angle, p.record.satellites),
+            ];
+            if let Some(n) = &p.record.network {
+                lines.push(crate::components::records_table::cell_text(n));
+            }
             Some(serde_json::json!({
                 "key": d.info.imei,
                 "lat": p.record.latitude, "lon": p.record.longitude,
                 "title": format!("IMEI {}", d.info.imei),
-                "lines": [fmt_time(p.record.timestamp_ms), format!("{} km/h · {}° · {} satellites", p.record.speed, p.record.angle, p.record.satellites)],
+                "lines": lines,
                 "track": d.track.iter().map(|q| [q.record.latitude, q.record.longitude]).collect::<Vec<_>>(),
                 "selected": state.selected.as_deref() == Some(d.info.imei.as_str()),
             }))

@@ -54,7 +54,20 @@ pub fn points_json(a: &Analysis) -> String {
                     r.speed, r.angle, r.satellites
                 ),
             ];
-            for io in r.io.iter().filter(|io| io.name.is_some()).take(6) {
+            // No geolocation database offline: the cell is named, not placed.
+            if let Some(n) = &r.network {
+                lines.push(crate::components::records_table::cell_text(n));
+            }
+            for (io, d) in
+                r.io.iter()
+                    .filter_map(|io| io.decoded.as_ref().map(|d| (io, d)))
+            {
+                lines.push(composite_line(io.id, d));
+            }
+            let plain =
+                r.io.iter()
+                    .filter(|io| io.name.is_some() && io.decoded.is_none());
+            for io in plain.take(6) {
                 let v = io
                     .value
                     .as_ref()
@@ -79,6 +92,26 @@ pub fn points_json(a: &Analysis) -> String {
     }
     points.sort_by_key(|(t, _)| *t);
     serde_json::Value::Array(points.into_iter().map(|(_, v)| v).collect()).to_string()
+}
+
+/// A composite value in one line: `Beacons (385): 2 · strongest -55 dBm`.
+fn composite_line(id: u16, d: &fleetview::json::DecodedJson) -> String {
+    use fleetview::json::DecodedJson;
+    match d {
+        DecodedJson::Beacons(b) => {
+            let strongest = b.beacons.iter().filter_map(|b| b.rssi).max();
+            let rssi = strongest
+                .map(|r| format!(" · strongest {r} dBm"))
+                .unwrap_or_default();
+            format!("Beacons ({id}): {}{rssi}", b.beacons.len())
+        }
+        DecodedJson::Sensors(s) => {
+            let names: Vec<&str> = s.beacons.iter().filter_map(|b| b.name.as_deref()).collect();
+            format!("Sensors ({id}): {} {}", s.beacons.len(), names.join(", "))
+        }
+        DecodedJson::Vin { vin } => format!("VIN: {vin}"),
+        DecodedJson::Codes { codes } => format!("Fault codes: {}", codes.join(", ")),
+    }
 }
 
 #[function_component(MapView)]

@@ -5,7 +5,7 @@
 //! [`super::storage::postgres::read`]) and rows become JSON here, through [`Cols`].
 
 use fleetview::api::{CommandJson, DeviceJson, PositionJson};
-use fleetview::json::{IoJson, RecordJson};
+use fleetview::json::{IoJson, NetworkJson, RecordJson};
 use fleetview::{IoElement, IoValue};
 use serde_json::Value;
 
@@ -196,6 +196,7 @@ pub(crate) fn record_value<R: Cols>(r: &R, model: Option<&str>) -> Result<Positi
         }),
         None => None,
     };
+    let (io, network) = io_value(&r.text(12)?, model);
     Ok(PositionJson {
         id: r.int(0)?,
         record: RecordJson {
@@ -211,7 +212,8 @@ pub(crate) fn record_value<R: Cols>(r: &R, model: Option<&str>) -> Result<Positi
             valid: r.boolean(9)?,
             event_id: narrow(r.int(10)?),
             generation_type: r.opt_int(11)?.map(narrow),
-            io: io_value(&r.text(12)?, model),
+            io,
+            network,
         },
         codec: r.text(13)?,
         transport: r.text(14)?,
@@ -267,20 +269,27 @@ pub(crate) fn command_value<R: Cols>(r: &R) -> Result<Command, R::Err> {
     })
 }
 
-/// The stored IO column as the JSON model's `io` array. The writer stores the compact form of
-/// the storage's `io_json`; rows written before it hold the full model (kept as is).
-pub(crate) fn io_value(text: &str, model: Option<&str>) -> Value {
+/// The stored IO column as the JSON model's `io` array (composite values decoded), and the
+/// record's serving cell: both from core's JSON model, as for a packet decoded live. The writer
+/// stores the compact form of the storage's `io_json`; rows written before it hold the full
+/// model (kept as is).
+pub(crate) fn io_value(text: &str, model: Option<&str>) -> (Value, Option<NetworkJson>) {
     let Ok(Value::Array(items)) = serde_json::from_str::<Value>(text) else {
-        return Value::Array(Vec::new());
+        return (Value::Array(Vec::new()), None);
     };
+    let mut elements = Vec::new();
     let io = items
         .into_iter()
         .map(|item| match compact_element(&item) {
-            Some(e) => serde_json::to_value(IoJson::new(&e, model)).unwrap_or(Value::Null),
+            Some(e) => {
+                let json = serde_json::to_value(IoJson::new(&e, model)).unwrap_or(Value::Null);
+                elements.push(e);
+                json
+            }
             None => item,
         })
         .collect();
-    Value::Array(io)
+    (Value::Array(io), NetworkJson::from_io(&elements))
 }
 
 /// `[id,size,raw]` or `[id,size,"hex"]` back to the element; `None` for anything else.
