@@ -22,25 +22,40 @@ pub struct InputProps {
 }
 
 /// A capture (pcap/pcapng magic number) goes to the capture view, read in slices; anything else
-/// is read whole as a binary packet (or several).
+/// is read whole as a binary packet (or several). Without the capture view (feature `capture`),
+/// a capture gets a message saying where it can be read.
 fn read_file(file: File, dispatch: UseReducerDispatcher<State>) {
     wasm_bindgen_futures::spawn_local(async move {
         if fleetview::capture::file::is_capture(&crate::capture::head(&file).await) {
-            if file.size() > crate::capture::MAX_CAPTURE {
-                dispatch.dispatch(Action::FileError(format!(
-                    "{}: {} bytes is more than the 256 MiB of capture the playground reads (fleetview pcap reads any size)",
-                    file.name(),
-                    file.size()
-                )));
-                return;
-            }
-            let view = crate::capture::read(file).await;
-            let view = crate::capture::SharedCapture(std::rc::Rc::new(view));
-            dispatch.dispatch(Action::SetCapture(view));
+            read_capture(file, dispatch).await;
         } else {
             read_packet_file(file, dispatch);
         }
     });
+}
+
+#[cfg(feature = "capture")]
+async fn read_capture(file: File, dispatch: UseReducerDispatcher<State>) {
+    if file.size() > crate::capture::MAX_CAPTURE {
+        dispatch.dispatch(Action::FileError(format!(
+            "{}: {} bytes is more than the 256 MiB of capture the playground reads (fleetview pcap reads any size)",
+            file.name(),
+            file.size()
+        )));
+        return;
+    }
+    let view = crate::capture::read(file).await;
+    let view = crate::capture::SharedCapture(std::rc::Rc::new(view));
+    dispatch.dispatch(Action::SetCapture(view));
+}
+
+#[cfg(not(feature = "capture"))]
+async fn read_capture(file: File, dispatch: UseReducerDispatcher<State>) {
+    dispatch.dispatch(Action::FileError(format!(
+        "{} is a capture: this build of the playground has no capture view (`node build.mjs --capture`); `fleetview pcap {}` explains it",
+        file.name(),
+        file.name()
+    )));
 }
 
 fn read_packet_file(file: File, dispatch: UseReducerDispatcher<State>) {
