@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use fleetview::capture::{Analyzer, CaptureError, CaptureStats, SessionReport};
 use fleetview::json::JsonOptions;
@@ -63,17 +63,17 @@ pub(crate) fn run(args: Args) -> ExitCode {
     };
     let printer = Printer {
         format: args.format,
-        json_opts: JsonOptions {
-            model: args.model.clone(),
-        },
         first: true,
         count: 0,
     };
-    // Sessions are rendered and written on a thread of their own while this one reads and
-    // analyzes the file: rendering JSON costs about as much as the analysis. The channel is
-    // bounded, so a slow writer holds back the reader rather than piling up sessions.
-    let (tx, rx) = mpsc::sync_channel::<Output>(64);
-    let writer = std::thread::spawn(move || printer.run(rx));
+    let json_opts = JsonOptions {
+        model: args.model.clone(),
+    };
+    // While this thread reads and analyzes the file, closed sessions are rendered by
+    // RENDERERS threads (rendering JSON costs more than the analysis) and written in order by
+    // one more. Every channel is bounded, so slow output holds back the reader rather than
+    // piling up sessions.
+    let tx = Pipeline::start(printer, args.format, &json_opts);
     let progress = args.progress || io::stderr().is_terminal();
     let started = Instant::now();
     let mut last_report = started;
@@ -114,9 +114,8 @@ pub(crate) fn run(args: Args) -> ExitCode {
     }
     writing = writing && send_sessions(&mut analyzer, &tx);
     let stats = analyzer.stats();
-    writing = writing && tx.send(Output::End(stats, failure.clone())).is_ok();
-    drop(tx);
-    let written = writer.join().is_ok_and(|r| r.is_ok());
+    writing = writing && tx.end(stats, failure.clone());
+    let written = tx.finish();
     if !(writing && written) {
         // stdout closed or failing (a pipe to `head`, a full disk).
         return ExitCode::from(2);
@@ -150,16 +149,99 @@ fn peak_memory() -> Option<u64> {
 /// What stopped the file: error kind, byte offset, message.
 type Failure = (&'static str, u64, String);
 
-/// What the writer thread is sent.
+/// Threads rendering sessions.
+const RENDERERS: usize = 2;
+
+/// What the writer thread is sent, in output order.
 enum Output {
-    Session(Box<SessionReport>),
+    /// A session's rendering, once a renderer has made it.
+    Session(mpsc::Receiver<Vec<u8>>),
     End(CaptureStats, Option<Failure>),
 }
 
-/// Hand the closed sessions to the writer; false when it has stopped.
-fn send_sessions(a: &mut Analyzer, tx: &mpsc::SyncSender<Output>) -> bool {
+/// A session to render, and where its rendering goes.
+struct Job {
+    session: SessionReport,
+    done: mpsc::SyncSender<Vec<u8>>,
+}
+
+/// The renderers and the writer.
+struct Pipeline {
+    jobs: mpsc::SyncSender<Job>,
+    output: mpsc::SyncSender<Output>,
+    threads: Vec<std::thread::JoinHandle<io::Result<()>>>,
+}
+
+impl Pipeline {
+    fn start(printer: Printer, format: Format, json_opts: &JsonOptions) -> Self {
+        let (jobs, job_rx) = mpsc::sync_channel::<Job>(32);
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let mut threads = Vec::new();
+        for _ in 0..RENDERERS {
+            let job_rx = Arc::clone(&job_rx);
+            let opts = json_opts.clone();
+            threads.push(std::thread::spawn(move || {
+                loop {
+                    let job = job_rx
+                        .lock()
+                        .map_err(|_| io::Error::other("poisoned"))?
+                        .recv();
+                    let Ok(job) = job else { return Ok(()) };
+                    // The writer may have stopped (stdout closed): nothing to do then.
+                    let _ = job.done.send(render(&job.session, format, &opts)?);
+                }
+            }));
+        }
+        let (output, output_rx) = mpsc::sync_channel::<Output>(64);
+        threads.push(std::thread::spawn(move || printer.run(output_rx)));
+        Self {
+            jobs,
+            output,
+            threads,
+        }
+    }
+
+    /// Queue a session for rendering and writing; false when the writer has stopped.
+    fn send(&self, session: SessionReport) -> bool {
+        let (done, rendered) = mpsc::sync_channel(1);
+        self.jobs.send(Job { session, done }).is_ok()
+            && self.output.send(Output::Session(rendered)).is_ok()
+    }
+
+    /// The end of the document; false when the writer has stopped.
+    fn end(&self, stats: CaptureStats, failure: Option<Failure>) -> bool {
+        self.output.send(Output::End(stats, failure)).is_ok()
+    }
+
+    /// Wait for every thread; whether all went well.
+    fn finish(self) -> bool {
+        drop(self.jobs);
+        drop(self.output);
+        let mut ok = true;
+        for t in self.threads {
+            ok &= t.join().is_ok_and(|r| r.is_ok());
+        }
+        ok
+    }
+}
+
+/// A session as the output format shows it.
+fn render(s: &SessionReport, format: Format, opts: &JsonOptions) -> io::Result<Vec<u8>> {
+    match format {
+        Format::Json => serde_json::to_vec(&s.to_json(opts)).map_err(io::Error::other),
+        Format::Text => {
+            let mut text = String::new();
+            s.write_text(&mut text);
+            text.push('\n');
+            Ok(text.into_bytes())
+        }
+    }
+}
+
+/// Hand the closed sessions to the pipeline; false when the writer has stopped.
+fn send_sessions(a: &mut Analyzer, tx: &Pipeline) -> bool {
     while let Some(s) = a.poll_session() {
-        if tx.send(Output::Session(Box::new(s))).is_err() {
+        if !tx.send(s) {
             return false;
         }
     }
@@ -198,7 +280,6 @@ fn report_progress(a: &Analyzer, size: Option<u64>, started: Instant) {
 
 struct Printer {
     format: Format,
-    json_opts: JsonOptions,
     first: bool,
     count: usize,
 }
@@ -217,31 +298,26 @@ impl Printer {
         self.start(&mut out)?;
         for msg in rx {
             match msg {
-                Output::Session(s) => self.session(&s, &mut out)?,
+                Output::Session(rendered) => {
+                    // A renderer that failed leaves nothing: stop with an error.
+                    let bytes = rendered
+                        .recv()
+                        .map_err(|_| io::Error::other("a session could not be rendered"))?;
+                    self.session(&bytes, &mut out)?;
+                }
                 Output::End(stats, failure) => self.end(&mut out, &stats, failure.as_ref())?,
             }
         }
         out.flush()
     }
 
-    fn session(&mut self, s: &SessionReport, out: &mut impl Write) -> io::Result<()> {
+    fn session(&mut self, rendered: &[u8], out: &mut impl Write) -> io::Result<()> {
         self.count += 1;
-        match self.format {
-            Format::Json => {
-                if !self.first {
-                    out.write_all(b",")?;
-                }
-                self.first = false;
-                out.write_all(b"\n")?;
-                serde_json::to_writer(&mut *out, &s.to_json(&self.json_opts))
-                    .map_err(io::Error::other)
-            }
-            Format::Text => {
-                let mut text = String::new();
-                s.write_text(&mut text);
-                writeln!(out, "{text}")
-            }
+        if self.format == Format::Json {
+            out.write_all(if self.first { b"\n" } else { b",\n" })?;
+            self.first = false;
         }
+        out.write_all(rendered)
     }
 
     fn end(
