@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test setup setup-run lint test-core test-cli test-postgres test-cluster fuzz-smoke bench bench-reports test-www test-worker test-web loadtest
+.PHONY: run test setup setup-run lint test-core test-cli test-postgres test-cluster fuzz-smoke bench bench-reports bench-pcap test-capture test-www test-worker test-web loadtest
 
 ## The main job: build the web UI, then serve it with the TCP/UDP listeners (port 5027) and the
 ## HTTP API (http://127.0.0.1:8080/) on an embedded SQLite database (fleetview.db).
@@ -40,6 +40,11 @@ lint:
 test-core:
 	$(CARGO) test -p fleetview --all-features
 
+## Whole captures: generated ones, the tcpdump recordings of core/tests/captures, and the
+## `fleetview pcap` CLI (feature `cli` alone).
+test-capture:
+	$(CARGO) test -p fleetview --no-default-features --features capture --test capture
+
 ## `fleetview decode` built with feature `cli` alone: no server dependencies, `decode` only.
 test-cli:
 	$(CARGO) test -p fleetview --no-default-features --features cli --test cli
@@ -72,6 +77,11 @@ bench-reports:
 	.ci/setup cluster
 	$(CARGO) bench -p fleetview --features server --bench reports
 	.ci/with-postgres $(CARGO) bench -p fleetview --features server --bench reports
+
+## `fleetview pcap` on a generated ~100 MB capture of many device sessions: prints the time,
+## the throughput and the peak memory (on demand, like `bench`).
+bench-pcap:
+	$(CARGO) bench -p fleetview --features cli --bench pcap
 
 test-www:
 	npm --prefix www run ci-test

@@ -1,5 +1,7 @@
 //! The views, one component per file.
 
+#[cfg(feature = "capture")]
+pub mod capture_view;
 pub mod command_builder;
 pub mod examples_menu;
 pub mod field_detail;

@@ -264,6 +264,16 @@ describe("playground", () => {
     await page.close();
   });
 
+  // The default build has no capture view (it is over the size budget: see
+  // tests/capture.test.mjs): a dropped capture says so and where to read it.
+  test("a capture dropped on the default build says where it can be read", async () => {
+    const { page } = await open("#hex=");
+    const bytes = readFileSync(join(WEB, "..", "core", "tests", "captures", "problems.pcap"));
+    await page.setInputFiles("#file", { name: "problems.pcap", mimeType: "application/vnd.tcpdump.pcap", buffer: bytes });
+    await page.locator(".input .source", { hasText: "fleetview pcap problems.pcap" }).waitFor();
+    await page.close();
+  });
+
   test("the URL shares the packet; copy JSON and download GeoJSON", async () => {
     const { page } = await open();
     await page.waitForSelector("tr.record");
