@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test setup setup-run lint test-core test-cli test-postgres test-cluster test-forward test-openapi fuzz-smoke bench test-www test-worker test-web loadtest
+.PHONY: run test setup setup-run lint test-core test-cli test-postgres test-cluster test-forward test-openapi fuzz-smoke bench bench-reports bench-pcap test-capture test-www test-worker test-web loadtest
 
 ## The main job: build the web UI, then serve it with the TCP/UDP listeners (port 5027) and the
 ## HTTP API (http://127.0.0.1:8080/) on an embedded SQLite database (fleetview.db).
@@ -40,6 +40,11 @@ lint:
 test-core:
 	$(CARGO) test -p fleetview --all-features
 
+## Whole captures: generated ones, the tcpdump recordings of core/tests/captures, and the
+## `fleetview pcap` CLI (feature `cli` alone).
+test-capture:
+	$(CARGO) test -p fleetview --no-default-features --features capture --test capture
+
 ## `fleetview decode` built with feature `cli` alone: no server dependencies, `decode` only.
 test-cli:
 	$(CARGO) test -p fleetview --no-default-features --features cli --test cli
@@ -50,7 +55,7 @@ test-postgres:
 	.ci/setup cluster
 	.ci/with-postgres $(CARGO) test -p fleetview --all-features --test server_commands --test server_api \
 		--test server_tcp --test server_crash --test server_http_guard --test server_nodes --test server_pg_crash \
-		--test server_forward --test server_metrics --test server_openapi
+		--test server_reports --test server_forward --test server_metrics --test server_openapi
 
 ## Forwarding to a real MQTT broker: Debian's mosquitto started privately (.ci/with-mosquitto),
 ## a mosquitto_sub subscriber with QoS 1. (The webhook tests run in test-core and test-postgres.)
@@ -78,6 +83,18 @@ fuzz-smoke:
 ## Not part of `make test`: a few minutes, and figures only mean something on a quiet machine.
 bench:
 	$(CARGO) bench -p fleetview --bench decode
+
+## Trips, stops and events of a month of one device's records (259,200) through the HTTP API
+## of a release build, on SQLite then PostgreSQL: p50 and p99 of each request. Not in `make test`.
+bench-reports:
+	.ci/setup cluster
+	$(CARGO) bench -p fleetview --features server --bench reports
+	.ci/with-postgres $(CARGO) bench -p fleetview --features server --bench reports
+
+## `fleetview pcap` on a generated ~100 MB capture of many device sessions: prints the time,
+## the throughput and the peak memory (on demand, like `bench`).
+bench-pcap:
+	$(CARGO) bench -p fleetview --features cli --bench pcap
 
 test-www:
 	npm --prefix www run ci-test

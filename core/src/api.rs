@@ -15,6 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::json::RecordJson;
 
+mod reports;
+pub use self::reports::{
+    DistanceSource, EventJson, EventKind, FuelChange, GeofenceGeometry, GeofenceJson, Place, Stop,
+    Trip,
+};
+
 /// A stored record: the JSON model's record and where it came from.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -376,10 +376,11 @@ fn model_bit(model: &str) -> Option<usize> {
         .ok()
 }
 
-/// The rows for `id` (default row first), found by binary search.
+/// The rows for `id` (default row first), found by binary search; an id has a few rows, so
+/// they are counted by a short scan rather than a second search.
 fn rows_for(id: u16) -> &'static [Row] {
     let start = ROWS.partition_point(|r| r.id < id);
-    let len = ROWS[start..].partition_point(|r| r.id == id);
+    let len = ROWS[start..].iter().take_while(|r| r.id == id).count();
     &ROWS[start..start + len]
 }
 

@@ -81,6 +81,10 @@ pub mod json;
 #[cfg(feature = "serde")]
 pub mod api;
 
+// Whole captures (feature `capture`): above the JSON model, which its reports use.
+#[cfg(feature = "capture")]
+pub mod capture;
+
 #[cfg(feature = "wasm")]
 pub mod wasm;
 

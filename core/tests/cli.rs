@@ -191,7 +191,7 @@ fn geojson_and_csv_formats() {
 fn help_lists_every_subcommand() {
     let (code, out, _) = run(&["--help"], None);
     assert_eq!(code, 0);
-    for name in ["decode", "relay", "serve", "send", "simulate"] {
+    for name in ["decode", "pcap", "relay", "serve", "send", "simulate"] {
         assert!(
             out.contains(&format!("  {name} ")),
             "{name} missing from:\n{out}"
@@ -199,13 +199,15 @@ fn help_lists_every_subcommand() {
     }
 }
 
-/// Built with `cli` alone, the binary offers `decode` only and says how to get the rest.
+/// Built with `cli` alone, the binary offers `decode` and `pcap` only and says how to get the
+/// rest.
 #[cfg(not(feature = "server"))]
 #[test]
 fn cli_build_offers_decode_only() {
     let (code, out, _) = run(&["--help"], None);
     assert_eq!(code, 0);
     assert!(out.contains("  decode "), "{out}");
+    assert!(out.contains("  pcap "), "{out}");
     for name in ["relay", "serve", "send", "simulate"] {
         assert!(!out.contains(&format!("  {name} ")), "{name} in:\n{out}");
         let (code, _, err) = run(&[name, "--help"], None);
@@ -219,7 +221,7 @@ fn cli_build_offers_decode_only() {
 #[test]
 fn every_flag_is_documented_in_cli_md() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/cli.md")).unwrap();
-    let mut subcommands = vec!["decode"];
+    let mut subcommands = vec!["decode", "pcap"];
     if cfg!(feature = "server") {
         subcommands.extend(["serve", "simulate", "relay", "send"]);
     }
@@ -252,6 +254,167 @@ fn every_flag_is_documented_in_cli_md() {
             );
         }
     }
+}
+
+// ===== fleetview pcap =====
+
+fn capture_path(name: &str) -> String {
+    format!("{}/tests/captures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The JSON of a recorded capture: one session per device, each packet with the JSON model
+/// plus its time, the replies interpreted, no problems.
+#[test]
+fn pcap_json_of_a_recorded_capture() {
+    let (code, out, err) = run(
+        &["pcap", &capture_path("tcp_command.pcap"), "--port", "35027"],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "no progress on a pipe: {err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let sessions = v["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1);
+    let s = &sessions[0];
+    assert_eq!(s["transport"], "tcp");
+    assert_eq!(s["imei"], "352093082000000");
+    assert_eq!(s["server"], "127.0.0.1:35027");
+    assert_eq!(s["packets"][0]["kind"], "imei");
+    assert_eq!(s["packets"][1]["kind"], "avl");
+    assert_eq!(s["packets"][1]["codec"], "8");
+    assert!(s["packets"][1]["time"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(s["replies"][0]["hex"], "01");
+    assert_eq!(s["replies"][0]["meaning"], "IMEI accepted");
+    let command = s["replies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "command")
+        .unwrap();
+    let answer = &s["packets"][command["answered_by"].as_u64().unwrap() as usize];
+    assert_eq!(answer["kind"], "command");
+    assert_eq!(answer["messages"][0]["type"], 6);
+    assert_eq!(s["problems"].as_array().unwrap().len(), 0);
+    assert_eq!(v["stats"]["format"], "pcap");
+    assert_eq!(v["stats"]["sessions"], 1);
+}
+
+/// The text timeline: a header per session, then device packets, server replies and
+/// problems in time order.
+#[test]
+fn pcap_text_timeline() {
+    let (code, out, _) = run(
+        &[
+            "pcap",
+            &capture_path("udp_devices.pcap"),
+            "--port",
+            "35027",
+            "--format",
+            "text",
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("UDP device 127.0.0.1:"), "{out}");
+    assert!(out.contains("IMEI 352093081000001"), "{out}");
+    assert!(out.contains("device  [0] AVL Codec 8, 3 records"), "{out}");
+    assert!(
+        out.contains("ack of AVL packet 0x01: 3 of the 3 records of packet [0] accepted"),
+        "{out}"
+    );
+    assert!(
+        out.trim_end().ends_with(
+            "skipped: 0 not TCP/UDP, 0 fragments, 0 malformed, 0 of other conversations"
+        ),
+        "{out}"
+    );
+    // Stdin works too.
+    let file = std::fs::read(capture_path("udp_devices.pcap")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetview"))
+        .args(["pcap", "-", "--port", "35027", "--format", "text"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&file).unwrap();
+    let piped = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8(piped.stdout).unwrap(), out);
+}
+
+/// An unreadable or corrupt file: the error JSON with its kind and offset, exit status 1. A
+/// file cut short still prints the sessions before the cut.
+#[test]
+fn pcap_bad_files() {
+    let (code, out, err) = run(&["pcap", "/nonexistent/capture.pcap"], None);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["error"]["kind"], "io");
+    assert!(
+        err.contains("cannot open /nonexistent/capture.pcap"),
+        "{err}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("fleetview-cli-pcap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = dir.join("not.pcap");
+    std::fs::write(&text, "hello, this is text").unwrap();
+    let (code, out, _) = run(&["pcap", text.to_str().unwrap()], None);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["error"]["kind"], "not_a_capture");
+    assert_eq!(v["error"]["offset"], 0);
+    assert_eq!(v["sessions"].as_array().unwrap().len(), 0);
+
+    let mut file = std::fs::read(capture_path("tcp_devices.pcap")).unwrap();
+    file.truncate(file.len() - 5);
+    let cut = dir.join("cut.pcap");
+    std::fs::write(&cut, &file).unwrap();
+    let (code, out, err) = run(&["pcap", cut.to_str().unwrap(), "--port", "35027"], None);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["error"]["kind"], "truncated");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("truncated capture at byte"),
+        "{v}"
+    );
+    assert_eq!(v["sessions"].as_array().unwrap().len(), 3);
+    assert!(err.contains("truncated capture"), "{err}");
+    let (code, out, _) = run(
+        &[
+            "pcap",
+            cut.to_str().unwrap(),
+            "--port",
+            "35027",
+            "--format",
+            "text",
+        ],
+        None,
+    );
+    assert_eq!(code, 1);
+    assert!(out.contains("error: truncated capture at byte"), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--progress` reports on stderr, stdout stays the same document.
+#[test]
+fn pcap_progress_goes_to_stderr() {
+    let (code, out, err) = run(
+        &[
+            "pcap",
+            &capture_path("tcp_devices.pcap"),
+            "--port",
+            "35027",
+            "--progress",
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    assert!(err.contains("3 sessions in"), "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["sessions"].as_array().unwrap().len(), 3);
 }
 
 /// The hex of a vector file of `tests/vectors`.

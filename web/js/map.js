@@ -149,3 +149,141 @@ export function mapResize(h) {
 export function mapDestroy(h) {
   if (h) h.map.remove();
 }
+
+/**
+ * Reports: a day of one device — its track, its trips (each replayable), its stops as markers
+ * and the geofences — from JSON {track: [[lat, lon], ...], stops: [{lat, lon, title, lines}],
+ * geofences: [{id, name, circle: {lat, lon, r}} | {id, name, rings: [[[lat, lon], ...]]}]}.
+ * Counts go to data attributes (data-track, data-stops, data-geofences) for tests.
+ */
+export function mapShowReport(h, json, fit) {
+  if (!h) return;
+  const r = JSON.parse(json);
+  h.layer.clearLayers();
+  h.replayLine = null;
+  const bounds = [];
+  if (r.track.length > 1) {
+    L.polyline(r.track, { color: "#1c7ed6", weight: 3, opacity: 0.7 }).addTo(h.layer);
+    bounds.push(...r.track);
+  }
+  for (const s of r.stops) {
+    L.circleMarker([s.lat, s.lon], { radius: 7, color: "#495057", fillColor: "#ffd43b", fillOpacity: 0.9, className: "stop-marker" })
+      .bindPopup(popupContent(s.title, s.lines))
+      .addTo(h.layer);
+    bounds.push([s.lat, s.lon]);
+  }
+  for (const g of r.geofences) {
+    const style = { color: "#2f9e44", weight: 2, fillOpacity: 0.12, className: "geofence-shape" };
+    const shape = g.circle
+      ? L.circle([g.circle.lat, g.circle.lon], { radius: g.circle.r, ...style })
+      : L.polygon(g.rings, style);
+    // Beside the centre: a stop or the replay often sits on it.
+    shape.bindTooltip(g.name, { permanent: true, direction: "right", offset: [12, 0], className: "geofence-label" });
+    shape.addTo(h.layer);
+  }
+  h.el.dataset.track = String(r.track.length);
+  h.el.dataset.stops = String(r.stops.length);
+  h.el.dataset.geofences = String(r.geofences.length);
+  if (fit && bounds.length) {
+    h.map.fitBounds(L.latLngBounds(bounds), { padding: [30, 30], maxZoom: 16 });
+  }
+}
+
+/**
+ * Replay a trip: a marker runs along [[lat, lon], ...] (about 4 s whatever its length) over
+ * the trip's line. data-replay is "running", then "done".
+ */
+export function mapReplay(h, json) {
+  if (!h) return;
+  const pts = JSON.parse(json);
+  if (h.replay) clearInterval(h.replay.timer);
+  if (h.replay?.marker) h.layer.removeLayer(h.replay.marker);
+  if (h.replayLine) h.layer.removeLayer(h.replayLine);
+  if (!pts.length) return;
+  h.replayLine = L.polyline(pts, { color: "#d9480f", weight: 5, opacity: 0.9 }).addTo(h.layer);
+  h.map.fitBounds(h.replayLine.getBounds(), { padding: [30, 30], maxZoom: 16 });
+  const marker = L.circleMarker(pts[0], { radius: 8, color: "#d9480f", fillColor: "#fff", fillOpacity: 1, className: "replay-marker" }).addTo(h.layer);
+  const step = Math.max(1, Math.ceil(pts.length / 100));
+  let i = 0;
+  h.el.dataset.replay = "running";
+  const timer = setInterval(() => {
+    i = Math.min(pts.length - 1, i + step);
+    marker.setLatLng(pts[i]);
+    if (i === pts.length - 1) {
+      clearInterval(timer);
+      h.el.dataset.replay = "done";
+    }
+  }, 40);
+  h.replay = { timer, marker };
+}
+
+/**
+ * Draw a geofence on the map: kind "circle" (click the centre, then a point of the edge) or
+ * "polygon" (click the corners; click the first corner again, or call mapDrawFinish). `done`
+ * gets the GeoJSON geometry as text (a circle is a Point with radius_m). "" cancels.
+ */
+export function mapDraw(h, kind, done) {
+  if (!h) return;
+  if (h.draw) h.draw.cancel();
+  h.draw = null;
+  delete h.el.dataset.drawing;
+  if (!kind) return;
+  const layer = L.layerGroup().addTo(h.map);
+  const pts = [];
+  let preview = null;
+  const cancel = () => {
+    h.map.off("click", onClick);
+    h.map.off("mousemove", onMove);
+    h.map.removeLayer(layer);
+    h.map.doubleClickZoom.enable();
+    delete h.el.dataset.drawing;
+    h.draw = null;
+  };
+  const finish = () => {
+    if (kind !== "polygon" || pts.length < 3) return;
+    const ring = pts.map((p) => [round(p.lng), round(p.lat)]);
+    ring.push(ring[0]);
+    cancel();
+    done(JSON.stringify({ type: "Polygon", coordinates: [ring] }));
+  };
+  const round = (x) => Math.round(x * 1e7) / 1e7;
+  const onClick = (e) => {
+    if (kind === "circle") {
+      if (!pts.length) {
+        pts.push(e.latlng);
+        L.circleMarker(e.latlng, { radius: 4, color: "#2f9e44" }).addTo(layer);
+        return;
+      }
+      const r = Math.max(1, Math.round(h.map.distance(pts[0], e.latlng)));
+      cancel();
+      done(JSON.stringify({ type: "Point", coordinates: [round(pts[0].lng), round(pts[0].lat)], radius_m: r }));
+      return;
+    }
+    if (pts.length >= 3 && h.map.latLngToContainerPoint(pts[0]).distanceTo(e.containerPoint) < 12) {
+      finish();
+      return;
+    }
+    pts.push(e.latlng);
+    L.circleMarker(e.latlng, { radius: 4, color: "#2f9e44" }).addTo(layer);
+    h.el.dataset.corners = String(pts.length);
+  };
+  const onMove = (e) => {
+    if (!pts.length) return;
+    if (preview) layer.removeLayer(preview);
+    preview =
+      kind === "circle"
+        ? L.circle(pts[0], { radius: h.map.distance(pts[0], e.latlng), color: "#2f9e44", dashArray: "4" })
+        : L.polyline([...pts, e.latlng], { color: "#2f9e44", dashArray: "4" });
+    preview.addTo(layer);
+  };
+  h.map.doubleClickZoom.disable();
+  h.map.on("click", onClick);
+  h.map.on("mousemove", onMove);
+  h.draw = { cancel, finish };
+  h.el.dataset.drawing = kind;
+}
+
+/** Close the polygon being drawn (at least 3 corners). */
+export function mapDrawFinish(h) {
+  if (h && h.draw) h.draw.finish();
+}

@@ -3,6 +3,8 @@
 
 use yew::prelude::*;
 
+#[cfg(feature = "capture")]
+use crate::components::capture_view::CapturePanel;
 use crate::components::command_builder::CommandBuilder;
 use crate::components::examples_menu::ExamplesMenu;
 use crate::components::field_detail::FieldDetail;
@@ -17,6 +19,22 @@ use crate::{js, live, url};
 
 /// Hex text longer than this stays out of the URL (browsers cap URL length).
 const URL_HEX_LIMIT: usize = 64 * 1024;
+
+/// The capture view, when a capture is open (feature `capture`).
+#[cfg(feature = "capture")]
+fn capture_panel(state: &State, dispatch: &UseReducerDispatcher<State>) -> Html {
+    match &state.capture {
+        Some(capture) => html! {
+            <CapturePanel capture={capture.clone()} opened={state.opened} dispatch={dispatch.clone()} />
+        },
+        None => html! {},
+    }
+}
+
+#[cfg(not(feature = "capture"))]
+fn capture_panel(_: &State, _: &UseReducerDispatcher<State>) -> Html {
+    html! {}
+}
 
 #[function_component(App)]
 pub fn app() -> Html {
@@ -126,6 +144,7 @@ pub fn app() -> Html {
                     </div>
                     <MapView id="map" mode={MapMode::Points} json={(*points).clone()} {focus} />
                 </div>
+                { capture_panel(&state, &dispatch) }
                 { for error_banner }
                 if a.is_empty() {
                     <p class="note">{ "Paste a packet above or pick one from the Examples menu." }</p>

@@ -1,5 +1,7 @@
 //! The views, one component per file.
 
+#[cfg(feature = "capture")]
+pub mod capture_view;
 pub mod command_builder;
 pub mod examples_menu;
 pub mod field_detail;
@@ -9,4 +11,5 @@ pub mod input;
 pub mod live_view;
 pub mod map;
 pub mod records_table;
+pub mod reports_panel;
 pub mod share_bar;

@@ -17,6 +17,18 @@ extern "C" {
     /// Moving device markers and tracks for the live view.
     #[wasm_bindgen(js_name = mapShowDevices)]
     pub fn map_show_devices(handle: &JsValue, json: &str, fit: bool);
+    /// A device's day: track, stops and geofences (JSON, see js/map.js).
+    #[wasm_bindgen(js_name = mapShowReport)]
+    pub fn map_show_report(handle: &JsValue, json: &str, fit: bool);
+    /// Run a marker along a trip (JSON array of [lat, lon]).
+    #[wasm_bindgen(js_name = mapReplay)]
+    pub fn map_replay(handle: &JsValue, json: &str);
+    /// Draw a geofence (`"circle"`, `"polygon"`; `""` cancels); `done` gets its GeoJSON.
+    #[wasm_bindgen(js_name = mapDraw)]
+    pub fn map_draw(handle: &JsValue, kind: &str, done: &js_sys::Function);
+    /// Close the polygon being drawn.
+    #[wasm_bindgen(js_name = mapDrawFinish)]
+    pub fn map_draw_finish(handle: &JsValue);
     /// The container was resized.
     #[wasm_bindgen(js_name = mapResize)]
     pub fn map_resize(handle: &JsValue);

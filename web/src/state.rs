@@ -6,6 +6,7 @@ use std::rc::Rc;
 use yew::Reducible;
 
 use crate::analysis::Analysis;
+use crate::capture::SharedCapture;
 use crate::examples;
 
 /// Which view is on screen.
@@ -60,6 +61,10 @@ pub struct State {
     pub example: Option<&'static str>,
     /// Current view.
     pub tab: Tab,
+    /// A capture file opened, with its sessions.
+    pub capture: Option<SharedCapture>,
+    /// The capture packet open in the hex view: session index, packet index.
+    pub opened: Option<(usize, usize)>,
 }
 
 impl Default for State {
@@ -75,6 +80,8 @@ impl Default for State {
             hovered: None,
             example: None,
             tab: Tab::Playground,
+            capture: None,
+            opened: None,
         }
     }
 }
@@ -109,6 +116,12 @@ pub enum Action {
     SelectError,
     /// Switch view.
     SetTab(Tab),
+    /// A capture file was read and analyzed.
+    SetCapture(SharedCapture),
+    /// Open a device packet of the capture in the hex view: session index, packet index.
+    OpenCapturePacket(usize, usize),
+    /// Close the capture view.
+    CloseCapture,
 }
 
 impl State {
@@ -158,6 +171,29 @@ impl State {
             }
             Selection::None => false,
         }
+    }
+
+    /// Show a device packet of the capture in the hex view (as if its hex had been pasted).
+    fn open_capture_packet(&mut self, si: usize, pi: usize) {
+        let Some(capture) = self.capture.clone() else {
+            return;
+        };
+        let Some(entry) = capture.sessions.get(si).and_then(|s| s.packets.get(pi)) else {
+            return;
+        };
+        let session = &capture.sessions[si];
+        self.text = hex_lines(&entry.bytes);
+        self.source = Source::File(format!(
+            "{}, session #{}, packet [{pi}] (capture packet #{})",
+            capture.name, session.id, entry.frame
+        ));
+        self.example = None;
+        // A frame a strict server refuses is shown as decoded leniently, with its warnings.
+        if entry.error.is_some() {
+            self.lenient = true;
+        }
+        self.redecode();
+        self.opened = Some((si, pi));
     }
 
     /// The segment the detail panel describes.
@@ -241,6 +277,26 @@ impl Reducible for State {
                 }
             }
             Action::SetTab(tab) => s.tab = tab,
+            Action::SetCapture(capture) => {
+                s.opened = None;
+                s.tab = Tab::Playground;
+                // The first device packet of the first session with a problem (or of the first
+                // session) opens in the hex view.
+                let first = capture
+                    .sessions
+                    .iter()
+                    .position(|x| !x.problems.is_empty() && !x.packets.is_empty())
+                    .or_else(|| capture.sessions.iter().position(|x| !x.packets.is_empty()));
+                s.capture = Some(capture);
+                if let Some(si) = first {
+                    s.open_capture_packet(si, 0);
+                }
+            }
+            Action::OpenCapturePacket(si, pi) => s.open_capture_packet(si, pi),
+            Action::CloseCapture => {
+                s.capture = None;
+                s.opened = None;
+            }
         }
         Rc::new(s)
     }
@@ -273,6 +329,22 @@ mod tests {
         assert!(s.analysis.error.is_none());
         let s = reduce(s, Action::SetLenient(false));
         assert_eq!(s.analysis.error.as_ref().unwrap().kind, "crc_mismatch");
+    }
+
+    #[test]
+    fn a_capture_opens_its_first_packet_and_any_other_on_demand() {
+        let file = include_bytes!("../../core/tests/captures/tcp_devices.pcap");
+        let capture = crate::capture::CaptureView::analyze("d.pcap", [&file[..]]);
+        let capture = SharedCapture(Rc::new(capture));
+        let s = reduce(State::default(), Action::SetCapture(capture));
+        assert_eq!(s.opened, Some((0, 0)));
+        assert_eq!(s.analysis.json[0].kind.as_str(), "imei");
+        let s = reduce(s, Action::OpenCapturePacket(1, 2));
+        assert_eq!(s.opened, Some((1, 2)));
+        assert_eq!(s.analysis.json[0].records.as_ref().unwrap().len(), 4);
+        assert!(matches!(&s.source, Source::File(n) if n.starts_with("d.pcap, session #")));
+        let s = reduce(s, Action::CloseCapture);
+        assert!(s.capture.is_none());
     }
 
     #[test]

@@ -21,7 +21,44 @@ pub struct InputProps {
     pub dispatch: UseReducerDispatcher<State>,
 }
 
+/// A capture (pcap/pcapng magic number) goes to the capture view, read in slices; anything else
+/// is read whole as a binary packet (or several). Without the capture view (feature `capture`),
+/// a capture gets a message saying where it can be read.
 fn read_file(file: File, dispatch: UseReducerDispatcher<State>) {
+    wasm_bindgen_futures::spawn_local(async move {
+        if fleetview::capture::file::is_capture(&crate::capture::head(&file).await) {
+            read_capture(file, dispatch).await;
+        } else {
+            read_packet_file(file, dispatch);
+        }
+    });
+}
+
+#[cfg(feature = "capture")]
+async fn read_capture(file: File, dispatch: UseReducerDispatcher<State>) {
+    if file.size() > crate::capture::MAX_CAPTURE {
+        dispatch.dispatch(Action::FileError(format!(
+            "{}: {} bytes is more than the 256 MiB of capture the playground reads (fleetview pcap reads any size)",
+            file.name(),
+            file.size()
+        )));
+        return;
+    }
+    let view = crate::capture::read(file).await;
+    let view = crate::capture::SharedCapture(std::rc::Rc::new(view));
+    dispatch.dispatch(Action::SetCapture(view));
+}
+
+#[cfg(not(feature = "capture"))]
+async fn read_capture(file: File, dispatch: UseReducerDispatcher<State>) {
+    dispatch.dispatch(Action::FileError(format!(
+        "{} is a capture: this build of the playground has no capture view (`node build.mjs --capture`); `fleetview pcap {}` explains it",
+        file.name(),
+        file.name()
+    )));
+}
+
+fn read_packet_file(file: File, dispatch: UseReducerDispatcher<State>) {
     let name = file.name();
     if file.size() > MAX_FILE {
         dispatch.dispatch(Action::FileError(format!(
@@ -113,7 +150,7 @@ pub fn input(props: &InputProps) -> Html {
             {ondrop} {ondragover} {ondragleave}>
             <label class="title" for="packet">{ "Packet (hex) " }{ source }</label>
             <textarea id="packet" spellcheck="false" autocomplete="off" rows="7"
-                placeholder="Paste a Teltonika packet as hex — spaces, newlines, 0x prefixes and commas are fine — or drop a binary capture here"
+                placeholder="Paste a Teltonika packet as hex — spaces, newlines, 0x prefixes and commas are fine — or drop a binary packet or a .pcap/.pcapng capture here"
                 value={props.text.clone()} {oninput} />
             if let Some(e) = &props.input_error {
                 <p class="input-error" role="alert">{ &e.message }</p>
@@ -121,7 +158,7 @@ pub fn input(props: &InputProps) -> Html {
             <div class="options">
                 <label class="file">
                     { "Open capture…" }
-                    <input type="file" id="file" onchange={onfile} />
+                    <input type="file" id="file" accept=".pcap,.pcapng,.cap,.bin,application/vnd.tcpdump.pcap,application/octet-stream" onchange={onfile} />
                 </label>
                 <label title="Accept CRC, length and count inconsistencies that real devices and published examples contain; each is listed as a warning">
                     <input type="checkbox" id="lenient" checked={props.lenient} onchange={onlenient} />

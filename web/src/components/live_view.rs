@@ -11,6 +11,7 @@ use yew::prelude::*;
 
 use crate::components::fuel_chart::FuelChart;
 use crate::components::map::{MapMode, MapView};
+use crate::components::reports_panel::ReportsPanel;
 use crate::live::api::{self, Command, Device, FuelEvent};
 use crate::live::state::{LiveAction, LiveState, Status};
 use fleetview::api::{DeviceEvent, RecordsEvent};
@@ -50,6 +51,7 @@ fn sse_action(name: &str, data: &str) -> Option<LiveAction> {
         "command" => Some(LiveAction::CommandUpdate(
             serde_json::from_value::<Command>(v).ok()?,
         )),
+        "geofence" => Some(LiveAction::GeofenceEvent { imei }),
         _ => None,
     }
 }
@@ -69,7 +71,9 @@ impl Drop for Stream {
 fn open_stream(dispatch: UseReducerDispatcher<LiveState>, reprobe: Callback<()>) -> Option<Stream> {
     let source = EventSource::new(&api::live_url()).ok()?;
     let mut listeners = Vec::new();
-    for name in ["records", "device", "fuel", "command", "message"] {
+    for name in [
+        "records", "device", "fuel", "command", "geofence", "message",
+    ] {
         let d = dispatch.clone();
         let cb = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
             let data = e
@@ -250,6 +254,9 @@ pub fn live_view() -> Html {
                 </ul>
                 <MapView id="live-map" mode={MapMode::Devices} json={AttrValue::from(devices_json(&state))} fit={state.fit} />
             </div>
+            if let Some(d) = selected.clone() {
+                <ReportsPanel imei={d.info.imei.clone()} last_ms={d.position().map(|p| p.record.timestamp_ms as i64)} tick={state.report_tick} />
+            }
             if let Some(d) = selected {
                 <div class="device-panels">
                     <FuelChart imei={d.info.imei.clone()} fuel={state.fuel.clone().map(Rc::new)} />

@@ -168,6 +168,8 @@ pub async fn call(
     let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
     match (status, json) {
         (401, _) => Err(ApiError::Unauthorized),
+        // No Content (a deletion).
+        (204, _) => Ok(serde_json::Value::Null),
         (200..=299, Some(v)) => Ok(v),
         (200..=299, None) => Err(ApiError::NoServer(format!("{path} did not answer JSON"))),
         (_, Some(v)) => Err(ApiError::Http(
@@ -222,6 +224,115 @@ pub async fn command(id: &str) -> Result<Command, ApiError> {
         .map_err(|e| ApiError::Http(200, format!("unexpected command body: {e}")))
 }
 
+/// Reports: core's API shapes.
+pub use fleetview::api::{EventJson, EventKind, Stop, Trip};
+
+/// A geofence as the view draws it. Read by hand from `GET /api/geofences` (core's
+/// `GeofenceJson`): its geometry is an internally tagged enum, whose derived deserializer
+/// would bring serde's buffering machinery into the wasm for one list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fence {
+    pub id: i64,
+    pub name: String,
+    pub shape: FenceShape,
+}
+
+/// A geofence's shape, positions `[longitude, latitude]` as in GeoJSON.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FenceShape {
+    Circle { center: [f64; 2], radius_m: f64 },
+    Polygon(Vec<Vec<[f64; 2]>>),
+}
+
+/// A geofence of the list, `None` for a shape this view does not know.
+pub fn parse_fence(v: &serde_json::Value) -> Option<Fence> {
+    let g = &v["geometry"];
+    let pos = |p: &serde_json::Value| Some([p[0].as_f64()?, p[1].as_f64()?]);
+    let shape = match g["type"].as_str()? {
+        "Point" => FenceShape::Circle {
+            center: pos(&g["coordinates"])?,
+            radius_m: g["radius_m"].as_f64()?,
+        },
+        "Polygon" => FenceShape::Polygon(
+            g["coordinates"]
+                .as_array()?
+                .iter()
+                .map(|ring| ring.as_array()?.iter().map(pos).collect())
+                .collect::<Option<_>>()?,
+        ),
+        _ => return None,
+    };
+    Some(Fence {
+        id: v["id"].as_i64()?,
+        name: v["name"].as_str()?.to_string(),
+        shape,
+    })
+}
+
+/// `?from=&to=` of a device's route.
+fn ranged(imei: &str, what: &str, from: i64, to: i64) -> String {
+    format!(
+        "api/devices/{}/{what}?from={from}&to={to}",
+        js_sys::encode_uri_component(imei)
+    )
+}
+
+fn parsed<T: serde::de::DeserializeOwned>(v: serde_json::Value, what: &str) -> Result<T, ApiError> {
+    serde_json::from_value(v)
+        .map_err(|e| ApiError::Http(200, format!("unexpected {what} body: {e}")))
+}
+
+/// `GET /api/devices/{imei}/trips?from=&to=`.
+pub async fn trips(imei: &str, from: i64, to: i64) -> Result<Vec<Trip>, ApiError> {
+    parsed(
+        call("GET", &ranged(imei, "trips", from, to), None).await?,
+        "trips",
+    )
+}
+
+/// `GET /api/devices/{imei}/stops?from=&to=`.
+pub async fn stops(imei: &str, from: i64, to: i64) -> Result<Vec<Stop>, ApiError> {
+    parsed(
+        call("GET", &ranged(imei, "stops", from, to), None).await?,
+        "stops",
+    )
+}
+
+/// `GET /api/devices/{imei}/events?from=&to=`.
+pub async fn events(imei: &str, from: i64, to: i64) -> Result<Vec<EventJson>, ApiError> {
+    parsed(
+        call("GET", &ranged(imei, "events", from, to), None).await?,
+        "events",
+    )
+}
+
+/// `GET /api/devices/{imei}/positions?from=&to=&limit=100000`: a day's track.
+pub async fn positions_between(imei: &str, from: i64, to: i64) -> Result<Vec<Position>, ApiError> {
+    let path = ranged(imei, "positions", from, to) + "&limit=100000";
+    Ok(parse_positions(call("GET", &path, None).await?))
+}
+
+/// `GET /api/geofences`.
+pub async fn geofences() -> Result<Vec<Fence>, ApiError> {
+    let v = call("GET", "api/geofences", None).await?;
+    Ok(v.as_array()
+        .map(|list| list.iter().filter_map(parse_fence).collect())
+        .unwrap_or_default())
+}
+
+/// `POST /api/geofences`.
+pub async fn create_geofence(name: &str, geometry: serde_json::Value) -> Result<(), ApiError> {
+    let body = serde_json::json!({"name": name, "geometry": geometry});
+    call("POST", "api/geofences", Some(&body)).await.map(drop)
+}
+
+/// `DELETE /api/geofences/{id}`.
+pub async fn delete_geofence(id: i64) -> Result<(), ApiError> {
+    call("DELETE", &format!("api/geofences/{id}"), None)
+        .await
+        .map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +348,30 @@ mod tests {
             d
         );
         assert!(parse_devices(serde_json::json!("html")).is_err());
+    }
+
+    #[test]
+    fn geofences_read_by_hand() {
+        let v = serde_json::json!([
+            {"id":1,"name":"Depot","geometry":{"type":"Point","coordinates":[25.0,54.0],"radius_m":50.0},"created_ms":1},
+            {"id":2,"name":"Yard","geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}},
+            {"id":3,"name":"Line","geometry":{"type":"LineString","coordinates":[]}}
+        ]);
+        let list: Vec<Fence> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(parse_fence)
+            .collect();
+        assert_eq!(list.len(), 2);
+        assert_eq!(
+            list[0].shape,
+            FenceShape::Circle {
+                center: [25.0, 54.0],
+                radius_m: 50.0
+            }
+        );
+        assert!(matches!(&list[1].shape, FenceShape::Polygon(r) if r[0].len() == 4));
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub struct LiveState {
     pub error: Option<String>,
     /// Bumped when the map should fit all devices (first load).
     pub fit: bool,
+    /// Bumped by each live `geofence` event of the selected device (its reports read again).
+    pub report_tick: u64,
 }
 
 impl Default for LiveState {
@@ -68,6 +70,7 @@ impl Default for LiveState {
             commands: Vec::new(),
             error: None,
             fit: false,
+            report_tick: 0,
         }
     }
 }
@@ -88,6 +91,10 @@ pub enum LiveAction {
     FuelEvent {
         imei: String,
         event: FuelEvent,
+    },
+    /// SSE `geofence`: an enter or exit event of this device.
+    GeofenceEvent {
+        imei: String,
     },
     /// SSE `command` or a poll answer or a POST answer.
     CommandUpdate(Command),
@@ -197,6 +204,11 @@ impl Reducible for LiveState {
             LiveAction::FuelEvent { imei, event } => {
                 if s.selected.as_deref() == Some(imei.as_str()) {
                     s.fuel.get_or_insert_with(Fuel::default).events.push(event);
+                }
+            }
+            LiveAction::GeofenceEvent { imei } => {
+                if s.selected.as_deref() == Some(imei.as_str()) {
+                    s.report_tick += 1;
                 }
             }
             LiveAction::CommandUpdate(c) => {

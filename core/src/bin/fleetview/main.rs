@@ -1,4 +1,4 @@
-//! The `fleetview` command. Feature `cli` builds the offline subcommands (`decode`); feature
+//! The `fleetview` command. Feature `cli` builds the offline subcommands (`decode`, `pcap`); feature
 //! `server` adds `serve`, `simulate`, `relay` and `send`, with their runtime, database and HTTP
 //! dependencies. Every protocol byte is handled by the library; this binary only moves bytes
 //! and text. The subcommands and their flags are documented in `core/docs/cli.md`.
@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod decode;
+mod pcap;
 #[cfg(feature = "server")]
 mod relay;
 #[cfg(feature = "server")]
@@ -29,14 +30,18 @@ struct Cli {
 }
 
 #[cfg(feature = "server")]
-const ABOUT: &str = "Teltonika tracker toolkit: decode, serve, simulate, relay, send";
+const ABOUT: &str = "Teltonika tracker toolkit: decode, pcap, serve, simulate, relay, send";
 #[cfg(not(feature = "server"))]
-const ABOUT: &str = "Teltonika tracker toolkit: decode (built without the server subcommands)";
+const ABOUT: &str =
+    "Teltonika tracker toolkit: decode, pcap (built without the server subcommands)";
 
 #[derive(Subcommand)]
 enum Command {
     /// Decode packets given as hex (arguments, or one per line on stdin) and print the JSON model.
     Decode(decode::Args),
+    /// Explain a .pcap/.pcapng capture: device sessions decoded, server replies interpreted,
+    /// problems found.
+    Pcap(pcap::Args),
     /// Forward UDP datagrams from devices to the edge Worker (POST /udp) and send its acks back.
     #[cfg(feature = "server")]
     Relay(relay::Args),
@@ -64,13 +69,14 @@ fn main() -> ExitCode {
     {
         eprintln!(
             "fleetview: `{name}` is not in this build: it needs feature `server` \
-             (build with --features server); this build offers `decode` only"
+             (build with --features server); this build offers `decode` and `pcap` only"
         );
         return ExitCode::from(2);
     }
     let cli = Cli::parse();
     match cli.command {
         Command::Decode(args) => decode::run(args),
+        Command::Pcap(args) => pcap::run(args),
         #[cfg(feature = "server")]
         Command::Relay(args) => relay::run(args),
         #[cfg(feature = "server")]

@@ -24,6 +24,7 @@ mod guard;
 mod https;
 mod openapi;
 mod options;
+mod reports;
 mod server;
 
 pub(crate) use self::options::{HttpArgs, HttpSetup};
@@ -109,9 +110,10 @@ pub(crate) fn router(ctx: Arc<Ctx>, token: Option<Token>, guard: Arc<guard::Guar
         .route("/api/live", get(live))
         .route("/api/forwarders", get(forwarders))
         .route("/api/openapi.json", get(openapi_json))
-        .route("/metrics", get(metrics))
-        // Origin, content type and body limits of state-changing requests, for routes that
-        // exist with their method, after the token (guard::guard_host's note).
+        .route("/metrics", get(metrics));
+    // Origin, content type and body limits of state-changing requests, for routes that exist
+    // with their method (the reports' too), after the token (guard::guard_host's note).
+    let api = reports::routes(api)
         .route_layer(middleware::from_fn_with_state(guard.clone(), guard::guard))
         .route_layer(middleware::from_fn_with_state(token, auth));
     Router::new()
@@ -265,69 +267,14 @@ fn time_param(q: &HashMap<String, String>, name: &str, default: i64) -> Result<i
 /// `-?D{1,18}` milliseconds, or `YYYY-MM-DD[(T| )HH:MM[:SS[.F{1,9}]]][Z]`.
 pub(crate) const TIME_PATTERN: &str = r"^[ \t\n\r]*(-?[0-9]{1,18}|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T ]([01][0-9]|2[0-3]):[0-5][0-9](:([0-5][0-9]|60)(\.[0-9]{1,9})?)?)?Z?)?[ \t\n\r]*$";
 
-/// Exactly `n` ASCII digits as a number.
-fn digits(s: &str, n: usize) -> Option<i64> {
-    (s.len() == n && s.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| s.parse().ok())
-        .flatten()
-}
-
-/// Milliseconds since 1970 from `-?D{1,18}` or `YYYY-MM-DD[(T| )HH:MM[:SS[.F{1,9}]]][Z]`
-/// ([`TIME_PATTERN`]; strict, so that the document and the server agree on every input).
+/// Milliseconds since 1970 from `-?D{1,18}`, or ISO 8601 (core's strict
+/// `time::parse_iso8601`): exactly what [`TIME_PATTERN`] describes.
 pub(crate) fn parse_time(s: &str) -> Option<i64> {
     let unsigned = s.strip_prefix('-').unwrap_or(s);
     if (1..=18).contains(&unsigned.len()) && unsigned.bytes().all(|b| b.is_ascii_digit()) {
         return s.parse().ok();
     }
-    let s = s.strip_suffix('Z').unwrap_or(s);
-    let (date, time) = match s.split_once(['T', ' ']) {
-        Some((d, t)) => (d, Some(t)),
-        None => (s, None),
-    };
-    let (y, m, day) = match date.split('-').collect::<Vec<_>>()[..] {
-        [y, m, d] => (digits(y, 4)?, digits(m, 2)?, digits(d, 2)?),
-        _ => return None,
-    };
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
-        return None;
-    }
-    let mut ms = 0i64;
-    if let Some(time) = time {
-        let (hms, frac) = match time.split_once('.') {
-            Some((hms, f)) => (hms, Some(f)),
-            None => (time, None),
-        };
-        let (h, min, sec) = match hms.split(':').collect::<Vec<_>>()[..] {
-            [h, m] if frac.is_none() => (digits(h, 2)?, digits(m, 2)?, 0),
-            [h, m, s] => (digits(h, 2)?, digits(m, 2)?, digits(s, 2)?),
-            _ => return None,
-        };
-        if h > 23 || min > 59 || sec > 60 {
-            return None;
-        }
-        let frac_ms = match frac {
-            None => 0,
-            Some(f) => {
-                if !(1..=9).contains(&f.len()) || !f.bytes().all(|b| b.is_ascii_digit()) {
-                    return None;
-                }
-                format!("{f:0<3}")[..3].parse::<i64>().ok()?
-            }
-        };
-        ms = ((h * 60 + min) * 60 + sec) * 1000 + frac_ms;
-    }
-    Some(days_from_civil(y, m, day) * 86_400_000 + ms)
-}
-
-/// Howard Hinnant's days-from-civil (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    fleetview::time::parse_iso8601(s)
 }
 
 /// A device's stored records, ascending in time (the most recent `limit` of the range).

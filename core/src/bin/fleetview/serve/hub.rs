@@ -127,6 +127,7 @@ impl Hub {
             "device" => "device",
             "fuel" => "fuel",
             "command" => "command",
+            "geofence" => "geofence",
             _ => return,
         };
         let _ = self.live.send(Arc::new(Live {

@@ -448,6 +448,7 @@ impl Connection {
                 .map(|r| RecordRow::new(r, codec, &ctx.fuel_ids, model))
                 .collect(),
             events: Vec::new(),
+            geofence_events: Vec::new(),
         };
         let n = batch.rows.len();
         match self.ctx.store.records(batch).await {
@@ -663,6 +664,7 @@ pub(crate) async fn udp(socket: UdpSocket, ctx: Arc<Ctx>, alive: mpsc::Sender<()
                 .map(|r| RecordRow::new(r, codec, &ctx.fuel_ids, model))
                 .collect(),
             events: Vec::new(),
+            geofence_events: Vec::new(),
         };
         let (ctx, socket, alive) = (ctx.clone(), socket.clone(), alive.clone());
         tokio::spawn(async move {

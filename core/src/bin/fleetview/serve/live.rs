@@ -20,7 +20,8 @@ use super::Ctx;
 const FUEL_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
 /// Announce the records just committed (`ids`: the new row id of each, `None` for one stored
-/// before) and the fuel events they complete. Called after the ack.
+/// before), the geofence events committed with them, and the fuel events they complete. Called
+/// after the ack.
 pub(crate) async fn after_commit(ctx: &Arc<Ctx>, batch: &Batch, ids: &[Option<i64>]) {
     let new = || {
         batch
@@ -44,6 +45,8 @@ pub(crate) async fn after_commit(ctx: &Arc<Ctx>, batch: &Batch, ids: &[Option<i6
             );
         }
     }
+    // After the records they come from.
+    super::reports::live::announce(&ctx.hub, batch);
     let readings: Vec<(u16, Point)> = new()
         .filter_map(|(_, row)| {
             let f = row.fuel.as_ref()?;

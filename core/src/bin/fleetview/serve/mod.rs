@@ -20,6 +20,7 @@ mod live;
 mod metrics;
 mod proxy;
 mod query;
+mod reports;
 mod storage;
 mod tls;
 
@@ -167,6 +168,9 @@ pub(crate) struct Args {
     /// fields, for a log collector).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Thresholds of trips and stops.
+    #[command(flatten)]
+    reports: reports::ReportArgs,
     /// Write the bound addresses as JSON to this file once listening (for scripts and tests).
     #[arg(long)]
     ready_file: Option<PathBuf>,
@@ -197,6 +201,8 @@ pub(crate) struct Ctx {
     /// The model's fuel level ids (see [`fuel::FuelIds`]).
     fuel_ids: fuel::FuelIds,
     fuel_threshold: f64,
+    /// Trips and stops (`--min-stop-duration` and the others).
+    thresholds: reports::Thresholds,
     command_timeout: Duration,
     web: Option<PathBuf>,
     shutdown: watch::Receiver<bool>,
@@ -312,6 +318,7 @@ async fn serve(args: Args) -> Result<(), String> {
             args.fuel_threshold
         ));
     }
+    let thresholds = args.reports.thresholds()?;
     let idle = seconds("idle-timeout", args.idle_timeout)?;
     let login_timeout = seconds("login-timeout", args.login_timeout)?;
     let frame_timeout = seconds("frame-timeout", args.frame_timeout)?;
@@ -451,6 +458,7 @@ async fn serve(args: Args) -> Result<(), String> {
         fuel_ids: fuel::FuelIds::new(args.model.as_deref()),
         model: args.model,
         fuel_threshold: args.fuel_threshold,
+        thresholds,
         command_timeout,
         web,
         shutdown: shutdown.clone(),

@@ -130,6 +130,7 @@ pub(crate) trait Cols {
     fn int(&self, i: usize) -> Result<i64, Self::Err>;
     fn opt_int(&self, i: usize) -> Result<Option<i64>, Self::Err>;
     fn float(&self, i: usize) -> Result<f64, Self::Err>;
+    fn opt_float(&self, i: usize) -> Result<Option<f64>, Self::Err>;
     fn text(&self, i: usize) -> Result<String, Self::Err>;
     fn opt_text(&self, i: usize) -> Result<Option<String>, Self::Err>;
     fn boolean(&self, i: usize) -> Result<bool, Self::Err>;

@@ -80,7 +80,7 @@ pub(crate) fn codec_schema() -> Schema {
 #[openapi(
     info(
         title = "fleetview serve",
-        description = "The HTTP API of fleetview serve: devices, their stored records, fuel, commands, live events, forwarders and metrics (core/docs/http-api.md).",
+        description = "The HTTP API of fleetview serve: devices, their stored records, fuel, trips, stops, events, geofences, commands, live events, forwarders and metrics (core/docs/http-api.md).",
     ),
     paths(
         super::devices,
@@ -93,6 +93,12 @@ pub(crate) fn codec_schema() -> Schema {
         super::forwarders,
         super::metrics,
         super::openapi_json,
+        super::reports::trips,
+        super::reports::stops,
+        super::reports::events,
+        super::reports::geofences,
+        super::reports::create_geofence,
+        super::reports::delete_geofence,
     ),
     // Generic arguments are not collected from the bodies by themselves: listed here.
     components(schemas(fleetview::json::IoJson, fleetview::json::MessageJson, super::PositionsFormat, super::TextCommand, super::HexCommand)),

@@ -54,6 +54,15 @@ pub(crate) enum Op {
     Retry {
         id: i64,
     },
+    /// Create a geofence (`geometry`: the JSON of core's `GeofenceGeometry`, validated).
+    CreateGeofence {
+        name: String,
+        geometry: String,
+    },
+    /// Delete a geofence and its events.
+    DeleteGeofence {
+        id: i64,
+    },
     /// Events for the forwarders, in a transaction of their own (see [`super::outbox`]).
     Events(Vec<OutboxEvent>),
     /// The forwarders this node runs: their rows are created (a new one starts before every
@@ -84,6 +93,8 @@ pub(crate) enum Outcome {
     Taken(Option<Queued>),
     /// Retry: the device's IMEI when the command was queued again.
     Retried(Option<String>),
+    /// DeleteGeofence: whether it existed.
+    Deleted(bool),
     Done,
 }
 
@@ -117,28 +128,40 @@ pub(super) fn cut_at_close(group: &mut Vec<Job>) -> bool {
 /// What applying a job produced: turned into the job's [`Outcome`] after the commit (a group
 /// may be applied twice, so the job itself is kept until then).
 pub(super) enum Applied {
-    /// The new row id of each record (`None` for a duplicate) and the device's row id.
+    /// The new row id of each record (`None` for a duplicate), the device's row id and the
+    /// geofence events stored with the records.
     Records {
         ids: Vec<Option<i64>>,
         device: i64,
+        events: Vec<fleetview::api::EventJson>,
     },
     Device(Option<i64>),
     Id(i64),
     Taken(Option<Queued>),
     Retried(Option<String>),
+    Deleted(bool),
     Done,
 }
 
 impl Applied {
     fn outcome(self, op: Op) -> Outcome {
         match (self, op) {
-            (Applied::Records { ids, device }, Op::Records(batch)) => {
+            (
+                Applied::Records {
+                    ids,
+                    device,
+                    events,
+                },
+                Op::Records(mut batch),
+            ) => {
+                batch.geofence_events = events;
                 Outcome::Records(batch, ids, device)
             }
             (Applied::Device(id), _) => Outcome::Device(id),
             (Applied::Id(id), _) => Outcome::Id(id),
             (Applied::Taken(q), _) => Outcome::Taken(q),
             (Applied::Retried(imei), _) => Outcome::Retried(imei),
+            (Applied::Deleted(found), _) => Outcome::Deleted(found),
             _ => Outcome::Done,
         }
     }

@@ -28,6 +28,7 @@
 //! only asks the writer for a command when there may be one (not once per frame).
 
 mod error;
+mod geofences;
 mod job;
 pub(crate) mod outbox;
 pub(crate) mod postgres;
@@ -140,6 +141,8 @@ pub(crate) struct Batch {
     /// Events derived from these records, written to the outbox in their transaction (see
     /// [`outbox`]; ignored without `--forward`).
     pub(crate) events: Vec<outbox::OutboxEvent>,
+    /// The geofence events its commit stored (set by the writer).
+    pub(crate) geofence_events: Vec<fleetview::api::EventJson>,
 }
 
 /// The devices with queued commands, as far as this process knows: kept by the writer as it

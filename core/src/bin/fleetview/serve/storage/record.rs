@@ -64,6 +64,8 @@ pub(crate) struct RecordRow {
     pub(crate) fuel: Option<Reading>,
     pub(crate) ignition: Option<u8>,
     pub(crate) movement: Option<u8>,
+    /// Total odometer (IO 16), metres: trips read it without the IO JSON.
+    pub(crate) odometer: Option<i64>,
 }
 
 impl RecordRow {
@@ -85,6 +87,7 @@ impl RecordRow {
         });
         let (fuel, ignition, movement) = fuel_ids.read(&record);
         Self {
+            odometer: crate::serve::reports::odometer(&record),
             fuel,
             record,
             raw,

@@ -6,6 +6,7 @@
 
 pub(crate) mod cluster;
 pub(crate) mod read;
+mod reports;
 mod schema;
 mod writer;
 

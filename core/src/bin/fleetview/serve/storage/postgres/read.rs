@@ -21,6 +21,9 @@ impl Cols for tokio_postgres::Row {
     fn float(&self, i: usize) -> Result<f64, Self::Err> {
         self.try_get(i)
     }
+    fn opt_float(&self, i: usize) -> Result<Option<f64>, Self::Err> {
+        self.try_get(i)
+    }
     fn text(&self, i: usize) -> Result<String, Self::Err> {
         self.try_get(i)
     }

@@ -103,6 +103,34 @@ CREATE TABLE forwarders (
     seen_ms BIGINT NOT NULL
 );
 ",
+    // 3: reports: each record's total odometer (IO 16) for trips; geofences and their
+    // enter/exit events, unique per device, record (time and hash), geofence and kind.
+    "
+ALTER TABLE records ADD COLUMN odometer BIGINT;
+CREATE TABLE geofences (
+    id         BIGSERIAL PRIMARY KEY,
+    name       TEXT NOT NULL,
+    geometry   TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE TABLE geofence_events (
+    id           BIGSERIAL PRIMARY KEY,
+    device_id    BIGINT NOT NULL,
+    geofence_id  BIGINT NOT NULL,
+    type         TEXT NOT NULL,
+    timestamp_ms BIGINT NOT NULL,
+    hash         BIGINT NOT NULL,
+    latitude     DOUBLE PRECISION NOT NULL,
+    longitude    DOUBLE PRECISION NOT NULL,
+    created_ms   BIGINT NOT NULL,
+    UNIQUE (device_id, timestamp_ms, hash, geofence_id, type)
+);
+CREATE INDEX geofence_events_geofence ON geofence_events (geofence_id);
+-- What trips, stops and fuel read of each record, by device and time: index-only scans once
+-- autovacuum has marked the pages all-visible. One more index write per record.
+CREATE INDEX records_track ON records (device_id, timestamp_ms, hash) INCLUDE (valid, latitude,
+    longitude, speed, ignition, movement, odometer, fuel_id, fuel_level, fuel_unit);
+",
 ];
 
 /// Bring the schema to the latest version.

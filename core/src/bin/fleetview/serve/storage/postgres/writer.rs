@@ -29,11 +29,11 @@ const SMALL_GROUP: usize = 8;
 const INSERT_RECORDS: &str = "
 INSERT INTO records (device_id, timestamp_ms, hash, received_ms, transport, codec, priority, longitude,
   latitude, altitude, angle, satellites, speed, valid, event_id, generation_type, io, fuel_id, fuel_level,
-  fuel_unit, ignition, movement, raw)
+  fuel_unit, ignition, movement, raw, odometer)
 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],
   $7::bigint[], $8::float8[], $9::float8[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
   $14::bool[], $15::bigint[], $16::bigint[], $17::text[], $18::bigint[], $19::float8[], $20::text[],
-  $21::bigint[], $22::bigint[], $23::bytea[])
+  $21::bigint[], $22::bigint[], $23::bytea[], $24::bigint[])
 ON CONFLICT (device_id, timestamp_ms, hash) DO NOTHING
 RETURNING id, device_id, timestamp_ms, hash";
 
@@ -295,6 +295,7 @@ async fn apply_group(
                 &cols.ignition,
                 &cols.movement,
                 &cols.raw,
+                &cols.odometer,
             ],
         )
         .await
@@ -314,7 +315,9 @@ async fn apply_group(
             .await?;
         tx.query(&stmt, &[&ids]).await
     };
-    let (rows, queued) = tokio::try_join!(insert, queued)?;
+    // The geofences' version too (for the group's geofence events), in the same round trip.
+    let (rows, queued, fence_version) =
+        tokio::try_join!(insert, queued, super::reports::version(&tx))?;
     let mut new_ids: HashMap<(i64, i64, i64), i64> = HashMap::new();
     for r in rows {
         new_ids.insert((r.try_get(1)?, r.try_get(2)?, r.try_get(3)?), r.try_get(0)?);
@@ -342,9 +345,14 @@ async fn apply_group(
                 let e = seen_now.entry(device).or_insert(0);
                 *e = (*e).max(b.received_ms);
             }
-            *slot = Some(Applied::Records { ids, device });
+            *slot = Some(Applied::Records {
+                ids,
+                device,
+                events: Vec::new(),
+            });
         }
     }
+    super::reports::fold_group(&tx, ops, &mut applied, fence_version, state.outbox).await?;
 
     if state.outbox {
         for op in ops {
@@ -419,6 +427,7 @@ struct Columns<'a> {
     ignition: Vec<Option<i64>>,
     movement: Vec<Option<i64>>,
     raw: Vec<&'a [u8]>,
+    odometer: Vec<Option<i64>>,
 }
 
 impl<'a> Columns<'a> {
@@ -449,6 +458,7 @@ impl<'a> Columns<'a> {
         self.ignition.push(row.ignition.map(i64::from));
         self.movement.push(row.movement.map(i64::from));
         self.raw.push(&row.raw);
+        self.odometer.push(row.odometer);
     }
 }
 
@@ -606,6 +616,12 @@ async fn apply(tx: &Transaction<'_>, op: &Op, state: &State) -> Result<Applied, 
             }
             Ok(Applied::Retried(imei))
         }
+        Op::CreateGeofence { name, geometry } => Ok(Applied::Id(
+            super::reports::create_geofence(tx, name, geometry).await?,
+        )),
+        Op::DeleteGeofence { id } => Ok(Applied::Deleted(
+            super::reports::delete_geofence(tx, *id).await?,
+        )),
         Op::Events(events) => {
             if state.outbox {
                 write_events(tx, events).await?;

@@ -4,6 +4,7 @@
 
 mod checkpoint;
 pub(crate) mod read;
+mod reports;
 mod schema;
 mod writer;
 

@@ -31,6 +31,9 @@ impl Cols for rusqlite::Row<'_> {
     fn float(&self, i: usize) -> rusqlite::Result<f64> {
         self.get(i)
     }
+    fn opt_float(&self, i: usize) -> rusqlite::Result<Option<f64>> {
+        self.get(i)
+    }
     fn text(&self, i: usize) -> rusqlite::Result<String> {
         self.get(i)
     }
@@ -67,7 +70,7 @@ impl Pool {
     }
 
     /// Run `f` on a free connection, on a blocking thread.
-    async fn with<T: Send + 'static>(
+    pub(super) async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, Error> {

@@ -86,6 +86,36 @@ CREATE TABLE forwarders (
     seen_ms INTEGER NOT NULL
 );
 ",
+    // 4: reports: each record's total odometer (IO 16) for trips; geofences (ids never reused,
+    // which the writer's geofence version relies on) and their enter/exit events, unique per
+    // device, record (time and hash), geofence and kind.
+    "
+ALTER TABLE records ADD COLUMN odometer INTEGER;
+CREATE TABLE geofences (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    name       TEXT NOT NULL,
+    geometry   TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE geofence_events (
+    id           INTEGER PRIMARY KEY,
+    device_id    INTEGER NOT NULL,
+    geofence_id  INTEGER NOT NULL,
+    type         TEXT NOT NULL,
+    timestamp_ms INTEGER NOT NULL,
+    hash         INTEGER NOT NULL,
+    latitude     REAL NOT NULL,
+    longitude    REAL NOT NULL,
+    created_ms   INTEGER NOT NULL,
+    UNIQUE (device_id, timestamp_ms, hash, geofence_id, type)
+);
+CREATE INDEX geofence_events_geofence ON geofence_events (geofence_id);
+-- What trips, stops and fuel read of each record, by device and time: a device's month is read
+-- from this index alone, its entries side by side (the table's rows of one device are spread
+-- among every other device's). One more index write per record.
+CREATE INDEX records_track ON records (device_id, timestamp_ms, hash, valid, latitude, longitude,
+    speed, ignition, movement, odometer, fuel_id, fuel_level, fuel_unit);
+",
 ];
 
 /// Bring the schema to the latest version.

@@ -114,7 +114,7 @@ fn commit_group(
             } else {
                 apply(&tx, op, state)
             };
-            if let (Ok(Applied::Records { ids, device }), Op::Records(b)) = (&r, op) {
+            if let (Ok(Applied::Records { ids, device, .. }), Op::Records(b)) = (&r, op) {
                 if b.device.is_some() {
                     let e = added.entry(*device).or_insert((0, 0));
                     e.0 += ids.iter().flatten().count() as i64;
@@ -294,9 +294,9 @@ fn apply(tx: &Connection, op: &Op, state: &WriterState) -> rusqlite::Result<Appl
             let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO records (device_id, timestamp_ms, hash, received_ms, transport, codec,
                    priority, longitude, latitude, altitude, angle, satellites, speed, valid, event_id,
-                   generation_type, io, fuel_id, fuel_level, fuel_unit, ignition, movement, raw)
+                   generation_type, io, fuel_id, fuel_level, fuel_unit, ignition, movement, raw, odometer)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                   ?20, ?21, ?22, ?23)",
+                   ?20, ?21, ?22, ?23, ?24)",
             )?;
             for row in &batch.rows {
                 let r = &row.record;
@@ -324,6 +324,7 @@ fn apply(tx: &Connection, op: &Op, state: &WriterState) -> rusqlite::Result<Appl
                     row.ignition,
                     row.movement,
                     row.raw,
+                    row.odometer,
                 ])?;
                 ids.push((n == 1).then(|| tx.last_insert_rowid()));
             }
@@ -345,7 +346,16 @@ fn apply(tx: &Connection, op: &Op, state: &WriterState) -> rusqlite::Result<Appl
                 tx.prepare_cached("UPDATE devices SET records = records + ?1 WHERE id = ?2")?
                     .execute(params![added, device])?;
             }
-            Ok(Applied::Records { ids, device })
+            // Geofence events, to the outbox after the records they come from.
+            let events = super::reports::fold_events(tx, &batch.imei, device, &batch.rows, &ids)?;
+            if state.outbox && !events.is_empty() {
+                write_events(tx, &super::super::geofences::outbox_events(&events))?;
+            }
+            Ok(Applied::Records {
+                ids,
+                device,
+                events,
+            })
         }
         Op::Seen {
             imei,
@@ -442,6 +452,12 @@ fn apply(tx: &Connection, op: &Op, state: &WriterState) -> rusqlite::Result<Appl
                 pending.set(imei, true);
             }
             Ok(Applied::Retried(imei))
+        }
+        Op::CreateGeofence { name, geometry } => Ok(Applied::Id(super::reports::create_geofence(
+            tx, name, geometry,
+        )?)),
+        Op::DeleteGeofence { id } => {
+            Ok(Applied::Deleted(super::reports::delete_geofence(tx, *id)?))
         }
         Op::Events(events) => {
             if state.outbox {
