@@ -108,13 +108,6 @@ def main():
                # form (TRACE, CONNECT and the like do get 405).
                "--exclude-checks", "ignored_auth,unsupported_method",
                "--exclude-path", "/api/live",
-               # The reports' routes (trips, stops, events, geofences) are in the document but
-               # not checked yet: their parameters and bodies need patterns and bounds that say
-               # what the server accepts (an IMEI path of digits, from/to as TIME_PATTERN,
-               # trip_gap and moving_speed ranges, GeoJSON coordinates), and DELETE
-               # /api/geofences/{id} a JSON request body (state-changing requests must declare
-               # one). Remove this line once they do.
-               "--exclude-path-regex", "^/api/(devices/[^/]+/(trips|stops|events)|geofences.*)$",
                "--max-examples", str(args.max_examples),
                # One worker: with several threads, CPython 3.11 before 3.11.9 can fail in
                # ast.parse, which hypothesis calls (gh-106905).

@@ -8,7 +8,8 @@
 //!   origin or from a client that sends no `Origin` (curl, `fleetview send`), and carry JSON
 //!   (`Content-Type: application/json`). An HTML form can post `text/plain` across sites
 //!   without a CORS preflight; JSON from another origin needs one, which this server never
-//!   grants.
+//!   grants. A DELETE may come without a Content-Type: from another origin it always needs a
+//!   preflight (no form or no-cors `fetch` can send it).
 //! - **Bodies** arrive within the header timeout and are at most [`MAX_BODY`] bytes: a client
 //!   that announces a body and trickles it holds no task for long.
 //!
@@ -278,6 +279,9 @@ pub(crate) fn check(
     }
     match content_type {
         Some(ct) if is_json(ct) => Ok(()),
+        // A DELETE without a Content-Type (the route reads no body). No form or no-cors fetch
+        // can send DELETE: from another origin it needs a CORS preflight, never granted here.
+        None if *method == Method::DELETE => Ok(()),
         other => Err(Refusal::NotJson(other.map(str::to_string))),
     }
 }
@@ -499,9 +503,20 @@ mod tests {
             Err(Refusal::NotJson(Some("text/plain".into())))
         );
         assert_eq!(
-            check(&n, &Method::DELETE, host, None, None),
+            check(&n, &Method::PUT, host, None, None),
             Err(Refusal::NotJson(None))
         );
+        // A DELETE needs no Content-Type (browsers preflight it from another origin), but
+        // another Origin or a non-JSON one is still refused.
+        assert_eq!(check(&n, &Method::DELETE, host, None, None), Ok(()));
+        assert_eq!(
+            check(&n, &Method::DELETE, host, None, Some("text/plain")),
+            Err(Refusal::NotJson(Some("text/plain".into())))
+        );
+        assert!(matches!(
+            check(&n, &Method::DELETE, host, Some("http://evil.example"), None),
+            Err(Refusal::CrossOrigin { .. })
+        ));
         // Reading needs neither.
         assert_eq!(
             check(&n, &Method::GET, host, Some("http://evil.example"), None),

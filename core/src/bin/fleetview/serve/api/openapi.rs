@@ -51,7 +51,8 @@ pub(crate) struct TimeRange {
     to: Option<String>,
 }
 
-fn time_schema() -> Object {
+/// `from`/`to`: [`super::TIME_PATTERN`].
+pub(crate) fn time_schema() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .pattern(Some(super::TIME_PATTERN))

@@ -14,10 +14,11 @@ use fleetview::api::{
     EventJson, EventKind, FuelChange, FuelEventKind, GeofenceGeometry, GeofenceJson, Stop, Trip,
 };
 use fleetview::io_catalog;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 
 use super::{bad_request, internal, known_device, openapi, time_param, ApiError, ApiResult};
 use crate::serve::query::{FuelReading, MAX_LIMIT};
-use crate::serve::reports::geometry::parse_geofence;
+use crate::serve::reports::geometry::{parse_geofence, MAX_POSITIONS, MAX_RADIUS_M};
 use crate::serve::reports::sql::MAX_TRACK;
 use crate::serve::reports::{trip, Thresholds};
 use crate::serve::{fuel, Ctx};
@@ -35,14 +36,77 @@ pub(super) fn routes(r: Router<Arc<Ctx>>) -> Router<Arc<Ctx>> {
 
 type Params = HashMap<String, String>;
 
-/// The body of `POST /api/geofences` (validated by hand, each failure with its own kind).
-#[derive(serde::Deserialize, utoipa::ToSchema)]
+/// The body of `POST /api/geofences` (validated by hand by `parse_geofence`, each failure with
+/// its own kind; this type documents exactly what it accepts).
+#[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub(super) struct GeofenceRequest {
-    /// 1 to 200 bytes.
+    /// 1 to 200 characters, not only spaces, tabs and line breaks (which are trimmed).
+    #[schema(min_length = 1, max_length = 200, pattern = "[^ \t\n\r]")]
     name: String,
     /// A GeoJSON Polygon, or a Point with `radius_m` (a circle).
+    #[schema(schema_with = geometry_schema)]
     geometry: GeofenceGeometry,
+}
+
+/// A geofence's geometry as `parse_geofence` takes it: a `Point` with `radius_m`, or a
+/// `Polygon` of rings of 4 to 10,000 positions (a ring left open is closed by the server).
+fn geometry_schema() -> Schema {
+    let kind = |name: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some([name.to_string()]))
+    };
+    let point = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("type", kind("Point"))
+        .property("coordinates", position_schema())
+        .property(
+            "radius_m",
+            ObjectBuilder::new()
+                .schema_type(Type::Number)
+                .exclusive_minimum(Some(0))
+                .maximum(Some(MAX_RADIUS_M))
+                .description(Some("The circle's radius, metres")),
+        )
+        .required("type")
+        .required("coordinates")
+        .required("radius_m");
+    let ring = ArrayBuilder::new()
+        .items(position_schema())
+        .min_items(Some(4))
+        .max_items(Some(MAX_POSITIONS))
+        .description(Some(
+            "A ring: its last position repeats the first (the server closes a ring left open)",
+        ));
+    let polygon = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("type", kind("Polygon"))
+        .property(
+            "coordinates",
+            ArrayBuilder::new()
+                .items(ring)
+                .min_items(Some(1))
+                .description(Some("The outer ring, then holes")),
+        )
+        .required("type")
+        .required("coordinates");
+    OneOfBuilder::new().item(point).item(polygon).build().into()
+}
+
+/// `[longitude, latitude]`, optionally followed by an altitude (ignored), as GeoJSON has it.
+fn position_schema() -> ArrayBuilder {
+    let degrees = |max: f64| {
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .minimum(Some(-max))
+            .maximum(Some(max))
+    };
+    ArrayBuilder::new()
+        .prefix_items([degrees(180.0), degrees(90.0)])
+        .items(ObjectBuilder::new().schema_type(Type::Number))
+        .min_items(Some(2))
+        .max_items(Some(3))
 }
 
 /// The query of `trips` and `stops` (read by hand from the query string, each parameter
@@ -52,22 +116,28 @@ pub(super) struct GeofenceRequest {
 #[allow(dead_code)]
 pub(super) struct ReportQuery {
     /// From (inclusive): milliseconds since 1970 or ISO 8601 UTC.
+    #[param(schema_with = openapi::time_schema)]
     from: Option<String>,
     /// To (inclusive): milliseconds since 1970 or ISO 8601 UTC.
+    #[param(schema_with = openapi::time_schema)]
     to: Option<String>,
     /// Shortest stop reported, seconds (default --min-stop-duration, 300).
+    #[param(minimum = 0, maximum = 31536000)]
     min_stop_duration: Option<f64>,
     /// Shortest trip reported, metres (default --min-trip-distance, 500).
+    #[param(minimum = 0, maximum = 31536000)]
     min_trip_distance: Option<f64>,
     /// Seconds without records that end a trip (default --trip-gap, 3600).
+    #[param(minimum = 0, maximum = 31536000)]
     trip_gap: Option<f64>,
     /// km/h from which a device without ignition and movement IOs moves (default
     /// --moving-speed, 5).
+    #[param(minimum = 0, maximum = 31536000)]
     moving_speed: Option<f64>,
 }
 
 #[utoipa::path(get, path = "/api/devices/{imei}/trips", params(
-    ("imei" = String, Path, description = "The device's IMEI (up to 32 digits)"),
+    ("imei" = String, Path, pattern = "^[0-9]{1,32}$", description = "The device's IMEI (up to 32 digits)"),
     ReportQuery,
 ), responses(
     (status = 200, description = "The trips, ascending in time", body = Vec<Trip>),
@@ -85,7 +155,7 @@ pub(super) async fn trips(
 }
 
 #[utoipa::path(get, path = "/api/devices/{imei}/stops", params(
-    ("imei" = String, Path, description = "The device's IMEI (up to 32 digits)"),
+    ("imei" = String, Path, pattern = "^[0-9]{1,32}$", description = "The device's IMEI (up to 32 digits)"),
     ReportQuery,
 ), responses(
     (status = 200, description = "The stops, ascending in time", body = Vec<Stop>),
@@ -145,9 +215,8 @@ async fn report(ctx: &Ctx, imei: &str, q: &Params) -> Result<(Vec<Trip>, Vec<Sto
 /// Geofence events (stored) and refuels and drains (found in the fuel levels as
 /// `GET /api/devices/{imei}/fuel` finds them, with `--fuel-threshold`), ascending in time.
 #[utoipa::path(get, path = "/api/devices/{imei}/events", params(
-    ("imei" = String, Path, description = "The device's IMEI (up to 32 digits)"),
-    ("from" = Option<String>, Query, description = "From (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
-    ("to" = Option<String>, Query, description = "To (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
+    ("imei" = String, Path, pattern = "^[0-9]{1,32}$", description = "The device's IMEI (up to 32 digits)"),
+    openapi::TimeRange,
 ), responses(
     (status = 200, description = "Geofence, refuel and drain events, ascending in time", body = Vec<EventJson>),
     (status = 400, description = "A malformed parameter (`bad_request`)", body = openapi::ErrorBody),
@@ -255,6 +324,10 @@ pub(super) async fn geofences(State(ctx): State<Arc<Ctx>>) -> ApiResult {
 
 #[utoipa::path(post, path = "/api/geofences", request_body = GeofenceRequest, responses(
     (status = 201, description = "Created", body = GeofenceJson),
+    (status = 403, description = "An `Origin` of another site (`cross_origin`)", body = openapi::ErrorBody),
+    (status = 408, description = "The body did not arrive in time (`body_timeout`)", body = openapi::ErrorBody),
+    (status = 413, description = "The body is over 64 KiB (`body_too_large`)", body = openapi::ErrorBody),
+    (status = 415, description = "The body is not declared as `application/json` (`unsupported_media_type`)", body = openapi::ErrorBody),
     (status = 400, description = "An invalid geofence (`invalid_geofence_name`, `unsupported_geometry`, `invalid_coordinates`, `invalid_radius`, `invalid_ring`, `bad_request`)", body = openapi::ErrorBody),
     (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
     (status = 409, description = "1,000 geofences already (`too_many_geofences`)", body = openapi::ErrorBody),
@@ -295,6 +368,10 @@ pub(super) async fn create_geofence(State(ctx): State<Arc<Ctx>>, body: Bytes) ->
 
 #[utoipa::path(delete, path = "/api/geofences/{id}", params(("id" = i64, Path, description = "The geofence's id")), responses(
     (status = 204, description = "Deleted, with its events"),
+    (status = 403, description = "An `Origin` of another site (`cross_origin`)", body = openapi::ErrorBody),
+    (status = 408, description = "The body did not arrive in time (`body_timeout`)", body = openapi::ErrorBody),
+    (status = 413, description = "The body is over 64 KiB (`body_too_large`)", body = openapi::ErrorBody),
+    (status = 415, description = "A `Content-Type` other than `application/json` (`unsupported_media_type`); none is fine", body = openapi::ErrorBody),
     (status = 400, description = "Not a number (`bad_request`)", body = openapi::ErrorBody),
     (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
     (status = 404, description = "No such geofence (`unknown_geofence`)", body = openapi::ErrorBody),

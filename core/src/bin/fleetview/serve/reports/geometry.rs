@@ -13,9 +13,12 @@ use serde_json::Value;
 const EARTH_RADIUS_M: f64 = 6_371_008.8;
 /// Largest radius of a circle, metres: a geofence, not a continent.
 pub(crate) const MAX_RADIUS_M: f64 = 1_000_000.0;
-/// Most positions in a polygon (all rings): bounds the work per record and the body.
-pub(crate) const MAX_POSITIONS: usize = 10_000;
-/// Longest geofence name, bytes.
+/// Most positions in a ring: a ring this long with six decimals (`[25.123456,54.123456],`)
+/// fits in the 64 KiB body, so the OpenAPI document's `maxItems` is never met by a 413. The
+/// body bounds the positions of all rings together to about 11,000 (6 bytes each at least),
+/// and so the work per record.
+pub(crate) const MAX_POSITIONS: usize = 2_500;
+/// Longest geofence name, characters.
 pub(crate) const MAX_NAME: usize = 200;
 
 /// Great-circle distance in metres (haversine).
@@ -117,7 +120,7 @@ pub(crate) enum GeofenceError {
     Coordinates(String),
     /// `radius_m` missing, not above 0 or too large.
     Radius(String),
-    /// A ring with fewer than 4 positions, not closed, or too many positions.
+    /// A ring with fewer than 4 positions or too many.
     Ring(String),
 }
 
@@ -157,19 +160,22 @@ pub(crate) fn parse_geofence(body: &Value) -> Result<(String, GeofenceGeometry),
             "the body must be a JSON object: {\"name\":\"Depot\",\"geometry\":{\"type\":\"Point\",\"coordinates\":[25.25,54.66],\"radius_m\":150}}".into(),
         ));
     };
+    // Spaces, tabs and line breaks around the name are trimmed (what the OpenAPI document's
+    // pattern `[^ \t\n\r]` says: a name needs another character).
+    let blank = [' ', '\t', '\n', '\r'];
     let name = match o.get("name") {
-        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= MAX_NAME => {
-            s.trim().to_string()
-        }
-        Some(Value::String(s)) if s.len() > MAX_NAME => {
+        Some(Value::String(s)) if s.chars().count() > MAX_NAME => {
             return Err(GeofenceError::Name(format!(
-                "name: {} bytes, at most {MAX_NAME}",
-                s.len()
+                "name: {} characters, at most {MAX_NAME}",
+                s.chars().count()
             )))
+        }
+        Some(Value::String(s)) if !s.trim_matches(blank).is_empty() => {
+            s.trim_matches(blank).to_string()
         }
         _ => {
             return Err(GeofenceError::Name(
-                "name: expected a non-empty string".into(),
+                "name: expected a string with more than spaces, tabs and line breaks".into(),
             ))
         }
     };
@@ -181,9 +187,7 @@ pub(crate) fn parse_geofence(body: &Value) -> Result<(String, GeofenceGeometry),
     let geometry = match g.get("type").and_then(Value::as_str) {
         Some("Point") => {
             let coordinates = position(g.get("coordinates"), "geometry.coordinates")?;
-            // `radius_m` in the geometry, or beside it.
-            let radius = g.get("radius_m").or_else(|| o.get("radius_m"));
-            let radius_m = match radius.and_then(Value::as_f64) {
+            let radius_m = match g.get("radius_m").and_then(Value::as_f64) {
                 Some(r) if r.is_finite() && r > 0.0 && r <= MAX_RADIUS_M => r,
                 Some(r) => {
                     return Err(GeofenceError::Radius(format!(
@@ -214,7 +218,6 @@ pub(crate) fn parse_geofence(body: &Value) -> Result<(String, GeofenceGeometry),
                 ));
             }
             let mut out = Vec::with_capacity(rings.len());
-            let mut total = 0;
             for (i, ring) in rings.iter().enumerate() {
                 let at = format!("geometry.coordinates[{i}]");
                 let Value::Array(points) = ring else {
@@ -222,13 +225,13 @@ pub(crate) fn parse_geofence(body: &Value) -> Result<(String, GeofenceGeometry),
                         "{at}: expected an array of [longitude, latitude]"
                     )));
                 };
-                total += points.len();
-                if total > MAX_POSITIONS {
+                if points.len() > MAX_POSITIONS {
                     return Err(GeofenceError::Ring(format!(
-                        "{at}: more than {MAX_POSITIONS} positions in the polygon"
+                        "{at}: {} positions, at most {MAX_POSITIONS} in a ring",
+                        points.len()
                     )));
                 }
-                let ring = points
+                let mut ring = points
                     .iter()
                     .enumerate()
                     .map(|(j, p)| position(Some(p), &format!("{at}[{j}]")))
@@ -239,12 +242,9 @@ pub(crate) fn parse_geofence(body: &Value) -> Result<(String, GeofenceGeometry),
                         ring.len()
                     )));
                 }
+                // GeoJSON repeats the first position last; a ring left open is closed here.
                 if ring.first() != ring.last() {
-                    return Err(GeofenceError::Ring(format!(
-                        "{at}: not closed: the last position {:?} must repeat the first {:?}",
-                        ring[ring.len() - 1],
-                        ring[0]
-                    )));
+                    ring.push(ring[0]);
                 }
                 out.push(ring);
             }
@@ -264,17 +264,21 @@ pub(crate) fn parse_geofence(body: &Value) -> Result<(String, GeofenceGeometry),
     Ok((name, geometry))
 }
 
-/// `[longitude, latitude]` (an altitude after them is ignored, as GeoJSON allows).
+/// `[longitude, latitude]`, or `[longitude, latitude, altitude]` (the altitude ignored), all
+/// numbers.
 fn position(v: Option<&Value>, at: &str) -> Result<[f64; 2], GeofenceError> {
     let bad = |why: String| GeofenceError::Coordinates(format!("{at}: {why}"));
     let Some(Value::Array(p)) = v else {
         return Err(bad("expected [longitude, latitude]".into()));
     };
-    let (Some(lon), Some(lat)) = (
-        p.first().and_then(Value::as_f64),
-        p.get(1).and_then(Value::as_f64),
-    ) else {
-        return Err(bad("expected [longitude, latitude] as two numbers".into()));
+    let numbers: Option<Vec<f64>> = p.iter().map(Value::as_f64).collect();
+    let (lon, lat) = match numbers.as_deref() {
+        Some(&[lon, lat]) | Some(&[lon, lat, _]) => (lon, lat),
+        _ => {
+            return Err(bad(
+                "expected [longitude, latitude] (or with an altitude after them), numbers".into(),
+            ))
+        }
     };
     if !(-180.0..=180.0).contains(&lon) {
         return Err(bad(format!("longitude {lon} is outside -180..180")));
@@ -338,12 +342,33 @@ mod tests {
                 }
             ))
         );
-        // radius_m beside the geometry is taken too.
+        let kind = |v: Value| parse_geofence(&v).unwrap_err();
+        // radius_m belongs in the geometry (what the OpenAPI document says).
+        let e =
+            kind(json!({"name":"a","radius_m":5,"geometry":{"type":"Point","coordinates":[1,2]}}));
+        assert_eq!(e.kind(), "invalid_radius");
+        // An altitude is ignored; a fourth number is refused.
         assert!(parse_geofence(
-            &json!({"name":"a","radius_m":5,"geometry":{"type":"Point","coordinates":[1,2]}})
+            &json!({"name":"a","geometry":{"type":"Point","coordinates":[1,2,300],"radius_m":5}})
         )
         .is_ok());
-        let kind = |v: Value| parse_geofence(&v).unwrap_err();
+        let e = kind(
+            json!({"name":"a","geometry":{"type":"Point","coordinates":[1,2,3,4],"radius_m":5}}),
+        );
+        assert_eq!(e.kind(), "invalid_coordinates");
+        // A name of blanks only, or over 200 characters (bytes do not count).
+        assert_eq!(
+            kind(json!({"name":" \t\r\n","geometry":{}})).kind(),
+            "invalid_geofence_name"
+        );
+        assert_eq!(
+            kind(json!({"name":"x".repeat(201),"geometry":{}})).kind(),
+            "invalid_geofence_name"
+        );
+        assert!(parse_geofence(
+            &json!({"name":"é".repeat(200),"geometry":{"type":"Point","coordinates":[1,2],"radius_m":5}})
+        )
+        .is_ok());
         let e =
             kind(json!({"name":"a","geometry":{"type":"Point","coordinates":[1,2],"radius_m":0}}));
         assert_eq!(e.kind(), "invalid_radius");
@@ -359,15 +384,15 @@ mod tests {
                 "geometry.coordinates: latitude 125.2 is outside -90..90 (GeoJSON puts the longitude first)"
             )
         );
-        let e = kind(
-            json!({"name":"a","geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1]]]}}),
-        );
+        // A ring left open is closed.
         assert_eq!(
-            (e.kind(), e.to_string().as_str()),
-            (
-                "invalid_ring",
-                "geometry.coordinates[0]: not closed: the last position [0.0, 1.0] must repeat the first [0.0, 0.0]"
+            parse_geofence(
+                &json!({"name":"a","geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1]]]}})
             )
+            .map(|(_, g)| g),
+            Ok(GeofenceGeometry::Polygon {
+                coordinates: vec![vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]]]
+            })
         );
         let e = kind(
             json!({"name":"a","geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[0,0]]]}}),
@@ -378,7 +403,7 @@ mod tests {
         );
         assert_eq!(
             e.to_string(),
-            "geometry.coordinates[0][2]: expected [longitude, latitude] as two numbers"
+            "geometry.coordinates[0][2]: expected [longitude, latitude] (or with an altitude after them), numbers"
         );
         let e = kind(json!({"name":"a","geometry":{"type":"LineString","coordinates":[]}}));
         assert_eq!(e.kind(), "unsupported_geometry");
