@@ -59,7 +59,7 @@ if (wasmBindgenVersion() !== WASM_BINDGEN_VERSION) {
 // 3. cargo build, with nightly, for size: std rebuilt for the app (-Z build-std) with
 //    -Cpanic=immediate-abort, so that no panic machinery is linked (panic messages, their
 //    formatting, source locations), and with std's `optimize_for_size` feature (smaller
-//    algorithms, e.g. sorting). Measured as below on the playground with the capture view and the
+//    algorithms, e.g. sorting). Measured as step 8 does, on the playground with the capture view and the
 //    reports panel (wasm after wasm-opt -Oz, gzipped): 330.9 KB with stable, 294.9 KB with
 //    immediate-abort, 290.5 KB with optimize_for_size too; that is what keeps it within budget.
 //    The cost: a panic in the browser is a bare `unreachable` trap without its message, and Yew's
@@ -88,6 +88,14 @@ const cargoTarget =
   JSON.parse(execFileSync("cargo", ["metadata", "--format-version", "1", "--no-deps"], { cwd: WEB, encoding: "utf8" }))
     .target_directory;
 const targetDir = join(cargoTarget, "web-nightly");
+const nightlyEnv = {
+  ...process.env,
+  CARGO_TARGET_DIR: targetDir,
+  // Size over speed for the browser; only this build, the workspace profile stays as it is.
+  CARGO_PROFILE_RELEASE_OPT_LEVEL: "z",
+  RUSTFLAGS: "-Zunstable-options -Cpanic=immediate-abort",
+};
+delete nightlyEnv.CARGO_ENCODED_RUSTFLAGS; // it would win over RUSTFLAGS
 log(`cargo +nightly build -Z build-std (target dir ${targetDir})`);
 run(
   "cargo",
@@ -104,16 +112,7 @@ run(
     "-Z",
     "build-std-features=optimize_for_size",
   ],
-  {
-    cwd: WEB,
-    env: {
-      ...process.env,
-      CARGO_TARGET_DIR: targetDir,
-      // Size over speed for the browser; only this build, the workspace profile stays as it is.
-      CARGO_PROFILE_RELEASE_OPT_LEVEL: "z",
-      RUSTFLAGS: "-Zunstable-options -Cpanic=immediate-abort",
-    },
-  },
+  { cwd: WEB, env: nightlyEnv },
 );
 const wasmIn = join(targetDir, "wasm32-unknown-unknown", "release", "fleetview-web.wasm");
 
