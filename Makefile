@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test setup setup-run lint test-core test-cli test-postgres test-cluster fuzz-smoke bench bench-reports bench-pcap test-capture test-www test-worker test-web loadtest
+.PHONY: run test setup setup-run lint test-core test-cli test-postgres test-cluster test-forward test-openapi fuzz-smoke bench bench-reports bench-pcap test-capture test-www test-worker test-web loadtest
 
 ## The main job: build the web UI, then serve it with the TCP/UDP listeners (port 5027) and the
 ## HTTP API (http://127.0.0.1:8080/) on an embedded SQLite database (fleetview.db).
@@ -14,7 +14,7 @@ run: setup-run
 
 ## Every test: lint, core (unit, vectors, property, truncation, CLI, docs), the decoder CLI alone,
 ## the server tests on PostgreSQL, the cluster, fuzz smoke, npm package, Worker in workerd, playground in headless Chromium.
-test: setup lint test-core test-cli test-postgres test-cluster fuzz-smoke test-www test-worker test-web
+test: setup lint test-core test-cli test-postgres test-cluster test-forward test-openapi fuzz-smoke test-www test-worker test-web
 
 setup-run:
 	.ci/setup web
@@ -55,13 +55,26 @@ test-postgres:
 	.ci/setup cluster
 	.ci/with-postgres $(CARGO) test -p fleetview --all-features --test server_commands --test server_api \
 		--test server_tcp --test server_crash --test server_http_guard --test server_nodes --test server_pg_crash \
-		--test server_reports
+		--test server_reports --test server_forward --test server_metrics --test server_openapi
+
+## Forwarding to a real MQTT broker: Debian's mosquitto started privately (.ci/with-mosquitto),
+## a mosquitto_sub subscriber with QoS 1. (The webhook tests run in test-core and test-postgres.)
+test-forward:
+	.ci/setup forward
+	.ci/with-mosquitto $(CARGO) test -p fleetview --all-features --test server_mqtt
 
 ## Two nodes on a private PostgreSQL behind HAProxy, 500 simulated devices: a node killed with
 ## SIGKILL, a command across nodes, PostgreSQL stopped -m immediate; every acked record stored once.
 test-cluster:
 	.ci/setup cluster
 	python3 core/tests/cluster/cluster_test.py
+
+## The OpenAPI document against the server: schemathesis (PyPI, in its own virtual environment)
+## sends generated requests to a running fleetview serve with data and checks every answer.
+test-openapi:
+	.ci/setup openapi
+	$(CARGO) build -p fleetview --all-features --bin fleetview
+	python3 core/tests/openapi/schemathesis_test.py
 
 fuzz-smoke:
 	.ci/fuzz-smoke

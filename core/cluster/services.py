@@ -6,6 +6,8 @@
   immediate`) and started again on the same data.
 - `HAProxy`: Debian's haproxy (installed when missing) with `core/cluster/haproxy.cfg`, the
   addresses given through the environment variables that file reads.
+- `Mosquitto`: Debian's MQTT broker (installed when missing) on a free loopback port, with a
+  configuration and persistence in a temporary directory.
 - `Node`: one `fleetview serve` process on fixed ports (so that it can be killed and started
   again where HAProxy expects it).
 - `Simulator`: `fleetview simulate` with its progress lines parsed as they come.
@@ -15,6 +17,7 @@ own to get a throw-away PostgreSQL for development:
 
     python3 core/cluster/services.py postgres             # prints the URL; Ctrl-C stops and deletes it
     python3 core/cluster/services.py with-postgres CMD... # CMD with FLEETVIEW_TEST_PG set (.ci/with-postgres)
+    python3 core/cluster/services.py with-mosquitto CMD... # CMD with FLEETVIEW_TEST_MQTT=127.0.0.1:PORT
 """
 
 import glob
@@ -108,6 +111,67 @@ def haproxy_binary(install=True):
     if not path:
         raise ServiceError("no haproxy after installing Debian's haproxy")
     return path
+
+
+def terminate(proc, timeout=10):
+    """SIGTERM a process we started (None or already gone: nothing), SIGKILL after `timeout` s."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def mosquitto_binary(install=True):
+    def find():
+        return shutil.which("mosquitto") or (os.path.exists("/usr/sbin/mosquitto") and "/usr/sbin/mosquitto")
+    path = find()
+    if (not path or not shutil.which("mosquitto_sub")) and install:
+        apt_install("mosquitto", "mosquitto-clients")
+        path = find()
+    if not path:
+        raise ServiceError("no mosquitto after installing Debian's mosquitto")
+    return path
+
+
+class Mosquitto:
+    """A private MQTT broker: Debian's mosquitto on 127.0.0.1 and a free port, its configuration,
+    persistence and log in a temporary directory (removed by `close`)."""
+
+    def __init__(self):
+        self.binary = mosquitto_binary()
+        self.dir = tempfile.mkdtemp(prefix="fleetview-mosquitto-")
+        self.port = free_port()
+        self.proc = None
+
+    def start(self, timeout=20):
+        conf = os.path.join(self.dir, "mosquitto.conf")
+        with open(conf, "w") as f:
+            f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                    f"log_dest file {self.dir}/mosquitto.log\nmax_queued_messages 1000000\n")
+        if os.geteuid() == 0:
+            # As root it would switch to the `mosquitto` account, which must be able to read
+            # the directory and write the log.
+            os.chmod(self.dir, 0o777)
+        self.proc = subprocess.Popen([self.binary, "-c", conf], stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(self.dir, "stderr.log"), "w"))
+        deadline = time.time() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise ServiceError(f"mosquitto exited with {self.proc.returncode}; see {self.dir}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                if time.time() > deadline:
+                    raise ServiceError(f"mosquitto did not listen on port {self.port} within {timeout} s")
+                time.sleep(0.05)
+
+    def close(self):
+        terminate(self.proc)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def unprivileged_user():
@@ -293,13 +357,7 @@ class HAProxy:
         return result
 
     def close(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self.logfile.close()
 
 
@@ -469,6 +527,16 @@ def main():
             code = subprocess.run(argv[1:], env=env).returncode
         finally:
             pg.close()
+        sys.exit(code)
+    elif argv[:1] == ["with-mosquitto"] and len(argv) > 1:
+        # The MQTT forwarding test (core/tests/server_mqtt.rs): FLEETVIEW_TEST_MQTT names the broker.
+        broker = Mosquitto().start()
+        log(f"mosquitto on 127.0.0.1:{broker.port} ({broker.dir})")
+        try:
+            env = dict(os.environ, FLEETVIEW_TEST_MQTT=f"127.0.0.1:{broker.port}")
+            code = subprocess.run(argv[1:], env=env).returncode
+        finally:
+            broker.close()
         sys.exit(code)
     else:
         sys.exit(__doc__)

@@ -36,6 +36,14 @@ under a flood of 10,000 connections:
     python3 core/loadtest/loadtest.py --attack idle,partial           # 10,000 attackers, 1,000 devices
     python3 core/loadtest/loadtest.py --attack slow,garbage --attackers 2000
 
+With forwarding (`--forward`): the server also forwards every record from its outbox to a
+local batched webhook receiver (this script, on 127.0.0.1), and the load test prints, each
+second and at the end, the records the receiver got per second and the outbox lag
+(`GET /api/forwarders`: entries not delivered yet and the age of the oldest), then waits for the
+forwarder to catch up once the devices stop (goal: keeps up with 100,000 records/s):
+
+    python3 core/loadtest/loadtest.py --forward
+
 Figures are measured, never assumed: records/s comes from the database, latency from the
 simulator's per-frame timing (send to ack), memory from /proc/PID/status of the server.
 """
@@ -51,7 +59,10 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "core", "cluster"))
@@ -294,6 +305,8 @@ def main():
     ap.add_argument("--attack", help="comma-separated attacks run during the test: " + ", ".join(KINDS))
     ap.add_argument("--attackers", type=int, default=10_000, help="hostile sockets (with --attack)")
     ap.add_argument("--attack-pause", type=float, default=1.0, help="seconds before a closed hostile socket reopens")
+    ap.add_argument("--forward", action="store_true",
+                    help="forward every record to a local batched webhook receiver; print its rate and the outbox lag")
     ap.add_argument("--server-nofile", type=int, help="start the server with this open-files soft limit (e.g. 1024, "
                     "the usual default of a login shell or a systemd service); default: the load test's own")
     args = ap.parse_args()
@@ -315,11 +328,12 @@ def main():
     server_log = open(os.path.join(work, "serve.log"), "w")
     log(f"open files limit {nofile}; work dir {work}")
 
+    receiver = Receiver() if args.forward else None
     serve_cmd = [
         binary, "serve", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--http", "127.0.0.1:0",
         "--db", db_path, "--ready-file", ready, "--sync", args.sync,
         "--max-connections", str(args.devices + 1000), "--idle-timeout", "3600",
-    ] + args.server_arg
+    ] + (["--forward", receiver.url] if receiver else []) + args.server_arg
     env = dict(os.environ, FLEETVIEW_LOG=os.environ.get("FLEETVIEW_LOG", "warn"))
     server = subprocess.Popen(serve_cmd, stdout=subprocess.DEVNULL, stderr=server_log, env=env)
     sim = None
@@ -333,6 +347,7 @@ def main():
         time.sleep(0.1)
         addrs = json.load(open(ready))
         tcp = addrs["tcp"]
+        http = addrs["http"]
         port = int(tcp.rsplit(":", 1)[1])
         time.sleep(1.0)
         base_rss = proc_status(server.pid, "VmRSS")
@@ -347,8 +362,10 @@ def main():
         idle = None
         perf_started = False
         last = (time.time(), db.rows() or 0, cpu_seconds(server.pid), cpu_seconds(sim.proc.pid))
+        last_fwd = 0
+        fwd_head = f" {'fwd/s':>8} {'pending':>8} {'lag s':>6}" if receiver else ""
         print(f"{'t':>5} {'phase':<7} {'conns':>6} {'rows':>10} {'rows/s':>8} {'p50ms':>7} {'p99ms':>7} "
-              f"{'maxms':>7} {'RSS':>10} {'srv%':>5} {'sim%':>5} {'diskMB/s':>8} {'busy%':>5}", flush=True)
+              f"{'maxms':>7} {'RSS':>10} {'srv%':>5} {'sim%':>5} {'diskMB/s':>8} {'busy%':>5}{fwd_head}", flush=True)
         while sim.proc.poll() is None:
             time.sleep(1.0)
             now = time.time()
@@ -376,12 +393,19 @@ def main():
                 "sim_connected": int(s.get("connected", 0)),
                 "disk_mb_s": io[0] if io else None, "disk_busy": io[1] if io else None,
             }
+            fwd_cols = ""
+            if receiver:
+                got = receiver.records()
+                pending, lag = forwarder_state(http)
+                sample.update(fwd_per_s=(got - last_fwd) / dt, pending=pending, lag=lag)
+                last_fwd = got
+                fwd_cols = f" {sample['fwd_per_s']:>8.0f} {fmt_opt(pending):>8} {'-' if lag is None else f'{lag:.1f}':>6}"
             samples.append(sample)
             last = (now, rows, srv_cpu, sim_cpu)
             print(f"{t:5.0f} {phase:<7} {conns:>6} {rows:>10} {sample['rows_per_s']:>8.0f} {sample['p50']:>7.2f} "
                   f"{sample['p99']:>7.2f} {sample['max']:>7.1f} {fmt_bytes(rss):>10} {sample['srv_cpu']:>5.0f} "
-                  f"{sample['sim_cpu']:>5.0f} {fmt_opt(sample['disk_mb_s']):>8} {fmt_opt(sample['disk_busy']):>5}",
-                  flush=True)
+                  f"{sample['sim_cpu']:>5.0f} {fmt_opt(sample['disk_mb_s']):>8} {fmt_opt(sample['disk_busy']):>5}"
+                  f"{fwd_cols}", flush=True)
             # The idle measurement: the last full second before data starts.
             if phase == "idle" and t >= args.ramp + args.hold - 2.0:
                 idle = {"conns": conns, "rss": rss, "fds": open_fds(server.pid)}
@@ -396,6 +420,18 @@ def main():
         summary = sim.wait()
         db_rows = db.rows()
         peak_rss = proc_status(server.pid, "VmHWM")
+        caught_up = None
+        if receiver:
+            # The devices have stopped: how long until the forwarder has delivered everything.
+            stopped = time.time()
+            while time.time() - stopped < 120:
+                pending, lag = forwarder_state(http)
+                if pending == 0:
+                    caught_up = time.time() - stopped
+                    break
+                time.sleep(0.2)
+            # Frames still queued when the simulator stopped were committed since.
+            db_rows = db.rows() or db_rows
     finally:
         if sim and sim.proc.poll() is None:
             sim.proc.kill()
@@ -403,16 +439,89 @@ def main():
             perf.wait()
         stop_server(server)
         server_log.close()
+        if receiver:
+            receiver.close()
         if db_dir != work and not args.keep:
             shutil.rmtree(db_dir, ignore_errors=True)
 
     report(args, samples, idle, base_rss, peak_rss, summary, db_rows)
+    if receiver:
+        report_forwarding(samples, receiver, db_rows, caught_up)
     if args.perf and perf:
         profile(os.path.join(work, "perf.data"))
     if args.keep:
         log(f"kept {work}")
     else:
         shutil.rmtree(work, ignore_errors=True)
+
+
+class Receiver:
+    """A webhook receiver for `--forward`: answers every POST 200 once its body is read, and
+    counts the records in it (each forwarded record is an object with `"type":"record"`; JSON
+    escapes quotes in strings, so the marker cannot occur inside a value)."""
+
+    def __init__(self):
+        counts = self.counts = {"records": 0, "posts": 0, "bytes": 0}
+        lock = self.lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                n = body.count(b'"type":"record"')
+                with lock:
+                    counts["records"] += n
+                    counts["posts"] += 1
+                    counts["bytes"] += len(body)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def records(self):
+        with self.lock:
+            return self.counts["records"]
+
+    def close(self):
+        self.server.shutdown()
+
+
+def forwarder_state(http):
+    """The forwarder's (pending entries, lag seconds) from `GET /api/forwarders`."""
+    try:
+        with urllib.request.urlopen(f"http://{http}/api/forwarders", timeout=5) as r:
+            f = json.load(r)[0]
+        return f["pending"], f["lag_seconds"]
+    except (OSError, ValueError, IndexError, KeyError):
+        return None, None
+
+
+def report_forwarding(samples, receiver, total_rows, caught_up):
+    data = [s for s in samples if s["phase"] == "data"]
+    steady = data[3:-1] if len(data) > 5 else data
+    rate = sum(s["fwd_per_s"] for s in steady) / len(steady) if steady else 0.0
+    best = max((s["fwd_per_s"] for s in steady), default=0.0)
+    lags = [s["lag"] for s in steady if s["lag"] is not None]
+    pend = [s["pending"] for s in steady if s["pending"] is not None]
+    c = receiver.counts
+    print(f"  forwarding            {rate:,.0f} records/s steady (best second {best:,.0f}/s) to a local webhook, "
+          f"{c['posts']:,} POSTs of {c['records'] / max(c['posts'], 1):,.0f} records on average")
+    if lags:
+        print(f"  outbox lag            {sum(lags) / len(lags):.2f} s on average, max {max(lags):.2f} s; "
+              f"pending entries max {max(pend):,} (steady data phase)")
+    if caught_up is not None:
+        print(f"  delivered             {c['records']:,} records for {total_rows:,} rows stored; "
+              f"caught up {caught_up:.1f} s after the devices stopped")
+    else:
+        print(f"  delivered             {c['records']:,} records for {total_rows:,} rows stored; "
+              f"NOT caught up within 120 s after the devices stopped")
 
 
 def report(args, samples, idle, base_rss, peak_rss, summary, db_rows, goals=GOALS, storage=None):

@@ -21,48 +21,76 @@ pub fn iso8601(timestamp_ms: u64) -> String {
     )
 }
 
-/// Milliseconds since 1970 of `YYYY-MM-DD[THH:MM[:SS[.fff]]][Z]` (UTC; a date alone is
-/// midnight; a space may stand for the `T`), or `None`.
+/// Milliseconds since 1970 of `YYYY-MM-DD[THH:MM[:SS[.F]]][Z]` (UTC; a date alone is
+/// midnight; a space may stand for the `T`; 1 to 9 digits of fraction), or `None`. Strict:
+/// exactly these digit counts, nothing else, so that a pattern can describe what is accepted
+/// (the HTTP API's OpenAPI document does).
 ///
 /// ```
 /// assert_eq!(fleetview::time::parse_iso8601("2019-06-10T11:36:32.000Z"), Some(1_560_166_592_000));
 /// assert_eq!(fleetview::time::parse_iso8601("2019-06-10"), Some(1_560_124_800_000));
+/// assert_eq!(fleetview::time::parse_iso8601("2019-6-10"), None);
 /// ```
 pub fn parse_iso8601(s: &str) -> Option<i64> {
     let s = s.strip_suffix('Z').unwrap_or(s);
-    let (date, time) = s.split_once(['T', ' ']).unwrap_or((s, ""));
+    let (date, time) = match s.split_once(['T', ' ']) {
+        Some((d, t)) => (d, Some(t)),
+        None => (s, None),
+    };
     let mut d = date.split('-');
-    let y: i64 = d.next()?.parse().ok()?;
-    let m: i64 = d.next()?.parse().ok()?;
-    let day: i64 = d.next()?.parse().ok()?;
+    let (y, m, day) = (
+        digits(d.next()?, 4)?,
+        digits(d.next()?, 2)?,
+        digits(d.next()?, 2)?,
+    );
     if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
         return None;
     }
     let mut ms = 0i64;
-    if !time.is_empty() {
-        let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    if let Some(time) = time {
+        let (hms, frac) = match time.split_once('.') {
+            Some((hms, f)) => (hms, Some(f)),
+            None => (time, None),
+        };
         let mut t = hms.split(':');
-        let h: i64 = t.next()?.parse().ok()?;
-        let min: i64 = t.next()?.parse().ok()?;
-        let sec: i64 = t.next().map_or(Some(0), |x| x.parse().ok())?;
+        let h = digits(t.next()?, 2)?;
+        let min = digits(t.next()?, 2)?;
+        let sec = match t.next() {
+            Some(x) => digits(x, 2)?,
+            // A fraction needs seconds.
+            None if frac.is_some() => return None,
+            None => 0,
+        };
         if t.next().is_some() || h > 23 || min > 59 || sec > 60 {
             return None;
         }
-        let frac_ms = if frac.is_empty() {
-            0
-        } else {
-            if !frac.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
+        let frac_ms = match frac {
+            None => 0,
+            Some(f) => {
+                if !(1..=9).contains(&f.len()) || !f.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                // The first three digits, padded: ".5" is 500 ms.
+                let digits = f.as_bytes();
+                (0..3).fold(0i64, |acc, i| {
+                    acc * 10 + digits.get(i).map_or(0, |b| i64::from(b - b'0'))
+                })
             }
-            // The first three digits, padded: ".5" is 500 ms.
-            let digits = frac.as_bytes();
-            (0..3).fold(0i64, |acc, i| {
-                acc * 10 + digits.get(i).map_or(0, |b| i64::from(b - b'0'))
-            })
         };
         ms = ((h * 60 + min) * 60 + sec) * 1000 + frac_ms;
     }
     Some(days_from_civil(y, m, day) * 86_400_000 + ms)
+}
+
+/// Exactly `n` ASCII digits as a number.
+fn digits(s: &str, n: usize) -> Option<i64> {
+    if s.len() != n || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(
+        s.bytes()
+            .fold(0i64, |acc, b| acc * 10 + i64::from(b - b'0')),
+    )
 }
 
 /// Howard Hinnant's days-from-civil (proleptic Gregorian).

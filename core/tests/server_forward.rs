@@ -18,25 +18,6 @@ const A: &str = "356307042441013";
 const B: &str = "352093080000002";
 const T0: u64 = 1_700_000_000_000;
 
-/// `frames` frames of `per` records for `imei` from `start`, one second apart; their times.
-fn send_frames(
-    addr: std::net::SocketAddr,
-    imei: &str,
-    start: u64,
-    frames: usize,
-    per: usize,
-) -> Vec<u64> {
-    let mut d = Device::connect(addr, imei);
-    let mut times = Vec::new();
-    for f in 0..frames {
-        let first = start + (f * per) as u64 * 1000;
-        let recs = records(first, per);
-        times.extend(recs.iter().map(|r| r.timestamp_ms));
-        assert_eq!(d.send(Codec::Codec8Ext, recs), per as u32);
-    }
-    times
-}
-
 fn forwarder(server: &Server) -> Value {
     let (status, v) = server.get("/api/forwarders");
     assert_eq!(status, 200, "{v}");
@@ -122,6 +103,41 @@ fn a_webhook_outage_loses_nothing_and_every_post_is_signed() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(server.stop().success());
+    if test_pg().is_none() {
+        // Delivered entries are trimmed (at the latest by the stop's last position update).
+        let db = rusqlite::Connection::open(dir.join("fleetview.db")).unwrap();
+        let left: i64 = db
+            .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0, "delivered entries left in the outbox");
+    }
+}
+
+#[test]
+fn fuel_events_are_forwarded() {
+    let dir = temp_dir("fwd-fuel");
+    let rx = Receiver::start();
+    let server = Server::start(&dir, &["--forward", &rx.url()]);
+    let mut d = Device::connect(server.tcp, A);
+    // Standing still (ignition off), the level jumps from 40 % to 85 %: a refuel.
+    let fuel = |ts: u64, pct: u8| {
+        record(
+            ts,
+            0,
+            &[
+                (239, fleetview::IoValue::U8(0)),
+                (89, fleetview::IoValue::U8(pct)),
+            ],
+        )
+    };
+    assert_eq!(d.send(Codec::Codec8, vec![fuel(T0, 40)]), 1);
+    assert_eq!(d.send(Codec::Codec8, vec![fuel(T0 + 60_000, 85)]), 1);
+    let items = rx.wait("the refuel", |i| i.iter().any(|v| v["type"] == "refuel"));
+    let ev = items.iter().find(|v| v["type"] == "refuel").unwrap();
+    assert_eq!(ev["imei"], A);
+    assert_eq!(ev["change"], 45.0);
+    assert_eq!(ev["timestamp_ms"], T0 + 60_000);
+    assert!(server.stop().success());
 }
 
 #[test]
@@ -198,4 +214,49 @@ fn without_forwarders_nothing_is_kept_and_bad_urls_are_refused() {
     let (status, v) = server.get("/api/forwarders");
     assert_eq!((status, v), (200, json!([])));
     assert!(server.stop().success());
+}
+
+/// Two nodes on one PostgreSQL database with the same forwarder: one delivers (it holds the
+/// forwarder's lock), every record of both nodes arrives once; when it is killed, the other
+/// takes over from the stored position.
+#[test]
+fn two_nodes_deliver_each_entry_once_and_take_over() {
+    if test_pg().is_none() {
+        eprintln!("skipped: FLEETVIEW_TEST_PG is not set (run through .ci/with-postgres)");
+        return;
+    }
+    let dir = temp_dir("fwd-nodes");
+    let rx = Receiver::start();
+    let url = rx.url();
+    let a = Server::start(&dir, &["--node-id", "node-a", "--forward", &url]);
+    let b = Server::start(&dir, &["--node-id", "node-b", "--forward", &url]);
+    let mut on_a = send_frames(a.tcp, A, T0, 4, 10);
+    let mut on_b = send_frames(b.tcp, B, T0, 4, 10);
+    let items = rx.wait("every record", |i| i.len() >= 80);
+    check_order(&items, A, &on_a);
+    check_order(&items, B, &on_b);
+    assert_eq!(items.len(), 80, "each record once");
+    let active = |s: &Server| forwarder(s)["active"] == true;
+    assert!(
+        active(&a) != active(&b),
+        "exactly one node delivers: a {}, b {}",
+        forwarder(&a),
+        forwarder(&b)
+    );
+    // The active node dies; the other takes the forwarder over.
+    let (dead, survivor) = if active(&a) { (a, b) } else { (b, a) };
+    dead.kill9();
+    on_a.extend(send_frames(survivor.tcp, A, T0 + 100_000, 2, 10));
+    on_b.extend(send_frames(survivor.tcp, B, T0 + 100_000, 2, 10));
+    let items = rx.wait("every record after the takeover", |i| {
+        let mut seen = std::collections::HashSet::new();
+        i.iter()
+            .filter(|v| seen.insert((v["imei"].to_string(), v["timestamp_ms"].as_u64())))
+            .count()
+            >= 120
+    });
+    check_order(&items, A, &on_a);
+    check_order(&items, B, &on_b);
+    assert_eq!(forwarder(&survivor)["active"], true);
+    assert!(survivor.stop().success());
 }

@@ -171,6 +171,25 @@ fn connection(s: TcpStream, posts: &Mutex<Vec<Post>>, stop: &AtomicBool) {
     }
 }
 
+/// `frames` frames of `per` records (Codec 8 Extended) for `imei` from `start`, one second
+/// apart, each acked; the records' times.
+pub fn send_frames(
+    addr: SocketAddr,
+    imei: &str,
+    start: u64,
+    frames: usize,
+    per: usize,
+) -> Vec<u64> {
+    let mut d = super::server_common::Device::connect(addr, imei);
+    let mut times = Vec::new();
+    for f in 0..frames {
+        let recs = super::server_common::records(start + (f * per) as u64 * 1000, per);
+        times.extend(recs.iter().map(|r| r.timestamp_ms));
+        assert_eq!(d.send(fleetview::Codec::Codec8Ext, recs), per as u32);
+    }
+    times
+}
+
 /// Check that each device's records arrived in order with none missing: the first arrival of
 /// each record, per device, is in ascending time, and every expected timestamp is there.
 pub fn check_order(items: &[Value], imei: &str, expected: &[u64]) {

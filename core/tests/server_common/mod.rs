@@ -278,6 +278,16 @@ impl Server {
         wait_exit(&mut child)
     }
 
+    /// Send a signal (`HUP`, `TERM`, …) to the running server.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().unwrap().id();
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
     /// SIGKILL: no chance to finish anything.
     pub fn kill9(mut self) {
         let mut child = self.child.take().unwrap();

@@ -35,20 +35,62 @@ use super::storage::now_ms;
 use super::{fuel, Ctx};
 use crate::token::Token;
 
-/// The body of `POST /api/devices/{imei}/commands`: exactly one of `text` and `hex`.
+/// The body of `POST /api/devices/{imei}/commands`: the command as text or as bytes.
 #[derive(serde::Deserialize, utoipa::ToSchema)]
-struct CommandRequest {
-    /// The command as text (`getinfo`, `setdigout 1`).
-    #[serde(default)]
-    text: Option<String>,
-    /// The command as bytes, hex.
-    #[serde(default)]
-    hex: Option<String>,
-    /// `"12"` (default) or `"14"` (also as a number).
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    codec: Value,
+#[serde(untagged)]
+enum CommandRequest {
+    Text(TextCommand),
+    Hex(HexCommand),
 }
+
+/// A command as text (`getinfo`, `setdigout 1`).
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TextCommand {
+    /// The command, at most 1,024 characters.
+    #[schema(min_length = 1, max_length = 1024)]
+    text: String,
+    /// `"12"` (default) or `"14"`, also as a number.
+    #[serde(default)]
+    #[schema(schema_with = openapi::codec_schema)]
+    codec: Option<Value>,
+}
+
+/// A command as bytes.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct HexCommand {
+    /// The bytes in hex, at most 8,192 characters; spaces, commas, colons, dashes, underscores
+    /// and `0x` or `\x` prefixes between bytes are ignored.
+    #[schema(
+        max_length = 8192,
+        pattern = r"^((0[xX]|\\[xX]|[ \t\r\n,:;_-])*[0-9a-fA-F][ \t\r\n,:;_-]*[0-9a-fA-F])+(0[xX]|\\[xX]|[ \t\r\n,:;_-])*$"
+    )]
+    hex: String,
+    /// `"12"` (default) or `"14"`, also as a number.
+    #[serde(default)]
+    #[schema(schema_with = openapi::codec_schema)]
+    codec: Option<Value>,
+}
+
+/// The body of `POST /api/commands/{id}/retry`: an object, nothing in it is read.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+struct RetryRequest {}
+
+/// `format` of `GET /api/devices/{imei}/positions`.
+#[derive(Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+enum PositionsFormat {
+    /// `{"imei","positions"}` (default).
+    Json,
+    /// A GeoJSON FeatureCollection (`application/geo+json`).
+    Geojson,
+}
+
+/// Longest command text, in characters (at most 4 bytes each: within [`MAX_COMMAND`]).
+const MAX_TEXT: usize = 1024;
+/// Longest command hex text, in characters (at most [`MAX_COMMAND`] bytes).
+const MAX_HEX: usize = 2 * MAX_COMMAND;
 
 /// Records returned by `positions` when no `limit` is given.
 const DEFAULT_LIMIT: i64 = 10_000;
@@ -69,11 +111,15 @@ pub(crate) fn router(ctx: Arc<Ctx>, token: Option<Token>, guard: Arc<guard::Guar
         .route("/api/forwarders", get(forwarders))
         .route("/api/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics));
-    let api = reports::routes(api).route_layer(middleware::from_fn_with_state(token, auth));
+    // Origin, content type and body limits of state-changing requests, for routes that exist
+    // with their method (the reports' too), after the token (guard::guard_host's note).
+    let api = reports::routes(api)
+        .route_layer(middleware::from_fn_with_state(guard.clone(), guard::guard))
+        .route_layer(middleware::from_fn_with_state(token, auth));
     Router::new()
         .merge(api)
         .fallback(static_file)
-        .layer(middleware::from_fn_with_state(guard, guard::guard))
+        .layer(middleware::from_fn_with_state(guard, guard::guard_host))
         .with_state(ctx)
 }
 
@@ -205,9 +251,9 @@ async fn known_device(ctx: &Ctx, imei: &str) -> Result<String, ApiError> {
 }
 
 /// `from`/`to`: milliseconds since 1970, or ISO 8601 UTC (`2024-05-01T12:00:00Z`, a date
-/// alone is midnight).
+/// alone is midnight); exactly what [`TIME_PATTERN`] matches.
 fn time_param(q: &HashMap<String, String>, name: &str, default: i64) -> Result<i64, ApiError> {
-    match q.get(name).map(|s| s.trim()) {
+    match q.get(name).map(|s| s.trim_matches([' ', '\t', '\n', '\r'])) {
         None | Some("") => Ok(default),
         Some(s) => parse_time(s).ok_or_else(|| {
             bad_request(format!(
@@ -217,20 +263,26 @@ fn time_param(q: &HashMap<String, String>, name: &str, default: i64) -> Result<i
     }
 }
 
-/// Milliseconds since 1970 from digits or ISO 8601 (core's `time::parse_iso8601`).
+/// What [`parse_time`] takes (spaces around it aside), as the OpenAPI document says it:
+/// `-?D{1,18}` milliseconds, or `YYYY-MM-DD[(T| )HH:MM[:SS[.F{1,9}]]][Z]`.
+pub(crate) const TIME_PATTERN: &str = r"^[ \t\n\r]*(-?[0-9]{1,18}|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T ]([01][0-9]|2[0-3]):[0-5][0-9](:([0-5][0-9]|60)(\.[0-9]{1,9})?)?)?Z?)?[ \t\n\r]*$";
+
+/// Milliseconds since 1970 from `-?D{1,18}`, or ISO 8601 (core's strict
+/// `time::parse_iso8601`): exactly what [`TIME_PATTERN`] describes.
 pub(crate) fn parse_time(s: &str) -> Option<i64> {
-    s.parse::<i64>()
-        .ok()
-        .or_else(|| fleetview::time::parse_iso8601(s))
+    let unsigned = s.strip_prefix('-').unwrap_or(s);
+    if (1..=18).contains(&unsigned.len()) && unsigned.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().ok();
+    }
+    fleetview::time::parse_iso8601(s)
 }
 
 /// A device's stored records, ascending in time (the most recent `limit` of the range).
 #[utoipa::path(get, path = "/api/devices/{imei}/positions", params(
-    ("imei" = String, Path, description = "The device's IMEI (up to 32 digits)"),
-    ("from" = Option<String>, Query, description = "From (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
-    ("to" = Option<String>, Query, description = "To (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
+    ("imei" = String, Path, pattern = "^[0-9]{1,32}$", description = "The device's IMEI (up to 32 digits)"),
+    openapi::TimeRange,
     ("limit" = Option<i64>, Query, minimum = 1, maximum = 100000, description = "At most this many, the most recent (default 10,000)"),
-    ("format" = Option<String>, Query, description = "`json` (default) or `geojson` (a FeatureCollection, application/geo+json)"),
+    ("format" = Option<PositionsFormat>, Query, description = "`json` (default) or `geojson` (a FeatureCollection, application/geo+json)"),
 ), responses(
     (status = 200, description = "The records", content(
         (openapi::PositionList = "application/json"),
@@ -261,9 +313,9 @@ async fn positions(
                 ))
             })?,
     };
-    let geojson = match q.get("format").map(String::as_str) {
-        None | Some("json") => false,
-        Some("geojson") => true,
+    let format = match q.get("format").map(String::as_str) {
+        None | Some("json") => PositionsFormat::Json,
+        Some("geojson") => PositionsFormat::Geojson,
         Some(f) => {
             return Err(bad_request(format!(
                 "format={f:?}: expected json or geojson"
@@ -275,7 +327,7 @@ async fn positions(
         .positions(imei.clone(), from, to, limit, ctx.model.clone())
         .await
         .map_err(internal)?;
-    if !geojson {
+    if format == PositionsFormat::Json {
         return Ok(Json(Positions {
             imei,
             positions: rows,
@@ -305,10 +357,9 @@ async fn positions(
 
 /// A device's fuel level series and the refuels and drains in it.
 #[utoipa::path(get, path = "/api/devices/{imei}/fuel", params(
-    ("imei" = String, Path, description = "The device's IMEI (up to 32 digits)"),
-    ("from" = Option<String>, Query, description = "From (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
-    ("to" = Option<String>, Query, description = "To (inclusive): milliseconds since 1970 or ISO 8601 UTC"),
-    ("threshold" = Option<f64>, Query, description = "Smallest change reported, in the level's unit (default --fuel-threshold)"),
+    ("imei" = String, Path, pattern = "^[0-9]{1,32}$", description = "The device's IMEI (up to 32 digits)"),
+    openapi::TimeRange,
+    ("threshold" = Option<f64>, Query, exclusive_minimum = 0, description = "Smallest change reported, in the level's unit (default --fuel-threshold)"),
 ), responses(
     (status = 200, description = "The series and its events", body = FuelSeries),
     (status = 400, description = "A malformed parameter (`bad_request`)", body = openapi::ErrorBody),
@@ -367,10 +418,14 @@ async fn fuel_report(
 }
 
 /// Queue a Codec 12 or 14 command for a device (sent when it is connected and its data acked).
-#[utoipa::path(post, path = "/api/devices/{imei}/commands", params(("imei" = String, Path, description = "The device's IMEI (up to 32 digits)")),
+#[utoipa::path(post, path = "/api/devices/{imei}/commands", params(("imei" = String, Path, pattern = "^[0-9]{1,32}$", description = "The device's IMEI (up to 32 digits)")),
     request_body = CommandRequest,
     responses(
     (status = 201, description = "Queued", body = openapi::Command),
+    (status = 403, description = "An `Origin` of another site (`cross_origin`)", body = openapi::ErrorBody),
+    (status = 408, description = "The body did not arrive in time (`body_timeout`)", body = openapi::ErrorBody),
+    (status = 413, description = "The body is over 64 KiB (`body_too_large`)", body = openapi::ErrorBody),
+    (status = 415, description = "The body is not declared as `application/json` (`unsupported_media_type`)", body = openapi::ErrorBody),
     (status = 400, description = "A malformed parameter (`bad_request`)", body = openapi::ErrorBody),
     (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
     (status = 404, description = "No such device (`unknown_device`)", body = openapi::ErrorBody),
@@ -382,11 +437,21 @@ async fn queue_command(
     body: Bytes,
 ) -> ApiResult {
     let req: CommandRequest = serde_json::from_slice(&body).map_err(|e| {
-        bad_request(format!(
-            "the body is not JSON ({e}): send {{\"text\":\"getinfo\"}} or {{\"hex\":\"0102\"}}, with \"codec\":\"12\" or \"14\""
-        ))
+        if e.is_data() {
+            bad_request(
+                "give exactly one of \"text\" (non-empty) and \"hex\", and optionally \"codec\" (\"12\" or \"14\"), nothing else",
+            )
+        } else {
+            bad_request(format!(
+                "the body is not JSON ({e}): send {{\"text\":\"getinfo\"}} or {{\"hex\":\"0102\"}}, with \"codec\":\"12\" or \"14\""
+            ))
+        }
     })?;
-    let codec = match &req.codec {
+    let (text, hex, codec) = match req {
+        CommandRequest::Text(TextCommand { text, codec }) => (Some(text), None, codec),
+        CommandRequest::Hex(HexCommand { hex, codec }) => (None, Some(hex), codec),
+    };
+    let codec = match codec.unwrap_or(Value::Null) {
         Value::Null => "12",
         Value::String(s) if s == "12" => "12",
         Value::String(s) if s == "14" => "14",
@@ -398,10 +463,25 @@ async fn queue_command(
             )))
         }
     };
-    let (text, payload) = match (&req.text, &req.hex) {
-        (Some(t), None) if !t.is_empty() => (Some(t.clone()), t.as_bytes().to_vec()),
+    let (text, payload) = match (text, hex) {
+        (Some(t), _) if t.chars().count() > MAX_TEXT => {
+            return Err(bad_request(format!(
+                "text: {} characters; at most {MAX_TEXT}",
+                t.chars().count()
+            )))
+        }
+        (_, Some(h)) if h.chars().count() > MAX_HEX => {
+            return Err(bad_request(format!(
+                "hex: {} characters; at most {MAX_HEX}",
+                h.chars().count()
+            )))
+        }
+        (Some(t), None) if !t.is_empty() => {
+            let payload = t.as_bytes().to_vec();
+            (Some(t), payload)
+        }
         (None, Some(h)) => {
-            let bytes = fleetview::hex::decode(h).map_err(|e| bad_request(format!("hex: {e}")))?;
+            let bytes = fleetview::hex::decode(&h).map_err(|e| bad_request(format!("hex: {e}")))?;
             if bytes.is_empty() {
                 return Err(bad_request("hex: the payload is empty"));
             }
@@ -480,14 +560,31 @@ async fn command(State(ctx): State<Arc<Ctx>>, UrlPath(id): UrlPath<String>) -> A
 
 /// `POST /api/commands/{id}/retry`: queue an `unanswered` (or `failed`) command again. Such a
 /// command may have run on the device already, so it is never re-sent without this.
-#[utoipa::path(post, path = "/api/commands/{id}/retry", params(("id" = i64, Path, description = "The command's id")), responses(
+#[utoipa::path(post, path = "/api/commands/{id}/retry", params(("id" = i64, Path, description = "The command's id")),
+    request_body(content = RetryRequest, description = "Nothing is read from it: `{}`, or no body (still declared as `application/json`)"),
+    responses(
     (status = 200, description = "Queued again", body = openapi::Command),
+    (status = 403, description = "An `Origin` of another site (`cross_origin`)", body = openapi::ErrorBody),
+    (status = 408, description = "The body did not arrive in time (`body_timeout`)", body = openapi::ErrorBody),
+    (status = 413, description = "The body is over 64 KiB (`body_too_large`)", body = openapi::ErrorBody),
+    (status = 415, description = "The body is not declared as `application/json` (`unsupported_media_type`)", body = openapi::ErrorBody),
     (status = 400, description = "A malformed id (`bad_request`)", body = openapi::ErrorBody),
     (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
     (status = 404, description = "No such command (`unknown_command`)", body = openapi::ErrorBody),
     (status = 409, description = "Not unanswered or failed (`not_retryable`)", body = openapi::ErrorBody),
 ))]
-async fn retry_command(State(ctx): State<Arc<Ctx>>, UrlPath(id): UrlPath<String>) -> ApiResult {
+async fn retry_command(
+    State(ctx): State<Arc<Ctx>>,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> ApiResult {
+    if !body.is_empty() {
+        serde_json::from_slice::<RetryRequest>(&body).map_err(|e| {
+            bad_request(format!(
+                "the body is not a JSON object ({e}): send {{}} or nothing"
+            ))
+        })?;
+    }
     let id = command_id(&id)?;
     let Some(before) = ctx.reader.command(id).await.map_err(internal)? else {
         return Err(unknown_command(id));
@@ -682,6 +779,12 @@ mod tests {
             "2019-06-10T25:00",
             "2019-06-10T11:36:32.x",
             "2019-06",
+            "+5",
+            "12345-01-01",
+            "2019-6-1",
+            "2019-06-10T1:2",
+            "2019-06-10T11:36.5",
+            "1234567890123456789",
         ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }

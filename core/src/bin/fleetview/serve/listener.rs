@@ -385,7 +385,7 @@ impl Connection {
         }
         // Without an allowlist a device gets its row with its first committed data: an IMEI
         // that logs in and sends nothing leaves no trace in the database.
-        let create = self.ctx.allow.is_some();
+        let create = self.ctx.has_allowlist();
         match self
             .ctx
             .store

@@ -36,7 +36,7 @@ use std::time::Duration;
 use fleetview::{DecodeOptions, Imei};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use self::hub::Hub;
 use self::listener::Limits;
@@ -164,12 +164,23 @@ pub(crate) struct Args {
     /// The HTTP API's token, names, limits and certificate.
     #[command(flatten)]
     api: api::HttpArgs,
+    /// Log lines on stderr: text (for people) or json (one object per line: timestamp, level,
+    /// fields, for a log collector).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// Thresholds of trips and stops.
     #[command(flatten)]
     reports: reports::ReportArgs,
     /// Write the bound addresses as JSON to this file once listening (for scripts and tests).
     #[arg(long)]
     ready_file: Option<PathBuf>,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
 }
 
 /// What the listeners and the API share.
@@ -182,7 +193,8 @@ pub(crate) struct Ctx {
     hub: Arc<Hub>,
     /// This node's part in a cluster (PostgreSQL).
     cluster: Option<Arc<Cluster>>,
-    allow: Option<HashSet<String>>,
+    /// The allowlist (`--allow`), read again on SIGHUP.
+    allow: Option<std::sync::RwLock<Arc<HashSet<String>>>>,
     limits: Limits,
     decode: DecodeOptions,
     model: Option<String>,
@@ -200,7 +212,35 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     fn allowed(&self, imei: &str) -> bool {
-        self.allow.as_ref().is_none_or(|a| a.contains(imei))
+        self.allow
+            .as_ref()
+            .is_none_or(|a| a.read().unwrap_or_else(|p| p.into_inner()).contains(imei))
+    }
+
+    /// Whether an allowlist is in force (then a device row is created at its login).
+    fn has_allowlist(&self) -> bool {
+        self.allow.is_some()
+    }
+
+    /// SIGHUP: read the allowlist file again. A file that cannot be read or has a bad line
+    /// leaves the list in force unchanged (and says why). Connected devices stay connected; the
+    /// new list applies to every login and datagram from now on.
+    fn reload_allowlist(&self, path: &Path) {
+        let Some(allow) = &self.allow else { return };
+        match read_allowlist(path) {
+            Ok(set) => {
+                let n = set.len();
+                let mut list = allow.write().unwrap_or_else(|p| p.into_inner());
+                let added = set.difference(&list).count();
+                let removed = list.difference(&set).count();
+                *list = Arc::new(set);
+                info!(
+                    "allowlist {} reloaded: {n} IMEIs ({added} added, {removed} removed)",
+                    path.display()
+                );
+            }
+            Err(e) => error!("SIGHUP: {e}; the allowlist in force is kept"),
+        }
     }
 }
 
@@ -208,12 +248,16 @@ pub(crate) fn run(args: Args) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FLEETVIEW_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match args.log_format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -398,7 +442,7 @@ async fn serve(args: Args) -> Result<(), String> {
         reader,
         hub,
         cluster,
-        allow,
+        allow: allow.map(|a| std::sync::RwLock::new(Arc::new(a))),
         limits: Limits {
             max_buffered,
             idle,
@@ -454,6 +498,11 @@ async fn serve(args: Args) -> Result<(), String> {
 
     // Handlers first: a signal right after the ready line must shut down gracefully too.
     let signal = shutdown_signal()?;
+    let hup_task = tokio::spawn(reload_on_hangup(
+        ctx.clone(),
+        args.allow.clone(),
+        shutdown.clone(),
+    )?);
     let mut ready = serde_json::json!({"tcp": addrs.0.to_string(), "udp": addrs.1.to_string(), "http": addrs.2.to_string()});
     if let Some(a) = tls_addr {
         ready["tls"] = a.to_string().into();
@@ -479,6 +528,7 @@ async fn serve(args: Args) -> Result<(), String> {
     let signal = signal.await;
     info!("{signal}: shutting down (finishing the frames being stored)");
     let _ = stop.send(true);
+    let _ = hup_task.await;
     let _ = tcp_task.await;
     if let Some(t) = tls_task {
         let _ = t.await;
@@ -521,6 +571,39 @@ fn default_node_id() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "fleetview".into());
     format!("{host}-{}", std::process::id())
+}
+
+/// Reload the allowlist at each SIGHUP until shutdown (the handler is set up before the
+/// server says it is ready).
+fn reload_on_hangup(
+    ctx: Arc<Ctx>,
+    path: Option<PathBuf>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<impl std::future::Future<Output = ()>, String> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup =
+            signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+        Ok(async move {
+            loop {
+                tokio::select! {
+                    _ = hup.recv() => match &path {
+                        Some(path) => ctx.reload_allowlist(path),
+                        None => info!("SIGHUP: no --allow file to reload"),
+                    },
+                    _ = shutdown.wait_for(|&s| s) => return,
+                }
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (ctx, path);
+        Ok(async move {
+            let _ = shutdown.wait_for(|&s| s).await;
+        })
+    }
 }
 
 /// Listen for SIGINT and SIGTERM (Ctrl-C elsewhere); the future resolves with the signal's name.

@@ -83,15 +83,18 @@ impl Reader {
 
     /// Outbox entries after `after`, at most `limit`, each with what it delivers (records in
     /// the JSON model with `type` and `imei`, named for `model`; an event's JSON).
+    /// (At most `limit` entries, and no more than `max_items` items but for a first entry
+    /// that has more.)
     pub(crate) async fn outbox(
         &self,
         after: Cursor,
         limit: i64,
+        max_items: usize,
         model: Option<String>,
     ) -> Result<Vec<Delivery>, Error> {
         match self {
-            Reader::Sqlite(p) => p.outbox(after.id, limit, model).await,
-            Reader::Postgres(p) => p.outbox(after, limit, model).await,
+            Reader::Sqlite(p) => p.outbox(after.id, limit, max_items, model).await,
+            Reader::Postgres(p) => p.outbox(after, limit, max_items, model).await,
         }
     }
 
@@ -188,6 +191,15 @@ pub(crate) fn device_value<R: Cols>(r: &R) -> Result<(i64, Device), R::Err> {
 /// here, from the compact form the writer stores ([`io_value`]). The numeric columns hold what
 /// the writer stored from the same types, so narrowing them cannot fail on rows it wrote.
 pub(crate) fn record_value<R: Cols>(r: &R, model: Option<&str>) -> Result<Position, R::Err> {
+    record_with(r, |io| io_value(io, model))
+}
+
+/// [`record_value`] with the IO elements (and the cell tower they name) made by `io` from the
+/// stored column.
+fn record_with<R: Cols, Io>(
+    r: &R,
+    io: impl FnOnce(&str) -> (Io, Option<NetworkJson>),
+) -> Result<PositionJson<Io>, R::Err> {
     let ts = r.int(1)?;
     let fuel = match r.opt_int(16)? {
         Some(id) => Some(fleetview::api::FuelReading {
@@ -197,7 +209,7 @@ pub(crate) fn record_value<R: Cols>(r: &R, model: Option<&str>) -> Result<Positi
         }),
         None => None,
     };
-    let (io, network) = io_value(&r.text(12)?, model);
+    let (io, network) = io(&r.text(12)?);
     Ok(PositionJson {
         id: r.int(0)?,
         record: RecordJson {
@@ -346,19 +358,90 @@ pub(crate) fn forwarder_value<R: Cols>(r: &R) -> Result<ForwarderRow, R::Err> {
 }
 
 /// A record row with its IMEI (of the outbox `RECORDS` queries) as a forwarded object: the
-/// stored record with `"type":"record"` and `imei`.
+/// stored record with `"type":"record"` and `imei` first. Written as text directly, its IO
+/// elements typed from the compact column (no `Value` in between): this runs for every record
+/// forwarded.
 pub(crate) fn forwarded_record<R: Cols>(
     r: &R,
     model: Option<&str>,
 ) -> Result<(i64, String, String), R::Err> {
-    let position = record_value(r, model)?;
+    let position = record_with(r, |io| match compact_elements(io) {
+        Some(elements) => (
+            ForwardedIo::Typed(elements.iter().map(|e| IoJson::new(e, model)).collect()),
+            NetworkJson::from_io(&elements),
+        ),
+        None => {
+            let (stored, network) = io_value(io, model);
+            (ForwardedIo::Stored(stored), network)
+        }
+    })?;
     let imei = r.text(19)?;
-    let mut v = serde_json::to_value(&position).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut v {
-        m.insert("type".into(), "record".into());
-        m.insert("imei".into(), imei.clone().into());
+    let body = serde_json::to_string(&position).unwrap_or_else(|_| "{}".into());
+    let mut out = String::with_capacity(body.len() + imei.len() + 32);
+    out.push_str("{\"type\":\"record\",\"imei\":");
+    // An IMEI is digits; quoted by serde all the same.
+    out.push_str(&serde_json::to_string(&imei).unwrap_or_default());
+    if body.len() > 2 {
+        out.push(',');
     }
-    Ok((position.id, imei, v.to_string()))
+    out.push_str(&body[1..]);
+    Ok((position.id, imei, out))
+}
+
+/// A forwarded record's IO: typed from the compact column, or (rows stored before it) the
+/// column as the API shows it.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum ForwardedIo {
+    Typed(Vec<IoJson>),
+    Stored(Value),
+}
+
+/// A compact element's third item: the raw integer, or the hex of a variable-length value.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum CompactValue {
+    Raw(u64),
+    Hex(String),
+}
+
+/// The compact IO column (`[[id,size,raw],[id,size,"hex"]]`) as elements, read straight into
+/// their types; `None` for anything else (a row stored before the compact form).
+fn compact_elements(text: &str) -> Option<Vec<IoElement>> {
+    let items: Vec<(u16, u8, CompactValue)> = serde_json::from_str(text).ok()?;
+    items
+        .into_iter()
+        .map(|(id, size, v)| {
+            let value = match (size, v) {
+                (_, CompactValue::Hex(hex)) => IoValue::Bytes(fleetview::hex::decode(&hex).ok()?),
+                (1, CompactValue::Raw(v)) => IoValue::U8(u8::try_from(v).ok()?),
+                (2, CompactValue::Raw(v)) => IoValue::U16(u16::try_from(v).ok()?),
+                (4, CompactValue::Raw(v)) => IoValue::U32(u32::try_from(v).ok()?),
+                (8, CompactValue::Raw(v)) => IoValue::U64(v),
+                _ => return None,
+            };
+            Some(IoElement { id, value })
+        })
+        .collect()
+}
+
+/// Keep the first entries whose items (records, or one event) add up to at most `max_items`
+/// (at least one entry): the records of the others are not read, as the batch is cut there.
+pub(crate) fn limit_items(entries: &mut Vec<Entry>, max_items: usize) {
+    let mut items = 0usize;
+    let keep = entries
+        .iter()
+        .position(|e| {
+            let n = match e.records {
+                Some((first, last)) if e.kind == RECORDS => (last - first + 1).max(0) as usize,
+                _ => 1,
+            };
+            items += n;
+            items > max_items
+        })
+        .unwrap_or(entries.len())
+        .max(1);
+    entries.truncate(keep);
 }
 
 /// The records the entries point at, as ids.
@@ -403,4 +486,54 @@ pub(crate) fn deliveries(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The forwarders' typed IO is exactly what the API shows for the same column.
+    #[test]
+    fn forwarded_io_matches_the_api() {
+        let text = r#"[[239,1,1],[16,8,18446744073709551615],[66,2,12500],[385,2,"0aff"]]"#;
+        for model in [None, Some("FMB920")] {
+            let typed: Vec<IoJson> = compact_elements(text)
+                .unwrap()
+                .iter()
+                .map(|e| IoJson::new(e, model))
+                .collect();
+            assert_eq!(
+                serde_json::to_value(ForwardedIo::Typed(typed)).unwrap(),
+                io_value(text, model).0
+            );
+        }
+        // A column in the full model (rows stored before the compact form): not compact.
+        assert!(compact_elements(r#"[{"id":1,"size":1,"raw":1}]"#).is_none());
+        assert!(compact_elements("[[1,3,5]]").is_none());
+    }
+
+    #[test]
+    fn a_batch_stops_at_its_items() {
+        let entry = |id, records: Option<(i64, i64)>| Entry {
+            at: Cursor { txid: 0, id },
+            kind: if records.is_some() { RECORDS } else { "refuel" }.into(),
+            records,
+            body: None,
+        };
+        let all = vec![
+            entry(1, Some((1, 10))),
+            entry(2, None),
+            entry(3, Some((11, 20))),
+            entry(4, Some((21, 30))),
+        ];
+        let mut e = all.clone();
+        limit_items(&mut e, 21);
+        assert_eq!(e.len(), 3, "10 + 1 + 10 items");
+        let mut e = all.clone();
+        limit_items(&mut e, 5);
+        assert_eq!(e.len(), 1, "a first entry larger than the limit still goes");
+        let mut e = all;
+        limit_items(&mut e, 1000);
+        assert_eq!(e.len(), 4);
+    }
 }

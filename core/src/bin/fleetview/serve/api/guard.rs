@@ -170,6 +170,8 @@ pub(crate) enum Refusal {
     CrossOrigin { origin: String, host: String },
     /// A state-changing request whose body is not declared as JSON.
     NotJson(Option<String>),
+    /// A method no route of this server takes (TRACE, CONNECT, an extension method).
+    Method,
 }
 
 impl Refusal {
@@ -197,6 +199,13 @@ impl Refusal {
                     "{method} {path} from Origin {origin:?} refused: state-changing requests are accepted \
                      only from this server's own pages (Origin of host {host}) or from clients that send \
                      no Origin (curl, fleetview send)"
+                ),
+            ),
+            Self::Method => ApiError(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!(
+                    "{method} {path}: this server takes GET, HEAD, OPTIONS, POST, PUT, PATCH and DELETE only"
                 ),
             ),
             Self::NotJson(ct) => ApiError(
@@ -254,10 +263,8 @@ pub(crate) fn check(
     origin: Option<&str>,
     content_type: Option<&str>,
 ) -> Result<(), Refusal> {
-    let host = host.ok_or(Refusal::MissingHost)?;
-    if !names.accepts(host) {
-        return Err(Refusal::ForeignHost(host.to_string()));
-    }
+    check_host(names, method, host)?;
+    let host = host.unwrap_or_default();
     if !changes_state(method) {
         return Ok(());
     }
@@ -273,6 +280,44 @@ pub(crate) fn check(
         Some(ct) if is_json(ct) => Ok(()),
         other => Err(Refusal::NotJson(other.map(str::to_string))),
     }
+}
+
+/// The outer middleware, for every request (the web UI's files included): the `Host` and the
+/// method ([`check`]'s first steps). The rest of [`guard`] runs only for a route that exists
+/// for the method, after the token check: a request for a route or method that does not exist
+/// gets its 404 or 405, an unauthenticated one its 401, whatever its content type.
+pub(crate) async fn guard_host(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let refusal = match check_host(&g.names, &method, host.as_deref()) {
+        Ok(()) => return next.run(req).await,
+        Err(r) => r,
+    };
+    if matches!(refusal, Refusal::ForeignHost(_)) {
+        tracing::warn!("HTTP {method} {path} refused: {refusal:?}");
+    }
+    refusal.into_error(&method, &path, &g.names).into_response()
+}
+
+/// [`check`]'s first steps: a `Host` of this server, and a method some route may take.
+fn check_host(names: &OwnNames, method: &Method, host: Option<&str>) -> Result<(), Refusal> {
+    let host = host.ok_or(Refusal::MissingHost)?;
+    if !names.accepts(host) {
+        return Err(Refusal::ForeignHost(host.to_string()));
+    }
+    if changes_state(method)
+        && !matches!(
+            *method,
+            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+        )
+    {
+        return Err(Refusal::Method);
+    }
+    Ok(())
 }
 
 /// What the middleware needs.

@@ -10,8 +10,10 @@
 //! running server with it.
 
 use serde::Serialize;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::openapi::Object;
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 /// A device as the API shows it (IO elements in the JSON model).
 pub(crate) type Device = fleetview::api::DeviceJson<Vec<fleetview::json::IoJson>>;
@@ -33,6 +35,44 @@ pub(crate) struct ErrorDetail {
     pub(crate) kind: &'static str,
     /// What was wrong and what is expected.
     pub(crate) message: String,
+}
+
+/// The `from` and `to` query parameters of the time-ranged routes (read by `time_param`).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // The handlers read the query themselves, with their own error messages.
+pub(crate) struct TimeRange {
+    /// From (inclusive): milliseconds since 1970, or ISO 8601 UTC (`2024-05-01T12:00:00Z`; a
+    /// date alone is midnight).
+    #[param(schema_with = time_schema)]
+    from: Option<String>,
+    /// To (inclusive), as `from`.
+    #[param(schema_with = time_schema)]
+    to: Option<String>,
+}
+
+fn time_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(super::TIME_PATTERN))
+        .build()
+}
+
+/// A command's codec: `"12"` or `"14"`, as a string or a number.
+pub(crate) fn codec_schema() -> Schema {
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["12", "14"])),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .enum_values(Some([12, 14])),
+        )
+        .build()
+        .into()
 }
 
 /// The document.
@@ -61,7 +101,7 @@ pub(crate) struct ErrorDetail {
         super::reports::delete_geofence,
     ),
     // Generic arguments are not collected from the bodies by themselves: listed here.
-    components(schemas(fleetview::json::IoJson, fleetview::json::MessageJson)),
+    components(schemas(fleetview::json::IoJson, fleetview::json::MessageJson, super::PositionsFormat, super::TextCommand, super::HexCommand)),
     modifiers(&Bearer),
     security(("bearer" = [])),
 )]

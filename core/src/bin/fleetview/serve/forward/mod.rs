@@ -16,7 +16,7 @@ mod webhook;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::watch;
@@ -24,10 +24,13 @@ use tracing::{info, warn};
 
 use super::query::{Delivery, Reader};
 use super::storage::outbox::Cursor;
-use super::storage::{now_ms, Store};
+use super::storage::{now_ms, Error, Store};
+// (A forwarder reads and sends one batch at a time: reading the next one meanwhile made it
+// faster but took the CPU the connections need for their acks, in the load test.)
 
-/// Outbox entries read at most per batch (a frame's records are one entry on SQLite).
-const ENTRIES_PER_BATCH: i64 = 2_000;
+/// Outbox entries read at most per batch (a frame's records are one entry on SQLite, each
+/// record one on PostgreSQL); the batch then stops at [`ITEMS_PER_BATCH`].
+const ENTRIES_PER_BATCH: i64 = 10_000;
 /// Items (records and events) sent at most per batch.
 pub(super) const ITEMS_PER_BATCH: usize = 10_000;
 /// How often an idle forwarder looks for new entries.
@@ -35,8 +38,9 @@ const POLL: Duration = Duration::from_millis(50);
 /// First wait after a failed delivery; doubled at each failure up to [`BACKOFF_MAX`].
 const BACKOFF: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
-/// Delivered entries are trimmed, and the forwarder's row marked as run, at most this often.
-const TRIM_EVERY: Duration = Duration::from_secs(1);
+/// The forwarder's position is stored (and delivered entries trimmed, and its row marked as
+/// run) at least this often, and as often as the writer takes it under load.
+const STORE_EVERY: Duration = Duration::from_secs(1);
 
 /// Where a forwarder delivers.
 #[derive(Clone, Debug)]
@@ -170,14 +174,24 @@ impl Status {
         *self.at.lock().unwrap_or_else(|p| p.into_inner()) = at;
     }
 
-    /// The JSON of `GET /api/forwarders`, with the lag read from the database.
+    /// The JSON of `GET /api/forwarders`, with the lag read from the database (from the
+    /// stored position when another node delivers it).
     pub(crate) async fn json(&self, reader: &Reader) -> ForwarderJson {
-        let (pending, oldest) = reader.outbox_lag(self.at()).await.unwrap_or((0, None));
+        let active = self.active.load(Ordering::Relaxed);
+        let mut at = self.at();
+        if !active {
+            if let Ok(rows) = reader.forwarders().await {
+                if let Some(r) = rows.iter().find(|r| r.name == self.name) {
+                    at = r.at;
+                }
+            }
+        }
+        let (pending, oldest) = reader.outbox_lag(at).await.unwrap_or((0, None));
         let lag_seconds = oldest.map_or(0.0, |t| ((now_ms() - t).max(0) as f64) / 1000.0);
         let last = self.last_delivery_ms.load(Ordering::Relaxed);
         ForwarderJson {
             name: self.name.clone(),
-            active: self.active.load(Ordering::Relaxed),
+            active,
             delivered: self.delivered.load(Ordering::Relaxed),
             batches: self.batches.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
@@ -282,10 +296,16 @@ pub(crate) async fn start(
         };
         info!(forwarder = %status.name, "forwarding from the outbox");
         out.all.push(status.clone());
+        let (delivered, positions) = watch::channel(status.at());
+        tasks.push(tokio::spawn(store_positions(
+            status.name.clone(),
+            store.clone(),
+            positions,
+        )));
         tasks.push(tokio::spawn(run(
             status,
             sender,
-            store.clone(),
+            delivered,
             reader.clone(),
             model.clone(),
             lock.clone(),
@@ -303,7 +323,7 @@ fn lock_key(name: &str) -> i64 {
 async fn run(
     status: Arc<Status>,
     mut sender: Sender,
-    store: Store,
+    delivered: watch::Sender<Cursor>,
     reader: Reader,
     model: Option<String>,
     lock: Option<super::storage::postgres::read::Pool>,
@@ -311,7 +331,6 @@ async fn run(
 ) {
     let name = status.name.clone();
     let mut backoff = BACKOFF;
-    let mut marked = Instant::now() - TRIM_EVERY;
     let mut held: Option<deadpool_postgres::Object> = None;
     while !*shutdown.borrow() {
         if let Some(pool) = &lock {
@@ -344,7 +363,11 @@ async fn run(
         }
         status.active.store(true, Ordering::Relaxed);
         let at = status.at();
-        let batch = match reader.outbox(at, ENTRIES_PER_BATCH, model.clone()).await {
+        let started = std::time::Instant::now();
+        let batch = reader
+            .outbox(at, ENTRIES_PER_BATCH, ITEMS_PER_BATCH, model.clone())
+            .await;
+        let batch = match batch {
             Ok(b) => b,
             Err(e) => {
                 warn!(forwarder = %name, "cannot read the outbox: {e}");
@@ -354,33 +377,24 @@ async fn run(
         };
         let batch = cut(batch);
         let Some(last) = batch.last().map(|d| d.at) else {
-            if marked.elapsed() >= TRIM_EVERY {
-                // Alive with nothing to send: marked as run (it keeps holding entries back).
-                marked = Instant::now();
-                if let Err(e) = store.delivered(&name, at, true).await {
-                    warn!(forwarder = %name, "cannot store its position: {e}");
-                }
-            }
             wait(&mut shutdown, POLL).await;
             continue;
         };
         let items: usize = batch.iter().map(|d| d.items.len()).sum();
+        let read = started.elapsed();
         match sender.send(&batch).await {
             Ok(()) => {
+                tracing::debug!(forwarder = %name, items, read_ms = read.as_millis() as u64,
+                    send_ms = (started.elapsed() - read).as_millis() as u64, "batch delivered");
                 if status.failing.load(Ordering::Relaxed) > 0 {
                     info!(forwarder = %name, "delivering again");
                 }
                 backoff = BACKOFF;
-                let trim = marked.elapsed() >= TRIM_EVERY;
-                if trim {
-                    marked = Instant::now();
-                }
-                // Delivered: the position moves on (a crash before this commit delivers the
-                // batch again: at least once).
-                if let Err(e) = store.delivered(&name, last, trim).await {
-                    warn!(forwarder = %name, "cannot store its position: {e}");
-                }
+                // Delivered: the position moves on, stored by `store_positions` while the
+                // next batch goes (a crash before it is committed delivers again from the last
+                // stored position: at least once).
                 status.succeeded(items, last);
+                delivered.send_replace(last);
             }
             Err(e) => {
                 let n = status.failing.load(Ordering::Relaxed) + 1;
@@ -393,6 +407,31 @@ async fn run(
         }
     }
     status.active.store(false, Ordering::Relaxed);
+    if let Some(c) = held.take() {
+        // Out of the pool and closed: the session's lock goes with it, at once.
+        drop(deadpool_postgres::Object::take(c));
+    }
+}
+
+/// Store the forwarder's position as it is delivered: the latest one, one update in flight at
+/// a time (under load the writer's queue is long: the forwarder does not wait for it), and at
+/// least every [`STORE_EVERY`] (marking the forwarder as run, which keeps its entries from
+/// being trimmed, and trimming what every forwarder has delivered). A last update when the
+/// forwarder stops (its sender is dropped).
+async fn store_positions(name: String, store: Store, mut delivered: watch::Receiver<Cursor>) {
+    loop {
+        let stopping = tokio::select! {
+            r = delivered.changed() => r.is_err(),
+            _ = tokio::time::sleep(STORE_EVERY) => false,
+        };
+        let at = *delivered.borrow_and_update();
+        if let Err(e) = store.delivered(&name, at, true).await {
+            warn!(forwarder = %name, "cannot store its position: {e}");
+        }
+        if stopping {
+            return;
+        }
+    }
 }
 
 /// The entries of a batch up to [`ITEMS_PER_BATCH`] items (at least one entry).
@@ -414,7 +453,7 @@ fn cut(mut batch: Vec<Delivery>) -> Vec<Delivery> {
 async fn take_lock(
     pool: &super::storage::postgres::read::Pool,
     name: &str,
-) -> Result<Option<deadpool_postgres::Object>, super::storage::Error> {
+) -> Result<Option<deadpool_postgres::Object>, Error> {
     let c = pool.lock_client().await?;
     let got: bool = c
         .query_one("SELECT pg_try_advisory_lock($1)", &[&lock_key(name)])

@@ -56,16 +56,18 @@ impl Pool {
         &self,
         after: Cursor,
         limit: i64,
+        max_items: usize,
         model: Option<String>,
     ) -> Result<Vec<query::Delivery>, Error> {
         let c = self.client().await?;
         let stmt = c.prepare_cached(outbox::READ_PG_SQL).await?;
-        let entries = c
+        let mut entries = c
             .query(&stmt, &[&after.txid, &after.id, &limit])
             .await?
             .iter()
             .map(query::entry_value)
             .collect::<Result<Vec<_>, _>>()?;
+        query::limit_items(&mut entries, max_items);
         let ids: Vec<i64> = query::record_ids(&entries).collect();
         let mut records = HashMap::new();
         if !ids.is_empty() {

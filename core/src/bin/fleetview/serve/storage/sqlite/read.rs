@@ -163,13 +163,15 @@ impl Pool {
         &self,
         after: i64,
         limit: i64,
+        max_items: usize,
         model: Option<String>,
     ) -> Result<Vec<query::Delivery>, Error> {
         self.with(move |c| {
-            let entries = c
+            let mut entries = c
                 .prepare_cached(outbox::READ_SQL)?
                 .query_map(params![after, limit], |r| query::entry_value(r))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
+            query::limit_items(&mut entries, max_items);
             let ids = query::record_ids(&entries);
             let (lo, hi) = ids.fold((i64::MAX, i64::MIN), |(lo, hi), id| {
                 (lo.min(id), hi.max(id))
