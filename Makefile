@@ -17,7 +17,7 @@ run: setup-run
 test: setup lint test-core test-cli test-postgres test-cluster test-forward test-openapi fuzz-smoke test-www test-worker test-web
 
 setup-run:
-	.ci/setup wasm
+	.ci/setup web
 
 setup:
 	.ci/setup all

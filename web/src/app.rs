@@ -3,7 +3,6 @@
 
 use yew::prelude::*;
 
-#[cfg(feature = "capture")]
 use crate::components::capture_view::CapturePanel;
 use crate::components::command_builder::CommandBuilder;
 use crate::components::examples_menu::ExamplesMenu;
@@ -20,8 +19,7 @@ use crate::{js, live, url};
 /// Hex text longer than this stays out of the URL (browsers cap URL length).
 const URL_HEX_LIMIT: usize = 64 * 1024;
 
-/// The capture view, when a capture is open (feature `capture`).
-#[cfg(feature = "capture")]
+/// The capture view, when a capture is open.
 fn capture_panel(state: &State, dispatch: &UseReducerDispatcher<State>) -> Html {
     match &state.capture {
         Some(capture) => html! {
@@ -29,11 +27,6 @@ fn capture_panel(state: &State, dispatch: &UseReducerDispatcher<State>) -> Html 
         },
         None => html! {},
     }
-}
-
-#[cfg(not(feature = "capture"))]
-fn capture_panel(_: &State, _: &UseReducerDispatcher<State>) -> Html {
-    html! {}
 }
 
 #[function_component(App)]

@@ -1,6 +1,5 @@
 //! The views, one component per file.
 
-#[cfg(feature = "capture")]
 pub mod capture_view;
 pub mod command_builder;
 pub mod examples_menu;

@@ -22,8 +22,7 @@ pub struct InputProps {
 }
 
 /// A capture (pcap/pcapng magic number) goes to the capture view, read in slices; anything else
-/// is read whole as a binary packet (or several). Without the capture view (feature `capture`),
-/// a capture gets a message saying where it can be read.
+/// is read whole as a binary packet (or several).
 fn read_file(file: File, dispatch: UseReducerDispatcher<State>) {
     wasm_bindgen_futures::spawn_local(async move {
         if fleetview::capture::file::is_capture(&crate::capture::head(&file).await) {
@@ -34,7 +33,6 @@ fn read_file(file: File, dispatch: UseReducerDispatcher<State>) {
     });
 }
 
-#[cfg(feature = "capture")]
 async fn read_capture(file: File, dispatch: UseReducerDispatcher<State>) {
     if file.size() > crate::capture::MAX_CAPTURE {
         dispatch.dispatch(Action::FileError(format!(
@@ -47,15 +45,6 @@ async fn read_capture(file: File, dispatch: UseReducerDispatcher<State>) {
     let view = crate::capture::read(file).await;
     let view = crate::capture::SharedCapture(std::rc::Rc::new(view));
     dispatch.dispatch(Action::SetCapture(view));
-}
-
-#[cfg(not(feature = "capture"))]
-async fn read_capture(file: File, dispatch: UseReducerDispatcher<State>) {
-    dispatch.dispatch(Action::FileError(format!(
-        "{} is a capture: this build of the playground has no capture view (`node build.mjs --capture`); `fleetview pcap {}` explains it",
-        file.name(),
-        file.name()
-    )));
 }
 
 fn read_packet_file(file: File, dispatch: UseReducerDispatcher<State>) {
