@@ -422,9 +422,7 @@ async fn fuel_report(
     request_body = CommandRequest,
     responses(
     (status = 201, description = "Queued", body = openapi::Command),
-    (status = 403, description = "An `Origin` of another site (`cross_origin`)", body = openapi::ErrorBody),
-    (status = 408, description = "The body did not arrive in time (`body_timeout`)", body = openapi::ErrorBody),
-    (status = 413, description = "The body is over 64 KiB (`body_too_large`)", body = openapi::ErrorBody),
+    openapi::BodyRejection,
     (status = 415, description = "The body is not declared as `application/json` (`unsupported_media_type`)", body = openapi::ErrorBody),
     (status = 400, description = "A malformed parameter (`bad_request`)", body = openapi::ErrorBody),
     (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
@@ -564,9 +562,7 @@ async fn command(State(ctx): State<Arc<Ctx>>, UrlPath(id): UrlPath<String>) -> A
     request_body(content = RetryRequest, description = "Nothing is read from it: `{}`, or no body (still declared as `application/json`)"),
     responses(
     (status = 200, description = "Queued again", body = openapi::Command),
-    (status = 403, description = "An `Origin` of another site (`cross_origin`)", body = openapi::ErrorBody),
-    (status = 408, description = "The body did not arrive in time (`body_timeout`)", body = openapi::ErrorBody),
-    (status = 413, description = "The body is over 64 KiB (`body_too_large`)", body = openapi::ErrorBody),
+    openapi::BodyRejection,
     (status = 415, description = "The body is not declared as `application/json` (`unsupported_media_type`)", body = openapi::ErrorBody),
     (status = 400, description = "A malformed id (`bad_request`)", body = openapi::ErrorBody),
     (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),

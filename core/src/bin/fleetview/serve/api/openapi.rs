@@ -28,6 +28,29 @@ pub(crate) struct ErrorBody {
     pub(crate) error: ErrorDetail,
 }
 
+/// The answers every route that takes a body shares, from the guard's body rules
+/// (`api/guard.rs`): written once here, listed in each such route's `responses(...)`. The 415
+/// answer stays beside each route, as its wording differs (a bodiless DELETE is fine).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only the document reads it.
+pub(crate) enum BodyRejection {
+    #[response(
+        status = 403,
+        description = "An `Origin` of another site (`cross_origin`)"
+    )]
+    CrossOrigin(ErrorBody),
+    #[response(
+        status = 408,
+        description = "The body did not arrive in time (`body_timeout`)"
+    )]
+    BodyTimeout(ErrorBody),
+    #[response(
+        status = 413,
+        description = "The body is over 64 KiB (`body_too_large`)"
+    )]
+    BodyTooLarge(ErrorBody),
+}
+
 /// What failed and why.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ErrorDetail {

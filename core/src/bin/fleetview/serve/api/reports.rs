@@ -324,9 +324,7 @@ pub(super) async fn geofences(State(ctx): State<Arc<Ctx>>) -> ApiResult {
 
 #[utoipa::path(post, path = "/api/geofences", request_body = GeofenceRequest, responses(
     (status = 201, description = "Created", body = GeofenceJson),
-    (status = 403, description = "An `Origin` of another site (`cross_origin`)", body = openapi::ErrorBody),
-    (status = 408, description = "The body did not arrive in time (`body_timeout`)", body = openapi::ErrorBody),
-    (status = 413, description = "The body is over 64 KiB (`body_too_large`)", body = openapi::ErrorBody),
+    openapi::BodyRejection,
     (status = 415, description = "The body is not declared as `application/json` (`unsupported_media_type`)", body = openapi::ErrorBody),
     (status = 400, description = "An invalid geofence (`invalid_geofence_name`, `unsupported_geometry`, `invalid_coordinates`, `invalid_radius`, `invalid_ring`, `bad_request`)", body = openapi::ErrorBody),
     (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
@@ -368,9 +366,7 @@ pub(super) async fn create_geofence(State(ctx): State<Arc<Ctx>>, body: Bytes) ->
 
 #[utoipa::path(delete, path = "/api/geofences/{id}", params(("id" = i64, Path, description = "The geofence's id")), responses(
     (status = 204, description = "Deleted, with its events"),
-    (status = 403, description = "An `Origin` of another site (`cross_origin`)", body = openapi::ErrorBody),
-    (status = 408, description = "The body did not arrive in time (`body_timeout`)", body = openapi::ErrorBody),
-    (status = 413, description = "The body is over 64 KiB (`body_too_large`)", body = openapi::ErrorBody),
+    openapi::BodyRejection,
     (status = 415, description = "A `Content-Type` other than `application/json` (`unsupported_media_type`); none is fine", body = openapi::ErrorBody),
     (status = 400, description = "Not a number (`bad_request`)", body = openapi::ErrorBody),
     (status = 401, description = "No or a wrong bearer token (`unauthorized`)", body = openapi::ErrorBody),
